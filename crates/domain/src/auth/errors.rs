@@ -1,0 +1,73 @@
+//! One error enum per authentication use case.
+
+use thiserror::Error;
+
+/// Logging in with email and password.
+#[derive(Debug, Error)]
+pub enum LoginError {
+    /// Unknown email or wrong password: deliberately indistinguishable.
+    #[error("Invalid credentials")]
+    InvalidCredentials,
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Exchanging a refresh token for a new access token, or revoking it at logout.
+#[derive(Debug, Error)]
+pub enum RefreshError {
+    /// Unknown, expired, revoked or already rotated token, or its user is gone.
+    #[error("Invalid or expired refresh token")]
+    InvalidToken,
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Why a bearer token was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum TokenRejection {
+    /// Not a well-formed JWT, or a header/claim we do not accept (algorithm, kid, claims).
+    #[error("malformed token")]
+    Malformed,
+    /// The signature does not verify with our key.
+    #[error("bad signature")]
+    BadSignature,
+    /// Past its expiry.
+    #[error("token expired")]
+    Expired,
+    /// Issued by someone else.
+    #[error("wrong issuer")]
+    WrongIssuer,
+}
+
+/// Authenticating a request from its bearer token.
+#[derive(Debug, Error)]
+pub enum AuthenticateError {
+    /// No usable token.
+    #[error("Invalid token: {0}")]
+    InvalidToken(TokenRejection),
+    /// The token is valid but its user no longer exists.
+    #[error("Invalid token: user no longer exists")]
+    UserGone,
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Changing one's own password.
+#[derive(Debug, Error)]
+pub enum ChangePasswordError {
+    /// `newPassword` and `confirmPassword` differ.
+    #[error("New password and confirmation do not match")]
+    ConfirmationMismatch,
+    /// The old password is wrong.
+    #[error("Old password is incorrect")]
+    WrongOldPassword,
+    /// The user vanished mid-request.
+    #[error("User not found")]
+    UserGone,
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}

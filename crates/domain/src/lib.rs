@@ -1,0 +1,17 @@
+//! The pure domain model of reefguide.
+//!
+//! Everything here is plain Rust: no I/O, no async runtime, no framework types. Values that carry
+//! an invariant are newtypes with private fields and fallible constructors, so an invalid email,
+//! password or id cannot exist past the boundary where it was parsed. Each use case has its own
+//! error enum (see [`auth::errors`] and [`user::errors`]) so callers match on business outcomes,
+//! not strings.
+
+pub mod audit;
+pub mod auth;
+pub mod pagination;
+pub mod user;
+
+pub use audit::{NewUserLogEntry, UserAction, UserLogEntry};
+pub use auth::{AccessClaims, RefreshTokenHash, RefreshTokenRecord, RefreshTokenSecret};
+pub use pagination::{LogPage, LogQuery, PageRequest};
+pub use user::{Email, Password, PasswordHash, Role, Roles, User, UserCredentials, UserId};

@@ -1,0 +1,330 @@
+//! Users: identifiers, credentials and roles.
+
+use std::fmt;
+use std::str::FromStr;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub mod errors;
+
+pub use errors::{EmailError, PasswordError, RoleError, UserIdError};
+
+/// Identifier of a user: a positive integer (a `SERIAL` in storage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct UserId(i32);
+
+impl UserId {
+    /// Builds an id, refusing zero and negative values.
+    pub fn new(raw: i64) -> Result<Self, UserIdError> {
+        i32::try_from(raw)
+            .ok()
+            .filter(|id| *id > 0)
+            .map(Self)
+            .ok_or(UserIdError::NotPositive(raw))
+    }
+
+    /// The raw integer, for storage and the wire.
+    pub fn get(self) -> i32 {
+        self.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Longest email address accepted (RFC 5321 path limit).
+pub const EMAIL_MAX_LEN: usize = 254;
+
+/// A syntactically valid email address, normalised (trimmed, lower-cased) so that comparison is
+/// case-insensitive everywhere: uniqueness, login and service-account bootstrap.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses and normalises an address.
+    pub fn parse(raw: &str) -> Result<Self, EmailError> {
+        let normalised = raw.trim().to_lowercase();
+        if normalised.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        if normalised.len() > EMAIL_MAX_LEN {
+            return Err(EmailError::TooLong { max: EMAIL_MAX_LEN });
+        }
+        if !email_address::EmailAddress::is_valid(&normalised) || !normalised.contains('@') {
+            return Err(EmailError::Invalid);
+        }
+        Ok(Self(normalised))
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Shortest password accepted, in characters.
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest password accepted, in characters (bounds hashing cost).
+pub const PASSWORD_MAX_CHARS: usize = 128;
+
+/// A plain-text password that satisfies the policy (8..=128 characters). It never prints.
+#[derive(Clone)]
+pub struct Password(SecretString);
+
+impl Password {
+    /// Checks the policy and wraps the secret.
+    pub fn new(raw: &str) -> Result<Self, PasswordError> {
+        let chars = raw.chars().count();
+        if chars < PASSWORD_MIN_CHARS {
+            return Err(PasswordError::TooShort {
+                min: PASSWORD_MIN_CHARS,
+            });
+        }
+        if chars > PASSWORD_MAX_CHARS {
+            return Err(PasswordError::TooLong {
+                max: PASSWORD_MAX_CHARS,
+            });
+        }
+        Ok(Self(SecretString::from(raw.to_owned())))
+    }
+
+    /// Wraps a candidate password presented at login without checking the policy: an old
+    /// account's password may predate the policy, and the answer to a bad one must be the same
+    /// "invalid credentials" either way. Over-long input is still refused to bound hashing cost.
+    pub fn candidate(raw: &str) -> Option<Self> {
+        (raw.chars().count() <= PASSWORD_MAX_CHARS)
+            .then(|| Self(SecretString::from(raw.to_owned())))
+    }
+
+    /// The secret text, for the hasher only.
+    pub fn expose(&self) -> &str {
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// A password hash in PHC string format, as produced by the password hasher port.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Wraps a PHC string read from storage or produced by a hasher.
+    pub fn from_phc(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A role granted to a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Role {
+    /// May do everything, including user and cluster administration.
+    Admin,
+    /// May use the analysis features (polygons, notes, jobs) when the deployment requires a role.
+    Analyst,
+    /// A worker: may poll, claim and complete jobs, and nothing a user owns.
+    Worker,
+}
+
+impl Role {
+    /// Every role, in wire order.
+    pub const ALL: [Role; 3] = [Role::Admin, Role::Analyst, Role::Worker];
+
+    /// The wire name (`ADMIN`, `ANALYST`, `WORKER`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "ADMIN",
+            Role::Analyst => "ANALYST",
+            Role::Worker => "WORKER",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = RoleError;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == raw)
+            .ok_or_else(|| RoleError::Unknown(raw.to_owned()))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of roles: sorted, without duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Roles(Vec<Role>);
+
+impl Roles {
+    /// No roles (a self-registered user).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Whether the set holds `role`.
+    pub fn contains(&self, role: Role) -> bool {
+        self.0.contains(&role)
+    }
+
+    /// Whether the holder is an administrator.
+    pub fn is_admin(&self) -> bool {
+        self.contains(Role::Admin)
+    }
+
+    /// The roles, sorted.
+    pub fn as_slice(&self) -> &[Role] {
+        &self.0
+    }
+
+    /// Parses wire names, refusing unknown ones.
+    pub fn parse<I, S>(names: I) -> Result<Self, RoleError>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        names
+            .into_iter()
+            .map(|name| name.as_ref().parse())
+            .collect::<Result<Vec<Role>, _>>()
+            .map(Self::from_iter)
+    }
+}
+
+impl FromIterator<Role> for Roles {
+    fn from_iter<T: IntoIterator<Item = Role>>(iter: T) -> Self {
+        let mut roles: Vec<Role> = iter.into_iter().collect();
+        roles.sort();
+        roles.dedup();
+        Self(roles)
+    }
+}
+
+/// A user as the rest of the system sees it (no credentials).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// Identifier.
+    pub id: UserId,
+    /// Normalised email address.
+    pub email: Email,
+    /// Granted roles.
+    pub roles: Roles,
+}
+
+/// A user together with its stored password hash, for credential checks only.
+#[derive(Debug, Clone)]
+pub struct UserCredentials {
+    /// The user.
+    pub user: User,
+    /// The stored hash.
+    pub password_hash: PasswordHash,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("Alice@Example.COM", "alice@example.com")]
+    #[case("  bob@example.org  ", "bob@example.org")]
+    fn emails_are_trimmed_and_lower_cased(#[case] raw: &str, #[case] expected: &str) {
+        assert_eq!(Email::parse(raw).map(|e| e.0), Ok(expected.to_owned()));
+    }
+
+    #[rstest]
+    #[case("", EmailError::Empty)]
+    #[case("   ", EmailError::Empty)]
+    #[case("not-an-email", EmailError::Invalid)]
+    #[case("a@", EmailError::Invalid)]
+    #[case("@b.com", EmailError::Invalid)]
+    #[case("a b@c.com", EmailError::Invalid)]
+    fn bad_emails_are_refused(#[case] raw: &str, #[case] expected: EmailError) {
+        assert_eq!(Email::parse(raw), Err(expected));
+    }
+
+    #[test]
+    fn overlong_email_is_refused() {
+        let raw = format!("{}@example.com", "a".repeat(250));
+        assert_eq!(
+            Email::parse(&raw),
+            Err(EmailError::TooLong { max: EMAIL_MAX_LEN })
+        );
+    }
+
+    #[rstest]
+    #[case("1234567", Err(PasswordError::TooShort { min: 8 }))]
+    #[case("12345678", Ok(()))]
+    #[case(&"x".repeat(128), Ok(()))]
+    #[case(&"x".repeat(129), Err(PasswordError::TooLong { max: 128 }))]
+    #[case("ééééééé", Err(PasswordError::TooShort { min: 8 }))]
+    fn password_policy_counts_characters(
+        #[case] raw: &str,
+        #[case] expected: Result<(), PasswordError>,
+    ) {
+        assert_eq!(Password::new(raw).map(|_| ()), expected);
+    }
+
+    #[test]
+    fn password_never_prints() {
+        let password = Password::new("hunter2hunter2").expect("valid password");
+        assert_eq!(format!("{password:?}"), "Password(<redacted>)");
+    }
+
+    #[rstest]
+    #[case(0)]
+    #[case(-3)]
+    #[case(i64::from(i32::MAX) + 1)]
+    fn user_ids_must_be_positive_i32(#[case] raw: i64) {
+        assert_eq!(UserId::new(raw), Err(UserIdError::NotPositive(raw)));
+    }
+
+    #[test]
+    fn roles_are_sorted_and_deduplicated() {
+        let roles = Roles::parse(["WORKER", "ADMIN", "WORKER"]).expect("known roles");
+        assert_eq!(roles.as_slice(), &[Role::Admin, Role::Worker]);
+        assert!(roles.is_admin());
+    }
+
+    #[test]
+    fn unknown_role_is_refused() {
+        assert_eq!(
+            Roles::parse(["ADMIN", "ROOT"]),
+            Err(RoleError::Unknown("ROOT".into()))
+        );
+    }
+}

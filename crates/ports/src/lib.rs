@@ -1,0 +1,23 @@
+//! Ports and use cases of reefguide.
+//!
+//! The traits here are everything the application needs from the outside world (storage, password
+//! hashing, token signing, time). They speak only domain types: no sea-orm, actix or AWS type ever
+//! crosses them. The use-case services in [`services`] are written against these traits, generic
+//! over them, so they are tested with `mockall` mocks (feature `mock`) and wired to real adapters
+//! by the binary.
+//!
+//! Error contract: a repository returns business outcomes as values (`Option`, `bool`, a typed
+//! error such as [`reefguide_domain::user::errors::CreateUserError::UserExists`]) and everything
+//! else (connection lost, driver failure) as an opaque `anyhow::Error`.
+
+pub mod clock;
+pub mod crypto;
+pub mod repositories;
+pub mod services;
+
+pub use clock::{Clock, SystemClock};
+pub use crypto::{IssuedToken, PasswordHasher, TokenIssuer, TokenVerifier};
+pub use repositories::{
+    HealthCheck, NewUser, RefreshTokenRepository, StoreUnavailable, UserLogRepository,
+    UserRepository,
+};

@@ -1,0 +1,15 @@
+//! Use-case services, generic over the ports they need.
+
+pub mod auth;
+pub mod users;
+
+pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
+pub use users::UserAdminService;
+
+use crate::repositories::{RefreshTokenRepository, UserLogRepository, UserRepository};
+
+/// Everything the account use cases need from storage. Implemented for any type that implements
+/// the three repositories.
+pub trait AccountStore: UserRepository + RefreshTokenRepository + UserLogRepository {}
+
+impl<T> AccountStore for T where T: UserRepository + RefreshTokenRepository + UserLogRepository {}
