@@ -13,3 +13,6 @@ use crate::repositories::{RefreshTokenRepository, UserLogRepository, UserReposit
 pub trait AccountStore: UserRepository + RefreshTokenRepository + UserLogRepository {}
 
 impl<T> AccountStore for T where T: UserRepository + RefreshTokenRepository + UserLogRepository {}
+
+#[cfg(test)]
+pub(crate) mod test_support;

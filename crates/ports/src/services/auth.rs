@@ -298,3 +298,222 @@ fn random_token() -> String {
     OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::MockClock;
+    use crate::crypto::{IssuedToken, MockPasswordHasher};
+    use crate::services::test_support::{MockStore, credentials, now, user};
+    use mockall::Sequence;
+    use mockall::predicate::{always, eq};
+    use reefguide_domain::AccessClaims;
+    use reefguide_domain::auth::errors::TokenRejection;
+
+    mockall::mock! {
+        Tokens {}
+        impl TokenIssuer for Tokens {
+            fn issue(&self, user: &User, now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<IssuedToken>;
+        }
+        impl TokenVerifier for Tokens {
+            fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection>;
+        }
+    }
+
+    fn clock() -> MockClock {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        clock
+    }
+
+    fn issuing_tokens() -> MockTokens {
+        let mut tokens = MockTokens::new();
+        tokens.expect_issue().returning(|_, now| {
+            Ok(IssuedToken {
+                token: "access".into(),
+                expires_at: now,
+            })
+        });
+        tokens
+    }
+
+    fn service(
+        store: MockStore,
+        hasher: MockPasswordHasher,
+        tokens: MockTokens,
+        settings: AuthSettings,
+    ) -> AuthService<MockStore, MockPasswordHasher, MockTokens, MockClock> {
+        AuthService::new(store, hasher, tokens, clock(), settings)
+    }
+
+    fn record(rotated: bool) -> RefreshTokenRecord {
+        RefreshTokenRecord {
+            hash: RefreshTokenSecret::new("presented".into()).hash(),
+            user_id: user().id,
+            family: "family-1".into(),
+            expires_at: now() + Duration::hours(1),
+            revoked_at: None,
+            rotated_at: rotated.then(now),
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_email_still_pays_for_a_verification() {
+        let mut store = MockStore::new();
+        store.expect_find_credentials_by_email().returning(|_| Ok(None));
+        let mut hasher = MockPasswordHasher::new();
+        hasher
+            .expect_verify()
+            .with(always(), eq(None))
+            .times(1)
+            .returning(|_, _| Ok(false));
+        let auth = service(store, hasher, MockTokens::new(), AuthSettings::default());
+        let result = auth.login("nobody@example.com", "whatever-pass").await;
+        assert!(matches!(result, Err(LoginError::InvalidCredentials)));
+    }
+
+    #[tokio::test]
+    async fn malformed_email_also_pays_for_a_verification() {
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().times(1).returning(|_, _| Ok(false));
+        let auth = service(MockStore::new(), hasher, MockTokens::new(), AuthSettings::default());
+        let result = auth.login("not an email", "whatever-pass").await;
+        assert!(matches!(result, Err(LoginError::InvalidCredentials)));
+    }
+
+    #[tokio::test]
+    async fn login_stores_only_the_digest_of_the_refresh_token_and_logs() {
+        let mut store = MockStore::new();
+        store
+            .expect_find_credentials_by_email()
+            .returning(|_| Ok(Some(credentials())));
+        store
+            .expect_insert_refresh_token()
+            .withf(|record| record.expires_at == now() + Duration::hours(48))
+            .times(1)
+            .returning(|_| Ok(()));
+        store
+            .expect_append_user_log()
+            .withf(|entry| entry.action == UserAction::Login)
+            .times(1)
+            .returning(|_| Ok(()));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        let auth = service(store, hasher, issuing_tokens(), AuthSettings::default());
+        let tokens = auth.login("ana@example.com", "right-password").await.expect("login");
+        assert_eq!(tokens.access_token, "access");
+        assert_eq!(tokens.refresh_token.expose().len(), 43, "32 bytes, base64url");
+    }
+
+    #[tokio::test]
+    async fn reuse_of_a_rotated_token_revokes_its_family() {
+        let mut store = MockStore::new();
+        store
+            .expect_find_refresh_token()
+            .returning(|_| Ok(Some(record(true))));
+        store
+            .expect_revoke_refresh_token_family()
+            .with(eq("family-1"), eq(now()))
+            .times(1)
+            .returning(|_, _| Ok(2));
+        let settings = AuthSettings {
+            rotate_refresh_tokens: true,
+            ..AuthSettings::default()
+        };
+        let auth = service(store, MockPasswordHasher::new(), MockTokens::new(), settings);
+        let result = auth.refresh(&RefreshTokenSecret::new("presented".into())).await;
+        assert!(matches!(result, Err(RefreshError::InvalidToken)));
+    }
+
+    #[tokio::test]
+    async fn losing_a_rotation_race_is_treated_as_reuse() {
+        let mut store = MockStore::new();
+        store
+            .expect_find_refresh_token()
+            .returning(|_| Ok(Some(record(false))));
+        store.expect_find_user().returning(|_| Ok(Some(user())));
+        store
+            .expect_mark_refresh_token_rotated()
+            .returning(|_, _| Ok(false));
+        store
+            .expect_revoke_refresh_token_family()
+            .times(1)
+            .returning(|_, _| Ok(1));
+        let settings = AuthSettings {
+            rotate_refresh_tokens: true,
+            ..AuthSettings::default()
+        };
+        let auth = service(store, MockPasswordHasher::new(), MockTokens::new(), settings);
+        let result = auth.refresh(&RefreshTokenSecret::new("presented".into())).await;
+        assert!(matches!(result, Err(RefreshError::InvalidToken)));
+    }
+
+    #[tokio::test]
+    async fn authenticate_rereads_the_user() {
+        let mut tokens = MockTokens::new();
+        tokens.expect_verify().returning(|_| {
+            Ok(AccessClaims {
+                user_id: user().id,
+                email: user().email,
+                roles: [reefguide_domain::Role::Admin].into_iter().collect(),
+                issued_at: now(),
+                expires_at: now(),
+            })
+        });
+        let mut store = MockStore::new();
+        store.expect_find_user().times(1).returning(|_| Ok(Some(user())));
+        let auth = service(store, MockPasswordHasher::new(), tokens, AuthSettings::default());
+        let current = auth.authenticate("token").await.expect("authenticated");
+        assert!(!current.roles.is_admin(), "roles come from storage, not the token");
+    }
+
+    #[tokio::test]
+    async fn change_password_revokes_tokens_before_replacing_the_hash() {
+        let mut sequence = Sequence::new();
+        let mut store = MockStore::new();
+        store
+            .expect_find_credentials()
+            .returning(|_| Ok(Some(credentials())));
+        store
+            .expect_revoke_user_refresh_tokens()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _| Ok(3));
+        store
+            .expect_set_password_hash()
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_, _| Ok(true));
+        store
+            .expect_append_user_log()
+            .withf(|entry| entry.action == UserAction::ChangePassword)
+            .times(1)
+            .in_sequence(&mut sequence)
+            .returning(|_| Ok(()));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        hasher
+            .expect_hash()
+            .returning(|_| Ok(reefguide_domain::PasswordHash::from_phc("$new".into())));
+        let auth = service(store, hasher, MockTokens::new(), AuthSettings::default());
+        let new = Password::new("new-password-1").expect("valid");
+        auth.change_password(user().id, "old-password", &new, "new-password-1")
+            .await
+            .expect("changed");
+    }
+
+    #[tokio::test]
+    async fn change_password_checks_confirmation_first() {
+        let auth = service(
+            MockStore::new(),
+            MockPasswordHasher::new(),
+            MockTokens::new(),
+            AuthSettings::default(),
+        );
+        let new = Password::new("new-password-1").expect("valid");
+        let result = auth
+            .change_password(user().id, "old-password", &new, "different-one")
+            .await;
+        assert!(matches!(result, Err(ChangePasswordError::ConfirmationMismatch)));
+    }
+}

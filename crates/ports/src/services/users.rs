@@ -196,3 +196,69 @@ where
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::MockClock;
+    use crate::crypto::MockPasswordHasher;
+    use crate::services::test_support::{MockStore, credentials, now, user};
+    use reefguide_domain::Role;
+
+    fn service(store: MockStore, hasher: MockPasswordHasher) -> UserAdminService<MockStore, MockPasswordHasher, MockClock> {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(now());
+        UserAdminService::new(store, hasher, clock)
+    }
+
+    #[tokio::test]
+    async fn deleting_logs_the_deletion_after_it_happened() {
+        let mut store = MockStore::new();
+        store.expect_find_user().returning(|_| Ok(Some(user())));
+        store.expect_delete_user().times(1).returning(|_| Ok(true));
+        store
+            .expect_append_user_log()
+            .withf(|entry| entry.action == UserAction::Deleted && entry.user_id == user().id)
+            .times(1)
+            .returning(|_| Ok(()));
+        service(store, MockPasswordHasher::new())
+            .delete(&user(), user().id)
+            .await
+            .expect("deleted");
+    }
+
+    #[tokio::test]
+    async fn unknown_user_is_not_found() {
+        let mut store = MockStore::new();
+        store.expect_set_roles().returning(|_, _| Ok(None));
+        let result = service(store, MockPasswordHasher::new())
+            .set_roles(&user(), user().id, Roles::none())
+            .await;
+        assert!(matches!(result, Err(UserLookupError::NotFound(_))));
+    }
+
+    #[tokio::test]
+    async fn service_account_gains_missing_roles_and_keeps_its_password() {
+        let mut store = MockStore::new();
+        store
+            .expect_find_credentials_by_email()
+            .returning(|_| Ok(Some(credentials())));
+        store
+            .expect_set_roles()
+            .withf(|_, roles| roles.contains(Role::Worker))
+            .times(1)
+            .returning(|_, _| Ok(Some(user())));
+        store.expect_set_password_hash().never();
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        let id = service(store, hasher)
+            .ensure_service_account(
+                user().email,
+                &Password::new("service-pass-1").expect("valid"),
+                [Role::Worker].into_iter().collect(),
+            )
+            .await
+            .expect("ensured");
+        assert_eq!(id, user().id);
+    }
+}

@@ -1,0 +1,67 @@
+//! A mock of the whole account store (the three repositories at once) and test fixtures.
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone as _, Utc};
+use reefguide_domain::user::errors::CreateUserError;
+use reefguide_domain::{
+    Email, LogPage, LogQuery, NewUserLogEntry, PasswordHash, RefreshTokenHash, RefreshTokenRecord,
+    Roles, User, UserCredentials, UserId,
+};
+
+use crate::repositories::{NewUser, RefreshTokenRepository, UserLogRepository, UserRepository};
+
+mockall::mock! {
+    pub Store {}
+
+    #[async_trait]
+    impl UserRepository for Store {
+        async fn create_user(&self, new_user: NewUser) -> Result<User, CreateUserError>;
+        async fn find_user(&self, id: UserId) -> anyhow::Result<Option<User>>;
+        async fn find_credentials_by_email(&self, email: &Email) -> anyhow::Result<Option<UserCredentials>>;
+        async fn find_credentials(&self, id: UserId) -> anyhow::Result<Option<UserCredentials>>;
+        async fn list_users(&self) -> anyhow::Result<Vec<User>>;
+        async fn set_roles(&self, id: UserId, roles: &Roles) -> anyhow::Result<Option<User>>;
+        async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> anyhow::Result<bool>;
+        async fn delete_user(&self, id: UserId) -> anyhow::Result<bool>;
+    }
+
+    #[async_trait]
+    impl RefreshTokenRepository for Store {
+        async fn insert_refresh_token(&self, record: &RefreshTokenRecord) -> anyhow::Result<()>;
+        async fn find_refresh_token(&self, hash: &RefreshTokenHash) -> anyhow::Result<Option<RefreshTokenRecord>>;
+        async fn revoke_refresh_token(&self, hash: &RefreshTokenHash, at: DateTime<Utc>) -> anyhow::Result<bool>;
+        async fn mark_refresh_token_rotated(&self, hash: &RefreshTokenHash, at: DateTime<Utc>) -> anyhow::Result<bool>;
+        async fn revoke_refresh_token_family(&self, family: &str, at: DateTime<Utc>) -> anyhow::Result<u64>;
+        async fn revoke_user_refresh_tokens(&self, user_id: UserId, at: DateTime<Utc>) -> anyhow::Result<u64>;
+    }
+
+    #[async_trait]
+    impl UserLogRepository for Store {
+        async fn append_user_log(&self, entry: &NewUserLogEntry) -> anyhow::Result<()>;
+        async fn list_user_logs(&self, query: LogQuery) -> anyhow::Result<LogPage>;
+    }
+}
+
+/// A fixed instant.
+pub fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("valid instant")
+}
+
+/// A user with id 7.
+pub fn user() -> User {
+    User {
+        id: UserId::new(7).expect("positive"),
+        email: Email::parse("ana@example.com").expect("email"),
+        roles: Roles::none(),
+    }
+}
+
+/// Its credentials.
+pub fn credentials() -> UserCredentials {
+    UserCredentials {
+        user: user(),
+        password_hash: PasswordHash::from_phc("$stored".into()),
+    }
+}
