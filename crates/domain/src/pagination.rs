@@ -12,7 +12,12 @@ pub struct PageRequest {
 
 impl PageRequest {
     /// Builds a request, clamping `page` to at least 1 and `limit` to `1..=max_limit`.
-    pub fn clamped(page: Option<i64>, limit: Option<i64>, default_limit: u32, max_limit: u32) -> Self {
+    pub fn clamped(
+        page: Option<i64>,
+        limit: Option<i64>,
+        default_limit: u32,
+        max_limit: u32,
+    ) -> Self {
         let clamp = |value: i64, lo: u32, hi: u32| value.clamp(i64::from(lo), i64::from(hi)) as u32;
         Self {
             page: clamp(page.unwrap_or(1), 1, u32::MAX),
@@ -76,7 +81,10 @@ mod tests {
         #[case] expected_limit: u32,
     ) {
         let request = PageRequest::clamped(page, limit, 50, 100);
-        assert_eq!((request.page(), request.limit()), (expected_page, expected_limit));
+        assert_eq!(
+            (request.page(), request.limit()),
+            (expected_page, expected_limit)
+        );
     }
 
     #[test]

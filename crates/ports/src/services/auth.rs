@@ -103,8 +103,12 @@ where
                 roles: Roles::none(),
             })
             .await?;
-        self.log(user.id, UserAction::Created, Some(json!({"via": "register"})))
-            .await?;
+        self.log(
+            user.id,
+            UserAction::Created,
+            Some(json!({"via": "register"})),
+        )
+        .await?;
         Ok(user.id)
     }
 
@@ -360,7 +364,9 @@ mod tests {
     #[tokio::test]
     async fn unknown_email_still_pays_for_a_verification() {
         let mut store = MockStore::new();
-        store.expect_find_credentials_by_email().returning(|_| Ok(None));
+        store
+            .expect_find_credentials_by_email()
+            .returning(|_| Ok(None));
         let mut hasher = MockPasswordHasher::new();
         hasher
             .expect_verify()
@@ -376,7 +382,12 @@ mod tests {
     async fn malformed_email_also_pays_for_a_verification() {
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_verify().times(1).returning(|_, _| Ok(false));
-        let auth = service(MockStore::new(), hasher, MockTokens::new(), AuthSettings::default());
+        let auth = service(
+            MockStore::new(),
+            hasher,
+            MockTokens::new(),
+            AuthSettings::default(),
+        );
         let result = auth.login("not an email", "whatever-pass").await;
         assert!(matches!(result, Err(LoginError::InvalidCredentials)));
     }
@@ -400,9 +411,16 @@ mod tests {
         let mut hasher = MockPasswordHasher::new();
         hasher.expect_verify().returning(|_, _| Ok(true));
         let auth = service(store, hasher, issuing_tokens(), AuthSettings::default());
-        let tokens = auth.login("ana@example.com", "right-password").await.expect("login");
+        let tokens = auth
+            .login("ana@example.com", "right-password")
+            .await
+            .expect("login");
         assert_eq!(tokens.access_token, "access");
-        assert_eq!(tokens.refresh_token.expose().len(), 43, "32 bytes, base64url");
+        assert_eq!(
+            tokens.refresh_token.expose().len(),
+            43,
+            "32 bytes, base64url"
+        );
     }
 
     #[tokio::test]
@@ -420,8 +438,15 @@ mod tests {
             rotate_refresh_tokens: true,
             ..AuthSettings::default()
         };
-        let auth = service(store, MockPasswordHasher::new(), MockTokens::new(), settings);
-        let result = auth.refresh(&RefreshTokenSecret::new("presented".into())).await;
+        let auth = service(
+            store,
+            MockPasswordHasher::new(),
+            MockTokens::new(),
+            settings,
+        );
+        let result = auth
+            .refresh(&RefreshTokenSecret::new("presented".into()))
+            .await;
         assert!(matches!(result, Err(RefreshError::InvalidToken)));
     }
 
@@ -443,8 +468,15 @@ mod tests {
             rotate_refresh_tokens: true,
             ..AuthSettings::default()
         };
-        let auth = service(store, MockPasswordHasher::new(), MockTokens::new(), settings);
-        let result = auth.refresh(&RefreshTokenSecret::new("presented".into())).await;
+        let auth = service(
+            store,
+            MockPasswordHasher::new(),
+            MockTokens::new(),
+            settings,
+        );
+        let result = auth
+            .refresh(&RefreshTokenSecret::new("presented".into()))
+            .await;
         assert!(matches!(result, Err(RefreshError::InvalidToken)));
     }
 
@@ -461,10 +493,21 @@ mod tests {
             })
         });
         let mut store = MockStore::new();
-        store.expect_find_user().times(1).returning(|_| Ok(Some(user())));
-        let auth = service(store, MockPasswordHasher::new(), tokens, AuthSettings::default());
+        store
+            .expect_find_user()
+            .times(1)
+            .returning(|_| Ok(Some(user())));
+        let auth = service(
+            store,
+            MockPasswordHasher::new(),
+            tokens,
+            AuthSettings::default(),
+        );
         let current = auth.authenticate("token").await.expect("authenticated");
-        assert!(!current.roles.is_admin(), "roles come from storage, not the token");
+        assert!(
+            !current.roles.is_admin(),
+            "roles come from storage, not the token"
+        );
     }
 
     #[tokio::test]
@@ -514,6 +557,9 @@ mod tests {
         let result = auth
             .change_password(user().id, "old-password", &new, "different-one")
             .await;
-        assert!(matches!(result, Err(ChangePasswordError::ConfirmationMismatch)));
+        assert!(matches!(
+            result,
+            Err(ChangePasswordError::ConfirmationMismatch)
+        ));
     }
 }

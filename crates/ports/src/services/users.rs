@@ -85,8 +85,12 @@ where
             .set_roles(id, &roles)
             .await?
             .ok_or(UserLookupError::NotFound(id))?;
-        self.log(id, UserAction::Updated, json!({"by": actor.id, "roles": roles}))
-            .await?;
+        self.log(
+            id,
+            UserAction::Updated,
+            json!({"by": actor.id, "roles": roles}),
+        )
+        .await?;
         Ok(user)
     }
 
@@ -174,7 +178,9 @@ where
             Ok(user) => Ok(user.id),
             // Another instance created it concurrently: converge on the next start.
             Err(CreateUserError::UserExists) => {
-                anyhow::bail!("service account {email} was created concurrently; restart to converge")
+                anyhow::bail!(
+                    "service account {email} was created concurrently; restart to converge"
+                )
             }
             Err(CreateUserError::Unexpected(error)) => Err(error),
         }
@@ -205,7 +211,10 @@ mod tests {
     use crate::services::test_support::{MockStore, credentials, now, user};
     use reefguide_domain::Role;
 
-    fn service(store: MockStore, hasher: MockPasswordHasher) -> UserAdminService<MockStore, MockPasswordHasher, MockClock> {
+    fn service(
+        store: MockStore,
+        hasher: MockPasswordHasher,
+    ) -> UserAdminService<MockStore, MockPasswordHasher, MockClock> {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(now());
         UserAdminService::new(store, hasher, clock)

@@ -1,0 +1,9 @@
+//! sea-orm models of the tables, one module per table.
+//!
+//! These types never leave the crate: the repositories convert them into domain values (and
+//! refuse, with context, stored values that no longer parse). The schema itself is created by the
+//! migrations in `crate::migrations`, not derived from these models.
+
+pub mod refresh_tokens;
+pub mod user_logs;
+pub mod users;

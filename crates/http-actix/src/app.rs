@@ -1,0 +1,252 @@
+//! Wiring: concrete adapters into services, services into the actix application.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::error::{JsonPayloadError, PayloadError};
+use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use chrono::Duration;
+use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
+use reefguide_domain::{Email, Password, Role, Roles};
+use reefguide_ports::SystemClock;
+use reefguide_ports::services::{AuthService, AuthSettings, UserAdminService};
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::config::Settings;
+use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
+use crate::errors::ApiError;
+use crate::middleware::{json_error_body, log_request, unknown_route};
+use crate::rate_limit::RateLimits;
+use crate::routes;
+
+/// The storage adapter in use.
+pub type Store = SeaOrmStore;
+/// The authentication service as wired.
+pub type Auth = AuthService<Store, Argon2Hasher, JwtKeys, SystemClock>;
+/// The user-administration service as wired.
+pub type UserAdmin = UserAdminService<Store, Argon2Hasher, SystemClock>;
+
+/// Everything handlers share (held in `web::Data`, i.e. behind an `Arc`).
+pub struct AppState {
+    pub(crate) auth: Auth,
+    pub(crate) users: UserAdmin,
+    pub(crate) store: Store,
+    pub(crate) jwks: Jwks,
+    pub(crate) limits: RateLimits,
+    pub(crate) trust_forwarded_for: bool,
+}
+
+/// Connects to the database named by the settings, creating the data directory for the embedded
+/// SQLite default, and applies migrations when `migrate` is set.
+pub async fn connect_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {
+    if settings.database_url.is_none() {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    let store = SeaOrmStore::connect(
+        &settings.effective_database_url(),
+        StoreOptions {
+            max_connections: settings.database_max_connections,
+            ..StoreOptions::default()
+        },
+    )
+    .await?;
+    if migrate {
+        store
+            .migrate()
+            .await
+            .context("cannot apply database migrations")?;
+    }
+    Ok(store)
+}
+
+fn load_keys(settings: &Settings) -> anyhow::Result<RsaKeyPair> {
+    if let Some(private) = &settings.jwt_private_key {
+        return RsaKeyPair::from_pem(private.expose_secret(), settings.jwt_public_key.as_deref())
+            .map_err(Into::into);
+    }
+    let (pair, created) = RsaKeyPair::load_or_generate_dev(&settings.data_dir)?;
+    let path = settings.data_dir.join("dev-jwt-private.pem");
+    tracing::warn!(
+        path = %path.display(),
+        created,
+        "using a DEVELOPMENT JWT key from the data directory; set JWT_PRIVATE_KEY in production"
+    );
+    Ok(pair)
+}
+
+/// Builds the application state: store, keys, services, service accounts.
+pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+    let store = connect_store(settings, settings.migrate_on_start).await?;
+    let pair = load_keys(settings)?;
+    let jwt = JwtKeys::new(
+        &pair,
+        settings.jwt_key_id.clone(),
+        settings.api_domain.clone(),
+        Duration::minutes(i64::from(settings.access_token_minutes)),
+    )?;
+    let hasher = Argon2Hasher::new(Argon2Settings {
+        memory_kib: settings.argon2_memory_kib,
+        iterations: settings.argon2_iterations,
+        parallelism: settings.argon2_parallelism,
+        max_concurrent: settings
+            .argon2_max_concurrent
+            .unwrap_or(Argon2Settings::default().max_concurrent),
+    })?;
+    let auth = AuthService::new(
+        store.clone(),
+        hasher.clone(),
+        jwt.clone(),
+        SystemClock,
+        AuthSettings {
+            refresh_token_ttl: Duration::hours(i64::from(settings.refresh_token_hours)),
+            rotate_refresh_tokens: settings.rotate_refresh_tokens,
+        },
+    );
+    let users = UserAdminService::new(store.clone(), hasher, SystemClock);
+    ensure_service_accounts(settings, &users).await?;
+    Ok(AppState {
+        auth,
+        users,
+        store,
+        jwks: jwt.jwks().clone(),
+        limits: RateLimits::new(settings),
+        trust_forwarded_for: settings.trust_forwarded_for,
+    })
+}
+
+async fn ensure_service_accounts(settings: &Settings, users: &UserAdmin) -> anyhow::Result<()> {
+    let accounts: [(&str, &Option<String>, &Option<SecretString>, Role); 3] = [
+        (
+            "ADMIN",
+            &settings.admin_username,
+            &settings.admin_password,
+            Role::Admin,
+        ),
+        (
+            "WORKER",
+            &settings.worker_username,
+            &settings.worker_password,
+            Role::Worker,
+        ),
+        (
+            "MANAGER",
+            &settings.manager_username,
+            &settings.manager_password,
+            Role::Worker,
+        ),
+    ];
+    for (name, username, password, role) in accounts {
+        let (Some(username), Some(password)) = (username, password) else {
+            continue;
+        };
+        let email = Email::parse(username)
+            .with_context(|| format!("{name}_USERNAME is not a valid email address"))?;
+        let password = Password::new(password.expose_secret())
+            .with_context(|| format!("{name}_PASSWORD does not meet the password policy"))?;
+        let id = users
+            .ensure_service_account(email, &password, Roles::from_iter([role]))
+            .await
+            .with_context(|| format!("cannot create the {name} service account"))?;
+        tracing::info!(account = name, user_id = %id, "service account ready");
+    }
+    Ok(())
+}
+
+fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .content_type_required(false)
+        .error_handler(move |error, _req| json_error(error, limit).into())
+}
+
+fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
+    let too_large = || {
+        ApiError::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("Request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    match error {
+        JsonPayloadError::OverflowKnownLength { .. }
+        | JsonPayloadError::Overflow { .. }
+        | JsonPayloadError::Payload(PayloadError::Overflow) => too_large(),
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
+        }
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("malformed_json", format!("Malformed JSON: {e}"))
+        }
+        other => ApiError::bad_request("invalid_body", format!("Invalid request body: {other}")),
+    }
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _req| {
+        ApiError::bad_request("invalid_query", format!("Invalid query string: {error}")).into()
+    })
+}
+
+fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|error, _req| {
+        ApiError::bad_request("invalid_path", format!("Invalid path: {error}")).into()
+    })
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Wires everything and binds the listener (port 0 picks a free port).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let state = web::Data::new(build_state(&settings).await?);
+        let listener = TcpListener::bind((settings.host, settings.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let body_limit = settings.body_limit_bytes;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(json_config(body_limit))
+                .app_data(query_config())
+                .app_data(path_config())
+                .configure(routes::configure)
+                .default_service(web::to(unknown_route))
+                .wrap(ErrorHandlers::new().default_handler(json_error_body))
+                .wrap(from_fn(log_request))
+        })
+        .listen(listener)?;
+        if let Some(workers) = settings.http_workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the server is stopped (SIGINT/SIGTERM or a handle).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

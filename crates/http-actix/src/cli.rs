@@ -1,0 +1,168 @@
+//! The `reefguide` command line.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::app::{Application, connect_store};
+use crate::config::Settings;
+use crate::crypto::RsaKeyPair;
+use crate::openapi::ApiDoc;
+use crate::telemetry;
+
+/// ReefGuide API server and tools.
+#[derive(Debug, Parser)]
+#[command(name = "reefguide", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// JWT key management.
+    Keys {
+        /// The key action.
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+/// Key actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate an RS256 key pair and key id. Prints environment lines, or writes
+    /// `jwt-private.pem` / `jwt-public.pem` into `--out-dir`.
+    Generate {
+        /// Directory to write PEM files into (the private key with mode 0600).
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+}
+
+/// Runs the command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let settings = Settings::load()?;
+            telemetry::init(&settings.log_level);
+            actix_web::rt::System::new().block_on(serve(settings))
+        }
+        Command::Migrate => {
+            let settings = Settings::load()?;
+            telemetry::init(&settings.log_level);
+            actix_web::rt::System::new().block_on(async {
+                connect_store(&settings, true).await?;
+                println!("migrations applied");
+                Ok(())
+            })
+        }
+        Command::Keys {
+            action: KeysCommand::Generate { out_dir },
+        } => generate_keys(out_dir),
+        Command::Openapi => {
+            println!("{}", ApiDoc::json());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let database = settings.effective_database_url();
+    let app = Application::build(settings.clone()).await?;
+    tracing::info!(
+        address = %format!("http://{}:{}", settings.host, app.port()),
+        database = %mask_password(&database),
+        data_dir = %settings.data_dir.display(),
+        "reefguide listening"
+    );
+    app.run_until_stopped().await.context("server failed")
+}
+
+fn generate_keys(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let pair = RsaKeyPair::generate()?;
+    let kid = pair.thumbprint();
+    match out_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let private = dir.join("jwt-private.pem");
+            write_new_file(&private, pair.private_pem(), true)?;
+            let public = dir.join("jwt-public.pem");
+            write_new_file(&public, pair.public_pem(), false)?;
+            println!("wrote {} and {}", private.display(), public.display());
+            println!("JWT_KEY_ID={kid}");
+        }
+        None => {
+            println!(
+                "JWT_PRIVATE_KEY=\"{}\"",
+                pair.private_pem().trim_end().replace('\n', "\\n")
+            );
+            println!(
+                "JWT_PUBLIC_KEY=\"{}\"",
+                pair.public_pem().trim_end().replace('\n', "\\n")
+            );
+            println!("JWT_KEY_ID={kid}");
+        }
+    }
+    Ok(())
+}
+
+fn write_new_file(path: &std::path::Path, contents: &str, private: bool) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    if private {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {} (does it exist already?)", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Hides the password of a database URL for logging.
+pub fn mask_password(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_masked() {
+        assert_eq!(
+            mask_password("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
+        assert_eq!(mask_password("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            mask_password("sqlite://x.db?mode=rwc"),
+            "sqlite://x.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! Configuration, parsed once at start-up.
+//!
+//! Sources, later ones winning: built-in defaults → the file `reefguide.toml` (or the file named by
+//! `REEFGUIDE_CONFIG`) → the ReefGuide (R1) environment names (`DATABASE_URL`, `PORT`,
+//! `API_DOMAIN`, `JWT_PRIVATE_KEY`, `JWT_PUBLIC_KEY`, `JWT_KEY_ID`, `ADMIN_USERNAME`, …) →
+//! `REEFGUIDE_<SETTING>` environment variables. Every setting has one flat name, the same in the
+//! file and (upper-cased, prefixed) in the environment. Secrets are wrapped so they never print.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The R1 environment variable names that are honoured as-is.
+const R1_ENV_NAMES: [&str; 12] = [
+    "DATABASE_URL",
+    "PORT",
+    "API_DOMAIN",
+    "JWT_PRIVATE_KEY",
+    "JWT_PUBLIC_KEY",
+    "JWT_KEY_ID",
+    "ADMIN_USERNAME",
+    "ADMIN_PASSWORD",
+    "WORKER_USERNAME",
+    "WORKER_PASSWORD",
+    "MANAGER_USERNAME",
+    "MANAGER_PASSWORD",
+];
+
+/// Every setting of the service. See the README's configuration table.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub host: IpAddr,
+    /// Port to listen on (0 picks a free one).
+    pub port: u16,
+    /// Public base URL of the API; the JWT issuer.
+    pub api_domain: String,
+    /// Directory for the embedded default's SQLite database and development keys.
+    pub data_dir: PathBuf,
+    /// Database URL (`postgres://…` or `sqlite://…`); default: SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Database connection pool size.
+    pub database_max_connections: u32,
+    /// Apply pending migrations at start-up.
+    pub migrate_on_start: bool,
+    /// RS256 private key (PEM; literal `\n` accepted); default: a development key in `data_dir`.
+    #[serde(skip_serializing)]
+    pub jwt_private_key: Option<SecretString>,
+    /// RS256 public key (PEM), checked against the private key when given.
+    pub jwt_public_key: Option<String>,
+    /// Key id in token headers and the JWKS; default: the key's RFC 7638 thumbprint.
+    pub jwt_key_id: Option<String>,
+    /// Access-token lifetime in minutes.
+    pub access_token_minutes: u32,
+    /// Refresh-token lifetime in hours.
+    pub refresh_token_hours: u32,
+    /// Replace refresh tokens on use, with reuse detection.
+    pub rotate_refresh_tokens: bool,
+    /// Largest accepted JSON body, in bytes.
+    pub body_limit_bytes: usize,
+    /// Rate-limit login and register.
+    pub rate_limit_enabled: bool,
+    /// Login attempts per minute per client address.
+    pub rate_limit_login_per_ip_per_minute: u32,
+    /// Login attempts per minute per account (email).
+    pub rate_limit_login_per_account_per_minute: u32,
+    /// Registrations per hour per client address.
+    pub rate_limit_register_per_ip_per_hour: u32,
+    /// Use the `X-Forwarded-For` address for rate limits (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// argon2id memory cost in KiB.
+    pub argon2_memory_kib: u32,
+    /// argon2id passes.
+    pub argon2_iterations: u32,
+    /// argon2id lanes.
+    pub argon2_parallelism: u32,
+    /// Concurrent password hashes at most (default: number of CPUs).
+    pub argon2_max_concurrent: Option<usize>,
+    /// HTTP worker threads (default: number of CPUs).
+    pub http_workers: Option<usize>,
+    /// Log filter (`tracing` env-filter syntax), e.g. `info` or `warn,reefguide=debug`.
+    pub log_level: String,
+    /// Service account with role ADMIN (email).
+    pub admin_username: Option<String>,
+    /// Its password.
+    #[serde(skip_serializing)]
+    pub admin_password: Option<SecretString>,
+    /// Service account with role WORKER (email).
+    pub worker_username: Option<String>,
+    /// Its password.
+    #[serde(skip_serializing)]
+    pub worker_password: Option<SecretString>,
+    /// Capacity-manager service account, role WORKER (email).
+    pub manager_username: Option<String>,
+    /// Its password.
+    #[serde(skip_serializing)]
+    pub manager_password: Option<SecretString>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 5000,
+            api_domain: "http://localhost:5000".into(),
+            data_dir: PathBuf::from("reefguide-data"),
+            database_url: None,
+            database_max_connections: 10,
+            migrate_on_start: true,
+            jwt_private_key: None,
+            jwt_public_key: None,
+            jwt_key_id: None,
+            access_token_minutes: 10,
+            refresh_token_hours: 48,
+            rotate_refresh_tokens: false,
+            body_limit_bytes: 1024 * 1024,
+            rate_limit_enabled: true,
+            rate_limit_login_per_ip_per_minute: 30,
+            rate_limit_login_per_account_per_minute: 10,
+            rate_limit_register_per_ip_per_hour: 20,
+            trust_forwarded_for: false,
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            argon2_max_concurrent: None,
+            http_workers: None,
+            log_level: "info".into(),
+            admin_username: None,
+            admin_password: None,
+            worker_username: None,
+            worker_password: None,
+            manager_username: None,
+            manager_password: None,
+        }
+    }
+}
+
+/// A configuration that cannot be used; the message names the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A value failed to parse, with figment's description of which key and source.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// A value parsed but is not acceptable.
+    #[error("invalid configuration: {setting}: {reason}")]
+    Invalid {
+        /// The setting's name.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Settings {
+    /// Loads the configuration from the default file and the process environment.
+    pub fn load() -> Result<Self, ConfigError> {
+        let file = std::env::var("REEFGUIDE_CONFIG").unwrap_or_else(|_| "reefguide.toml".into());
+        Self::from_figment(Self::figment(&file))
+    }
+
+    /// The layered sources, for [`Settings::load`] and tests.
+    pub fn figment(file: &str) -> Figment {
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::file(file))
+            .merge(Env::raw().only(&R1_ENV_NAMES))
+            .merge(Env::prefixed("REEFGUIDE_").ignore(&["CONFIG", "TEST_DATABASE_URL"]))
+    }
+
+    /// Extracts and checks settings from any figment.
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment
+            .extract()
+            .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| ConfigError::Invalid {
+            setting,
+            reason: reason.to_owned(),
+        };
+        if !(self.api_domain.starts_with("http://") || self.api_domain.starts_with("https://")) {
+            return Err(invalid("api_domain", "must be an http:// or https:// URL"));
+        }
+        if self.access_token_minutes == 0 {
+            return Err(invalid("access_token_minutes", "must be at least 1"));
+        }
+        if self.refresh_token_hours == 0 {
+            return Err(invalid("refresh_token_hours", "must be at least 1"));
+        }
+        if self.body_limit_bytes < 1024 {
+            return Err(invalid("body_limit_bytes", "must be at least 1024"));
+        }
+        if self.database_max_connections == 0 {
+            return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        if self.rate_limit_enabled
+            && [
+                self.rate_limit_login_per_ip_per_minute,
+                self.rate_limit_login_per_account_per_minute,
+                self.rate_limit_register_per_ip_per_hour,
+            ]
+            .contains(&0)
+        {
+            return Err(invalid(
+                "rate_limit_*",
+                "limits must be at least 1 (or set rate_limit_enabled = false)",
+            ));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            return Err(invalid(
+                "database_url",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
+        }
+        for (user, password, name) in [
+            (&self.admin_username, &self.admin_password, "admin_password"),
+            (
+                &self.worker_username,
+                &self.worker_password,
+                "worker_password",
+            ),
+            (
+                &self.manager_username,
+                &self.manager_password,
+                "manager_password",
+            ),
+        ] {
+            if user.is_some() != password.is_some() {
+                return Err(invalid(
+                    name,
+                    "a service account needs both a username and a password",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL to use: the configured one or SQLite in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("reefguide.db").display()
+            )
+        })
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+// figment's `Jail` closures return figment's own (large) error type; that is its API, not ours.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_are_the_embedded_setup() {
+        Jail::expect_with(|_| {
+            let settings =
+                Settings::from_figment(Settings::figment("none.toml")).expect("defaults");
+            assert_eq!(settings.port, 5000);
+            assert_eq!(settings.host.to_string(), "127.0.0.1");
+            assert!(settings.effective_database_url().starts_with("sqlite://"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn r1_names_and_prefixed_names_apply_prefixed_last() {
+        Jail::expect_with(|jail| {
+            jail.set_env("PORT", "6000");
+            jail.set_env("DATABASE_URL", "postgres://db/r1");
+            jail.set_env("REEFGUIDE_DATABASE_URL", "postgres://db/ours");
+            jail.set_env("REEFGUIDE_RATE_LIMIT_ENABLED", "false");
+            let settings = Settings::from_figment(Settings::figment("none.toml")).expect("valid");
+            assert_eq!(settings.port, 6000);
+            assert_eq!(settings.database_url.as_deref(), Some("postgres://db/ours"));
+            assert!(!settings.rate_limit_enabled);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_is_read() {
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "port = 7000\nlog_level = \"warn\"")?;
+            let settings = Settings::from_figment(Settings::figment("r.toml")).expect("valid");
+            assert_eq!((settings.port, settings.log_level.as_str()), (7000, "warn"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_value_names_the_setting() {
+        Jail::expect_with(|jail| {
+            jail.set_env("REEFGUIDE_PORT", "not-a-port");
+            let error =
+                Settings::from_figment(Settings::figment("none.toml")).expect_err("invalid");
+            let text = error.to_string();
+            assert!(text.contains("port"), "{text}");
+            assert!(!text.contains('\n'));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_setting_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "prot = 7000")?;
+            let error = Settings::from_figment(Settings::figment("r.toml")).expect_err("invalid");
+            assert!(error.to_string().contains("prot"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn half_a_service_account_is_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("ADMIN_USERNAME", "admin@example.com");
+            let error =
+                Settings::from_figment(Settings::figment("none.toml")).expect_err("invalid");
+            assert!(error.to_string().contains("admin_password"), "{error}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,12 @@
+//! Cryptographic adapters behind the `PasswordHasher`, `TokenIssuer` and `TokenVerifier` ports.
+//!
+//! They live in the binary crate because they are neither storage nor AWS adapters and the shell
+//! is the only crate that reads their configuration (keys, cost parameters).
+
+pub mod jwt;
+pub mod keys;
+pub mod password;
+
+pub use jwt::{Jwk, Jwks, JwtKeys};
+pub use keys::{KeyError, RsaKeyPair};
+pub use password::{Argon2Hasher, Argon2Settings};

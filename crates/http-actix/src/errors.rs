@@ -1,0 +1,260 @@
+//! The error model of contract §1: every error is JSON
+//! `{"status", "message", "code", "details"?}`, never text, HTML or internals.
+//!
+//! Use-case errors convert into [`ApiError`] here, in one place, so the HTTP crate alone owns
+//! status codes. Unexpected errors are logged with their cause chain and answered generically.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use reefguide_domain::auth::errors::{
+    AuthenticateError, ChangePasswordError, LoginError, RefreshError,
+};
+use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// One failed field of a validation error.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct ErrorDetail {
+    /// Where in the request, e.g. `email` or `polygon.coordinates[0]`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// HTTP status code.
+    #[schema(example = 400)]
+    pub status: u16,
+    /// A human sentence.
+    #[schema(example = "Validation failed")]
+    pub message: String,
+    /// A stable snake_case code for programs.
+    #[schema(example = "validation_error")]
+    pub code: String,
+    /// Per-field problems, for validation errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<ErrorDetail>>,
+}
+
+/// An error answered to a client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Option<Vec<ErrorDetail>>,
+    retry_after_seconds: Option<u64>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            details: None,
+            retry_after_seconds: None,
+        }
+    }
+
+    /// 400 `validation_error` with per-field details.
+    pub fn validation(details: Vec<ErrorDetail>) -> Self {
+        let message = match details.as_slice() {
+            [one] => format!("Invalid {}: {}", one.path, one.message),
+            _ => "Validation failed".to_owned(),
+        };
+        Self {
+            details: Some(details),
+            ..Self::new(StatusCode::BAD_REQUEST, "validation_error", message)
+        }
+    }
+
+    /// 400 `validation_error` for a single field.
+    pub fn invalid_field(path: &str, message: impl ToString) -> Self {
+        Self::validation(vec![ErrorDetail {
+            path: path.to_owned(),
+            message: message.to_string(),
+        }])
+    }
+
+    /// 400 with a code.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// 401 `unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403 `forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
+    /// 429 `rate_limited` with `Retry-After`.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        Self {
+            retry_after_seconds: Some(retry_after_seconds.max(1)),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests, try again later",
+            )
+        }
+    }
+
+    /// An unexpected failure: logs the cause chain and answers a generic 500, or 503 when the
+    /// cause is the database being unreachable.
+    pub fn unexpected(error: &anyhow::Error) -> Self {
+        if error.chain().any(|cause| {
+            cause
+                .downcast_ref::<reefguide_ports::StoreUnavailable>()
+                .is_some()
+        }) {
+            tracing::error!(error = format!("{error:#}"), "database unreachable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable",
+                "The database is unreachable, try again later",
+            );
+        }
+        tracing::error!(error = format!("{error:#}"), "unexpected error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Internal server error",
+        )
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            status: self.status.as_u16(),
+            message: self.message.clone(),
+            code: self.code.to_owned(),
+            details: self.details.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if let Some(seconds) = self.retry_after_seconds {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(seconds)));
+        }
+        response.json(self.body())
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::unexpected(&error)
+    }
+}
+
+impl From<CreateUserError> for ApiError {
+    fn from(error: CreateUserError) -> Self {
+        match error {
+            CreateUserError::UserExists => Self::bad_request("user_exists", "User already exists"),
+            CreateUserError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<UserLookupError> for ApiError {
+    fn from(error: UserLookupError) -> Self {
+        match error {
+            UserLookupError::NotFound(_) => Self::not_found(error.to_string()),
+            UserLookupError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            ),
+            LoginError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::InvalidToken => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_refresh_token",
+                error.to_string(),
+            ),
+            RefreshError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::InvalidToken(_) | AuthenticateError::UserGone => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
+            }
+            AuthenticateError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<ChangePasswordError> for ApiError {
+    fn from(error: ChangePasswordError) -> Self {
+        match error {
+            ChangePasswordError::ConfirmationMismatch => {
+                Self::invalid_field("confirmPassword", error.to_string())
+            }
+            ChangePasswordError::WrongOldPassword => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                error.to_string(),
+            ),
+            ChangePasswordError::UserGone => {
+                Self::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
+            }
+            ChangePasswordError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}

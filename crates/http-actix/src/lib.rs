@@ -1,0 +1,25 @@
+//! The actix-web shell of reefguide.
+//!
+//! This crate translates HTTP into use cases and back, and wires concrete adapters into the
+//! services; it holds no business rule. Layout:
+//! - [`config`]: settings from defaults, file and environment;
+//! - [`app`]: wiring and the [`app::Application`] that serves;
+//! - [`routes`]: one module per route group, each handler annotated for OpenAPI;
+//! - [`errors`]: the JSON error model and the mapping from use-case errors to status codes;
+//! - [`crypto`]: the password-hashing and token adapters.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod errors;
+mod extract;
+mod middleware;
+pub mod openapi;
+mod rate_limit;
+pub mod routes;
+pub mod telemetry;
+mod wire;
+
+pub use app::{AppState, Application};
+pub use config::Settings;

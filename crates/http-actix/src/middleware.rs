@@ -1,0 +1,133 @@
+//! Middleware: authentication, role guard, request logging, and JSON for framework errors.
+
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::middleware::{ErrorHandlerResponse, Next};
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
+
+use crate::app::AppState;
+use crate::errors::ApiError;
+use crate::extract::CurrentUser;
+
+/// Authenticates the bearer token **before** anything reads the body, re-reading the user's
+/// roles from storage, and stores the [`CurrentUser`] for handlers.
+pub async fn require_user(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::unexpected(&anyhow::anyhow!("application state missing")))?;
+    let token = bearer_token(req.request())?;
+    let user = state
+        .auth
+        .authenticate(token)
+        .await
+        .map_err(ApiError::from)?;
+    req.extensions_mut().insert(CurrentUser(user));
+    next.call(req).await
+}
+
+/// Lets only administrators through; must run after [`require_user`].
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let is_admin = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|CurrentUser(user)| user.roles.is_admin());
+    match is_admin {
+        Some(true) => next.call(req).await,
+        Some(false) => Err(ApiError::forbidden("Administrator role required").into()),
+        None => Err(ApiError::unauthorized("Authentication required").into()),
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("Missing Authorization header"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("Malformed Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <token>'"))?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::unauthorized(
+            "Authorization header must be 'Bearer <token>'",
+        ));
+    }
+    Ok(token)
+}
+
+/// One log line per request: method, path (never the query, which may carry signatures),
+/// status and latency. Server errors log at `error`, client errors at `info`.
+pub async fn log_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let result = next.call(req).await;
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::error!(%method, %path, status = status.as_u16(), elapsed_ms, "request");
+    } else {
+        tracing::info!(%method, %path, status = status.as_u16(), elapsed_ms, "request");
+    }
+    result
+}
+
+/// Turns any error response that is not already JSON (actix's own 404/405/400 for bad headers
+/// and so on) into the JSON error body of contract §1.
+pub fn json_error_body<B>(
+    response: ServiceResponse<B>,
+) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(
+            response.map_into_left_body(),
+        ));
+    }
+    let status = response.status();
+    let (req, _) = response.into_parts();
+    let error = match status.as_u16() {
+        404 => ApiError::not_found(format!("Route {} {} not found", req.method(), req.path())),
+        405 => ApiError::new(
+            status,
+            "method_not_allowed",
+            format!("Method {} is not allowed on {}", req.method(), req.path()),
+        ),
+        _ => ApiError::new(
+            status,
+            "http_error",
+            status.canonical_reason().unwrap_or("Request failed"),
+        ),
+    };
+    let body = error.error_response();
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, body).map_into_right_body(),
+    ))
+}
+
+/// The fallback for unknown routes: a JSON 404.
+pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
+    ApiError::not_found(format!("Route {} {} not found", req.method(), req.path())).error_response()
+}

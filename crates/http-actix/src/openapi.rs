@@ -1,0 +1,102 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
+
+use std::sync::LazyLock;
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::errors::{ErrorBody, ErrorDetail};
+use crate::routes::{auth, health, users};
+
+/// The API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "ReefGuide API",
+        description = "Accounts, study areas and analysis jobs for ReefGuide. Wire-compatible with \
+                       the ReefGuide web API. Errors are always JSON: `{status, message, code, details?}`."
+    ),
+    paths(
+        health::root,
+        health::health,
+        health::jwks,
+        health::openapi,
+        auth::register,
+        auth::login,
+        auth::token,
+        auth::logout,
+        auth::profile,
+        auth::change_password,
+        users::list_users,
+        users::create_user,
+        users::get_user,
+        users::delete_user,
+        users::set_roles,
+        users::reset_password,
+        users::list_logs,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "health", description = "Health and discovery"),
+        (name = "auth", description = "Registration, login and tokens"),
+        (name = "users", description = "User administration (ADMIN only)"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("RS256 access token from POST /api/auth/login"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+impl ApiDoc {
+    /// The document as pretty JSON, rendered once.
+    pub fn json() -> &'static str {
+        static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+            ApiDoc::openapi()
+                .to_pretty_json()
+                .unwrap_or_else(|e| format!(r#"{{"error":"cannot render OpenAPI: {e}"}}"#))
+        });
+        &DOCUMENT
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_is_openapi_3_1_with_every_path() {
+        let document: serde_json::Value = serde_json::from_str(ApiDoc::json()).expect("valid JSON");
+        assert!(
+            document["openapi"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("3.1"))
+        );
+        for path in [
+            "/api",
+            "/api/health",
+            "/api/.well-known/jwks.json",
+            "/api/auth/login",
+            "/api/users/{id}/roles",
+            "/api/users/utils/log",
+        ] {
+            assert!(document["paths"][path].is_object(), "{path} missing");
+        }
+        assert!(document["components"]["securitySchemes"]["bearerAuth"].is_object());
+    }
+}

@@ -1,0 +1,221 @@
+//! Authentication routes (contract §3).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use reefguide_domain::{Email, Password, RefreshTokenSecret};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::CurrentUser;
+use crate::middleware::require_user;
+use crate::wire::{MessageResponse, UserDto, Validation, client_ip};
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/register").route(web::post().to(register)))
+        .service(web::resource("/login").route(web::post().to(login)))
+        .service(web::resource("/token").route(web::post().to(token)))
+        .service(web::resource("/logout").route(web::post().to(logout)))
+        .service(
+            web::resource("/profile")
+                .wrap(actix_web::middleware::from_fn(require_user))
+                .route(web::get().to(profile)),
+        )
+        .service(
+            web::resource("/change-password")
+                .wrap(actix_web::middleware::from_fn(require_user))
+                .route(web::post().to(change_password)),
+        );
+}
+
+/// Email and password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CredentialsRequest {
+    /// Email address (case-insensitive).
+    #[schema(example = "ana@example.com")]
+    pub email: String,
+    /// Password, 8 to 128 characters.
+    #[schema(example = "correct horse battery")]
+    pub password: String,
+}
+
+/// The new user's id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisterResponse {
+    /// Id of the new user.
+    #[serde(rename = "userId")]
+    #[schema(example = 1)]
+    pub user_id: i32,
+}
+
+/// Creates an account with no roles.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = CredentialsRequest,
+    responses(
+        (status = 200, description = "Registered", body = RegisterResponse),
+        (status = 400, description = "Invalid email or password, or `user_exists`", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn register(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<CredentialsRequest>,
+) -> Result<web::Json<RegisterResponse>, ApiError> {
+    state
+        .limits
+        .check_register(client_ip(&req, state.trust_forwarded_for))?;
+    let mut validation = Validation::default();
+    let email = validation.field("email", Email::parse(&body.email));
+    let password = validation.field("password", Password::new(&body.password));
+    let (email, password) = validation.finish((email, password))?;
+    let id = state.auth.register(email, &password).await?;
+    Ok(web::Json(RegisterResponse { user_id: id.get() }))
+}
+
+/// An access token and a refresh token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// RS256 access token.
+    pub token: String,
+    /// Opaque refresh token.
+    #[serde(rename = "refreshToken")]
+    pub refresh_token: String,
+}
+
+/// Exchanges email and password for tokens.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = CredentialsRequest,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Invalid credentials", body = ErrorBody),
+        (status = 429, description = "Rate limited", body = ErrorBody)))]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<CredentialsRequest>,
+) -> Result<web::Json<LoginResponse>, ApiError> {
+    state
+        .limits
+        .check_login(client_ip(&req, state.trust_forwarded_for), &body.email)?;
+    let tokens = state.auth.login(&body.email, &body.password).await?;
+    Ok(web::Json(LoginResponse {
+        token: tokens.access_token,
+        refresh_token: tokens.refresh_token.expose().to_owned(),
+    }))
+}
+
+/// A refresh token.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshTokenRequest {
+    /// The refresh token from login.
+    #[serde(rename = "refreshToken")]
+    pub refresh_token: String,
+}
+
+/// A new access token (and a successor refresh token when rotation is on).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    /// RS256 access token.
+    pub token: String,
+    /// The successor refresh token, only when rotation is enabled.
+    #[serde(rename = "refreshToken", skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+/// Exchanges a refresh token for a new access token.
+#[utoipa::path(post, path = "/api/auth/token", tag = "auth", request_body = RefreshTokenRequest,
+    responses(
+        (status = 200, description = "New access token", body = TokenResponse),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Invalid, expired or revoked refresh token", body = ErrorBody)))]
+pub async fn token(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshTokenRequest>,
+) -> Result<web::Json<TokenResponse>, ApiError> {
+    let tokens = state
+        .auth
+        .refresh(&RefreshTokenSecret::new(body.into_inner().refresh_token))
+        .await?;
+    Ok(web::Json(TokenResponse {
+        token: tokens.access_token,
+        refresh_token: tokens.refresh_token.map(|t| t.expose().to_owned()),
+    }))
+}
+
+/// Revokes a refresh token.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshTokenRequest,
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 400, description = "Malformed body", body = ErrorBody),
+        (status = 401, description = "Invalid or already revoked refresh token", body = ErrorBody)))]
+pub async fn logout(
+    state: web::Data<AppState>,
+    body: web::Json<RefreshTokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    state
+        .auth
+        .logout(&RefreshTokenSecret::new(body.into_inner().refresh_token))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProfileResponse {
+    /// The authenticated user with its current roles.
+    pub user: UserDto,
+}
+
+/// The authenticated user.
+#[utoipa::path(get, path = "/api/auth/profile", tag = "auth", security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The caller", body = ProfileResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+pub async fn profile(CurrentUser(user): CurrentUser) -> web::Json<ProfileResponse> {
+    web::Json(ProfileResponse {
+        user: UserDto::from(&user),
+    })
+}
+
+/// Old and new password.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    /// The current password.
+    #[serde(rename = "oldPassword")]
+    pub old_password: String,
+    /// The new password (8 to 128 characters).
+    #[serde(rename = "newPassword")]
+    pub new_password: String,
+    /// The new password again.
+    #[serde(rename = "confirmPassword")]
+    pub confirm_password: String,
+}
+
+/// Changes the caller's password and revokes all its refresh tokens.
+#[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", security(("bearerAuth" = [])),
+    request_body = ChangePasswordRequest,
+    responses(
+        (status = 200, description = "Changed", body = MessageResponse),
+        (status = 400, description = "Weak new password or confirmation mismatch", body = ErrorBody),
+        (status = 401, description = "Missing token or wrong old password", body = ErrorBody)))]
+pub async fn change_password(
+    CurrentUser(user): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<ChangePasswordRequest>,
+) -> Result<web::Json<MessageResponse>, ApiError> {
+    let mut validation = Validation::default();
+    let new_password = validation.field("newPassword", Password::new(&body.new_password));
+    let new_password = validation.finish((new_password,))?;
+    state
+        .auth
+        .change_password(
+            user.id,
+            &body.old_password,
+            &new_password,
+            &body.confirm_password,
+        )
+        .await?;
+    Ok(web::Json(MessageResponse::new(
+        "Password changed successfully",
+    )))
+}

@@ -1,0 +1,83 @@
+//! Health and discovery (contract §2).
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use reefguide_ports::HealthCheck as _;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::crypto::Jwks;
+use crate::openapi::ApiDoc;
+use crate::wire::MessageResponse;
+
+/// How long the health check waits for the database.
+const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Registers the routes.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource(["", "/"]).route(web::get().to(root)))
+        .service(web::resource("/health").route(web::get().to(health)))
+        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
+}
+
+/// Liveness of the API process (R1).
+#[utoipa::path(get, path = "/api", tag = "health",
+    responses((status = 200, description = "The API is up", body = MessageResponse,
+        example = json!({"message": "API healthy."}))))]
+pub async fn root() -> web::Json<MessageResponse> {
+    web::Json(MessageResponse::new("API healthy."))
+}
+
+/// Health including the database.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthResponse {
+    /// `ok` or `unavailable`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Why it is unavailable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<&'static str>,
+}
+
+/// Health of the service and its database.
+#[utoipa::path(get, path = "/api/health", tag = "health",
+    responses(
+        (status = 200, description = "Service and database are up", body = HealthResponse),
+        (status = 503, description = "The database is unreachable", body = HealthResponse)))]
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    let healthy = matches!(
+        tokio::time::timeout(DB_CHECK_TIMEOUT, state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    if healthy {
+        HttpResponse::Ok().json(HealthResponse {
+            status: "ok",
+            message: None,
+        })
+    } else {
+        tracing::warn!("health check: database unreachable");
+        HttpResponse::ServiceUnavailable().json(HealthResponse {
+            status: "unavailable",
+            message: Some("database unreachable"),
+        })
+    }
+}
+
+/// The public key that verifies access tokens (RFC 7517).
+#[utoipa::path(get, path = "/api/.well-known/jwks.json", tag = "health",
+    responses((status = 200, description = "JWK set", body = Jwks)))]
+pub async fn jwks(state: web::Data<AppState>) -> web::Json<Jwks> {
+    web::Json(state.jwks.clone())
+}
+
+/// This OpenAPI document.
+#[utoipa::path(get, path = "/api/openapi.json", tag = "health",
+    responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(ApiDoc::json())
+}

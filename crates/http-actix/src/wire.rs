@@ -1,0 +1,168 @@
+//! Helpers shared by the wire (JSON) representations.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+/// ISO-8601 UTC with milliseconds, as ReefGuide serialises timestamps.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn milliseconds_and_z() {
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.678912Z")
+            .expect("valid")
+            .with_timezone(&Utc);
+        assert_eq!(timestamp(at), "2026-01-02T03:04:05.678Z");
+    }
+}
+
+/// The wire form of a role.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum RoleName {
+    /// Administrator.
+    Admin,
+    /// Analyst.
+    Analyst,
+    /// Worker.
+    Worker,
+}
+
+impl From<reefguide_domain::Role> for RoleName {
+    fn from(role: reefguide_domain::Role) -> Self {
+        match role {
+            reefguide_domain::Role::Admin => RoleName::Admin,
+            reefguide_domain::Role::Analyst => RoleName::Analyst,
+            reefguide_domain::Role::Worker => RoleName::Worker,
+        }
+    }
+}
+
+/// A user as the API shows it: `{"id","email","roles"}`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct UserDto {
+    /// Id.
+    #[schema(example = 1)]
+    pub id: i32,
+    /// Email (lower-cased).
+    #[schema(example = "ana@example.com")]
+    pub email: String,
+    /// Roles.
+    pub roles: Vec<RoleName>,
+}
+
+impl From<&reefguide_domain::User> for UserDto {
+    fn from(user: &reefguide_domain::User) -> Self {
+        Self {
+            id: user.id.get(),
+            email: user.email.as_str().to_owned(),
+            roles: user
+                .roles
+                .as_slice()
+                .iter()
+                .copied()
+                .map(RoleName::from)
+                .collect(),
+        }
+    }
+}
+
+/// `{"message": "..."}`.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct MessageResponse {
+    /// A human sentence.
+    pub message: String,
+}
+
+impl MessageResponse {
+    /// Wraps a message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// Collects validation failures of several fields into one 400 with details.
+#[derive(Debug, Default)]
+pub struct Validation {
+    details: Vec<crate::errors::ErrorDetail>,
+}
+
+impl Validation {
+    /// Records `result`'s error under `path`, returning the value when valid.
+    pub fn field<T, E: std::fmt::Display>(
+        &mut self,
+        path: &str,
+        result: Result<T, E>,
+    ) -> Option<T> {
+        result
+            .map_err(|error| {
+                self.details.push(crate::errors::ErrorDetail {
+                    path: path.to_owned(),
+                    message: error.to_string(),
+                })
+            })
+            .ok()
+    }
+
+    /// The validated values, or a 400 naming every failed field.
+    pub fn finish<T: AllValid>(self, values: T) -> Result<T::Output, crate::errors::ApiError> {
+        match values.all_valid() {
+            Some(output) if self.details.is_empty() => Ok(output),
+            _ => Err(crate::errors::ApiError::validation(self.details)),
+        }
+    }
+}
+
+/// A tuple of `Option`s that is complete only when every field validated.
+pub trait AllValid {
+    /// The tuple of values.
+    type Output;
+    /// The values when all are present.
+    fn all_valid(self) -> Option<Self::Output>;
+}
+
+impl<A> AllValid for (Option<A>,) {
+    type Output = A;
+    fn all_valid(self) -> Option<A> {
+        self.0
+    }
+}
+
+impl<A, B> AllValid for (Option<A>, Option<B>) {
+    type Output = (A, B);
+    fn all_valid(self) -> Option<(A, B)> {
+        Some((self.0?, self.1?))
+    }
+}
+
+impl<A, B, C> AllValid for (Option<A>, Option<B>, Option<C>) {
+    type Output = (A, B, C);
+    fn all_valid(self) -> Option<(A, B, C)> {
+        Some((self.0?, self.1?, self.2?))
+    }
+}
+
+/// The client address used for rate limits.
+pub fn client_ip(req: &actix_web::HttpRequest, trust_forwarded_for: bool) -> std::net::IpAddr {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.connection_info()
+                .realip_remote_addr()
+                .map(str::to_owned)
+        })
+        .flatten()
+        .and_then(|addr| {
+            addr.parse::<std::net::IpAddr>()
+                .ok()
+                .or_else(|| addr.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        });
+    forwarded
+        .or_else(|| req.peer_addr().map(|addr| addr.ip()))
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}

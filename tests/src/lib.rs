@@ -1,0 +1,286 @@
+//! Test support for black-box tests of the wired service.
+//!
+//! [`TestApp::spawn`] starts the real application on a free loopback port against a fresh,
+//! private database (SQLite file or a new Postgres database that is dropped afterwards), with a
+//! configured ADMIN service account. Requests go through [`TestApp::send`], which fails the test
+//! on any 5xx unless the test says it expects one: nothing in the suite may receive a 500.
+
+use std::sync::LazyLock;
+
+use reefguide_adapters_postgres::test_support::{TestBackend, TestDatabase};
+use reefguide_http_actix::Application;
+use reefguide_http_actix::Settings;
+use reefguide_http_actix::crypto::RsaKeyPair;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub use reefguide_adapters_postgres::test_support;
+
+/// Email of the ADMIN service account of every test app.
+pub const ADMIN_EMAIL: &str = "admin@reefguide.test";
+/// Its password.
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+/// The JWT issuer of every test app.
+pub const ISSUER: &str = "http://reefguide.test";
+
+/// One RSA key pair for the whole test binary (generation is slow).
+pub static KEYS: LazyLock<RsaKeyPair> =
+    LazyLock::new(|| RsaKeyPair::generate().expect("RSA key generation"));
+
+/// A running application and its private database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub address: String,
+    /// HTTP client.
+    pub client: reqwest::Client,
+    /// The database (dropped with the app).
+    pub db: TestDatabase,
+    handle: actix_web::dev::ServerHandle,
+    _data_dir: tempfile::TempDir,
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
+    /// Body parsed as JSON (`Value::Null` when empty or not JSON).
+    pub body: Value,
+    /// Raw body text.
+    pub text: String,
+}
+
+impl Reply {
+    /// Asserts the status, printing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts the contract §1 error body: JSON with status, message and code.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Self {
+        let reply = self.expect(status);
+        assert_eq!(reply.body["status"], json!(status), "body: {}", reply.text);
+        assert_eq!(reply.body["code"], json!(code), "body: {}", reply.text);
+        assert!(
+            reply.body["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            reply.text
+        );
+        let content_type = reply
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            content_type.starts_with("application/json"),
+            "content type {content_type}"
+        );
+        reply
+    }
+}
+
+impl TestApp {
+    /// Spawns the app with test defaults (rate limits off).
+    pub async fn spawn(backend: TestBackend) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns the app after letting the test adjust the settings.
+    pub async fn spawn_with(backend: TestBackend, configure: impl FnOnce(&mut Settings)) -> Self {
+        let db = TestDatabase::create(backend).await.expect("test database");
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings {
+            port: 0,
+            api_domain: ISSUER.into(),
+            data_dir: data_dir.path().to_path_buf(),
+            database_url: Some(db.url().to_owned()),
+            database_max_connections: 5,
+            jwt_private_key: Some(KEYS.private_pem().to_owned().into()),
+            rate_limit_enabled: false,
+            http_workers: Some(1),
+            log_level: "warn".into(),
+            admin_username: Some(ADMIN_EMAIL.into()),
+            admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        let app = Application::build(settings)
+            .await
+            .expect("application builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            db,
+            handle,
+            _data_dir: data_dir,
+        }
+    }
+
+    /// Sends a request; fails the test on a 5xx.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let reply = self.send_allowing_5xx(method, path, token, body).await;
+        assert!(
+            !reply.status.is_server_error(),
+            "server error on {path}: {}",
+            reply.text
+        );
+        reply
+    }
+
+    /// Sends a request and returns whatever comes back.
+    pub async fn send_allowing_5xx(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request sent")).await
+    }
+
+    /// Sends a raw body with a content type; fails the test on a 5xx.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.address))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let reply = read(request.send().await.expect("request sent")).await;
+        assert!(
+            !reply.status.is_server_error(),
+            "server error on {path}: {}",
+            reply.text
+        );
+        reply
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(Method::GET, path, token, None).await
+    }
+
+    /// POST with a JSON body.
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(Method::POST, path, token, Some(body)).await
+    }
+
+    /// PUT with a JSON body.
+    pub async fn put(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.send(Method::PUT, path, token, Some(body)).await
+    }
+
+    /// DELETE.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Reply {
+        self.send(Method::DELETE, path, token, None).await
+    }
+
+    /// Registers a user and returns its id.
+    pub async fn register(&self, email: &str, password: &str) -> i64 {
+        let reply = self
+            .post(
+                "/api/auth/register",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await
+            .expect(200);
+        reply.body["userId"].as_i64().expect("userId")
+    }
+
+    /// Logs in and returns `(token, refreshToken)`.
+    pub async fn login(&self, email: &str, password: &str) -> (String, String) {
+        let reply = self
+            .post(
+                "/api/auth/login",
+                None,
+                json!({"email": email, "password": password}),
+            )
+            .await
+            .expect(200);
+        (
+            reply.body["token"].as_str().expect("token").to_owned(),
+            reply.body["refreshToken"]
+                .as_str()
+                .expect("refreshToken")
+                .to_owned(),
+        )
+    }
+
+    /// Registers and logs in a fresh user; returns `(id, token)`.
+    pub async fn user(&self, email: &str) -> (i64, String) {
+        let id = self.register(email, "user-password-1").await;
+        let (token, _) = self.login(email, "user-password-1").await;
+        (id, token)
+    }
+
+    /// An access token of the ADMIN service account.
+    pub async fn admin_token(&self) -> String {
+        self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0
+    }
+
+    /// A raw SQL connection to the app's database, for checks the API cannot show.
+    pub async fn sql(&self) -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect(self.db.url())
+            .await
+            .expect("direct database connection")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Stop accepting and close connections before the database goes away.
+        drop(self.handle.stop(false));
+    }
+}
+
+async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("response body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        text,
+    }
+}
