@@ -6,12 +6,20 @@
 //! error enum (see [`auth::errors`] and [`user::errors`]) so callers match on business outcomes,
 //! not strings.
 
+pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod geometry;
+pub mod id;
+pub mod note;
 pub mod pagination;
+pub mod polygon;
 pub mod user;
 
 pub use audit::{NewUserLogEntry, UserAction, UserLogEntry};
 pub use auth::{AccessClaims, RefreshTokenHash, RefreshTokenRecord, RefreshTokenSecret};
+pub use id::InvalidId;
+pub use note::{Note, NoteContent, NoteId};
 pub use pagination::{LogPage, LogQuery, PageRequest};
+pub use polygon::{Polygon, PolygonId};
 pub use user::{Email, Password, PasswordHash, Role, Roles, User, UserCredentials, UserId};

@@ -10,32 +10,10 @@ pub mod errors;
 
 pub use errors::{EmailError, PasswordError, RoleError, UserIdError};
 
-/// Identifier of a user: a positive integer (a `SERIAL` in storage).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct UserId(i32);
-
-impl UserId {
-    /// Builds an id, refusing zero and negative values.
-    pub fn new(raw: i64) -> Result<Self, UserIdError> {
-        i32::try_from(raw)
-            .ok()
-            .filter(|id| *id > 0)
-            .map(Self)
-            .ok_or(UserIdError::NotPositive(raw))
-    }
-
-    /// The raw integer, for storage and the wire.
-    pub fn get(self) -> i32 {
-        self.0
-    }
-}
-
-impl fmt::Display for UserId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+crate::id::positive_id!(
+    /// Identifier of a user: a positive integer (a `SERIAL` in storage).
+    UserId
+);
 
 /// Longest email address accepted (RFC 5321 path limit).
 pub const EMAIL_MAX_LEN: usize = 254;
@@ -303,14 +281,6 @@ mod tests {
     fn password_never_prints() {
         let password = Password::new("hunter2hunter2").expect("valid password");
         assert_eq!(format!("{password:?}"), "Password(<redacted>)");
-    }
-
-    #[rstest]
-    #[case(0)]
-    #[case(-3)]
-    #[case(i64::from(i32::MAX) + 1)]
-    fn user_ids_must_be_positive_i32(#[case] raw: i64) {
-        assert_eq!(UserId::new(raw), Err(UserIdError::NotPositive(raw)));
     }
 
     #[test]

@@ -46,13 +46,8 @@ pub enum RoleError {
     Unknown(String),
 }
 
-/// An id that is not a positive 32-bit integer.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum UserIdError {
-    /// The refused value.
-    #[error("id must be a positive integer, got {0}")]
-    NotPositive(i64),
-}
+/// An id that is not a positive 32-bit integer (kept under this name for user ids).
+pub type UserIdError = crate::id::InvalidId;
 
 /// Creating a user (self-registration or by an administrator).
 #[derive(Debug, Error)]
