@@ -1,7 +1,8 @@
 //! Driver errors translated into what the ports promise.
 //!
-//! Business outcomes the database detects (a unique email taken) become domain errors through
-//! [`on_unique_violation`]; everything else becomes an opaque `anyhow::Error` through
+//! Business outcomes the database detects (a unique email taken, a note on a polygon deleted
+//! meanwhile) become domain errors or `None` through [`on_unique_violation`] and
+//! [`is_foreign_key_violation`]; everything else becomes an opaque `anyhow::Error` through
 //! [`db_error`], which says what was being done and, when the database could not be reached at
 //! all, carries [`StoreUnavailable`] in its cause chain so the HTTP layer can answer 503.
 
@@ -26,6 +27,15 @@ pub(crate) fn db_error(what: impl Display + Send + Sync + 'static, err: DbErr) -
 /// extended code 2067/1555 on SQLite), else `None`.
 pub(crate) fn on_unique_violation<E>(err: &DbErr, mapped: impl FnOnce() -> E) -> Option<E> {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))).then(mapped)
+}
+
+/// Whether `err` is a foreign-key violation (SQLSTATE 23503 on Postgres, extended code 787 on
+/// SQLite): a row refers to one that does not (or no longer) exist.
+pub(crate) fn is_foreign_key_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(SqlErr::ForeignKeyConstraintViolation(_))
+    )
 }
 
 /// Whether the error means the database cannot be reached (rather than refusing a statement).

@@ -3,7 +3,9 @@
 //! One type, [`SeaOrmStore`], implements every storage port of `reefguide-ports`
 //! ([`UserRepository`](reefguide_ports::UserRepository),
 //! [`RefreshTokenRepository`](reefguide_ports::RefreshTokenRepository),
-//! [`UserLogRepository`](reefguide_ports::UserLogRepository) and
+//! [`UserLogRepository`](reefguide_ports::UserLogRepository),
+//! [`PolygonRepository`](reefguide_ports::PolygonRepository),
+//! [`NoteRepository`](reefguide_ports::NoteRepository) and
 //! [`HealthCheck`](reefguide_ports::HealthCheck)) over either backend:
 //!
 //! - **Postgres** (`postgres://user:pass@host/db`) in production;
@@ -12,12 +14,15 @@
 //! The same entities and the same migrations serve both backends: columns use backend-neutral
 //! types (JSON, timestamps with time zone), and every promise that needs atomicity (refresh-token
 //! rotation exactly once, revocation exactly once) is a single conditional `UPDATE` whose
-//! affected-row count is the answer, which is atomic on both.
+//! affected-row count is the answer, which is atomic on both. Ownership is foreign keys with
+//! `ON DELETE CASCADE` (a user's tokens, polygons and notes; a polygon's notes), so deletions take
+//! their dependants with them in one statement on both backends. Polygons store their bounding box
+//! in plain indexed columns next to the GeoJSON, so the spatial filter is an indexed range query.
 //!
 //! # Layout
 //! - [`connect`]: [`SeaOrmStore::connect`], [`StoreOptions`], [`Backend`], migrations entry point;
 //! - `entities`: the sea-orm table models (private: only domain types leave this crate);
-//! - `migrations`: one file per schema migration (`m0001_accounts`, …);
+//! - `migrations`: one file per schema migration (`m0001_accounts`, `m0002_study_areas`, …);
 //! - `repos`: one port implementation per file;
 //! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes.
 //!
@@ -26,13 +31,15 @@
 //! [`CreateUserError::UserExists`](reefguide_domain::user::errors::CreateUserError::UserExists));
 //! everything else is an `anyhow::Error` with context. When the database cannot be reached at all,
 //! the cause chain contains [`reefguide_ports::StoreUnavailable`] so the HTTP layer can answer 503.
-//! Stored values that no longer parse into domain types (an unknown role, say) are errors with
-//! context, never panics.
+//! Stored values that no longer parse into domain types (an unknown role, a geometry that is not a
+//! polygon, say) are errors with context, never panics. Stored geometry is re-parsed without size
+//! limits: it was validated on the way in, and lowering the limits later must not make existing
+//! polygons unreadable.
 //!
 //! # Tests
 //! The `test-support` feature adds [`test_support`]: fresh, migrated, throw-away databases on
-//! either backend, used by this crate's contract suite (`tests/contract.rs`) and by other crates'
-//! tests.
+//! either backend, used by this crate's contract suites (`tests/contract.rs`,
+//! `tests/contract_study_areas.rs`) and by other crates' tests.
 
 pub mod connect;
 mod entities;

@@ -18,6 +18,6 @@ pub mod services;
 pub use clock::{Clock, SystemClock};
 pub use crypto::{IssuedToken, PasswordHasher, TokenIssuer, TokenVerifier};
 pub use repositories::{
-    HealthCheck, NewUser, RefreshTokenRepository, StoreUnavailable, UserLogRepository,
-    UserRepository,
+    HealthCheck, NewUser, NoteRepository, PolygonPage, PolygonQuery, PolygonRepository,
+    RefreshTokenRepository, StoreUnavailable, UserLogRepository, UserRepository,
 };

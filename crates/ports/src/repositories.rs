@@ -3,6 +3,10 @@
 //! One storage adapter implements all of these traits (see `reefguide-adapters-postgres`). A
 //! shared contract test suite holds every implementation to the promises written here.
 
+pub mod study_areas;
+
+pub use study_areas::{NoteRepository, PolygonPage, PolygonQuery, PolygonRepository};
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::user::errors::CreateUserError;
@@ -45,14 +49,18 @@ pub trait UserRepository: Send + Sync + 'static {
     /// Every user, by id.
     async fn list_users(&self) -> anyhow::Result<Vec<User>>;
 
+    /// The users with these ids that exist, by id (one query, for joining owners into listings).
+    async fn find_users(&self, ids: &[UserId]) -> anyhow::Result<Vec<User>>;
+
     /// Replaces a user's roles; `None` when the user does not exist.
     async fn set_roles(&self, id: UserId, roles: &Roles) -> anyhow::Result<Option<User>>;
 
     /// Replaces a user's password hash; `false` when the user does not exist.
     async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> anyhow::Result<bool>;
 
-    /// Deletes a user with everything it owns except its audit-log entries (and, later, its jobs),
-    /// in one transaction; `false` when the user does not exist.
+    /// Deletes a user with everything it owns (refresh tokens, polygons and their notes, notes it
+    /// wrote) except its audit-log entries and jobs, in one transaction; `false` when the user
+    /// does not exist.
     async fn delete_user(&self, id: UserId) -> anyhow::Result<bool>;
 }
 

@@ -1,9 +1,13 @@
 //! Use-case services, generic over the ports they need.
 
 pub mod auth;
+pub mod study_areas;
 pub mod users;
 
 pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
+pub use study_areas::{
+    ExportPage, NoteService, PolygonExport, PolygonListing, PolygonService, StudyAreaStore,
+};
 pub use users::UserAdminService;
 
 use crate::repositories::{RefreshTokenRepository, UserLogRepository, UserRepository};

@@ -4,6 +4,8 @@
 //! refuse, with context, stored values that no longer parse). The schema itself is created by the
 //! migrations in `crate::migrations`, not derived from these models.
 
+pub mod notes;
+pub mod polygons;
 pub mod refresh_tokens;
 pub mod user_logs;
 pub mod users;

@@ -9,12 +9,16 @@
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m0001_accounts;
+mod m0002_study_areas;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m0001_accounts::Migration)]
+        vec![
+            Box::new(m0001_accounts::Migration),
+            Box::new(m0002_study_areas::Migration),
+        ]
     }
 }

@@ -128,6 +128,24 @@ impl UserRepository for SeaOrmStore {
             .collect()
     }
 
+    async fn find_users(&self, ids: &[UserId]) -> anyhow::Result<Vec<User>> {
+        let mut ids: Vec<i32> = ids.iter().map(|id| id.get()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        users::Entity::find()
+            .filter(users::Column::Id.is_in(ids))
+            .order_by_asc(users::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(|err| db_error("cannot load users by id", err))?
+            .iter()
+            .map(to_user)
+            .collect()
+    }
+
     async fn set_roles(&self, id: UserId, roles: &Roles) -> anyhow::Result<Option<User>> {
         let updated = users::Entity::update_many()
             .col_expr(users::Column::Roles, Expr::value(roles_to_json(roles)))
@@ -166,8 +184,10 @@ impl UserRepository for SeaOrmStore {
             })
             .await
             .map_err(|err| db_error(what(), err))?;
-        // Refresh tokens go with the user (ON DELETE CASCADE); audit-log entries stay. Tables
-        // added later that a user owns are cleared here, in the same transaction.
+        // Refresh tokens, polygons (with every note on them) and the notes the user wrote go
+        // with the user (ON DELETE CASCADE, in this statement); audit-log entries stay. Tables
+        // added later that a user owns without a cascading foreign key are cleared here, in the
+        // same transaction.
         let deleted = users::Entity::delete_by_id(id.get())
             .exec(&txn)
             .await

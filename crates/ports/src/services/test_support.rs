@@ -8,7 +8,13 @@ use reefguide_domain::{
     Roles, User, UserCredentials, UserId,
 };
 
-use crate::repositories::{NewUser, RefreshTokenRepository, UserLogRepository, UserRepository};
+use reefguide_domain::geometry::{PolygonGeometry, PolygonLimits};
+use reefguide_domain::{Note, NoteContent, NoteId, Polygon, PolygonId};
+
+use crate::repositories::{
+    NewUser, NoteRepository, PolygonPage, PolygonQuery, PolygonRepository, RefreshTokenRepository,
+    UserLogRepository, UserRepository,
+};
 
 mockall::mock! {
     pub Store {}
@@ -20,6 +26,7 @@ mockall::mock! {
         async fn find_credentials_by_email(&self, email: &Email) -> anyhow::Result<Option<UserCredentials>>;
         async fn find_credentials(&self, id: UserId) -> anyhow::Result<Option<UserCredentials>>;
         async fn list_users(&self) -> anyhow::Result<Vec<User>>;
+        async fn find_users(&self, ids: &[UserId]) -> anyhow::Result<Vec<User>>;
         async fn set_roles(&self, id: UserId, roles: &Roles) -> anyhow::Result<Option<User>>;
         async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> anyhow::Result<bool>;
         async fn delete_user(&self, id: UserId) -> anyhow::Result<bool>;
@@ -33,6 +40,25 @@ mockall::mock! {
         async fn mark_refresh_token_rotated(&self, hash: &RefreshTokenHash, at: DateTime<Utc>) -> anyhow::Result<bool>;
         async fn revoke_refresh_token_family(&self, family: &str, at: DateTime<Utc>) -> anyhow::Result<u64>;
         async fn revoke_user_refresh_tokens(&self, user_id: UserId, at: DateTime<Utc>) -> anyhow::Result<u64>;
+    }
+
+    #[async_trait]
+    impl PolygonRepository for Store {
+        async fn create_polygon(&self, owner: UserId, geometry: &PolygonGeometry) -> anyhow::Result<Polygon>;
+        async fn find_polygon(&self, id: PolygonId) -> anyhow::Result<Option<Polygon>>;
+        async fn list_polygons(&self, query: &PolygonQuery) -> anyhow::Result<PolygonPage>;
+        async fn update_polygon(&self, id: PolygonId, geometry: &PolygonGeometry) -> anyhow::Result<Option<Polygon>>;
+        async fn delete_polygon(&self, id: PolygonId) -> anyhow::Result<bool>;
+    }
+
+    #[async_trait]
+    impl NoteRepository for Store {
+        async fn create_note(&self, author: UserId, polygon: PolygonId, content: &NoteContent) -> anyhow::Result<Option<Note>>;
+        async fn find_note(&self, id: NoteId) -> anyhow::Result<Option<Note>>;
+        async fn list_notes(&self, author: Option<UserId>) -> anyhow::Result<Vec<Note>>;
+        async fn list_polygon_notes(&self, polygons: &[PolygonId]) -> anyhow::Result<Vec<Note>>;
+        async fn update_note(&self, id: NoteId, content: &NoteContent) -> anyhow::Result<Option<Note>>;
+        async fn delete_note(&self, id: NoteId) -> anyhow::Result<bool>;
     }
 
     #[async_trait]
@@ -63,5 +89,40 @@ pub fn credentials() -> UserCredentials {
     UserCredentials {
         user: user(),
         password_hash: PasswordHash::from_phc("$stored".into()),
+    }
+}
+
+/// A user with this id and roles.
+pub fn user_with(id: i64, roles: &[reefguide_domain::Role]) -> User {
+    User {
+        id: UserId::new(id).expect("positive"),
+        email: Email::parse(&format!("u{id}@example.com")).expect("email"),
+        roles: roles.iter().copied().collect(),
+    }
+}
+
+/// A unit-square polygon with this id and owner.
+pub fn polygon(id: i64, owner: i64) -> Polygon {
+    let geometry = PolygonGeometry::parse(
+        &serde_json::json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}),
+        PolygonLimits::default(),
+    )
+    .expect("valid square");
+    Polygon {
+        id: PolygonId::new(id).expect("positive"),
+        owner: UserId::new(owner).expect("positive"),
+        created_at: now(),
+        geometry,
+    }
+}
+
+/// A note with this id, author and polygon.
+pub fn note(id: i64, author: i64, polygon: i64) -> Note {
+    Note {
+        id: NoteId::new(id).expect("positive"),
+        created_at: now(),
+        content: NoteContent::new("check depth").expect("valid"),
+        author: UserId::new(author).expect("positive"),
+        polygon_id: PolygonId::new(polygon).expect("positive"),
     }
 }

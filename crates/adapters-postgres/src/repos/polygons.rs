@@ -1,0 +1,151 @@
+//! [`PolygonRepository`] for [`SeaOrmStore`].
+//!
+//! A polygon is stored as its GeoJSON (`PolygonGeometry::to_geojson`) next to its bounding box in
+//! four plain, indexed columns, so the bounding-box filter of a listing is a range query on those
+//! columns and never a scan of the JSON. Deleting a polygon deletes its notes (`ON DELETE
+//! CASCADE`).
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use chrono::Utc;
+use reefguide_domain::geometry::{PolygonGeometry, PolygonLimits};
+use reefguide_domain::{Polygon, PolygonId, UserId};
+use reefguide_ports::{PolygonPage, PolygonQuery, PolygonRepository};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _,
+};
+
+use super::{polygon_id, stored_time, user_id};
+use crate::SeaOrmStore;
+use crate::entities::polygons::{self, Column};
+use crate::errors::db_error;
+
+/// Limits for reading stored geometry back: it was validated on the way in, and the configured
+/// limits may have been lowered since, which must not make existing polygons unreadable.
+const STORED_LIMITS: PolygonLimits = PolygonLimits {
+    max_positions: usize::MAX,
+    max_rings: usize::MAX,
+};
+
+/// A stored polygon as a domain polygon; geometry that no longer parses is an error.
+pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
+    let stored_id = row.id;
+    let parse = move || -> anyhow::Result<Polygon> {
+        Ok(Polygon {
+            id: polygon_id(row.id)?,
+            owner: user_id(row.user_id)?,
+            created_at: row.created_at,
+            geometry: PolygonGeometry::parse(&row.polygon, STORED_LIMITS)?,
+        })
+    };
+    parse().with_context(|| format!("stored polygon {stored_id} cannot be read"))
+}
+
+#[async_trait]
+impl PolygonRepository for SeaOrmStore {
+    async fn create_polygon(
+        &self,
+        owner: UserId,
+        geometry: &PolygonGeometry,
+    ) -> anyhow::Result<Polygon> {
+        let now = stored_time(Utc::now());
+        let bbox = geometry.bbox();
+        let row = polygons::ActiveModel {
+            id: NotSet,
+            user_id: Set(owner.get()),
+            polygon: Set(geometry.to_geojson()),
+            min_lon: Set(bbox.min_lon()),
+            min_lat: Set(bbox.min_lat()),
+            max_lon: Set(bbox.max_lon()),
+            max_lat: Set(bbox.max_lat()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let inserted = polygons::Entity::insert(row)
+            .exec(&self.db)
+            .await
+            .map_err(|err| db_error(format!("cannot create polygon for user {owner}"), err))?;
+        Ok(Polygon {
+            id: polygon_id(inserted.last_insert_id)?,
+            owner,
+            created_at: now,
+            geometry: geometry.clone(),
+        })
+    }
+
+    async fn find_polygon(&self, id: PolygonId) -> anyhow::Result<Option<Polygon>> {
+        polygons::Entity::find_by_id(id.get())
+            .one(&self.db)
+            .await
+            .map_err(|err| db_error(format!("cannot load polygon {id}"), err))?
+            .map(to_polygon)
+            .transpose()
+    }
+
+    async fn list_polygons(&self, query: &PolygonQuery) -> anyhow::Result<PolygonPage> {
+        let mut select = polygons::Entity::find();
+        if let Some(owner) = query.owner {
+            select = select.filter(Column::UserId.eq(owner.get()));
+        }
+        if let Some(bbox) = &query.bbox {
+            // Boxes intersect, edges touching included, when neither lies wholly to one side of
+            // the other on either axis.
+            select = select
+                .filter(Column::MinLon.lte(bbox.max_lon()))
+                .filter(Column::MaxLon.gte(bbox.min_lon()))
+                .filter(Column::MinLat.lte(bbox.max_lat()))
+                .filter(Column::MaxLat.gte(bbox.min_lat()));
+        }
+        let total = select
+            .clone()
+            .count(&self.db)
+            .await
+            .map_err(|err| db_error("cannot count polygons", err))?;
+        let polygons = select
+            .order_by_asc(Column::Id)
+            .offset(query.offset)
+            .limit(query.limit)
+            .all(&self.db)
+            .await
+            .map_err(|err| db_error("cannot list polygons", err))?
+            .into_iter()
+            .map(to_polygon)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(PolygonPage { polygons, total })
+    }
+
+    async fn update_polygon(
+        &self,
+        id: PolygonId,
+        geometry: &PolygonGeometry,
+    ) -> anyhow::Result<Option<Polygon>> {
+        let bbox = geometry.bbox();
+        let updated = polygons::Entity::update_many()
+            .col_expr(Column::Polygon, Expr::value(geometry.to_geojson()))
+            .col_expr(Column::MinLon, Expr::value(bbox.min_lon()))
+            .col_expr(Column::MinLat, Expr::value(bbox.min_lat()))
+            .col_expr(Column::MaxLon, Expr::value(bbox.max_lon()))
+            .col_expr(Column::MaxLat, Expr::value(bbox.max_lat()))
+            .col_expr(Column::UpdatedAt, Expr::value(stored_time(Utc::now())))
+            .filter(Column::Id.eq(id.get()))
+            .exec(&self.db)
+            .await
+            .map_err(|err| db_error(format!("cannot update polygon {id}"), err))?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.find_polygon(id).await
+    }
+
+    async fn delete_polygon(&self, id: PolygonId) -> anyhow::Result<bool> {
+        // Its notes go with it (ON DELETE CASCADE).
+        let deleted = polygons::Entity::delete_by_id(id.get())
+            .exec(&self.db)
+            .await
+            .map_err(|err| db_error(format!("cannot delete polygon {id}"), err))?;
+        Ok(deleted.rows_affected == 1)
+    }
+}

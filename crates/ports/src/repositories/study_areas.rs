@@ -1,0 +1,85 @@
+//! Storage ports for polygons and notes.
+
+use async_trait::async_trait;
+use reefguide_domain::UserId;
+use reefguide_domain::geometry::{BoundingBox, PolygonGeometry};
+use reefguide_domain::note::{Note, NoteContent, NoteId};
+use reefguide_domain::polygon::{Polygon, PolygonId};
+
+/// Which polygons to list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PolygonQuery {
+    /// Only this owner's polygons (`None`: everyone's).
+    pub owner: Option<UserId>,
+    /// Only polygons whose bounding box intersects this one (edges touching count).
+    pub bbox: Option<BoundingBox>,
+    /// Page size.
+    pub limit: u64,
+    /// Polygons to skip.
+    pub offset: u64,
+}
+
+/// A page of polygons.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolygonPage {
+    /// The polygons, by id.
+    pub polygons: Vec<Polygon>,
+    /// Polygons matching the query in all.
+    pub total: u64,
+}
+
+/// Polygons. Each stores its bounding box so the spatial filter is an indexed query.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PolygonRepository: Send + Sync + 'static {
+    /// Stores a new polygon for `owner`.
+    async fn create_polygon(
+        &self,
+        owner: UserId,
+        geometry: &PolygonGeometry,
+    ) -> anyhow::Result<Polygon>;
+
+    /// The polygon with this id, if any.
+    async fn find_polygon(&self, id: PolygonId) -> anyhow::Result<Option<Polygon>>;
+
+    /// A page of polygons matching the query, ordered by id, with the total count.
+    async fn list_polygons(&self, query: &PolygonQuery) -> anyhow::Result<PolygonPage>;
+
+    /// Replaces a polygon's geometry; `None` when it does not exist.
+    async fn update_polygon(
+        &self,
+        id: PolygonId,
+        geometry: &PolygonGeometry,
+    ) -> anyhow::Result<Option<Polygon>>;
+
+    /// Deletes a polygon and its notes; `false` when it does not exist.
+    async fn delete_polygon(&self, id: PolygonId) -> anyhow::Result<bool>;
+}
+
+/// Notes on polygons.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait NoteRepository: Send + Sync + 'static {
+    /// Stores a note by `author` on `polygon`; `None` when the polygon no longer exists.
+    async fn create_note(
+        &self,
+        author: UserId,
+        polygon: PolygonId,
+        content: &NoteContent,
+    ) -> anyhow::Result<Option<Note>>;
+
+    /// The note with this id, if any.
+    async fn find_note(&self, id: NoteId) -> anyhow::Result<Option<Note>>;
+
+    /// Notes by `author` (`None`: everyone's), ordered by id.
+    async fn list_notes(&self, author: Option<UserId>) -> anyhow::Result<Vec<Note>>;
+
+    /// Notes on any of these polygons, ordered by id.
+    async fn list_polygon_notes(&self, polygons: &[PolygonId]) -> anyhow::Result<Vec<Note>>;
+
+    /// Replaces a note's content; `None` when it does not exist.
+    async fn update_note(&self, id: NoteId, content: &NoteContent) -> anyhow::Result<Option<Note>>;
+
+    /// Deletes a note; `false` when it does not exist.
+    async fn delete_note(&self, id: NoteId) -> anyhow::Result<bool>;
+}
