@@ -9,9 +9,12 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use chrono::Duration;
 use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
+use reefguide_domain::geometry::PolygonLimits;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::SystemClock;
-use reefguide_ports::services::{AuthService, AuthSettings, UserAdminService};
+use reefguide_ports::services::{
+    AuthService, AuthSettings, NoteService, PolygonService, UserAdminService,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::Settings;
@@ -27,15 +30,29 @@ pub type Store = SeaOrmStore;
 pub type Auth = AuthService<Store, Argon2Hasher, JwtKeys, SystemClock>;
 /// The user-administration service as wired.
 pub type UserAdmin = UserAdminService<Store, Argon2Hasher, SystemClock>;
+/// The polygon service as wired.
+pub type Polygons = PolygonService<Store>;
+/// The note service as wired.
+pub type Notes = NoteService<Store>;
 
 /// Everything handlers share (held in `web::Data`, i.e. behind an `Arc`).
 pub struct AppState {
     pub(crate) auth: Auth,
     pub(crate) users: UserAdmin,
+    pub(crate) polygons: Polygons,
+    pub(crate) notes: Notes,
     pub(crate) store: Store,
+    /// Size limits of submitted polygons.
+    pub(crate) polygon_limits: PolygonLimits,
+    /// Role required for the user features, if any.
+    pub(crate) required_role: Option<Role>,
     pub(crate) jwks: Jwks,
     pub(crate) limits: RateLimits,
     pub(crate) trust_forwarded_for: bool,
+    /// Public base URL (`api_domain`, without a trailing slash).
+    pub(crate) public_url: String,
+    /// Job types offered by this deployment (filled by the job system).
+    pub(crate) job_type_names: Vec<String>,
 }
 
 /// Connects to the database named by the settings, creating the data directory for the embedded
@@ -114,10 +131,19 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     Ok(AppState {
         auth,
         users,
+        polygons: PolygonService::new(store.clone()),
+        notes: NoteService::new(store.clone()),
+        polygon_limits: PolygonLimits {
+            max_positions: settings.polygon_max_positions,
+            max_rings: settings.polygon_max_rings,
+        },
+        required_role: settings.required_role,
         store,
         jwks: jwt.jwks().clone(),
         limits: RateLimits::new(settings),
         trust_forwarded_for: settings.trust_forwarded_for,
+        public_url: settings.api_domain.trim_end_matches('/').to_owned(),
+        job_type_names: Vec::new(),
     })
 }
 

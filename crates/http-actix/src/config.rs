@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
+use reefguide_domain::Role;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -83,6 +84,12 @@ pub struct Settings {
     pub argon2_max_concurrent: Option<usize>,
     /// HTTP worker threads (default: number of CPUs).
     pub http_workers: Option<usize>,
+    /// Most positions a submitted polygon may have.
+    pub polygon_max_positions: usize,
+    /// Most rings (shell plus holes) a submitted polygon may have.
+    pub polygon_max_rings: usize,
+    /// Role a user needs for polygons, notes and jobs (`ANALYST`, as ReefGuide R2); none by default.
+    pub required_role: Option<Role>,
     /// Log filter (`tracing` env-filter syntax), e.g. `info` or `warn,reefguide=debug`.
     pub log_level: String,
     /// Service account with role ADMIN (email).
@@ -129,6 +136,9 @@ impl Default for Settings {
             argon2_parallelism: 1,
             argon2_max_concurrent: None,
             http_workers: None,
+            polygon_max_positions: 10_000,
+            polygon_max_rings: 100,
+            required_role: None,
             log_level: "info".into(),
             admin_username: None,
             admin_password: None,
@@ -196,6 +206,12 @@ impl Settings {
         }
         if self.body_limit_bytes < 1024 {
             return Err(invalid("body_limit_bytes", "must be at least 1024"));
+        }
+        if self.polygon_max_positions < 4 || self.polygon_max_rings == 0 {
+            return Err(invalid(
+                "polygon_max_positions",
+                "polygons need at least 4 positions and 1 ring",
+            ));
         }
         if self.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));

@@ -7,6 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessError};
 use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, RefreshError,
 };
@@ -255,6 +256,36 @@ impl From<ChangePasswordError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
             }
             ChangePasswordError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<PolygonAccessError> for ApiError {
+    fn from(error: PolygonAccessError) -> Self {
+        match error {
+            PolygonAccessError::NotFound(_) => Self::not_found(error.to_string()),
+            PolygonAccessError::Forbidden => Self::forbidden(error.to_string()),
+            PolygonAccessError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<CreateNoteError> for ApiError {
+    fn from(error: CreateNoteError) -> Self {
+        match error {
+            CreateNoteError::PolygonNotFound(_) => Self::not_found(error.to_string()),
+            CreateNoteError::Forbidden => Self::forbidden(error.to_string()),
+            CreateNoteError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<NoteAccessError> for ApiError {
+    fn from(error: NoteAccessError) -> Self {
+        match error {
+            NoteAccessError::NotFound(_) => Self::not_found(error.to_string()),
+            NoteAccessError::Forbidden => Self::forbidden(error.to_string()),
+            NoteAccessError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

@@ -8,6 +8,8 @@ use actix_web::http::header;
 use actix_web::middleware::{ErrorHandlerResponse, Next};
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
 
+use reefguide_domain::access::may_use_user_features;
+
 use crate::app::AppState;
 use crate::errors::ApiError;
 use crate::extract::CurrentUser;
@@ -44,6 +46,30 @@ pub async fn require_admin(
     match is_admin {
         Some(true) => next.call(req).await,
         Some(false) => Err(ApiError::forbidden("Administrator role required").into()),
+        None => Err(ApiError::unauthorized("Authentication required").into()),
+    }
+}
+
+/// Lets through only users allowed to use the user features (polygons, notes, jobs): see
+/// `reefguide_domain::access::may_use_user_features`. Must run after [`require_user`].
+pub async fn require_user_features(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let required_role = req
+        .app_data::<web::Data<AppState>>()
+        .and_then(|state| state.required_role);
+    let allowed = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|CurrentUser(user)| may_use_user_features(user, required_role));
+    match allowed {
+        Some(true) => next.call(req).await,
+        Some(false) => Err(ApiError::forbidden(match required_role {
+            Some(role) => format!("This feature requires the {role} role"),
+            None => "Service accounts may not use this feature".to_owned(),
+        })
+        .into()),
         None => Err(ApiError::unauthorized("Authentication required").into()),
     }
 }

@@ -6,7 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::errors::{ErrorBody, ErrorDetail};
-use crate::routes::{auth, health, users};
+use crate::routes::{auth, health, notes, polygons, users};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::routes::{auth, health, users};
         health::health,
         health::jwks,
         health::openapi,
+        health::service_info,
         auth::register,
         auth::login,
         auth::token,
@@ -34,6 +35,17 @@ use crate::routes::{auth, health, users};
         users::set_roles,
         users::reset_password,
         users::list_logs,
+        polygons::list_polygons,
+        polygons::create_polygon,
+        polygons::get_polygon,
+        polygons::update_polygon,
+        polygons::delete_polygon,
+        notes::list_notes,
+        notes::create_note,
+        notes::polygon_notes,
+        notes::polygon_notes_r2,
+        notes::update_note,
+        notes::delete_note,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -41,6 +53,8 @@ use crate::routes::{auth, health, users};
         (name = "health", description = "Health and discovery"),
         (name = "auth", description = "Registration, login and tokens"),
         (name = "users", description = "User administration (ADMIN only)"),
+        (name = "polygons", description = "Study areas: validated GeoJSON polygons"),
+        (name = "notes", description = "Notes on polygons"),
     )
 )]
 pub struct ApiDoc;

@@ -1,5 +1,7 @@
 //! Tracing set-up.
 
+use std::io::IsTerminal as _;
+
 use tracing_subscriber::EnvFilter;
 
 /// Installs a global `tracing` subscriber writing one line per event to standard error. The
@@ -11,5 +13,6 @@ pub fn init(log_level: &str) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }

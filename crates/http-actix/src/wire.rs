@@ -148,6 +148,13 @@ impl<A, B, C> AllValid for (Option<A>, Option<B>, Option<C>) {
     }
 }
 
+impl<A, B, C, D> AllValid for (Option<A>, Option<B>, Option<C>, Option<D>) {
+    type Output = (A, B, C, D);
+    fn all_valid(self) -> Option<(A, B, C, D)> {
+        Some((self.0?, self.1?, self.2?, self.3?))
+    }
+}
+
 /// The client address used for rate limits.
 pub fn client_ip(req: &actix_web::HttpRequest, trust_forwarded_for: bool) -> std::net::IpAddr {
     let forwarded = trust_forwarded_for

@@ -39,6 +39,17 @@ async fn health_is_503_when_the_database_is_gone() {
         .await
         .expect(503);
     assert_eq!(reply.body["status"], json!("unavailable"));
+    // A use case that needs the database answers 503 too, never 500.
+    let reply = app
+        .send_allowing_5xx(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({"email": "ana@example.com", "password": "whatever-1"})),
+        )
+        .await;
+    assert_eq!(reply.status.as_u16(), 503, "{}", reply.text);
+    assert_eq!(reply.body["code"], json!("service_unavailable"));
 }
 
 #[rstest]
@@ -77,4 +88,51 @@ async fn openapi_document_is_served(#[values(TestBackend::Sqlite)] backend: Test
             .is_some_and(|v| v.starts_with("3.1"))
     );
     assert!(reply.body["paths"]["/api/auth/login"]["post"].is_object());
+}
+
+#[rstest]
+#[tokio::test]
+async fn service_info_has_the_ga4gh_shape(#[values(TestBackend::Sqlite)] backend: TestBackend) {
+    let app = TestApp::spawn(backend).await;
+    let reply = app.get("/api/service-info", None).await.expect(200);
+    let info = &reply.body;
+    for field in ["id", "name", "version", "description", "documentationUrl"] {
+        assert!(
+            info[field].as_str().is_some_and(|v| !v.is_empty()),
+            "{field}: {info}"
+        );
+    }
+    for field in ["group", "artifact", "version"] {
+        assert!(info["type"][field].is_string(), "type.{field}: {info}");
+    }
+    assert_eq!(info["organization"]["url"], json!(reefguide_tests::ISSUER));
+    assert!(info["jobTypes"].is_array());
+}
+
+#[rstest]
+#[tokio::test]
+async fn docs_page_is_served_with_local_assets(
+    #[values(TestBackend::Sqlite)] backend: TestBackend,
+) {
+    let app = TestApp::spawn(backend).await;
+    // `/api/docs` redirects to the page; reqwest follows.
+    let page = app.get("/api/docs", None).await.expect(200);
+    assert!(page.text.contains("swagger-ui"), "{}", page.text);
+    assert!(
+        !page.text.contains("http://") && !page.text.contains("https://"),
+        "no remote assets"
+    );
+    let config = app
+        .get("/api/docs/swagger-initializer.js", None)
+        .await
+        .expect(200);
+    assert!(config.text.contains("/api/openapi.json"), "{}", config.text);
+    let bundle = app
+        .get("/api/docs/swagger-ui-bundle.js", None)
+        .await
+        .expect(200);
+    assert!(
+        bundle.text.len() > 100_000,
+        "the renderer is served by the binary"
+    );
 }

@@ -4,5 +4,7 @@
 mod auth;
 mod errors;
 mod health;
+mod notes;
+mod polygons;
 mod security;
 mod users;

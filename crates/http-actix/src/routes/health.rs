@@ -20,7 +20,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource(["", "/"]).route(web::get().to(root)))
         .service(web::resource("/health").route(web::get().to(health)))
         .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
-        .service(web::resource("/openapi.json").route(web::get().to(openapi)));
+        .service(web::resource("/openapi.json").route(web::get().to(openapi)))
+        .service(web::resource("/service-info").route(web::get().to(service_info)));
 }
 
 /// Liveness of the API process (R1).
@@ -80,4 +81,78 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(ApiDoc::json())
+}
+
+/// The kind of service, per GA4GH service-info.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceType {
+    /// Namespace.
+    #[schema(example = "org.reefguide")]
+    pub group: &'static str,
+    /// Service family.
+    #[schema(example = "reefguide-api")]
+    pub artifact: &'static str,
+    /// Version of the API contract.
+    #[schema(example = "1.0.0")]
+    pub version: &'static str,
+}
+
+/// Who runs the service.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Organization {
+    /// Name.
+    pub name: &'static str,
+    /// Web address.
+    pub url: String,
+}
+
+/// GA4GH service-info, plus the job types this deployment accepts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceInfo {
+    /// Stable service id.
+    pub id: &'static str,
+    /// Human name.
+    pub name: &'static str,
+    /// Service type.
+    #[serde(rename = "type")]
+    pub service_type: ServiceType,
+    /// Description.
+    pub description: &'static str,
+    /// Operator.
+    pub organization: Organization,
+    /// Where the API reference lives.
+    #[serde(rename = "documentationUrl")]
+    pub documentation_url: String,
+    /// Implementation version.
+    pub version: &'static str,
+    /// Names of the job types registered in this deployment (none until the job system is
+    /// configured).
+    #[serde(rename = "jobTypes")]
+    pub job_types: Vec<String>,
+}
+
+/// Version of the wire contract this implementation follows.
+const API_CONTRACT_VERSION: &str = "1.0.0";
+
+/// Describes this service (GA4GH service-info shape).
+#[utoipa::path(get, path = "/api/service-info", tag = "health",
+    responses((status = 200, description = "Service description", body = ServiceInfo)))]
+pub async fn service_info(state: web::Data<AppState>) -> web::Json<ServiceInfo> {
+    web::Json(ServiceInfo {
+        id: "org.reefguide.api",
+        name: "ReefGuide API",
+        service_type: ServiceType {
+            group: "org.reefguide",
+            artifact: "reefguide-api",
+            version: API_CONTRACT_VERSION,
+        },
+        description: "Accounts, study areas and analysis jobs for ReefGuide",
+        organization: Organization {
+            name: "ReefGuide",
+            url: state.public_url.clone(),
+        },
+        documentation_url: format!("{}/api/docs/", state.public_url),
+        version: env!("CARGO_PKG_VERSION"),
+        job_types: state.job_type_names.clone(),
+    })
 }

@@ -1,0 +1,220 @@
+//! Notes (contract §6): the caller's notes, a polygon's notes, and authored changes.
+
+use actix_web::{HttpResponse, web};
+use reefguide_domain::{Note, NoteContent, NoteId, PolygonId};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::{CurrentUser, PathId};
+use crate::wire::{Validation, timestamp};
+
+/// Registers the routes (inside a scope that authenticates and applies the feature gate).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["", "/"])
+            .route(web::get().to(list_notes))
+            .route(web::post().to(create_note)),
+    )
+    .service(web::resource("/polygon/{id}").route(web::get().to(polygon_notes_r2)))
+    .service(
+        web::resource("/{id}")
+            .route(web::get().to(polygon_notes))
+            .route(web::put().to(update_note))
+            .route(web::delete().to(delete_note)),
+    );
+}
+
+/// A note as R1 serialises it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoteDto {
+    /// Id.
+    pub id: i32,
+    /// Creation time.
+    #[schema(example = "2026-01-02T03:04:05.678Z")]
+    pub created_at: String,
+    /// The text.
+    pub content: String,
+    /// Author.
+    pub user_id: i32,
+    /// The annotated polygon.
+    pub polygon_id: i32,
+}
+
+impl From<&Note> for NoteDto {
+    fn from(note: &Note) -> Self {
+        Self {
+            id: note.id.get(),
+            created_at: timestamp(note.created_at),
+            content: note.content.as_str().to_owned(),
+            user_id: note.author.get(),
+            polygon_id: note.polygon_id.get(),
+        }
+    }
+}
+
+/// `{"notes": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotesResponse {
+    /// Notes, by id.
+    pub notes: Vec<NoteDto>,
+}
+
+/// `{"note": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NoteResponse {
+    /// The note.
+    pub note: NoteDto,
+}
+
+fn notes_response(notes: &[Note]) -> web::Json<NotesResponse> {
+    web::Json(NotesResponse {
+        notes: notes.iter().map(NoteDto::from).collect(),
+    })
+}
+
+/// The caller's notes (all for ADMIN).
+#[utoipa::path(get, path = "/api/notes", tag = "notes", security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Notes", body = NotesResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not use notes", body = ErrorBody)))]
+pub async fn list_notes(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<NotesResponse>, ApiError> {
+    Ok(notes_response(&state.notes.list(&actor).await?))
+}
+
+async fn notes_of_polygon(
+    id: PathId,
+    actor: &reefguide_domain::User,
+    state: &AppState,
+) -> Result<web::Json<NotesResponse>, ApiError> {
+    let id =
+        PolygonId::new(id.0).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?;
+    Ok(notes_response(&state.notes.for_polygon(actor, id).await?))
+}
+
+/// The notes of a polygon (R1 path: the id is a **polygon** id).
+#[utoipa::path(get, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Polygon id")),
+    responses(
+        (status = 200, description = "The polygon's notes", body = NotesResponse),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the polygon's owner and not ADMIN", body = ErrorBody),
+        (status = 404, description = "Polygon not found", body = ErrorBody)))]
+pub async fn polygon_notes(
+    id: PathId,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<NotesResponse>, ApiError> {
+    notes_of_polygon(id, &actor, &state).await
+}
+
+/// The notes of a polygon (R2 path).
+#[utoipa::path(get, path = "/api/notes/polygon/{id}", tag = "notes", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Polygon id")),
+    responses(
+        (status = 200, description = "The polygon's notes", body = NotesResponse),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the polygon's owner and not ADMIN", body = ErrorBody),
+        (status = 404, description = "Polygon not found", body = ErrorBody)))]
+pub async fn polygon_notes_r2(
+    id: PathId,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<NotesResponse>, ApiError> {
+    notes_of_polygon(id, &actor, &state).await
+}
+
+/// A note to add.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateNoteRequest {
+    /// The text, 1 to 10,000 characters.
+    pub content: String,
+    /// The polygon to annotate.
+    #[serde(rename = "polygonId")]
+    pub polygon_id: i64,
+}
+
+/// Adds a note to one of the caller's polygons.
+#[utoipa::path(post, path = "/api/notes", tag = "notes", security(("bearerAuth" = [])),
+    request_body = CreateNoteRequest,
+    responses(
+        (status = 200, description = "Created", body = NoteResponse),
+        (status = 400, description = "Invalid content or polygon id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the polygon's owner", body = ErrorBody),
+        (status = 404, description = "Polygon not found", body = ErrorBody)))]
+pub async fn create_note(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<CreateNoteRequest>,
+) -> Result<web::Json<NoteResponse>, ApiError> {
+    let mut validation = Validation::default();
+    let content = validation.field("content", NoteContent::new(&body.content));
+    let polygon_id = validation.field("polygonId", PolygonId::new(body.polygon_id));
+    let (content, polygon_id) = validation.finish((content, polygon_id))?;
+    let note = state.notes.create(&actor, polygon_id, &content).await?;
+    Ok(web::Json(NoteResponse {
+        note: NoteDto::from(&note),
+    }))
+}
+
+/// New content.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateNoteRequest {
+    /// The text, 1 to 10,000 characters.
+    pub content: String,
+}
+
+fn note_id(PathId(raw): PathId) -> Result<NoteId, ApiError> {
+    NoteId::new(raw).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))
+}
+
+/// Replaces a note's content (its author or ADMIN).
+#[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Note id")), request_body = UpdateNoteRequest,
+    responses(
+        (status = 200, description = "Updated", body = NoteResponse),
+        (status = 400, description = "Invalid id or content", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the author and not ADMIN", body = ErrorBody),
+        (status = 404, description = "No such note", body = ErrorBody)))]
+pub async fn update_note(
+    id: PathId,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<UpdateNoteRequest>,
+) -> Result<web::Json<NoteResponse>, ApiError> {
+    let id = note_id(id)?;
+    let mut validation = Validation::default();
+    let content = validation.field("content", NoteContent::new(&body.content));
+    let content = validation.finish((content,))?;
+    let note = state.notes.update(&actor, id, &content).await?;
+    Ok(web::Json(NoteResponse {
+        note: NoteDto::from(&note),
+    }))
+}
+
+/// Deletes a note (its author or ADMIN).
+#[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Note id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the author and not ADMIN", body = ErrorBody),
+        (status = 404, description = "No such note", body = ErrorBody)))]
+pub async fn delete_note(
+    id: PathId,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.notes.delete(&actor, note_id(id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

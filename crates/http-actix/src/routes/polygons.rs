@@ -1,0 +1,336 @@
+//! Polygons (contract §5): owner-scoped CRUD, bbox filter, GeoJSON and KML export.
+
+pub mod kml;
+
+use actix_web::{HttpResponse, web};
+use reefguide_domain::geometry::{BoundingBox, PolygonGeometry};
+use reefguide_domain::{Note, Polygon, PolygonId};
+use reefguide_ports::services::{PolygonExport, PolygonListing};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::{CurrentUser, PathId};
+use crate::wire::{Validation, timestamp};
+
+/// Default and largest page sizes of the polygon listing.
+const DEFAULT_LIMIT: u64 = 100;
+const MAX_LIMIT: u64 = 1000;
+
+/// Registers the routes (inside a scope that authenticates and applies the feature gate).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["", "/"])
+            .route(web::get().to(list_polygons))
+            .route(web::post().to(create_polygon)),
+    )
+    .service(
+        web::resource("/{id}")
+            .route(web::get().to(get_polygon))
+            .route(web::put().to(update_polygon))
+            .route(web::delete().to(delete_polygon)),
+    );
+}
+
+/// A polygon as R1 serialises it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolygonDto {
+    /// Id.
+    pub id: i32,
+    /// Creation time.
+    #[schema(example = "2026-01-02T03:04:05.678Z")]
+    pub created_at: String,
+    /// Owner.
+    pub user_id: i32,
+    /// The GeoJSON Polygon geometry, as submitted.
+    #[schema(value_type = Object, example = json!({"type": "Polygon", "coordinates": [[[146.1, -18.2], [146.3, -18.2], [146.3, -18.0], [146.1, -18.2]]]}))]
+    pub polygon: Value,
+}
+
+impl From<&Polygon> for PolygonDto {
+    fn from(polygon: &Polygon) -> Self {
+        Self {
+            id: polygon.id.get(),
+            created_at: timestamp(polygon.created_at),
+            user_id: polygon.owner.get(),
+            polygon: polygon.geometry.to_geojson(),
+        }
+    }
+}
+
+/// `{"polygon": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolygonResponse {
+    /// The polygon.
+    pub polygon: PolygonDto,
+}
+
+/// A geometry to store.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PolygonRequest {
+    /// A GeoJSON Polygon: closed rings of at least 4 [lon, lat] positions, no self-intersection,
+    /// holes inside the shell.
+    #[schema(value_type = Object)]
+    pub polygon: Value,
+}
+
+/// Listing paging.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolygonPagination {
+    /// Matching polygons in all.
+    pub total: u64,
+    /// Page size.
+    pub limit: u64,
+    /// Skipped.
+    pub offset: u64,
+}
+
+/// A page of polygons.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PolygonListResponse {
+    /// The polygons, by id.
+    pub polygons: Vec<PolygonDto>,
+    /// Paging.
+    pub pagination: PolygonPagination,
+}
+
+/// Listing parameters (all optional).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Page size, 1..1000 (default 100).
+    #[param(value_type = Option<u64>)]
+    pub limit: Option<String>,
+    /// Polygons to skip (default 0).
+    #[param(value_type = Option<u64>)]
+    pub offset: Option<String>,
+    /// `minLon,minLat,maxLon,maxLat`: only polygons whose bounding box intersects it.
+    pub bbox: Option<String>,
+    /// `geojson` for a FeatureCollection, `kml` for a KML document; JSON listing otherwise.
+    pub format: Option<String>,
+}
+
+enum Format {
+    Json,
+    GeoJson,
+    Kml,
+}
+
+fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiError> {
+    let mut validation = Validation::default();
+    let limit = validation.field(
+        "limit",
+        params.limit.as_deref().map_or(Ok(DEFAULT_LIMIT), |raw| {
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| format!("must be an integer from 1 to {MAX_LIMIT}"))
+        }),
+    );
+    let offset = validation.field(
+        "offset",
+        params.offset.as_deref().map_or(Ok(0), |raw| {
+            raw.trim()
+                .parse::<u64>()
+                .map_err(|_| "must be a non-negative integer".to_owned())
+        }),
+    );
+    let bbox = validation.field(
+        "bbox",
+        params
+            .bbox
+            .as_deref()
+            .map(BoundingBox::parse_query)
+            .transpose(),
+    );
+    let format = validation.field(
+        "format",
+        match params
+            .format
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("json") => Ok(Format::Json),
+            Some("geojson") => Ok(Format::GeoJson),
+            Some("kml") => Ok(Format::Kml),
+            Some(_) => Err("must be geojson or kml"),
+        },
+    );
+    let (limit, offset, bbox, format) = validation.finish((limit, offset, bbox, format))?;
+    Ok((
+        PolygonListing {
+            bbox,
+            limit,
+            offset,
+        },
+        format,
+    ))
+}
+
+/// The caller's polygons (all for ADMIN), as JSON, GeoJSON or KML.
+#[utoipa::path(get, path = "/api/polygons", tag = "polygons", security(("bearerAuth" = [])),
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page of polygons; a GeoJSON FeatureCollection with \
+            `format=geojson` (`application/geo+json`); a KML document with `format=kml` \
+            (`application/vnd.google-earth.kml+xml`)", body = PolygonListResponse),
+        (status = 400, description = "Bad limit, offset, bbox or format", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not use polygons", body = ErrorBody)))]
+pub async fn list_polygons(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    params: web::Query<ListParams>,
+) -> Result<HttpResponse, ApiError> {
+    let (listing, format) = parse_listing(&params)?;
+    match format {
+        Format::Json => {
+            let page = state.polygons.list(&actor, listing).await?;
+            Ok(HttpResponse::Ok().json(PolygonListResponse {
+                polygons: page.polygons.iter().map(PolygonDto::from).collect(),
+                pagination: PolygonPagination {
+                    total: page.total,
+                    limit: listing.limit,
+                    offset: listing.offset,
+                },
+            }))
+        }
+        Format::GeoJson => {
+            let page = state.polygons.export(&actor, listing).await?;
+            let features: Vec<Value> = page.items.iter().map(feature).collect();
+            Ok(HttpResponse::Ok()
+                .content_type("application/geo+json")
+                .json(json!({"type": "FeatureCollection", "features": features})))
+        }
+        Format::Kml => {
+            let page = state.polygons.export(&actor, listing).await?;
+            let document = kml::render(&page.items).map_err(|e| {
+                ApiError::unexpected(&anyhow::Error::new(e).context("KML rendering failed"))
+            })?;
+            Ok(HttpResponse::Ok()
+                .content_type(kml::KML_CONTENT_TYPE)
+                .body(document))
+        }
+    }
+}
+
+fn feature(item: &PolygonExport) -> Value {
+    let polygon = &item.polygon;
+    let notes: Vec<Value> = item.notes.iter().map(note_json).collect();
+    json!({
+        "type": "Feature",
+        "id": polygon.id.get(),
+        "geometry": polygon.geometry.to_geojson(),
+        "properties": {
+            "id": polygon.id.get(),
+            "created_at": timestamp(polygon.created_at),
+            "user_id": polygon.owner.get(),
+            "user_email": item.owner_email.as_ref().map(|e| e.as_str()),
+            "notes": notes,
+        },
+    })
+}
+
+fn note_json(note: &Note) -> Value {
+    json!({
+        "id": note.id.get(),
+        "created_at": timestamp(note.created_at),
+        "content": note.content.as_str(),
+        "user_id": note.author.get(),
+        "polygon_id": note.polygon_id.get(),
+    })
+}
+
+fn polygon_id(PathId(raw): PathId) -> Result<PolygonId, ApiError> {
+    PolygonId::new(raw).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))
+}
+
+fn geometry(state: &AppState, body: &PolygonRequest) -> Result<PolygonGeometry, ApiError> {
+    PolygonGeometry::parse(&body.polygon, state.polygon_limits)
+        .map_err(|e| ApiError::invalid_field("polygon", e))
+}
+
+/// One polygon.
+#[utoipa::path(get, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Polygon id")),
+    responses(
+        (status = 200, description = "The polygon", body = PolygonResponse),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
+        (status = 404, description = "No such polygon", body = ErrorBody)))]
+pub async fn get_polygon(
+    id: PathId,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<PolygonResponse>, ApiError> {
+    let polygon = state.polygons.get(&actor, polygon_id(id)?).await?;
+    Ok(web::Json(PolygonResponse {
+        polygon: PolygonDto::from(&polygon),
+    }))
+}
+
+/// Stores a polygon owned by the caller.
+#[utoipa::path(post, path = "/api/polygons", tag = "polygons", security(("bearerAuth" = [])),
+    request_body = PolygonRequest,
+    responses(
+        (status = 200, description = "Stored", body = PolygonResponse),
+        (status = 400, description = "Invalid geometry, with the reason", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not use polygons", body = ErrorBody)))]
+pub async fn create_polygon(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<PolygonRequest>,
+) -> Result<web::Json<PolygonResponse>, ApiError> {
+    let geometry = geometry(&state, &body)?;
+    let polygon = state.polygons.create(&actor, &geometry).await?;
+    Ok(web::Json(PolygonResponse {
+        polygon: PolygonDto::from(&polygon),
+    }))
+}
+
+/// Replaces a polygon's geometry.
+#[utoipa::path(put, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Polygon id")), request_body = PolygonRequest,
+    responses(
+        (status = 200, description = "Updated", body = PolygonResponse),
+        (status = 400, description = "Invalid id or geometry", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
+        (status = 404, description = "No such polygon", body = ErrorBody)))]
+pub async fn update_polygon(
+    id: PathId,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<PolygonRequest>,
+) -> Result<web::Json<PolygonResponse>, ApiError> {
+    let id = polygon_id(id)?;
+    let geometry = geometry(&state, &body)?;
+    let polygon = state.polygons.update(&actor, id, &geometry).await?;
+    Ok(web::Json(PolygonResponse {
+        polygon: PolygonDto::from(&polygon),
+    }))
+}
+
+/// Deletes a polygon and its notes.
+#[utoipa::path(delete, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Polygon id")),
+    responses(
+        (status = 204, description = "Deleted, with its notes"),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
+        (status = 404, description = "No such polygon", body = ErrorBody)))]
+pub async fn delete_polygon(
+    id: PathId,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    state.polygons.delete(&actor, polygon_id(id)?).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
