@@ -10,6 +10,12 @@ pub enum InvalidId {
     NotPositive(i64),
 }
 
+/// An entity id that can be built from a raw integer (from a path, a body or storage).
+pub trait EntityId: Sized + Copy {
+    /// Builds the id, refusing zero, negative and out-of-range values.
+    fn from_raw(raw: i64) -> Result<Self, InvalidId>;
+}
+
 /// Defines an id newtype over a positive `i32` with a fallible constructor.
 macro_rules! positive_id {
     ($(#[$meta:meta])* $name:ident) => {
@@ -31,6 +37,12 @@ macro_rules! positive_id {
             /// The raw integer, for storage and the wire.
             pub fn get(self) -> i32 {
                 self.0
+            }
+        }
+
+        impl $crate::id::EntityId for $name {
+            fn from_raw(raw: i64) -> Result<Self, $crate::id::InvalidId> {
+                Self::new(raw)
             }
         }
 

@@ -18,7 +18,7 @@ pub mod user;
 
 pub use audit::{NewUserLogEntry, UserAction, UserLogEntry};
 pub use auth::{AccessClaims, RefreshTokenHash, RefreshTokenRecord, RefreshTokenSecret};
-pub use id::InvalidId;
+pub use id::{EntityId, InvalidId};
 pub use note::{Note, NoteContent, NoteId};
 pub use pagination::{LogPage, LogQuery, PageRequest};
 pub use polygon::{Polygon, PolygonId};

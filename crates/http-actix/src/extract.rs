@@ -4,7 +4,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest};
-use reefguide_domain::User;
+use reefguide_domain::{EntityId, User};
 
 use crate::errors::ApiError;
 
@@ -26,22 +26,28 @@ impl FromRequest for CurrentUser {
     }
 }
 
-/// The `{id}` path segment as a positive 32-bit integer; anything else is a 400.
+/// The `{id}` path segment as a domain id (`UserId`, `PolygonId`, …); anything that is not a
+/// positive 32-bit integer is a 400 `invalid_id`.
 #[derive(Debug, Clone, Copy)]
-pub struct PathId(pub i64);
+pub struct PathId<T>(pub T);
 
-impl FromRequest for PathId {
+impl<T: EntityId> FromRequest for PathId<T> {
     type Error = ApiError;
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let raw = req.match_info().get("id").unwrap_or_default();
-        ready(parse_positive_id(raw).map(PathId).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_id",
-                format!("Invalid id {raw:?}: expected a positive integer"),
-            )
-        }))
+        ready(
+            parse_positive_id(raw)
+                .and_then(|id| T::from_raw(id).ok())
+                .map(PathId)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_id",
+                        format!("Invalid id {raw:?}: expected a positive integer"),
+                    )
+                }),
+        )
     }
 }
 

@@ -88,12 +88,10 @@ pub async fn list_notes(
 }
 
 async fn notes_of_polygon(
-    id: PathId,
+    id: PolygonId,
     actor: &reefguide_domain::User,
     state: &AppState,
 ) -> Result<web::Json<NotesResponse>, ApiError> {
-    let id =
-        PolygonId::new(id.0).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))?;
     Ok(notes_response(&state.notes.for_polygon(actor, id).await?))
 }
 
@@ -107,7 +105,7 @@ async fn notes_of_polygon(
         (status = 403, description = "Not the polygon's owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "Polygon not found", body = ErrorBody)))]
 pub async fn polygon_notes(
-    id: PathId,
+    PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<web::Json<NotesResponse>, ApiError> {
@@ -124,7 +122,7 @@ pub async fn polygon_notes(
         (status = 403, description = "Not the polygon's owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "Polygon not found", body = ErrorBody)))]
 pub async fn polygon_notes_r2(
-    id: PathId,
+    PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<web::Json<NotesResponse>, ApiError> {
@@ -172,10 +170,6 @@ pub struct UpdateNoteRequest {
     pub content: String,
 }
 
-fn note_id(PathId(raw): PathId) -> Result<NoteId, ApiError> {
-    NoteId::new(raw).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))
-}
-
 /// Replaces a note's content (its author or ADMIN).
 #[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
     params(("id" = i32, Path, description = "Note id")), request_body = UpdateNoteRequest,
@@ -186,12 +180,11 @@ fn note_id(PathId(raw): PathId) -> Result<NoteId, ApiError> {
         (status = 403, description = "Not the author and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such note", body = ErrorBody)))]
 pub async fn update_note(
-    id: PathId,
+    PathId(id): PathId<NoteId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     body: web::Json<UpdateNoteRequest>,
 ) -> Result<web::Json<NoteResponse>, ApiError> {
-    let id = note_id(id)?;
     let mut validation = Validation::default();
     let content = validation.field("content", NoteContent::new(&body.content));
     let content = validation.finish((content,))?;
@@ -211,10 +204,10 @@ pub async fn update_note(
         (status = 403, description = "Not the author and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such note", body = ErrorBody)))]
 pub async fn delete_note(
-    id: PathId,
+    PathId(id): PathId<NoteId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.notes.delete(&actor, note_id(id)?).await?;
+    state.notes.delete(&actor, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -245,10 +245,6 @@ fn note_json(note: &Note) -> Value {
     })
 }
 
-fn polygon_id(PathId(raw): PathId) -> Result<PolygonId, ApiError> {
-    PolygonId::new(raw).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))
-}
-
 fn geometry(state: &AppState, body: &PolygonRequest) -> Result<PolygonGeometry, ApiError> {
     PolygonGeometry::parse(&body.polygon, state.polygon_limits)
         .map_err(|e| ApiError::invalid_field("polygon", e))
@@ -264,11 +260,11 @@ fn geometry(state: &AppState, body: &PolygonRequest) -> Result<PolygonGeometry, 
         (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such polygon", body = ErrorBody)))]
 pub async fn get_polygon(
-    id: PathId,
+    PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<web::Json<PolygonResponse>, ApiError> {
-    let polygon = state.polygons.get(&actor, polygon_id(id)?).await?;
+    let polygon = state.polygons.get(&actor, id).await?;
     Ok(web::Json(PolygonResponse {
         polygon: PolygonDto::from(&polygon),
     }))
@@ -304,12 +300,11 @@ pub async fn create_polygon(
         (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such polygon", body = ErrorBody)))]
 pub async fn update_polygon(
-    id: PathId,
+    PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     body: web::Json<PolygonRequest>,
 ) -> Result<web::Json<PolygonResponse>, ApiError> {
-    let id = polygon_id(id)?;
     let geometry = geometry(&state, &body)?;
     let polygon = state.polygons.update(&actor, id, &geometry).await?;
     Ok(web::Json(PolygonResponse {
@@ -327,10 +322,10 @@ pub async fn update_polygon(
         (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such polygon", body = ErrorBody)))]
 pub async fn delete_polygon(
-    id: PathId,
+    PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.polygons.delete(&actor, polygon_id(id)?).await?;
+    state.polygons.delete(&actor, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

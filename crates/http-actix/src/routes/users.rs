@@ -31,10 +31,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/{id}/password").route(web::put().to(reset_password)));
 }
 
-fn user_id(PathId(raw): PathId) -> Result<UserId, ApiError> {
-    UserId::new(raw).map_err(|e| ApiError::bad_request("invalid_id", e.to_string()))
-}
-
 /// Every user.
 #[utoipa::path(get, path = "/api/users", tag = "users", security(("bearerAuth" = [])),
     responses(
@@ -56,10 +52,10 @@ pub async fn list_users(state: web::Data<AppState>) -> Result<web::Json<Vec<User
         (status = 403, description = "Not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn get_user(
-    id: PathId,
+    PathId(id): PathId<UserId>,
     state: web::Data<AppState>,
 ) -> Result<web::Json<UserDto>, ApiError> {
-    let user = state.users.get(user_id(id)?).await?;
+    let user = state.users.get(id).await?;
     Ok(web::Json(UserDto::from(&user)))
 }
 
@@ -122,12 +118,11 @@ pub struct SetRolesRequest {
         (status = 403, description = "Not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn set_roles(
-    id: PathId,
+    PathId(id): PathId<UserId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     body: web::Json<SetRolesRequest>,
 ) -> Result<web::Json<UserDto>, ApiError> {
-    let id = user_id(id)?;
     let mut validation = Validation::default();
     let roles = validation.field("roles", Roles::parse(&body.roles));
     let roles = validation.finish((roles,))?;
@@ -152,12 +147,11 @@ pub struct ResetPasswordRequest {
         (status = 403, description = "Not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn reset_password(
-    id: PathId,
+    PathId(id): PathId<UserId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     body: web::Json<ResetPasswordRequest>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
-    let id = user_id(id)?;
     let mut validation = Validation::default();
     let password = validation.field("password", Password::new(&body.password));
     let password = validation.finish((password,))?;
@@ -175,11 +169,11 @@ pub async fn reset_password(
         (status = 403, description = "Not an administrator", body = ErrorBody),
         (status = 404, description = "No such user", body = ErrorBody)))]
 pub async fn delete_user(
-    id: PathId,
+    PathId(id): PathId<UserId>,
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    state.users.delete(&actor, user_id(id)?).await?;
+    state.users.delete(&actor, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
