@@ -257,6 +257,21 @@ impl TestApp {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0
     }
 
+    /// The audit-log actions recorded about user `id`, newest first (read as the admin).
+    pub async fn log_actions(&self, id: i64) -> Vec<String> {
+        let admin = self.admin_token().await;
+        let logs = self
+            .get(&format!("/api/users/utils/log?userId={id}"), Some(&admin))
+            .await
+            .expect(200);
+        logs.body["logs"]
+            .as_array()
+            .expect("logs array")
+            .iter()
+            .filter_map(|entry| entry["action"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     /// A raw SQL connection to the app's database, for checks the API cannot show.
     pub async fn sql(&self) -> sea_orm::DatabaseConnection {
         sea_orm::Database::connect(self.db.url())

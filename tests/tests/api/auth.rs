@@ -90,18 +90,8 @@ async fn login_returns_tokens_and_logs(
     let (token, refresh) = app.login("ANA@example.com", PASSWORD).await;
     assert_eq!(token.split('.').count(), 3);
     assert!(refresh.len() >= 40);
-    let admin = app.admin_token().await;
-    let logs = app
-        .get(&format!("/api/users/utils/log?userId={id}"), Some(&admin))
-        .await
-        .expect(200);
-    let actions: Vec<&str> = logs.body["logs"]
-        .as_array()
-        .expect("logs")
-        .iter()
-        .filter_map(|l| l["action"].as_str())
-        .collect();
-    assert!(actions.contains(&"LOGIN"), "{actions:?}");
+    let actions = app.log_actions(id).await;
+    assert!(actions.iter().any(|a| a == "LOGIN"), "{actions:?}");
 }
 
 #[rstest]
@@ -272,18 +262,11 @@ async fn change_password_revokes_refresh_tokens(
     .await
     .expect_error(401, "invalid_credentials");
     app.login("ana@example.com", "new-password-2").await;
-    let admin = app.admin_token().await;
-    let logs = app
-        .get(&format!("/api/users/utils/log?userId={id}"), Some(&admin))
-        .await
-        .expect(200);
-    let actions: Vec<&str> = logs.body["logs"]
-        .as_array()
-        .expect("logs")
-        .iter()
-        .filter_map(|l| l["action"].as_str())
-        .collect();
-    assert!(actions.contains(&"CHANGE_PASSWORD"), "{actions:?}");
+    let actions = app.log_actions(id).await;
+    assert!(
+        actions.iter().any(|a| a == "CHANGE_PASSWORD"),
+        "{actions:?}"
+    );
 }
 
 #[rstest]

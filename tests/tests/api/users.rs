@@ -226,17 +226,11 @@ async fn reset_password_revokes_tokens_and_logs(
         .await
         .expect_error(401, "invalid_refresh_token");
     app.login("ana@example.com", "reset-password-2").await;
-    let logs = app
-        .get(&format!("/api/users/utils/log?userId={id}"), Some(&admin))
-        .await
-        .expect(200);
-    let actions: Vec<&str> = logs.body["logs"]
-        .as_array()
-        .expect("logs")
-        .iter()
-        .filter_map(|l| l["action"].as_str())
-        .collect();
-    assert!(actions.contains(&"CHANGE_PASSWORD"), "{actions:?}");
+    let actions = app.log_actions(id).await;
+    assert!(
+        actions.iter().any(|a| a == "CHANGE_PASSWORD"),
+        "{actions:?}"
+    );
     app.put(
         "/api/users/999999/password",
         Some(&admin),
