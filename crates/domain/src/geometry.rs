@@ -76,27 +76,7 @@ impl PolygonGeometry {
     /// Validates a GeoJSON geometry object against contract §5; the error names the first
     /// problem found and where it is.
     pub fn parse(value: &Value, limits: PolygonLimits) -> Result<Self, GeometryError> {
-        let coordinates = polygon_coordinates(value)?;
-        let rings = rings_within_limits(coordinates, limits)?;
-
-        for (ring, positions) in rings.iter().enumerate() {
-            if positions.len() < 4 {
-                return Err(GeometryError::TooFewPositions {
-                    ring,
-                    count: positions.len(),
-                });
-            }
-        }
-        let parsed = rings
-            .iter()
-            .enumerate()
-            .map(|(ring, positions)| parse_ring(ring, positions))
-            .collect::<Result<Vec<_>, _>>()?;
-        for (ring, positions) in parsed.iter().enumerate() {
-            if positions.first() != positions.last() {
-                return Err(GeometryError::NotClosed { ring });
-            }
-        }
+        let (coordinates, parsed) = parse_structure(value, limits)?;
         let simplified = parsed
             .iter()
             .enumerate()
@@ -112,10 +92,26 @@ impl PolygonGeometry {
             }
         }
         topology::check_holes(&simplified)?;
+        Self::assemble(coordinates, parsed)
+    }
 
-        let mut parsed = parsed.into_iter();
-        let exterior = parsed.next().unwrap_or_default();
-        let holes: Vec<_> = parsed.collect();
+    /// Reads back a geometry that [`PolygonGeometry::parse`] accepted when it was stored. The
+    /// structure is checked again (a corrupt row is an error, never a panic), but the topology
+    /// checks, the costly part, are not repeated on every read, and no size limits apply (they
+    /// may have been lowered since the polygon was stored).
+    pub fn from_stored(value: &Value) -> Result<Self, GeometryError> {
+        let unlimited = PolygonLimits {
+            max_positions: usize::MAX,
+            max_rings: usize::MAX,
+        };
+        let (coordinates, parsed) = parse_structure(value, unlimited)?;
+        Self::assemble(coordinates, parsed)
+    }
+
+    fn assemble(coordinates: &Value, rings: Vec<Ring>) -> Result<Self, GeometryError> {
+        let mut rings = rings.into_iter();
+        let exterior = rings.next().unwrap_or_default();
+        let holes: Vec<_> = rings.collect();
         let bbox = BoundingBox::around(&exterior).ok_or(GeometryError::NoRings)?;
         Ok(Self {
             coordinates: coordinates.clone(),
@@ -153,6 +149,38 @@ impl PolygonGeometry {
 }
 
 /// The `coordinates` of a GeoJSON object whose `type` is `Polygon`.
+/// A ring as (lon, lat) positions, closed.
+type Ring = Vec<(f64, f64)>;
+
+/// The checks that need no geometry: type, shape, limits, numbers, ranges, closed rings.
+/// Returns the `coordinates` member and the rings as (lon, lat).
+fn parse_structure(
+    value: &Value,
+    limits: PolygonLimits,
+) -> Result<(&Value, Vec<Ring>), GeometryError> {
+    let coordinates = polygon_coordinates(value)?;
+    let rings = rings_within_limits(coordinates, limits)?;
+    for (ring, positions) in rings.iter().enumerate() {
+        if positions.len() < 4 {
+            return Err(GeometryError::TooFewPositions {
+                ring,
+                count: positions.len(),
+            });
+        }
+    }
+    let parsed = rings
+        .iter()
+        .enumerate()
+        .map(|(ring, positions)| parse_ring(ring, positions))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (ring, positions) in parsed.iter().enumerate() {
+        if positions.first() != positions.last() {
+            return Err(GeometryError::NotClosed { ring });
+        }
+    }
+    Ok((coordinates, parsed))
+}
+
 fn polygon_coordinates(value: &Value) -> Result<&Value, GeometryError> {
     let object = value.as_object().ok_or(GeometryError::NotAnObject)?;
     match object.get("type") {

@@ -8,7 +8,7 @@
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::Utc;
-use reefguide_domain::geometry::{PolygonGeometry, PolygonLimits};
+use reefguide_domain::geometry::PolygonGeometry;
 use reefguide_domain::{Polygon, PolygonId, UserId};
 use reefguide_ports::{PolygonPage, PolygonQuery, PolygonRepository};
 use sea_orm::sea_query::Expr;
@@ -23,13 +23,6 @@ use crate::SeaOrmStore;
 use crate::entities::polygons::{self, Column};
 use crate::errors::db_error;
 
-/// Limits for reading stored geometry back: it was validated on the way in, and the configured
-/// limits may have been lowered since, which must not make existing polygons unreadable.
-const STORED_LIMITS: PolygonLimits = PolygonLimits {
-    max_positions: usize::MAX,
-    max_rings: usize::MAX,
-};
-
 /// A stored polygon as a domain polygon; geometry that no longer parses is an error.
 pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
     let stored_id = row.id;
@@ -38,7 +31,7 @@ pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
             id: polygon_id(row.id)?,
             owner: user_id(row.user_id)?,
             created_at: row.created_at,
-            geometry: PolygonGeometry::parse(&row.polygon, STORED_LIMITS)?,
+            geometry: PolygonGeometry::from_stored(&row.polygon)?,
         })
     };
     parse().with_context(|| format!("stored polygon {stored_id} cannot be read"))

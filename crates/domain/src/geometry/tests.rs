@@ -593,3 +593,42 @@ fn topology_verdict_matches_geo_validation(#[case] value: Value) {
     let geo = geo_polygon(&value).check_validation();
     assert_eq!(ours.is_ok(), geo.is_ok(), "ours: {ours:?}, geo: {geo:?}");
 }
+
+#[test]
+fn from_stored_reads_back_what_parse_accepted() {
+    let value = serde_json::json!({"type": "Polygon", "coordinates": [
+        [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]],
+        [[2, 2], [4, 2], [4, 4], [2, 2]]
+    ]});
+    let parsed = PolygonGeometry::parse(&value, PolygonLimits::default()).expect("valid");
+    let stored = PolygonGeometry::from_stored(&parsed.to_geojson()).expect("readable");
+    assert_eq!(stored, parsed);
+}
+
+#[test]
+fn from_stored_ignores_lowered_limits_but_still_checks_structure() {
+    let many: Vec<serde_json::Value> = (0..=200)
+        .map(|i| {
+            let angle = f64::from(i) / 200.0 * std::f64::consts::TAU;
+            serde_json::json!([angle.cos(), angle.sin()])
+        })
+        .collect();
+    let mut ring = many;
+    ring.push(ring[0].clone());
+    let value = serde_json::json!({"type": "Polygon", "coordinates": [ring]});
+    let tight = PolygonLimits {
+        max_positions: 50,
+        max_rings: 1,
+    };
+    assert!(PolygonGeometry::parse(&value, tight).is_err());
+    assert!(PolygonGeometry::from_stored(&value).is_ok());
+    let corrupt =
+        serde_json::json!({"type": "Polygon", "coordinates": [[[0, 0], [1, 0], "x", [0, 0]]]});
+    assert!(matches!(
+        PolygonGeometry::from_stored(&corrupt),
+        Err(GeometryError::BadPosition {
+            ring: 0,
+            position: 2
+        })
+    ));
+}
