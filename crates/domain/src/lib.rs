@@ -11,6 +11,7 @@ pub mod audit;
 pub mod auth;
 pub mod geometry;
 pub mod id;
+pub mod job;
 pub mod note;
 pub mod pagination;
 pub mod polygon;
