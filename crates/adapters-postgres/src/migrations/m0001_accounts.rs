@@ -1,5 +1,6 @@
 //! Accounts: users, their refresh tokens and the user audit log.
 
+use super::{cascading_foreign_key, create_index};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     integer, json_binary, json_binary_null, pk_auto, text, text_uniq, timestamp_with_time_zone,
@@ -42,27 +43,25 @@ impl MigrationTrait for Migration {
                     .col(timestamp_with_time_zone_null(RefreshTokens::RevokedAt))
                     .col(timestamp_with_time_zone_null(RefreshTokens::RotatedAt))
                     .col(timestamp_with_time_zone(RefreshTokens::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_refresh_tokens_user_id")
-                            .from(RefreshTokens::Table, RefreshTokens::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut cascading_foreign_key(
+                        "fk_refresh_tokens_user_id",
+                        (RefreshTokens::Table, RefreshTokens::UserId),
+                        (Users::Table, Users::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
         create_index(
             manager,
             RefreshTokens::Table,
-            RefreshTokens::UserId,
+            [RefreshTokens::UserId],
             "idx_refresh_tokens_user_id",
         )
         .await?;
         create_index(
             manager,
             RefreshTokens::Table,
-            RefreshTokens::Family,
+            [RefreshTokens::Family],
             "idx_refresh_tokens_family",
         )
         .await?;
@@ -84,14 +83,14 @@ impl MigrationTrait for Migration {
         create_index(
             manager,
             UserLogs::Table,
-            UserLogs::UserId,
+            [UserLogs::UserId],
             "idx_user_logs_user_id",
         )
         .await?;
         create_index(
             manager,
             UserLogs::Table,
-            UserLogs::Time,
+            [UserLogs::Time],
             "idx_user_logs_time",
         )
         .await?;
@@ -114,25 +113,6 @@ impl MigrationTrait for Migration {
     fn use_transaction(&self) -> Option<bool> {
         Some(true)
     }
-}
-
-/// Creates a plain (non-unique) index on one column.
-async fn create_index(
-    manager: &SchemaManager<'_>,
-    table: impl IntoIden,
-    column: impl IntoIden,
-    name: &str,
-) -> Result<(), DbErr> {
-    manager
-        .create_index(
-            Index::create()
-                .if_not_exists()
-                .name(name)
-                .table(table)
-                .col(column)
-                .to_owned(),
-        )
-        .await
 }
 
 #[derive(DeriveIden)]

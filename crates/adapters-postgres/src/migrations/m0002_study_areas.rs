@@ -1,5 +1,6 @@
 //! Study areas: user-owned polygons and the notes written on them.
 
+use super::{cascading_foreign_key, create_index};
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     double, integer, json_binary, pk_auto, text, timestamp_with_time_zone,
@@ -28,13 +29,11 @@ impl MigrationTrait for Migration {
                     .col(double(Polygons::MaxLat))
                     .col(timestamp_with_time_zone(Polygons::CreatedAt))
                     .col(timestamp_with_time_zone(Polygons::UpdatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_polygons_user_id")
-                            .from(Polygons::Table, Polygons::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut cascading_foreign_key(
+                        "fk_polygons_user_id",
+                        (Polygons::Table, Polygons::UserId),
+                        (Users::Table, Users::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -69,20 +68,16 @@ impl MigrationTrait for Migration {
                     .col(integer(Notes::PolygonId))
                     .col(text(Notes::Content))
                     .col(timestamp_with_time_zone(Notes::CreatedAt))
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_notes_user_id")
-                            .from(Notes::Table, Notes::UserId)
-                            .to(Users::Table, Users::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
-                    .foreign_key(
-                        ForeignKey::create()
-                            .name("fk_notes_polygon_id")
-                            .from(Notes::Table, Notes::PolygonId)
-                            .to(Polygons::Table, Polygons::Id)
-                            .on_delete(ForeignKeyAction::Cascade),
-                    )
+                    .foreign_key(&mut cascading_foreign_key(
+                        "fk_notes_user_id",
+                        (Notes::Table, Notes::UserId),
+                        (Users::Table, Users::Id),
+                    ))
+                    .foreign_key(&mut cascading_foreign_key(
+                        "fk_notes_polygon_id",
+                        (Notes::Table, Notes::PolygonId),
+                        (Polygons::Table, Polygons::Id),
+                    ))
                     .to_owned(),
             )
             .await?;
@@ -109,21 +104,6 @@ impl MigrationTrait for Migration {
     fn use_transaction(&self) -> Option<bool> {
         Some(true)
     }
-}
-
-/// Creates a plain (non-unique) index on `columns`, in that order.
-async fn create_index<C: IntoIden>(
-    manager: &SchemaManager<'_>,
-    table: impl IntoIden,
-    columns: impl IntoIterator<Item = C>,
-    name: &str,
-) -> Result<(), DbErr> {
-    let mut index = Index::create();
-    index.if_not_exists().name(name).table(table);
-    for column in columns {
-        index.col(column);
-    }
-    manager.create_index(index.to_owned()).await
 }
 
 #[derive(DeriveIden)]

@@ -6,6 +6,9 @@
 //! own transaction on both backends, so a failed migration leaves no half-made schema behind.
 //! Applied migrations are recorded in `seaql_migrations`.
 
+use sea_orm_migration::prelude::{
+    DbErr, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement, Index, IntoIden, SchemaManager,
+};
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m0001_accounts;
@@ -21,4 +24,34 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_study_areas::Migration),
         ]
     }
+}
+
+/// Creates a plain (non-unique) index over `columns`, in order.
+async fn create_index<C: IntoIden>(
+    manager: &SchemaManager<'_>,
+    table: impl IntoIden,
+    columns: impl IntoIterator<Item = C>,
+    name: &str,
+) -> Result<(), DbErr> {
+    let mut index = Index::create();
+    index.if_not_exists().name(name).table(table);
+    for column in columns {
+        index.col(column);
+    }
+    manager.create_index(index.to_owned()).await
+}
+
+/// A foreign key `from_table.from_column → to_table.to_column` whose rows go when the row they
+/// point to is deleted.
+fn cascading_foreign_key(
+    name: &str,
+    (from_table, from_column): (impl IntoIden, impl IntoIden),
+    (to_table, to_column): (impl IntoIden, impl IntoIden),
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(name)
+        .from(from_table, from_column)
+        .to(to_table, to_column)
+        .on_delete(ForeignKeyAction::Cascade)
+        .to_owned()
 }
