@@ -4,8 +4,11 @@
 //! `reefguide_adapters_postgres::test_support`). Postgres must be reachable: without it the
 //! Postgres cases fail, they are not skipped.
 
+mod common;
+
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
-use reefguide_adapters_postgres::test_support::{TestBackend, TestDatabase};
+use common::{database, execute, user_id};
+use reefguide_adapters_postgres::test_support::TestBackend;
 use reefguide_adapters_postgres::{Backend, SeaOrmStore, StoreOptions};
 use reefguide_domain::user::errors::CreateUserError;
 use reefguide_domain::{
@@ -21,12 +24,6 @@ use serde_json::json;
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures and builders
-
-async fn database(backend: TestBackend) -> TestDatabase {
-    TestDatabase::create(backend)
-        .await
-        .unwrap_or_else(|err| panic!("cannot create a {backend:?} test database: {err:#}"))
-}
 
 fn email(raw: &str) -> Email {
     Email::parse(raw).expect("valid email")
@@ -104,18 +101,6 @@ async fn log(store: &SeaOrmStore, user: UserId, action: UserAction, time: DateTi
 
 fn page(page: i64, limit: i64) -> PageRequest {
     PageRequest::clamped(Some(page), Some(limit), 50, 100)
-}
-
-fn user_id(raw: i64) -> UserId {
-    UserId::new(raw).expect("positive id")
-}
-
-async fn execute(store: &SeaOrmStore, sql: &str) {
-    store
-        .connection()
-        .execute_unprepared(sql)
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
 
 // ---------------------------------------------------------------------------------------------

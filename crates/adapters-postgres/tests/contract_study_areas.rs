@@ -5,8 +5,11 @@
 //! database (see `reefguide_adapters_postgres::test_support`). Postgres must be reachable: without
 //! it the Postgres cases fail, they are not skipped.
 
+mod common;
+
+use common::{database, execute, user_id};
 use reefguide_adapters_postgres::SeaOrmStore;
-use reefguide_adapters_postgres::test_support::{TestBackend, TestDatabase};
+use reefguide_adapters_postgres::test_support::TestBackend;
 use reefguide_domain::geometry::{BoundingBox, PolygonGeometry, PolygonLimits};
 use reefguide_domain::{
     Email, Note, NoteContent, NoteId, PasswordHash, Polygon, PolygonId, Roles, User, UserId,
@@ -18,12 +21,6 @@ use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures and builders
-
-async fn database(backend: TestBackend) -> TestDatabase {
-    TestDatabase::create(backend)
-        .await
-        .unwrap_or_else(|err| panic!("cannot create a {backend:?} test database: {err:#}"))
-}
 
 async fn create_user(store: &SeaOrmStore, address: &str) -> User {
     store
@@ -114,20 +111,8 @@ fn note_id(raw: i64) -> NoteId {
     NoteId::new(raw).expect("positive id")
 }
 
-fn user_id(raw: i64) -> UserId {
-    UserId::new(raw).expect("positive id")
-}
-
 fn note_ids(notes: &[Note]) -> Vec<NoteId> {
     notes.iter().map(|note| note.id).collect()
-}
-
-async fn execute(store: &SeaOrmStore, sql: &str) {
-    store
-        .connection()
-        .execute_unprepared(sql)
-        .await
-        .unwrap_or_else(|err| panic!("{sql}: {err}"));
 }
 
 // ---------------------------------------------------------------------------------------------
