@@ -14,10 +14,12 @@ pub mod clock;
 pub mod crypto;
 pub mod repositories;
 pub mod services;
+pub mod wakeup;
 
 pub use clock::{Clock, SystemClock};
 pub use crypto::{IssuedToken, PasswordHasher, TokenIssuer, TokenVerifier};
 pub use repositories::{
-    HealthCheck, NewUser, NoteRepository, PolygonPage, PolygonQuery, PolygonRepository,
-    RefreshTokenRepository, StoreUnavailable, UserLogRepository, UserRepository,
+    HealthCheck, JobRepository, NewUser, NoteRepository, PolygonPage, PolygonQuery,
+    PolygonRepository, RefreshTokenRepository, StoreUnavailable, UserLogRepository, UserRepository,
 };
+pub use wakeup::{JobSignal, JobWaiter};

@@ -3,8 +3,13 @@
 //! One storage adapter implements all of these traits (see `reefguide-adapters-postgres`). A
 //! shared contract test suite holds every implementation to the promises written here.
 
+pub mod jobs;
 pub mod study_areas;
 
+pub use jobs::{
+    AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
+    JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag,
+};
 pub use study_areas::{NoteRepository, PolygonPage, PolygonQuery, PolygonRepository};
 
 use async_trait::async_trait;

@@ -1,10 +1,12 @@
 //! Use-case services, generic over the ports they need.
 
 pub mod auth;
+pub mod jobs;
 pub mod study_areas;
 pub mod users;
 
 pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
+pub use jobs::{HeartbeatReply, JobListing, JobService, Progress, SweepSummary};
 pub use study_areas::{
     ExportPage, NoteService, PolygonExport, PolygonListing, PolygonService, StudyAreaStore,
 };

@@ -1,0 +1,238 @@
+//! Storage port of the job queue.
+//!
+//! The rules of the job state machine live in `reefguide_domain::job::state`; storage makes them
+//! atomic. Two kinds of write exist:
+//! - **claims** ([`JobRepository::claim_jobs`], [`JobRepository::assign_job`]) are single atomic
+//!   statements in storage, because they race by design. They apply exactly
+//!   [`JobState::claim`](reefguide_domain::job::JobState::claim): only a `PENDING` job whose
+//!   attempts are below its policy's maximum is claimed; it becomes `IN_PROGRESS`, gains one
+//!   attempt and a lease of its policy's length, and a new assignment whose storage location is
+//!   [`StorageBase::location_for`].
+//! - **every other transition** is computed by the service with the domain state machine and
+//!   stored with [`JobRepository::apply_change`], a compare-and-set on the job's `version`: it
+//!   changes nothing and answers `false` when the job changed in between, and the service
+//!   re-reads and decides again.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use reefguide_domain::UserId;
+use reefguide_domain::job::{
+    Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobRequestId, JobState,
+    JobStatus, PayloadHash, RetryPolicy, StorageBase, StorageLocation,
+};
+use serde_json::Value;
+
+/// A job submission to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    /// Who submits it.
+    pub owner: UserId,
+    /// The (registered) job type name.
+    pub job_type: String,
+    /// The validated input payload.
+    pub input_payload: Value,
+    /// Its content hash.
+    pub hash: PayloadHash,
+    /// The type's retry policy, fixed for the job's lifetime.
+    pub policy: RetryPolicy,
+    /// Reuse an existing job with the same hash when there is one (the type caches results).
+    pub use_cache: bool,
+    /// The submission time.
+    pub now: DateTime<Utc>,
+}
+
+/// What a submission led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submission {
+    /// The job that serves the request (new, or reused from the cache).
+    pub job_id: JobId,
+    /// Whether an existing job was reused.
+    pub cached: bool,
+    /// The recorded request.
+    pub request_id: JobRequestId,
+}
+
+/// Who claims a job, as R1 workers describe themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerTag {
+    /// The worker's ECS task ARN.
+    pub ecs_task_arn: Option<String>,
+    /// The worker's ECS cluster ARN.
+    pub ecs_cluster_arn: Option<String>,
+}
+
+/// A claim request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// Only jobs of these types (`None`: any type).
+    pub job_types: Option<Vec<String>>,
+    /// The claiming worker.
+    pub worker: WorkerTag,
+    /// Where assignments' results go.
+    pub storage: StorageBase,
+    /// Most jobs to claim (at least 1).
+    pub limit: u64,
+    /// The claim time (lease start).
+    pub now: DateTime<Utc>,
+}
+
+/// A job just claimed, with its new assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claimed {
+    /// The job, now `IN_PROGRESS`.
+    pub job: Job,
+    /// The assignment holding its lease.
+    pub assignment: Assignment,
+}
+
+/// The outcome of assigning one job by id (R1's `assign`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum AssignOutcome {
+    /// The caller won the job.
+    Assigned(Box<Claimed>),
+    /// No such job.
+    NotFound,
+    /// The job exists but is not claimable (not `PENDING`, or out of attempts).
+    NotAvailable,
+}
+
+/// Whose jobs a listing covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobScope {
+    /// Every job (ADMIN).
+    All,
+    /// Jobs the user owns or requested through a cache hit.
+    VisibleTo(UserId),
+    /// Jobs the user owns.
+    OwnedBy(UserId),
+}
+
+/// A listing query; jobs come newest first (by id, descending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobQuery {
+    /// Whose jobs.
+    pub scope: JobScope,
+    /// Only this status.
+    pub status: Option<JobStatus>,
+    /// Only this type.
+    pub job_type: Option<String>,
+    /// Page size.
+    pub limit: u64,
+    /// Only jobs with an id below this one (the previous page's cursor).
+    pub before: Option<JobId>,
+}
+
+/// A page of jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    /// The jobs with their assignments and results.
+    pub jobs: Vec<JobDetails>,
+    /// Jobs matching the query (ignoring the cursor).
+    pub total: u64,
+    /// The cursor of the next page, when there is one.
+    pub next: Option<JobId>,
+}
+
+/// An update of an assignment, stored with a job change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssignmentUpdate {
+    /// The assignment.
+    pub id: AssignmentId,
+    /// New lease end (a heartbeat).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Heartbeat time.
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// Completion time (a result).
+    pub completed_at: Option<DateTime<Utc>>,
+    /// Reported progress (0..=100).
+    pub progress: Option<f64>,
+    /// Reported message.
+    pub message: Option<String>,
+}
+
+/// A result to store with a job change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewResult {
+    /// The assignment that produced it.
+    pub assignment_id: AssignmentId,
+    /// The validated result payload.
+    pub result_payload: Option<Value>,
+    /// Where its files are (the assignment's location).
+    pub storage: StorageLocation,
+}
+
+/// A state change computed by the domain state machine, applied only if the job's version is
+/// still `expected_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobChange {
+    /// The job.
+    pub job_id: JobId,
+    /// The version the change was computed from.
+    pub expected_version: i64,
+    /// The new state.
+    pub state: JobState,
+    /// The change time (`updated_at`).
+    pub now: DateTime<Utc>,
+    /// An assignment to update in the same transaction.
+    pub assignment: Option<AssignmentUpdate>,
+    /// A result to insert in the same transaction.
+    pub result: Option<NewResult>,
+}
+
+/// Jobs, assignments, results and requests.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait JobRepository: Send + Sync + 'static {
+    /// Records a submission. With `use_cache`, a job with the same hash that is `PENDING`,
+    /// `IN_PROGRESS`, or `SUCCEEDED` with a cache-valid result is reused (the newest such job,
+    /// preferring a `SUCCEEDED` one) instead of creating a job. The lookup, the job and the request
+    /// are one transaction, serialised per hash, so concurrent identical submissions create one
+    /// job.
+    async fn submit_job(&self, new_job: NewJob) -> anyhow::Result<Submission>;
+
+    /// The job with its assignments and results, if any.
+    async fn find_job(&self, id: JobId) -> anyhow::Result<Option<JobDetails>>;
+
+    /// The assignment and its job, if any.
+    async fn find_assignment(&self, id: AssignmentId) -> anyhow::Result<Option<(Assignment, Job)>>;
+
+    /// Whether the user has a request for this job (owner or cache hit).
+    async fn has_requested(&self, user: UserId, job: JobId) -> anyhow::Result<bool>;
+
+    /// A page of jobs.
+    async fn list_jobs(&self, query: JobQuery) -> anyhow::Result<JobPage>;
+
+    /// The user's requests (`None`: everyone's), newest first, at most `limit`.
+    async fn list_requests(
+        &self,
+        user: Option<UserId>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<JobRequest>>;
+
+    /// Up to `limit` claimable jobs, oldest first, optionally of one type (R1's `poll`).
+    async fn pending_jobs(&self, job_type: Option<String>, limit: u64) -> anyhow::Result<Vec<Job>>;
+
+    /// Claims this job if it is claimable (R1's `assign`); atomic: of concurrent callers exactly
+    /// one wins.
+    async fn assign_job(
+        &self,
+        id: JobId,
+        worker: WorkerTag,
+        storage: StorageBase,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<AssignOutcome>;
+
+    /// Claims up to `limit` claimable jobs, oldest first; concurrent claimers never get the same
+    /// job and never wait for each other's rows.
+    async fn claim_jobs(&self, request: ClaimRequest) -> anyhow::Result<Vec<Claimed>>;
+
+    /// Applies a change if the job is still at `expected_version` (bumping it); `false` when it
+    /// was not (nothing changed).
+    async fn apply_change(&self, change: JobChange) -> anyhow::Result<bool>;
+
+    /// Up to `limit` `IN_PROGRESS` jobs whose lease ended at or before `now`, oldest lease first.
+    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Job>>;
+
+    /// Marks every result of this job type as no longer valid for the cache; the number changed.
+    async fn invalidate_cache(&self, job_type: String) -> anyhow::Result<u64>;
+}

@@ -1,0 +1,479 @@
+//! The job use cases: submitting and reading jobs (users), claiming and reporting them (workers),
+//! and expiring leases (the sweeper).
+//!
+//! Every state change is decided by the domain state machine ([`JobState`]) on a freshly read job
+//! and stored with [`JobRepository::apply_change`], a compare-and-set on the job's version; when
+//! another writer got there first the use case reads again and decides again (at most
+//! [`MAX_CHANGE_ATTEMPTS`] times). Claims are atomic in storage itself.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use reefguide_domain::User;
+use reefguide_domain::job::errors::{
+    AssignJobError, AssignmentError, CancelJobError, InvalidateCacheError, JobAccessError,
+    SubmitJobError, may_cancel_job, may_view_job,
+};
+use reefguide_domain::job::registry::{JobType, JobTypeRegistry};
+use reefguide_domain::job::{
+    Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobState, JobStatus, Outcome,
+    PayloadHash, StorageBase, TransitionError,
+};
+use serde_json::Value;
+
+use crate::clock::Clock;
+use crate::repositories::jobs::{
+    AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
+    JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag,
+};
+use crate::wakeup::JobSignal;
+
+/// How often a change is re-decided when concurrent writers keep winning the compare-and-set.
+pub const MAX_CHANGE_ATTEMPTS: usize = 8;
+
+/// The longest a claim may wait for work (contract §7: `waitSeconds` up to 30).
+pub const MAX_CLAIM_WAIT: StdDuration = StdDuration::from_secs(30);
+
+/// How often a waiting claim re-checks the queue even without a wake-up (e.g. a lost
+/// notification from another server instance).
+pub const CLAIM_RECHECK: StdDuration = StdDuration::from_secs(1);
+
+/// How many jobs R1's `poll` returns at most.
+pub const POLL_LIMIT: u64 = 10;
+
+/// How many expired leases one sweep handles at most.
+pub const SWEEP_BATCH: u64 = 500;
+
+/// Filters of a job listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobListing {
+    /// Only this status.
+    pub status: Option<JobStatus>,
+    /// Only this type.
+    pub job_type: Option<String>,
+    /// Page size.
+    pub limit: u64,
+    /// The cursor from the previous page.
+    pub before: Option<JobId>,
+}
+
+/// What a heartbeat tells the worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeartbeatReply {
+    /// The assignment, with its extended lease (unchanged when cancelled).
+    pub assignment: Assignment,
+    /// The job was cancelled: the worker should stop and report nothing.
+    pub cancelled: bool,
+}
+
+/// A heartbeat's optional progress report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    /// Percent complete, 0..=100.
+    pub percent: Option<f64>,
+    /// A short human message.
+    pub message: Option<String>,
+}
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SweepSummary {
+    /// Jobs put back in the queue for another attempt.
+    pub requeued: u64,
+    /// Jobs that used up their attempts.
+    pub timed_out: u64,
+}
+
+/// The job use cases.
+pub struct JobService<S, C> {
+    store: S,
+    clock: C,
+    registry: JobTypeRegistry,
+    storage: StorageBase,
+    signal: JobSignal,
+}
+
+impl<S: JobRepository, C: Clock> JobService<S, C> {
+    /// Wires the service. `storage` is where assignments' results go; `signal` wakes waiting
+    /// claimers (share it with whatever relays other instances' notifications).
+    pub fn new(
+        store: S,
+        clock: C,
+        registry: JobTypeRegistry,
+        storage: StorageBase,
+        signal: JobSignal,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            registry,
+            storage,
+            signal,
+        }
+    }
+
+    /// The job types of this deployment.
+    pub fn registry(&self) -> &JobTypeRegistry {
+        &self.registry
+    }
+
+    /// The types `actor` may submit, by name.
+    pub fn submittable_types<'a>(&'a self, actor: &'a User) -> impl Iterator<Item = &'a JobType> {
+        self.registry.submittable_by(&actor.email, &actor.roles)
+    }
+
+    /// Submits a job: checks the type, the caller's permission and the payload, then records the
+    /// request, reusing a cached job when the type caches.
+    pub async fn submit(
+        &self,
+        actor: &User,
+        job_type: &str,
+        input_payload: Value,
+    ) -> Result<Submission, SubmitJobError> {
+        let kind = self
+            .registry
+            .get(job_type)
+            .ok_or_else(|| SubmitJobError::UnknownType(job_type.to_owned()))?;
+        let spec = kind.spec();
+        if !spec.access.permits(&actor.email, &actor.roles) {
+            return Err(SubmitJobError::NotPermitted(job_type.to_owned()));
+        }
+        kind.validate_input(&input_payload)?;
+        let submission = self
+            .store
+            .submit_job(NewJob {
+                owner: actor.id,
+                job_type: spec.name.as_str().to_owned(),
+                hash: PayloadHash::compute(spec.name.as_str(), &input_payload),
+                input_payload,
+                policy: spec.policy,
+                use_cache: spec.cache,
+                now: self.clock.now(),
+            })
+            .await?;
+        if !submission.cached {
+            self.signal.notify();
+        }
+        Ok(submission)
+    }
+
+    /// One job with its assignments and results, if the caller may see it.
+    pub async fn get(&self, actor: &User, id: JobId) -> Result<JobDetails, JobAccessError> {
+        let details = self
+            .store
+            .find_job(id)
+            .await?
+            .ok_or(JobAccessError::NotFound(id))?;
+        let owner = details.job.owner;
+        let requested = actor.id != owner
+            && !actor.roles.is_admin()
+            && self.store.has_requested(actor.id, id).await?;
+        if !may_view_job(actor, owner, requested) {
+            return Err(JobAccessError::Forbidden);
+        }
+        Ok(details)
+    }
+
+    /// The jobs the caller owns or requested (every job for administrators).
+    pub async fn list_visible(&self, actor: &User, listing: JobListing) -> anyhow::Result<JobPage> {
+        let scope = if actor.roles.is_admin() {
+            JobScope::All
+        } else {
+            JobScope::VisibleTo(actor.id)
+        };
+        self.list(scope, listing).await
+    }
+
+    /// The jobs the caller owns.
+    pub async fn list_own(&self, actor: &User, listing: JobListing) -> anyhow::Result<JobPage> {
+        self.list(JobScope::OwnedBy(actor.id), listing).await
+    }
+
+    async fn list(&self, scope: JobScope, listing: JobListing) -> anyhow::Result<JobPage> {
+        self.store
+            .list_jobs(JobQuery {
+                scope,
+                status: listing.status,
+                job_type: listing.job_type,
+                limit: listing.limit,
+                before: listing.before,
+            })
+            .await
+    }
+
+    /// The caller's job requests (everyone's for administrators), newest first.
+    pub async fn requests(&self, actor: &User, limit: u64) -> anyhow::Result<Vec<JobRequest>> {
+        let user = (!actor.roles.is_admin()).then_some(actor.id);
+        self.store.list_requests(user, limit).await
+    }
+
+    /// Cancels a pending or running job (its owner or an administrator). A running job's worker
+    /// learns it from its next heartbeat; its result is then refused.
+    pub async fn cancel(&self, actor: &User, id: JobId) -> Result<JobDetails, CancelJobError> {
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let details = self
+                .store
+                .find_job(id)
+                .await?
+                .ok_or(CancelJobError::NotFound(id))?;
+            let job = &details.job;
+            if !may_cancel_job(actor, job.owner) {
+                return Err(CancelJobError::Forbidden);
+            }
+            let next = job
+                .state
+                .cancel()
+                .map_err(|_| CancelJobError::NotCancellable(job.state.status()))?;
+            if self.store.apply_change(self.change(job, next)).await? {
+                return self
+                    .store
+                    .find_job(id)
+                    .await?
+                    .ok_or(CancelJobError::NotFound(id));
+            }
+        }
+        Err(contention(id).into())
+    }
+
+    /// Marks every cached result of a job type as stale; the number of results affected.
+    pub async fn invalidate_cache(&self, job_type: &str) -> Result<u64, InvalidateCacheError> {
+        let kind = self
+            .registry
+            .get(job_type)
+            .ok_or_else(|| InvalidateCacheError::UnknownType(job_type.to_owned()))?;
+        Ok(self
+            .store
+            .invalidate_cache(kind.name().as_str().to_owned())
+            .await?)
+    }
+
+    /// Up to [`POLL_LIMIT`] claimable jobs, oldest first (R1's `poll`).
+    pub async fn poll(&self, job_type: Option<String>) -> anyhow::Result<Vec<Job>> {
+        self.store.pending_jobs(job_type, POLL_LIMIT).await
+    }
+
+    /// Assigns one job by id to the calling worker (R1's `assign`): atomic, exactly one of
+    /// several racing workers wins.
+    pub async fn assign(&self, id: JobId, worker: WorkerTag) -> Result<Claimed, AssignJobError> {
+        match self
+            .store
+            .assign_job(id, worker, self.storage.clone(), self.clock.now())
+            .await?
+        {
+            AssignOutcome::Assigned(claimed) => Ok(*claimed),
+            AssignOutcome::NotFound => Err(AssignJobError::NotFound(id)),
+            AssignOutcome::NotAvailable => Err(AssignJobError::NotAvailable),
+        }
+    }
+
+    /// Claims the oldest claimable job of the given types, waiting up to `wait` (at most
+    /// [`MAX_CLAIM_WAIT`]) for one to arrive; `None` when none did.
+    pub async fn claim(
+        &self,
+        job_types: Option<Vec<String>>,
+        worker: WorkerTag,
+        wait: StdDuration,
+    ) -> anyhow::Result<Option<Claimed>> {
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_CLAIM_WAIT);
+        let mut waiter = self.signal.subscribe();
+        loop {
+            waiter.arm();
+            let claimed = self
+                .store
+                .claim_jobs(ClaimRequest {
+                    job_types: job_types.clone(),
+                    worker: worker.clone(),
+                    storage: self.storage.clone(),
+                    limit: 1,
+                    now: self.clock.now(),
+                })
+                .await?;
+            if let Some(claimed) = claimed.into_iter().next() {
+                return Ok(Some(claimed));
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            waiter.wait(left.min(CLAIM_RECHECK)).await;
+        }
+    }
+
+    /// Extends the lease of a running assignment and records its progress. Tells the worker to
+    /// stop (`cancelled`) when the job was cancelled.
+    pub async fn heartbeat(
+        &self,
+        id: AssignmentId,
+        progress: Progress,
+    ) -> Result<HeartbeatReply, AssignmentError> {
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let (assignment, job) = self.load_assignment(id).await?;
+            if job.state.status() == JobStatus::Cancelled {
+                return Ok(HeartbeatReply {
+                    assignment,
+                    cancelled: true,
+                });
+            }
+            let now = self.clock.now();
+            let next = job.state.heartbeat(now, &job.policy).map_err(lease_lost)?;
+            let update = AssignmentUpdate {
+                id,
+                expires_at: next.lease_expires_at(),
+                heartbeat_at: Some(now),
+                completed_at: None,
+                progress: progress.percent,
+                message: progress.message.clone(),
+            };
+            let change = JobChange {
+                assignment: Some(update),
+                ..self.change_at(&job, next, now)
+            };
+            if self.store.apply_change(change).await? {
+                let (assignment, _) = self.load_assignment(id).await?;
+                return Ok(HeartbeatReply {
+                    assignment,
+                    cancelled: false,
+                });
+            }
+        }
+        Err(contention_on(id).into())
+    }
+
+    /// Records a worker's result: the job ends `SUCCEEDED` or `FAILED`. A successful result's
+    /// payload must match the type's result schema (a failure's payload is diagnostic and kept
+    /// as sent). Refused without any change when the lease was lost.
+    pub async fn report(
+        &self,
+        id: AssignmentId,
+        outcome: Outcome,
+        result_payload: Option<Value>,
+    ) -> Result<(), AssignmentError> {
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let (assignment, job) = self.load_assignment(id).await?;
+            if assignment.completed_at.is_some() {
+                return Err(AssignmentError::AlreadyCompleted);
+            }
+            let now = self.clock.now();
+            let next = job.state.complete(outcome, now).map_err(lease_lost)?;
+            if outcome == Outcome::Succeeded
+                && let Some(kind) = self.registry.get(&job.job_type)
+            {
+                kind.validate_result(result_payload.as_ref())?;
+            }
+            let change = JobChange {
+                assignment: Some(AssignmentUpdate {
+                    id,
+                    expires_at: None,
+                    heartbeat_at: None,
+                    completed_at: Some(now),
+                    progress: None,
+                    message: None,
+                }),
+                result: Some(NewResult {
+                    assignment_id: id,
+                    result_payload: result_payload.clone(),
+                    storage: assignment.storage.clone(),
+                }),
+                ..self.change_at(&job, next, now)
+            };
+            if self.store.apply_change(change).await? {
+                return Ok(());
+            }
+        }
+        Err(contention_on(id).into())
+    }
+
+    /// Re-queues (or times out, once attempts are used up) every job whose lease expired. Safe to
+    /// run from several server instances at once: each change is a compare-and-set, so a job is
+    /// handled by exactly one of them.
+    pub async fn expire_leases(&self) -> anyhow::Result<SweepSummary> {
+        let now = self.clock.now();
+        let mut summary = SweepSummary::default();
+        for job in self.store.expired_leases(now, SWEEP_BATCH).await? {
+            let Ok(next) = job.state.expire(now, &job.policy) else {
+                continue;
+            };
+            if !self
+                .store
+                .apply_change(self.change_at(&job, next, now))
+                .await?
+            {
+                continue;
+            }
+            match next.status() {
+                JobStatus::Pending => summary.requeued += 1,
+                _ => summary.timed_out += 1,
+            }
+        }
+        if summary.requeued > 0 {
+            self.signal.notify();
+        }
+        Ok(summary)
+    }
+
+    /// The assignment and its job, checking that the assignment still holds the job's lease.
+    async fn load_assignment(
+        &self,
+        id: AssignmentId,
+    ) -> Result<(Assignment, Job), AssignmentError> {
+        let (assignment, job) = self
+            .store
+            .find_assignment(id)
+            .await?
+            .ok_or(AssignmentError::NotFound(id))?;
+        if assignment.completed_at.is_none() && job.current_assignment != Some(id) {
+            return Err(AssignmentError::LeaseLost(
+                "the job was re-queued and is held by another assignment",
+            ));
+        }
+        Ok((assignment, job))
+    }
+
+    fn change(&self, job: &Job, next: JobState) -> JobChange {
+        self.change_at(job, next, self.clock.now())
+    }
+
+    fn change_at(&self, job: &Job, next: JobState, now: DateTime<Utc>) -> JobChange {
+        JobChange {
+            job_id: job.id,
+            expected_version: job.version,
+            state: next,
+            now,
+            assignment: None,
+            result: None,
+        }
+    }
+}
+
+/// A heartbeat or result refused by the state machine: always a lost lease, with the reason.
+fn lease_lost(err: TransitionError) -> AssignmentError {
+    AssignmentError::LeaseLost(match err {
+        TransitionError::LeaseLost => "the lease expired",
+        TransitionError::NotInProgress {
+            status: JobStatus::Cancelled,
+        } => "the job was cancelled",
+        TransitionError::NotInProgress {
+            status: JobStatus::Pending,
+        } => "the job was re-queued",
+        TransitionError::NotInProgress {
+            status: JobStatus::TimedOut,
+        } => "the job timed out",
+        TransitionError::NotInProgress { .. } => "the job already ended",
+        _ => "the lease cannot be extended",
+    })
+}
+
+fn contention(id: JobId) -> anyhow::Error {
+    anyhow::anyhow!(
+        "job {id} kept changing concurrently; gave up after {MAX_CHANGE_ATTEMPTS} attempts"
+    )
+}
+
+fn contention_on(id: AssignmentId) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the job of assignment {id} kept changing concurrently; gave up after {MAX_CHANGE_ATTEMPTS} attempts"
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,1246 @@
+//! Unit tests of [`JobService`] against a mocked [`JobRepository`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+use chrono::Duration;
+use mockall::predicate::eq;
+use reefguide_domain::job::registry::{JobTypeName, JobTypeOverride, JobTypeRegistry};
+use reefguide_domain::job::{JobRequestId, RetryPolicy, StorageScheme};
+use reefguide_domain::{Role, UserId};
+use rstest::rstest;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::*;
+use crate::repositories::jobs::MockJobRepository;
+use crate::services::test_support::{now, user_with};
+
+const OWNER: i64 = 1;
+const OTHER: i64 = 2;
+const ADMIN: i64 = 3;
+const JOB: i64 = 10;
+const ASSIGNMENT: i64 = 20;
+const VERSION: i64 = 5;
+
+/// A clock stopped at [`now`].
+struct FixedClock;
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        now()
+    }
+}
+
+type Service = JobService<MockJobRepository, FixedClock>;
+
+fn service(store: MockJobRepository) -> Service {
+    service_with(store, builtin(), JobSignal::new())
+}
+
+fn service_with(store: MockJobRepository, registry: JobTypeRegistry, signal: JobSignal) -> Service {
+    JobService::new(store, FixedClock, registry, storage(), signal)
+}
+
+fn builtin() -> JobTypeRegistry {
+    JobTypeRegistry::builtin().expect("built-in types compile")
+}
+
+/// The built-in types with `TEST` changed by `change`.
+fn test_type_with(change: JobTypeOverride) -> JobTypeRegistry {
+    let name = JobTypeName::parse("TEST").expect("valid name");
+    JobTypeRegistry::with_overrides([(name, change)]).expect("valid override")
+}
+
+fn jid(raw: i64) -> JobId {
+    JobId::new(raw).expect("positive")
+}
+
+fn aid(raw: i64) -> AssignmentId {
+    AssignmentId::new(raw).expect("positive")
+}
+
+fn uid(raw: i64) -> UserId {
+    UserId::new(raw).expect("positive")
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy::new(3, Duration::minutes(60)).expect("valid policy")
+}
+
+fn storage() -> StorageBase {
+    StorageBase::new(StorageScheme::Local, "file:///tmp/results")
+}
+
+fn worker() -> WorkerTag {
+    WorkerTag {
+        ecs_task_arn: Some("arn:aws:ecs:task/1".into()),
+        ecs_cluster_arn: Some("arn:aws:ecs:cluster/c".into()),
+    }
+}
+
+/// An `IN_PROGRESS` state claimed `minutes_ago` (its 60-minute lease ends 60 - `minutes_ago`
+/// minutes from now).
+fn running_since(minutes_ago: i64) -> JobState {
+    JobState::new_pending()
+        .claim(now() - Duration::minutes(minutes_ago), &policy())
+        .expect("claimable")
+}
+
+/// An `IN_PROGRESS` state with a lease 50 minutes from its end.
+fn running() -> JobState {
+    running_since(10)
+}
+
+/// A state with this status (one attempt once claimed; a lease 50 minutes long when running).
+fn state_of(status: JobStatus) -> JobState {
+    match status {
+        JobStatus::Pending => JobState::new_pending(),
+        JobStatus::InProgress => running(),
+        JobStatus::Cancelled => JobState::new_pending().cancel().expect("cancellable"),
+        other => JobState::restore(other, 1, None).expect("consistent state"),
+    }
+}
+
+/// Job 10 of type `job_type`, owned by user 1, at version 5, held by assignment 20 once claimed.
+fn job(job_type: &str, state: JobState) -> Job {
+    let payload = json!({ "id": 1 });
+    Job {
+        id: jid(JOB),
+        job_type: job_type.to_owned(),
+        owner: uid(OWNER),
+        hash: PayloadHash::compute(job_type, &payload),
+        input_payload: payload,
+        created_at: now() - Duration::hours(2),
+        updated_at: now() - Duration::hours(1),
+        state,
+        policy: policy(),
+        current_assignment: (state.attempts() > 0).then(|| aid(ASSIGNMENT)),
+        version: VERSION,
+    }
+}
+
+fn test_job(state: JobState) -> Job {
+    job("TEST", state)
+}
+
+/// Assignment 20 of `job`, claimed ten minutes ago, with the job's lease.
+fn assignment_of(job: &Job) -> Assignment {
+    let claimed_at = now() - Duration::minutes(10);
+    Assignment {
+        id: aid(ASSIGNMENT),
+        job_id: job.id,
+        created_at: claimed_at,
+        updated_at: claimed_at,
+        ecs_task_arn: worker().ecs_task_arn,
+        ecs_cluster_arn: worker().ecs_cluster_arn,
+        expires_at: job.state.lease_expires_at().unwrap_or(claimed_at),
+        storage: storage().location_for(&job.job_type, job.id, claimed_at),
+        heartbeat_at: None,
+        completed_at: None,
+        progress: None,
+        message: None,
+    }
+}
+
+fn details(job: Job) -> JobDetails {
+    JobDetails {
+        job,
+        assignments: vec![],
+    }
+}
+
+fn claimed() -> Claimed {
+    let job = test_job(
+        JobState::new_pending()
+            .claim(now(), &policy())
+            .expect("claimable"),
+    );
+    Claimed {
+        assignment: assignment_of(&job),
+        job,
+    }
+}
+
+fn submission(cached: bool) -> Submission {
+    Submission {
+        job_id: jid(JOB),
+        cached,
+        request_id: JobRequestId::new(9).expect("positive"),
+    }
+}
+
+/// A store whose `find_assignment` always answers with this assignment and job.
+fn store_with_assignment(assignment: Assignment, job: Job) -> MockJobRepository {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_find_assignment()
+        .with(eq(assignment.id))
+        .returning(move |_| Ok(Some((assignment.clone(), job.clone()))));
+    store
+}
+
+// ---------------------------------------------------------------------------------------------
+// submit
+
+#[tokio::test]
+async fn an_unknown_type_is_refused_without_storing() {
+    let mut store = MockJobRepository::new();
+    store.expect_submit_job().never();
+    let got = service(store)
+        .submit(&user_with(OWNER, &[]), "NOPE", json!({ "id": 1 }))
+        .await;
+    assert!(
+        matches!(&got, Err(SubmitJobError::UnknownType(name)) if name == "NOPE"),
+        "{got:?}"
+    );
+}
+
+#[rstest]
+#[case::no_role(&[], false)]
+#[case::other_role(&[Role::Worker], false)]
+#[case::permitted_role(&[Role::Analyst], true)]
+#[case::admin(&[Role::Admin], true)]
+#[tokio::test]
+async fn a_restricted_type_needs_a_permitted_role(#[case] roles: &[Role], #[case] permitted: bool) {
+    let registry = test_type_with(JobTypeOverride {
+        allowed_roles: Some(vec![Role::Analyst]),
+        ..JobTypeOverride::default()
+    });
+    let mut store = MockJobRepository::new();
+    store
+        .expect_submit_job()
+        .times(usize::from(permitted))
+        .returning(|_| Ok(submission(false)));
+    let service = service_with(store, registry, JobSignal::new());
+    let got = service
+        .submit(&user_with(OTHER, roles), "TEST", json!({ "id": 1 }))
+        .await;
+    if permitted {
+        assert_eq!(got.expect("permitted"), submission(false));
+    } else {
+        assert!(
+            matches!(&got, Err(SubmitJobError::NotPermitted(name)) if name == "TEST"),
+            "{got:?}"
+        );
+    }
+}
+
+#[rstest]
+#[case::missing_id(json!({}), "inputPayload")]
+#[case::wrong_type(json!({ "id": "one" }), "inputPayload.id")]
+#[case::unknown_field(json!({ "id": 1, "extra": true }), "inputPayload")]
+#[tokio::test]
+async fn an_invalid_payload_is_refused_with_its_path(#[case] payload: Value, #[case] path: &str) {
+    let mut store = MockJobRepository::new();
+    store.expect_submit_job().never();
+    let got = service(store)
+        .submit(&user_with(OWNER, &[]), "TEST", payload)
+        .await;
+    let Err(SubmitJobError::InvalidPayload(errors)) = got else {
+        panic!("expected InvalidPayload, got {got:?}");
+    };
+    assert_eq!(errors.job_type, "TEST");
+    assert!(
+        errors.errors.iter().any(|error| error.path == path),
+        "{errors:?}"
+    );
+}
+
+#[rstest]
+#[case::builtin_policy(JobTypeOverride::default(), 3, 60, true)]
+#[case::configured_policy(
+    JobTypeOverride {
+        cache: Some(false),
+        max_attempts: Some(5),
+        lease: Some(Duration::minutes(7)),
+        ..JobTypeOverride::default()
+    },
+    5,
+    7,
+    false
+)]
+#[tokio::test]
+async fn a_valid_submission_is_stored_with_the_types_policy(
+    #[case] change: JobTypeOverride,
+    #[case] max_attempts: u32,
+    #[case] lease_minutes: i64,
+    #[case] cache: bool,
+) {
+    let payload = json!({ "id": 42 });
+    let expected = NewJob {
+        owner: uid(OTHER),
+        job_type: "TEST".into(),
+        input_payload: payload.clone(),
+        hash: PayloadHash::compute("TEST", &payload),
+        policy: RetryPolicy::new(max_attempts, Duration::minutes(lease_minutes))
+            .expect("valid policy"),
+        use_cache: cache,
+        now: now(),
+    };
+    let mut store = MockJobRepository::new();
+    store
+        .expect_submit_job()
+        .with(eq(expected))
+        .times(1)
+        .returning(|_| Ok(submission(false)));
+    let service = service_with(store, test_type_with(change), JobSignal::new());
+    let got = service
+        .submit(&user_with(OTHER, &[]), "TEST", payload)
+        .await
+        .expect("submitted");
+    assert_eq!(got, submission(false));
+}
+
+#[rstest]
+#[case::new_job(false, true)]
+#[case::cache_hit(true, false)]
+#[tokio::test(start_paused = true)]
+async fn only_a_new_job_wakes_waiting_claimers(#[case] cached: bool, #[case] wakes: bool) {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_submit_job()
+        .times(1)
+        .returning(move |_| Ok(submission(cached)));
+    let signal = JobSignal::new();
+    let mut waiter = signal.subscribe();
+    waiter.arm();
+    let service = service_with(store, builtin(), signal.clone());
+    let got = service
+        .submit(&user_with(OWNER, &[]), "TEST", json!({ "id": 1 }))
+        .await
+        .expect("submitted");
+    assert_eq!(got.cached, cached);
+    let woke = tokio::time::timeout(
+        StdDuration::from_secs(1),
+        waiter.wait(StdDuration::from_secs(60)),
+    )
+    .await
+    .is_ok();
+    assert_eq!(woke, wakes);
+}
+
+#[tokio::test]
+async fn a_storage_failure_is_unexpected() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_submit_job()
+        .returning(|_| Err(anyhow::anyhow!("connection lost")));
+    let got = service(store)
+        .submit(&user_with(OWNER, &[]), "TEST", json!({ "id": 1 }))
+        .await;
+    assert!(matches!(got, Err(SubmitJobError::Unexpected(_))), "{got:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// get
+
+#[rstest]
+#[case::owner(user_with(OWNER, &[]), None, true)]
+#[case::admin(user_with(ADMIN, &[Role::Admin]), None, true)]
+#[case::requester(user_with(OTHER, &[]), Some(true), true)]
+#[case::stranger(user_with(OTHER, &[Role::Analyst]), Some(false), false)]
+#[tokio::test]
+async fn who_may_view_a_job(
+    #[case] actor: User,
+    #[case] requested: Option<bool>,
+    #[case] visible: bool,
+) {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_find_job()
+        .with(eq(jid(JOB)))
+        .returning(|_| Ok(Some(details(test_job(JobState::new_pending())))));
+    match requested {
+        None => {
+            store.expect_has_requested().never();
+        }
+        Some(answer) => {
+            store
+                .expect_has_requested()
+                .with(eq(actor.id), eq(jid(JOB)))
+                .times(1)
+                .returning(move |_, _| Ok(answer));
+        }
+    }
+    let got = service(store).get(&actor, jid(JOB)).await;
+    if visible {
+        assert_eq!(got.expect("visible").job.id, jid(JOB));
+    } else {
+        assert!(matches!(got, Err(JobAccessError::Forbidden)), "{got:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_job_is_not_found() {
+    let mut store = MockJobRepository::new();
+    store.expect_find_job().returning(|_| Ok(None));
+    store.expect_has_requested().never();
+    let got = service(store).get(&user_with(OWNER, &[]), jid(11)).await;
+    assert!(
+        matches!(got, Err(JobAccessError::NotFound(id)) if id == jid(11)),
+        "{got:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// listings
+
+#[rstest]
+#[case::user(user_with(OTHER, &[Role::Analyst]), JobScope::VisibleTo(uid(OTHER)))]
+#[case::admin(user_with(ADMIN, &[Role::Admin]), JobScope::All)]
+#[tokio::test]
+async fn listings_are_scoped_to_the_caller_unless_admin(
+    #[case] actor: User,
+    #[case] scope: JobScope,
+) {
+    let expected = JobQuery {
+        scope,
+        status: Some(JobStatus::Pending),
+        job_type: Some("TEST".into()),
+        limit: 25,
+        before: Some(jid(100)),
+    };
+    let mut store = MockJobRepository::new();
+    store
+        .expect_list_jobs()
+        .with(eq(expected))
+        .times(1)
+        .returning(|_| {
+            Ok(JobPage {
+                jobs: vec![],
+                total: 0,
+                next: None,
+            })
+        });
+    let listing = JobListing {
+        status: Some(JobStatus::Pending),
+        job_type: Some("TEST".into()),
+        limit: 25,
+        before: Some(jid(100)),
+    };
+    service(store)
+        .list_visible(&actor, listing)
+        .await
+        .expect("listed");
+}
+
+#[tokio::test]
+async fn own_listing_is_owned_jobs_even_for_admins() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_list_jobs()
+        .withf(|query| query.scope == JobScope::OwnedBy(uid(ADMIN)))
+        .times(1)
+        .returning(|_| {
+            Ok(JobPage {
+                jobs: vec![],
+                total: 0,
+                next: None,
+            })
+        });
+    service(store)
+        .list_own(&user_with(ADMIN, &[Role::Admin]), JobListing::default())
+        .await
+        .expect("listed");
+}
+
+#[rstest]
+#[case::user(user_with(OTHER, &[]), Some(uid(OTHER)))]
+#[case::admin(user_with(ADMIN, &[Role::Admin]), None)]
+#[tokio::test]
+async fn requests_are_the_callers_unless_admin(
+    #[case] actor: User,
+    #[case] filter: Option<UserId>,
+) {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_list_requests()
+        .with(eq(filter), eq(50))
+        .times(1)
+        .returning(|_, _| Ok(vec![]));
+    service(store).requests(&actor, 50).await.expect("listed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// cancel
+
+#[rstest]
+#[case::pending(JobStatus::Pending)]
+#[case::running(JobStatus::InProgress)]
+#[tokio::test]
+async fn a_live_job_is_cancelled_at_its_version(#[case] status: JobStatus) {
+    let before = test_job(state_of(status));
+    let attempts = before.state.attempts();
+    let cancelled = JobState::restore(JobStatus::Cancelled, attempts, None).expect("consistent");
+    let after = Job {
+        state: cancelled,
+        version: VERSION + 1,
+        ..before.clone()
+    };
+    let expected = JobChange {
+        job_id: jid(JOB),
+        expected_version: VERSION,
+        state: cancelled,
+        now: now(),
+        assignment: None,
+        result: None,
+    };
+    let mut store = MockJobRepository::new();
+    let mut reads = 0;
+    store
+        .expect_find_job()
+        .with(eq(jid(JOB)))
+        .times(2)
+        .returning(move |_| {
+            reads += 1;
+            Ok(Some(details(if reads == 1 {
+                before.clone()
+            } else {
+                after.clone()
+            })))
+        });
+    store
+        .expect_apply_change()
+        .with(eq(expected))
+        .times(1)
+        .returning(|_| Ok(true));
+    let got = service(store)
+        .cancel(&user_with(OWNER, &[]), jid(JOB))
+        .await
+        .expect("cancelled");
+    assert_eq!(got.job.state.status(), JobStatus::Cancelled);
+    assert_eq!(got.job.version, VERSION + 1);
+}
+
+#[tokio::test]
+async fn an_admin_cancels_anyones_job() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_find_job()
+        .returning(|_| Ok(Some(details(test_job(JobState::new_pending())))));
+    store.expect_apply_change().times(1).returning(|_| Ok(true));
+    service(store)
+        .cancel(&user_with(ADMIN, &[Role::Admin]), jid(JOB))
+        .await
+        .expect("cancelled");
+}
+
+#[tokio::test]
+async fn a_stale_version_is_read_again_and_decided_again() {
+    // Between the first read and the write a worker claimed the job (version 6).
+    let pending = test_job(JobState::new_pending());
+    let claimed = Job {
+        state: running(),
+        current_assignment: Some(aid(ASSIGNMENT)),
+        version: VERSION + 1,
+        ..pending.clone()
+    };
+    let done = Job {
+        state: JobState::restore(JobStatus::Cancelled, 1, None).expect("consistent"),
+        version: VERSION + 2,
+        ..claimed.clone()
+    };
+    let mut store = MockJobRepository::new();
+    let mut reads = 0;
+    store.expect_find_job().times(3).returning(move |_| {
+        reads += 1;
+        Ok(Some(details(match reads {
+            1 => pending.clone(),
+            2 => claimed.clone(),
+            _ => done.clone(),
+        })))
+    });
+    store
+        .expect_apply_change()
+        .withf(|change| change.expected_version == VERSION)
+        .times(1)
+        .returning(|_| Ok(false));
+    store
+        .expect_apply_change()
+        .withf(|change| {
+            change.expected_version == VERSION + 1
+                && change.state
+                    == JobState::restore(JobStatus::Cancelled, 1, None).expect("consistent")
+        })
+        .times(1)
+        .returning(|_| Ok(true));
+    let got = service(store)
+        .cancel(&user_with(OWNER, &[]), jid(JOB))
+        .await
+        .expect("cancelled");
+    assert_eq!(got.job.version, VERSION + 2);
+}
+
+#[tokio::test]
+async fn endless_contention_gives_up() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_find_job()
+        .times(MAX_CHANGE_ATTEMPTS)
+        .returning(|_| Ok(Some(details(test_job(JobState::new_pending())))));
+    store
+        .expect_apply_change()
+        .times(MAX_CHANGE_ATTEMPTS)
+        .returning(|_| Ok(false));
+    let got = service(store)
+        .cancel(&user_with(OWNER, &[]), jid(JOB))
+        .await;
+    assert!(matches!(got, Err(CancelJobError::Unexpected(_))), "{got:?}");
+}
+
+#[rstest]
+#[case(JobStatus::Succeeded)]
+#[case(JobStatus::Failed)]
+#[case(JobStatus::Cancelled)]
+#[case(JobStatus::TimedOut)]
+#[tokio::test]
+async fn a_finished_job_is_not_cancellable(#[case] status: JobStatus) {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_find_job()
+        .returning(move |_| Ok(Some(details(test_job(state_of(status))))));
+    store.expect_apply_change().never();
+    let got = service(store)
+        .cancel(&user_with(OWNER, &[]), jid(JOB))
+        .await;
+    assert!(
+        matches!(got, Err(CancelJobError::NotCancellable(s)) if s == status),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn only_the_owner_or_an_admin_cancels() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_find_job()
+        .returning(|_| Ok(Some(details(test_job(JobState::new_pending())))));
+    store.expect_has_requested().never();
+    store.expect_apply_change().never();
+    let got = service(store)
+        .cancel(&user_with(OTHER, &[Role::Analyst]), jid(JOB))
+        .await;
+    assert!(matches!(got, Err(CancelJobError::Forbidden)), "{got:?}");
+}
+
+#[tokio::test]
+async fn cancelling_a_missing_job_is_not_found() {
+    let mut store = MockJobRepository::new();
+    store.expect_find_job().returning(|_| Ok(None));
+    store.expect_apply_change().never();
+    let got = service(store).cancel(&user_with(OWNER, &[]), jid(11)).await;
+    assert!(
+        matches!(got, Err(CancelJobError::NotFound(id)) if id == jid(11)),
+        "{got:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// heartbeat
+
+#[tokio::test]
+async fn a_heartbeat_extends_the_lease_and_records_progress() {
+    let job = test_job(running());
+    let before = assignment_of(&job);
+    let lease_end = now() + Duration::minutes(60);
+    let extended = JobState::restore(JobStatus::InProgress, 1, Some(lease_end)).expect("valid");
+    let after = Assignment {
+        expires_at: lease_end,
+        heartbeat_at: Some(now()),
+        progress: Some(42.0),
+        message: Some("halfway".into()),
+        ..before.clone()
+    };
+    let job_after = Job {
+        state: extended,
+        version: VERSION + 1,
+        ..job.clone()
+    };
+    let expected = JobChange {
+        job_id: jid(JOB),
+        expected_version: VERSION,
+        state: extended,
+        now: now(),
+        assignment: Some(AssignmentUpdate {
+            id: aid(ASSIGNMENT),
+            expires_at: Some(lease_end),
+            heartbeat_at: Some(now()),
+            completed_at: None,
+            progress: Some(42.0),
+            message: Some("halfway".into()),
+        }),
+        result: None,
+    };
+    let mut store = MockJobRepository::new();
+    let mut reads = 0;
+    let reply_assignment = after.clone();
+    store
+        .expect_find_assignment()
+        .with(eq(aid(ASSIGNMENT)))
+        .times(2)
+        .returning(move |_| {
+            reads += 1;
+            Ok(Some(if reads == 1 {
+                (before.clone(), job.clone())
+            } else {
+                (after.clone(), job_after.clone())
+            }))
+        });
+    store
+        .expect_apply_change()
+        .with(eq(expected))
+        .times(1)
+        .returning(|_| Ok(true));
+    let reply = service(store)
+        .heartbeat(
+            aid(ASSIGNMENT),
+            Progress {
+                percent: Some(42.0),
+                message: Some("halfway".into()),
+            },
+        )
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        reply,
+        HeartbeatReply {
+            assignment: reply_assignment,
+            cancelled: false,
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_heartbeat_of_a_cancelled_job_tells_the_worker_to_stop() {
+    let job = Job {
+        current_assignment: Some(aid(ASSIGNMENT)),
+        ..test_job(JobState::restore(JobStatus::Cancelled, 1, None).expect("consistent"))
+    };
+    let assignment = assignment_of(&test_job(running()));
+    let mut store = store_with_assignment(assignment.clone(), job);
+    store.expect_apply_change().never();
+    let reply = service(store)
+        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        reply,
+        HeartbeatReply {
+            assignment,
+            cancelled: true,
+        }
+    );
+}
+
+#[rstest]
+#[case::exactly_at_expiry(60)]
+#[case::after_expiry(61)]
+#[tokio::test]
+async fn a_heartbeat_after_the_lease_ended_is_refused(#[case] claimed_minutes_ago: i64) {
+    let job = test_job(running_since(claimed_minutes_ago));
+    let mut store = store_with_assignment(assignment_of(&job), job);
+    store.expect_apply_change().never();
+    let got = service(store)
+        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .await;
+    assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
+}
+
+#[tokio::test]
+async fn a_heartbeat_one_instant_before_expiry_still_counts() {
+    let job = Job {
+        state: JobState::restore(
+            JobStatus::InProgress,
+            1,
+            Some(now() + Duration::milliseconds(1)),
+        )
+        .expect("valid"),
+        ..test_job(running())
+    };
+    let mut store = store_with_assignment(assignment_of(&job), job);
+    store.expect_apply_change().times(1).returning(|_| Ok(true));
+    let reply = service(store)
+        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .await
+        .expect("heartbeat");
+    assert!(!reply.cancelled);
+}
+
+#[tokio::test]
+async fn a_heartbeat_of_a_superseded_assignment_is_refused() {
+    // The job was re-queued and claimed again: assignment 21 holds it now.
+    let job = Job {
+        current_assignment: Some(aid(ASSIGNMENT + 1)),
+        ..test_job(running())
+    };
+    let mut store = store_with_assignment(assignment_of(&job), job);
+    store.expect_apply_change().never();
+    let got = service(store)
+        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .await;
+    assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
+}
+
+#[tokio::test]
+async fn a_heartbeat_of_an_unknown_assignment_is_not_found() {
+    let mut store = MockJobRepository::new();
+    store.expect_find_assignment().returning(|_| Ok(None));
+    store.expect_apply_change().never();
+    let got = service(store).heartbeat(aid(99), Progress::default()).await;
+    assert!(
+        matches!(got, Err(AssignmentError::NotFound(id)) if id == aid(99)),
+        "{got:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+#[rstest]
+#[case::missing_path(json!({}), "resultPayload")]
+#[case::wrong_type(json!({ "geojson_path": 3 }), "resultPayload.geojson_path")]
+#[tokio::test]
+async fn a_success_must_match_the_result_schema(#[case] payload: Value, #[case] path: &str) {
+    let job = job("SUITABILITY_ASSESSMENT", running());
+    let mut store = store_with_assignment(assignment_of(&job), job);
+    store.expect_apply_change().never();
+    let got = service(store)
+        .report(aid(ASSIGNMENT), Outcome::Succeeded, Some(payload))
+        .await;
+    let Err(AssignmentError::InvalidResult(errors)) = got else {
+        panic!("expected InvalidResult, got {got:?}");
+    };
+    assert_eq!(errors.job_type, "SUITABILITY_ASSESSMENT");
+    assert!(
+        errors.errors.iter().any(|error| error.path == path),
+        "{errors:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_success_stores_its_result_and_completes_the_assignment() {
+    let job = job("SUITABILITY_ASSESSMENT", running());
+    let assignment = assignment_of(&job);
+    let payload = json!({ "geojson_path": "sites.geojson" });
+    let expected = JobChange {
+        job_id: jid(JOB),
+        expected_version: VERSION,
+        state: JobState::restore(JobStatus::Succeeded, 1, None).expect("consistent"),
+        now: now(),
+        assignment: Some(AssignmentUpdate {
+            id: aid(ASSIGNMENT),
+            expires_at: None,
+            heartbeat_at: None,
+            completed_at: Some(now()),
+            progress: None,
+            message: None,
+        }),
+        result: Some(NewResult {
+            assignment_id: aid(ASSIGNMENT),
+            result_payload: Some(payload.clone()),
+            storage: assignment.storage.clone(),
+        }),
+    };
+    let mut store = store_with_assignment(assignment, job);
+    store
+        .expect_apply_change()
+        .with(eq(expected))
+        .times(1)
+        .returning(|_| Ok(true));
+    service(store)
+        .report(aid(ASSIGNMENT), Outcome::Succeeded, Some(payload))
+        .await
+        .expect("reported");
+}
+
+#[tokio::test]
+async fn a_failure_keeps_any_payload_as_sent() {
+    let job = job("SUITABILITY_ASSESSMENT", running());
+    let payload = json!({ "error": "out of memory", "trace": [1, 2] });
+    let sent = payload.clone();
+    let mut store = store_with_assignment(assignment_of(&job), job);
+    store
+        .expect_apply_change()
+        .withf(move |change| {
+            change.state.status() == JobStatus::Failed
+                && change.state.lease_expires_at().is_none()
+                && change
+                    .result
+                    .as_ref()
+                    .is_some_and(|result| result.result_payload.as_ref() == Some(&sent))
+        })
+        .times(1)
+        .returning(|_| Ok(true));
+    service(store)
+        .report(aid(ASSIGNMENT), Outcome::Failed, Some(payload))
+        .await
+        .expect("reported");
+}
+
+#[tokio::test]
+async fn a_second_result_is_refused() {
+    let job = test_job(JobState::restore(JobStatus::Succeeded, 1, None).expect("consistent"));
+    let assignment = Assignment {
+        completed_at: Some(now() - Duration::minutes(1)),
+        ..assignment_of(&test_job(running()))
+    };
+    let mut store = store_with_assignment(assignment, job);
+    store.expect_apply_change().never();
+    let got = service(store)
+        .report(aid(ASSIGNMENT), Outcome::Succeeded, None)
+        .await;
+    assert!(
+        matches!(got, Err(AssignmentError::AlreadyCompleted)),
+        "{got:?}"
+    );
+}
+
+#[rstest]
+#[case::cancelled(JobState::restore(JobStatus::Cancelled, 1, None).expect("consistent"))]
+#[case::expired(running_since(60))]
+#[case::requeued(JobState::restore(JobStatus::Pending, 1, None).expect("consistent"))]
+#[tokio::test]
+async fn a_result_without_a_live_lease_is_refused(#[case] state: JobState) {
+    let job = Job {
+        current_assignment: Some(aid(ASSIGNMENT)),
+        ..test_job(state)
+    };
+    let assignment = assignment_of(&test_job(running()));
+    let mut store = store_with_assignment(assignment, job);
+    store.expect_apply_change().never();
+    let got = service(store)
+        .report(aid(ASSIGNMENT), Outcome::Succeeded, None)
+        .await;
+    assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
+}
+
+#[tokio::test]
+async fn a_result_of_a_superseded_assignment_is_refused() {
+    let job = Job {
+        current_assignment: Some(aid(ASSIGNMENT + 1)),
+        ..test_job(running())
+    };
+    let mut store = store_with_assignment(assignment_of(&job), job);
+    store.expect_apply_change().never();
+    let got = service(store)
+        .report(aid(ASSIGNMENT), Outcome::Failed, None)
+        .await;
+    assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// claim and assign
+
+/// A store whose `claim_jobs` answers nothing until `available` is set, counting its calls.
+fn claim_store(available: Arc<AtomicBool>, calls: Arc<AtomicUsize>) -> MockJobRepository {
+    let mut store = MockJobRepository::new();
+    store.expect_claim_jobs().returning(move |_| {
+        calls.fetch_add(1, SeqCst);
+        Ok(if available.load(SeqCst) {
+            vec![claimed()]
+        } else {
+            vec![]
+        })
+    });
+    store
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_claimable_job_is_returned_at_once() {
+    let expected = ClaimRequest {
+        job_types: Some(vec!["TEST".into()]),
+        worker: worker(),
+        storage: storage(),
+        limit: 1,
+        now: now(),
+    };
+    let mut store = MockJobRepository::new();
+    store
+        .expect_claim_jobs()
+        .with(eq(expected))
+        .times(1)
+        .returning(|_| Ok(vec![claimed()]));
+    let started = Instant::now();
+    let got = service(store)
+        .claim(
+            Some(vec!["TEST".into()]),
+            worker(),
+            StdDuration::from_secs(20),
+        )
+        .await
+        .expect("claimed");
+    assert_eq!(got, Some(claimed()));
+    assert_eq!(started.elapsed(), StdDuration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_wait_an_empty_queue_is_checked_once() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let store = claim_store(Arc::new(AtomicBool::new(false)), calls.clone());
+    let started = Instant::now();
+    let got = service(store)
+        .claim(None, worker(), StdDuration::ZERO)
+        .await
+        .expect("claimed");
+    assert_eq!(got, None);
+    assert_eq!(calls.load(SeqCst), 1);
+    assert_eq!(started.elapsed(), StdDuration::ZERO);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_notification_ends_a_waiting_claim_early() {
+    let available = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let signal = JobSignal::new();
+    let service = service_with(
+        claim_store(available.clone(), calls.clone()),
+        builtin(),
+        signal.clone(),
+    );
+    let notifier = tokio::spawn(async move {
+        tokio::time::sleep(StdDuration::from_millis(200)).await;
+        available.store(true, SeqCst);
+        signal.notify();
+    });
+    let started = Instant::now();
+    let got = service
+        .claim(None, worker(), StdDuration::from_secs(20))
+        .await
+        .expect("claimed");
+    notifier.await.expect("notifier ran");
+    assert_eq!(got, Some(claimed()));
+    assert_eq!(calls.load(SeqCst), 2);
+    let waited = started.elapsed();
+    assert!(
+        waited >= StdDuration::from_millis(200) && waited < CLAIM_RECHECK,
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_waiting_claim_rechecks_every_second_until_its_wait_ends() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let store = claim_store(Arc::new(AtomicBool::new(false)), calls.clone());
+    let started = Instant::now();
+    let got = service(store)
+        .claim(None, worker(), StdDuration::from_millis(2_500))
+        .await
+        .expect("claimed");
+    assert_eq!(got, None);
+    // At 0 s, 1 s, 2 s and 2.5 s.
+    assert_eq!(calls.load(SeqCst), 4);
+    let waited = started.elapsed();
+    assert!(
+        waited >= StdDuration::from_millis(2_500) && waited < StdDuration::from_secs(3),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_wait_is_capped() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let store = claim_store(Arc::new(AtomicBool::new(false)), calls.clone());
+    let started = Instant::now();
+    let got = service(store)
+        .claim(None, worker(), StdDuration::from_secs(120))
+        .await
+        .expect("claimed");
+    assert_eq!(got, None);
+    let waited = started.elapsed();
+    assert!(
+        waited >= MAX_CLAIM_WAIT && waited < MAX_CLAIM_WAIT + CLAIM_RECHECK,
+        "{waited:?}"
+    );
+    // Once at the start and after every one-second re-check.
+    assert_eq!(calls.load(SeqCst), 31);
+}
+
+#[tokio::test]
+async fn assign_maps_every_outcome() {
+    let outcomes = [
+        AssignOutcome::Assigned(Box::new(claimed())),
+        AssignOutcome::NotFound,
+        AssignOutcome::NotAvailable,
+    ];
+    for outcome in outcomes {
+        let mut store = MockJobRepository::new();
+        let answer = outcome.clone();
+        store
+            .expect_assign_job()
+            .with(eq(jid(JOB)), eq(worker()), eq(storage()), eq(now()))
+            .times(1)
+            .returning(move |_, _, _, _| Ok(answer.clone()));
+        let got = service(store).assign(jid(JOB), worker()).await;
+        match outcome {
+            AssignOutcome::Assigned(_) => assert_eq!(got.expect("assigned"), claimed()),
+            AssignOutcome::NotFound => assert!(
+                matches!(got, Err(AssignJobError::NotFound(id)) if id == jid(JOB)),
+                "{got:?}"
+            ),
+            AssignOutcome::NotAvailable => {
+                assert!(matches!(got, Err(AssignJobError::NotAvailable)), "{got:?}")
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn poll_asks_for_at_most_ten_claimable_jobs() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_pending_jobs()
+        .with(eq(Some("TEST".to_owned())), eq(POLL_LIMIT))
+        .times(1)
+        .returning(|_, _| Ok(vec![test_job(JobState::new_pending())]));
+    let got = service(store)
+        .poll(Some("TEST".into()))
+        .await
+        .expect("polled");
+    assert_eq!(got.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// expire_leases
+
+#[rstest]
+#[case::requeued(1, JobStatus::Pending, SweepSummary { requeued: 1, timed_out: 0 }, true)]
+#[case::out_of_attempts(3, JobStatus::TimedOut, SweepSummary { requeued: 0, timed_out: 1 }, false)]
+#[tokio::test(start_paused = true)]
+async fn an_expired_lease_is_requeued_or_timed_out(
+    #[case] attempts: u32,
+    #[case] status: JobStatus,
+    #[case] summary: SweepSummary,
+    #[case] wakes: bool,
+) {
+    let state = JobState::restore(JobStatus::InProgress, attempts, Some(now())).expect("valid");
+    let expected = JobChange {
+        job_id: jid(JOB),
+        expected_version: VERSION,
+        state: JobState::restore(status, attempts, None).expect("consistent"),
+        now: now(),
+        assignment: None,
+        result: None,
+    };
+    let mut store = MockJobRepository::new();
+    store
+        .expect_expired_leases()
+        .with(eq(now()), eq(SWEEP_BATCH))
+        .times(1)
+        .returning(move |_, _| Ok(vec![test_job(state)]));
+    store
+        .expect_apply_change()
+        .with(eq(expected))
+        .times(1)
+        .returning(|_| Ok(true));
+    let signal = JobSignal::new();
+    let mut waiter = signal.subscribe();
+    waiter.arm();
+    let got = service_with(store, builtin(), signal.clone())
+        .expire_leases()
+        .await
+        .expect("swept");
+    assert_eq!(got, summary);
+    let woke = tokio::time::timeout(
+        StdDuration::from_secs(1),
+        waiter.wait(StdDuration::from_secs(60)),
+    )
+    .await
+    .is_ok();
+    assert_eq!(woke, wakes);
+}
+
+#[tokio::test(start_paused = true)]
+async fn jobs_handled_elsewhere_or_still_leased_are_not_counted() {
+    let expired = test_job(running_since(60));
+    let lost = Job {
+        id: jid(JOB + 1),
+        ..expired.clone()
+    };
+    let still_leased = Job {
+        id: jid(JOB + 2),
+        ..test_job(running())
+    };
+    let mut store = MockJobRepository::new();
+    store
+        .expect_expired_leases()
+        .returning(move |_, _| Ok(vec![lost.clone(), expired.clone(), still_leased.clone()]));
+    store
+        .expect_apply_change()
+        .withf(|change| change.job_id == jid(JOB + 1))
+        .times(1)
+        .returning(|_| Ok(false));
+    store
+        .expect_apply_change()
+        .withf(|change| change.job_id == jid(JOB))
+        .times(1)
+        .returning(|_| Ok(true));
+    store
+        .expect_apply_change()
+        .withf(|change| change.job_id == jid(JOB + 2))
+        .never();
+    let got = service(store).expire_leases().await.expect("swept");
+    assert_eq!(
+        got,
+        SweepSummary {
+            requeued: 1,
+            timed_out: 0,
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sweep_that_requeues_nothing_wakes_nobody() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_expired_leases()
+        .returning(|_, _| Ok(vec![test_job(running_since(60))]));
+    store
+        .expect_apply_change()
+        .times(1)
+        .returning(|_| Ok(false));
+    let signal = JobSignal::new();
+    let mut waiter = signal.subscribe();
+    waiter.arm();
+    let got = service_with(store, builtin(), signal.clone())
+        .expire_leases()
+        .await
+        .expect("swept");
+    assert_eq!(got, SweepSummary::default());
+    let woke = tokio::time::timeout(
+        StdDuration::from_secs(1),
+        waiter.wait(StdDuration::from_secs(60)),
+    )
+    .await
+    .is_ok();
+    assert!(!woke);
+}
+
+// ---------------------------------------------------------------------------------------------
+// invalidate_cache
+
+#[tokio::test]
+async fn invalidating_an_unknown_type_is_refused() {
+    let mut store = MockJobRepository::new();
+    store.expect_invalidate_cache().never();
+    let got = service(store).invalidate_cache("NOPE").await;
+    assert!(
+        matches!(&got, Err(InvalidateCacheError::UnknownType(name)) if name == "NOPE"),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn invalidating_a_known_type_counts_the_results() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_invalidate_cache()
+        .with(eq("TEST".to_owned()))
+        .times(1)
+        .returning(|_| Ok(4));
+    let got = service(store)
+        .invalidate_cache("TEST")
+        .await
+        .expect("invalidated");
+    assert_eq!(got, 4);
+}
