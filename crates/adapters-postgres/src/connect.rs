@@ -1,5 +1,6 @@
 //! Connecting to a database and migrating it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -48,6 +49,9 @@ impl Default for StoreOptions {
 #[derive(Clone, Debug)]
 pub struct SeaOrmStore {
     pub(crate) db: DatabaseConnection,
+    /// Queues this store's SQLite write transactions fairly, in the process, instead of letting
+    /// them poll SQLite's lock (see `SeaOrmStore::begin_write`). Unused on Postgres.
+    pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SeaOrmStore {
@@ -87,7 +91,10 @@ impl SeaOrmStore {
             let cause = describe_connect_error(&err, url, options.connect_timeout);
             anyhow::anyhow!("cannot connect to database {redacted}: {cause}")
         })?;
-        Ok(Self { db })
+        Ok(Self {
+            db,
+            write_gate: Arc::default(),
+        })
     }
 
     /// Applies every pending migration (a no-op when the schema is current). Each migration runs

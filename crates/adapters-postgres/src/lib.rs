@@ -5,7 +5,8 @@
 //! [`RefreshTokenRepository`](reefguide_ports::RefreshTokenRepository),
 //! [`UserLogRepository`](reefguide_ports::UserLogRepository),
 //! [`PolygonRepository`](reefguide_ports::PolygonRepository),
-//! [`NoteRepository`](reefguide_ports::NoteRepository) and
+//! [`NoteRepository`](reefguide_ports::NoteRepository),
+//! [`JobRepository`](reefguide_ports::JobRepository) and
 //! [`HealthCheck`](reefguide_ports::HealthCheck)) over either backend:
 //!
 //! - **Postgres** (`postgres://user:pass@host/db`) in production;
@@ -19,12 +20,24 @@
 //! their dependants with them in one statement on both backends. Polygons store their bounding box
 //! in plain indexed columns next to the GeoJSON, so the spatial filter is an indexed range query.
 //!
+//! The job queue is where the backends differ most: on Postgres a claim is a single statement
+//! (`FOR UPDATE SKIP LOCKED` in a data-modifying CTE) and identical submissions serialise on an
+//! advisory lock, while SQLite runs the same steps in `IMMEDIATE` transactions (its single writer
+//! serialises them; the store queues its own writers fairly first). Postgres also relays "a job
+//! became claimable" between server instances with `LISTEN`/`NOTIFY`
+//! ([`SeaOrmStore::listen_for_new_jobs`]).
+//!
 //! # Layout
 //! - [`connect`]: [`SeaOrmStore::connect`], [`StoreOptions`], [`Backend`], migrations entry point;
 //! - `entities`: the sea-orm table models (private: only domain types leave this crate);
-//! - `migrations`: one file per schema migration (`m0001_accounts`, `m0002_study_areas`, …);
+//! - `migrations`: one file per schema migration (`m0001_accounts`, `m0002_study_areas`,
+//!   `m0003_jobs`, …);
 //! - `repos`: one port implementation per file;
-//! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes.
+//! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes;
+//! - `notify`: the Postgres job-notification listener ([`JOB_CHANNEL`]).
+//!
+//! Jobs and job requests outlive the user who submitted them (contract §4): their `user_id` is not
+//! a foreign key, like the audit log's.
 //!
 //! # Errors
 //! Business outcomes come back as values (`Option`, `bool`,
@@ -39,14 +52,16 @@
 //! # Tests
 //! The `test-support` feature adds [`test_support`]: fresh, migrated, throw-away databases on
 //! either backend, used by this crate's contract suites (`tests/contract.rs`,
-//! `tests/contract_study_areas.rs`) and by other crates' tests.
+//! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`) and by other crates' tests.
 
 pub mod connect;
 mod entities;
 mod errors;
 mod migrations;
+mod notify;
 mod repos;
 #[cfg(feature = "test-support")]
 pub mod test_support;
 
 pub use connect::{Backend, SeaOrmStore, StoreOptions};
+pub use notify::JOB_CHANNEL;

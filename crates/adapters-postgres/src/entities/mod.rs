@@ -4,6 +4,10 @@
 //! refuse, with context, stored values that no longer parse). The schema itself is created by the
 //! migrations in `crate::migrations`, not derived from these models.
 
+pub mod job_assignments;
+pub mod job_requests;
+pub mod job_results;
+pub mod jobs;
 pub mod notes;
 pub mod polygons;
 pub mod refresh_tokens;

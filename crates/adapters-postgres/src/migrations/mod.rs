@@ -13,6 +13,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
 mod m0001_accounts;
 mod m0002_study_areas;
+mod m0003_jobs;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_study_areas::Migration),
+            Box::new(m0003_jobs::Migration),
         ]
     }
 }

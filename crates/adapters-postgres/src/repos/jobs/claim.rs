@@ -1,0 +1,307 @@
+//! Claims: giving claimable jobs to workers, atomically.
+//!
+//! On Postgres a claim is one statement (a data-modifying CTE): it picks the jobs, inserts their
+//! assignments and moves the jobs to `IN_PROGRESS`. The oldest claimable jobs are picked `FOR NO
+//! KEY UPDATE SKIP LOCKED`, so concurrent claimers never wait for each other's rows and never get
+//! the same job; one job by id is picked `FOR NO KEY UPDATE`, so concurrent callers queue and all
+//! but the first find it no longer claimable. (`NO KEY UPDATE` rather than `UPDATE`: the id never
+//! changes, and the key-share locks of concurrent inserts referring to the job, such as a cache
+//! hit's request, neither block a claim nor make it skip the job.) On SQLite the same steps run in
+//! one `IMMEDIATE` transaction, which holds the database's single write lock from the first read,
+//! so claimers are serialised.
+//!
+//! Both apply exactly `JobState::claim`: `PENDING` with attempts below the maximum becomes
+//! `IN_PROGRESS` with one more attempt, a lease of the policy's length, and a new assignment whose
+//! storage location is `StorageBase::location_for(type, id, now)`.
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use reefguide_domain::job::{Job, JobId, JobStatus, StorageBase};
+use reefguide_ports::repositories::{Claimed, WorkerTag};
+use sea_orm::sea_query::{Expr, ExprTrait as _};
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ColumnTrait as _, ConnectionTrait as _, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait as _, FromQueryResult as _, Iterable as _, QueryFilter as _, QueryOrder as _,
+    QuerySelect as _, Select, Statement, Value,
+};
+
+use super::rows::{stored_attempts, stored_lease, to_assignment, to_job};
+use super::status_literal;
+use crate::SeaOrmStore;
+use crate::entities::{job_assignments, jobs};
+use crate::errors::db_error;
+
+/// Which jobs a claim takes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pick<'a> {
+    /// Up to `limit` of the oldest claimable jobs, of these types only when given.
+    Oldest {
+        /// Only these types (`None`: any).
+        job_types: Option<&'a [String]>,
+        /// Most jobs to take.
+        limit: u64,
+    },
+    /// This job, if it is claimable.
+    One(JobId),
+}
+
+/// A claim to make.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Claim<'a> {
+    /// Which jobs.
+    pub pick: Pick<'a>,
+    /// Who claims them.
+    pub worker: &'a WorkerTag,
+    /// Where their results go.
+    pub storage: &'a StorageBase,
+    /// The claim time, as stored.
+    pub now: DateTime<Utc>,
+}
+
+impl Claim<'_> {
+    /// Whether the claim cannot take anything (a zero limit, or an empty type list).
+    fn is_empty(&self) -> bool {
+        match self.pick {
+            Pick::Oldest { job_types, limit } => {
+                limit == 0 || job_types.is_some_and(<[String]>::is_empty)
+            }
+            Pick::One(_) => false,
+        }
+    }
+
+    /// What the claim is, for error messages.
+    fn describe(&self) -> String {
+        match self.pick {
+            Pick::Oldest { .. } => "cannot claim jobs".to_owned(),
+            Pick::One(id) => format!("cannot assign job {id}"),
+        }
+    }
+}
+
+/// The claimable jobs (`PENDING`, attempts left), optionally of some types. The status is a
+/// literal so that Postgres can use the partial index on pending jobs.
+pub(super) fn claimable(job_types: Option<&[String]>) -> Select<jobs::Entity> {
+    let mut select = jobs::Entity::find()
+        .filter(Expr::col(jobs::Column::Status).eq(status_literal(JobStatus::Pending)))
+        .filter(Expr::col(jobs::Column::Attempts).lt(Expr::col(jobs::Column::MaxAttempts)));
+    if let Some(types) = job_types {
+        select = select.filter(jobs::Column::JobType.is_in(types.iter().cloned()));
+    }
+    select
+}
+
+/// Claimable jobs in claim order: oldest first.
+pub(super) fn in_claim_order(select: Select<jobs::Entity>) -> Select<jobs::Entity> {
+    select
+        .order_by_asc(jobs::Column::CreatedAt)
+        .order_by_asc(jobs::Column::Id)
+}
+
+impl SeaOrmStore {
+    /// Makes the claim; the claimed jobs come oldest first.
+    pub(super) async fn claim(&self, claim: Claim<'_>) -> anyhow::Result<Vec<Claimed>> {
+        if claim.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => self.claim_in_transaction(claim).await,
+            _ => claim_in_one_statement(&self.db, claim).await,
+        }
+        .with_context(|| claim.describe())
+    }
+
+    /// The SQLite claim: the same steps as the Postgres statement, in one `IMMEDIATE`
+    /// transaction.
+    async fn claim_in_transaction(&self, claim: Claim<'_>) -> anyhow::Result<Vec<Claimed>> {
+        let txn = self
+            .begin_write()
+            .await
+            .map_err(|err| db_error("cannot begin", err))?;
+        let select = match claim.pick {
+            Pick::Oldest { job_types, limit } => in_claim_order(claimable(job_types)).limit(limit),
+            Pick::One(id) => claimable(None).filter(jobs::Column::Id.eq(id.get())),
+        };
+        let rows = select
+            .all(&*txn)
+            .await
+            .map_err(|err| db_error("cannot select claimable jobs", err))?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            claimed.push(claim_row(&txn, row, &claim).await?);
+        }
+        txn.commit()
+            .await
+            .map_err(|err| db_error("cannot commit", err))?;
+        Ok(claimed)
+    }
+}
+
+/// Claims one (claimable, locked) job row inside `txn`.
+async fn claim_row(
+    txn: &DatabaseTransaction,
+    row: jobs::Model,
+    claim: &Claim<'_>,
+) -> anyhow::Result<Claimed> {
+    let job = to_job(row)?;
+    let state = job.state.claim(claim.now, &job.policy)?;
+    let expires_at = stored_lease(&state).context("a claimed job has no lease")?;
+    let storage = claim.storage.location_for(&job.job_type, job.id, claim.now);
+    let assignment = job_assignments::ActiveModel {
+        id: NotSet,
+        created_at: Set(claim.now),
+        updated_at: Set(claim.now),
+        job_id: Set(job.id.get()),
+        ecs_task_arn: Set(claim.worker.ecs_task_arn.clone()),
+        ecs_cluster_arn: Set(claim.worker.ecs_cluster_arn.clone()),
+        expires_at: Set(expires_at),
+        storage_scheme: Set(storage.scheme.as_str().to_owned()),
+        storage_uri: Set(storage.uri),
+        heartbeat_at: Set(None),
+        completed_at: Set(None),
+        progress: Set(None),
+        message: Set(None),
+    };
+    let assignment = job_assignments::Entity::insert(assignment)
+        .exec_with_returning(txn)
+        .await
+        .map_err(|err| {
+            db_error(
+                format!("cannot insert an assignment of job {}", job.id),
+                err,
+            )
+        })?;
+    jobs::Entity::update_many()
+        .col_expr(jobs::Column::Status, Expr::value(state.status().as_str()))
+        .col_expr(
+            jobs::Column::Attempts,
+            Expr::value(stored_attempts(&state)?),
+        )
+        .col_expr(jobs::Column::LeaseExpiresAt, Expr::value(Some(expires_at)))
+        .col_expr(
+            jobs::Column::CurrentAssignmentId,
+            Expr::value(Some(assignment.id)),
+        )
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(claim.now))
+        .col_expr(
+            jobs::Column::Version,
+            Expr::col(jobs::Column::Version).add(1),
+        )
+        .filter(jobs::Column::Id.eq(job.id.get()))
+        .exec(txn)
+        .await
+        .map_err(|err| db_error(format!("cannot mark job {} as claimed", job.id), err))?;
+    let assignment = to_assignment(assignment)?;
+    Ok(Claimed {
+        job: Job {
+            state,
+            updated_at: claim.now,
+            current_assignment: Some(assignment.id),
+            version: job.version.saturating_add(1),
+            ..job
+        },
+        assignment,
+    })
+}
+
+/// The Postgres claim: one statement picking, assigning and updating the jobs.
+async fn claim_in_one_statement(
+    db: &DatabaseConnection,
+    claim: Claim<'_>,
+) -> anyhow::Result<Vec<Claimed>> {
+    let rows = db
+        .query_all_raw(claim_statement(&claim))
+        .await
+        .map_err(|err| db_error("cannot run the claim statement", err))?;
+    rows.iter()
+        .map(|row| {
+            let job = jobs::Model::from_query_result(row, "j_")
+                .map_err(|err| db_error("cannot read a claimed job", err))?;
+            let assignment = job_assignments::Model::from_query_result(row, "a_")
+                .map_err(|err| db_error("cannot read a new assignment", err))?;
+            Ok(Claimed {
+                job: to_job(job)?,
+                assignment: to_assignment(assignment)?,
+            })
+        })
+        .collect()
+}
+
+/// The claim statement (see the module documentation). Parameters: `$1` now, `$2` task ARN,
+/// `$3` cluster ARN, `$4` storage scheme, `$5` storage root, `$6` claim time in epoch
+/// milliseconds, `$7` the limit or the job id, then the job types if any. The storage URI is built
+/// exactly as `StorageBase::location_for` builds it (type names are ASCII, so `lower` agrees with
+/// Rust's lower-casing).
+fn claim_statement(claim: &Claim<'_>) -> Statement {
+    let mut values: Vec<Value> = vec![
+        claim.now.into(),
+        claim.worker.ecs_task_arn.clone().into(),
+        claim.worker.ecs_cluster_arn.clone().into(),
+        claim.storage.scheme.as_str().into(),
+        claim.storage.root.clone().into(),
+        claim.now.timestamp_millis().to_string().into(),
+    ];
+    let picked = match claim.pick {
+        Pick::Oldest { job_types, limit } => {
+            values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
+            let type_filter = match job_types {
+                Some(types) => {
+                    let placeholders: Vec<String> = (0..types.len())
+                        .map(|index| format!("${}", values.len() + 1 + index))
+                        .collect();
+                    values.extend(types.iter().cloned().map(Value::from));
+                    format!(" AND \"type\" IN ({})", placeholders.join(", "))
+                }
+                None => String::new(),
+            };
+            format!(
+                "SELECT id FROM jobs \
+                 WHERE status = 'PENDING' AND attempts < max_attempts{type_filter} \
+                 ORDER BY created_at, id LIMIT $7 FOR NO KEY UPDATE SKIP LOCKED"
+            )
+        }
+        Pick::One(id) => {
+            values.push(id.get().into());
+            "SELECT id FROM jobs \
+             WHERE id = $7 AND status = 'PENDING' AND attempts < max_attempts \
+             FOR NO KEY UPDATE"
+                .to_owned()
+        }
+    };
+    let sql = format!(
+        "WITH picked AS ({picked}), \
+         assigned AS ( \
+             INSERT INTO job_assignments (created_at, updated_at, job_id, ecs_task_arn, \
+                 ecs_cluster_arn, expires_at, storage_scheme, storage_uri) \
+             SELECT $1, $1, j.id, $2, $3, $1 + j.lease_seconds * interval '1 second', $4, \
+                 $5 || '/' || lower(j.\"type\") || '/' || j.id::text || '/' || $6 \
+             FROM jobs j JOIN picked p ON p.id = j.id \
+             RETURNING * \
+         ), \
+         updated AS ( \
+             UPDATE jobs j SET status = 'IN_PROGRESS', attempts = j.attempts + 1, \
+                 lease_expires_at = a.expires_at, current_assignment_id = a.id, \
+                 updated_at = $1, version = j.version + 1 \
+             FROM assigned a WHERE j.id = a.job_id \
+             RETURNING j.* \
+         ) \
+         SELECT {columns} FROM updated j JOIN assigned a ON a.job_id = j.id \
+         ORDER BY j.created_at, j.id",
+        columns = prefixed_columns(),
+    );
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Every column of both tables, aliased `j_<column>` (job) and `a_<column>` (assignment), as
+/// `FromQueryResult` reads them with those prefixes.
+fn prefixed_columns() -> String {
+    let job = jobs::Column::iter().map(|column| {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        format!("j.\"{name}\" AS \"j_{name}\"")
+    });
+    let assignment = job_assignments::Column::iter().map(|column| {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        format!("a.\"{name}\" AS \"a_{name}\"")
+    });
+    job.chain(assignment).collect::<Vec<_>>().join(", ")
+}
