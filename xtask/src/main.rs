@@ -1,6 +1,9 @@
 //! Developer tasks: `cargo xtask <task>`.
 //!
 //! - `test`: the whole test suite against a real Postgres (and SQLite), see [`test`].
+//! - `bench`: release-build benchmarks against Postgres, see [`bench`].
+
+mod bench;
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::process::{Command, ExitCode};
@@ -29,6 +32,13 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Benchmark the release build against Postgres (DATABASE_URL or 127.0.0.1:5432); prints a
+    /// table and writes target/bench/<scenario>.json.
+    Bench {
+        /// Which scenario: `submit` (job submission at 0 and 100,000 stored jobs).
+        #[arg(default_value = "submit")]
+        scenario: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,16 +54,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Test { args } => test(&args),
+        Task::Bench { scenario } => bench::run(&postgres_url()?, &scenario),
     }
 }
 
 /// Runs `cargo test --workspace` with `REEFGUIDE_TEST_DATABASE_URL` pointing at a reachable
 /// Postgres server; stops early with instructions when none is reachable.
 fn test(args: &[String]) -> anyhow::Result<()> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
-    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
-        bail!("DATABASE_URL must be a postgres:// URL for the test suite (got a different scheme)");
-    }
+    let url = postgres_url()?;
     let address = host_port(&url).context("cannot read host and port from DATABASE_URL")?;
     if !reachable(&address) {
         bail!(
@@ -74,6 +82,15 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         bail!("tests failed");
     }
     Ok(())
+}
+
+/// `DATABASE_URL` (it must be a Postgres URL) or the local default.
+fn postgres_url() -> anyhow::Result<String> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_owned());
+    if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+        bail!("DATABASE_URL must be a postgres:// URL (got a different scheme)");
+    }
+    Ok(url)
 }
 
 /// `host:port` of a database URL (default port 5432).

@@ -10,11 +10,12 @@ use anyhow::Context as _;
 use chrono::Duration;
 use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
 use reefguide_domain::geometry::PolygonLimits;
+use reefguide_domain::job::{StorageBase, StorageScheme};
 use reefguide_domain::{Email, Password, Role, Roles};
-use reefguide_ports::SystemClock;
 use reefguide_ports::services::{
-    AuthService, AuthSettings, NoteService, PolygonService, UserAdminService,
+    AuthService, AuthSettings, JobService, NoteService, PolygonService, UserAdminService,
 };
+use reefguide_ports::{JobSignal, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::Settings;
@@ -34,6 +35,8 @@ pub type UserAdmin = UserAdminService<Store, Argon2Hasher, SystemClock>;
 pub type Polygons = PolygonService<Store>;
 /// The note service as wired.
 pub type Notes = NoteService<Store>;
+/// The job service as wired.
+pub type Jobs = JobService<Store, SystemClock>;
 
 /// Everything handlers share (held in `web::Data`, i.e. behind an `Arc`).
 pub struct AppState {
@@ -41,6 +44,7 @@ pub struct AppState {
     pub(crate) users: UserAdmin,
     pub(crate) polygons: Polygons,
     pub(crate) notes: Notes,
+    pub(crate) jobs: Jobs,
     pub(crate) store: Store,
     /// Size limits of submitted polygons.
     pub(crate) polygon_limits: PolygonLimits,
@@ -51,8 +55,10 @@ pub struct AppState {
     pub(crate) trust_forwarded_for: bool,
     /// Public base URL (`api_domain`, without a trailing slash).
     pub(crate) public_url: String,
-    /// Job types offered by this deployment (filled by the job system).
+    /// Job types offered by this deployment.
     pub(crate) job_type_names: Vec<String>,
+    /// Wakes long-polling claimers.
+    pub(crate) job_signal: JobSignal,
 }
 
 /// Connects to the database named by the settings, creating the data directory for the embedded
@@ -128,11 +134,23 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     );
     let users = UserAdminService::new(store.clone(), hasher, SystemClock);
     ensure_service_accounts(settings, &users).await?;
+    let registry = settings.job_registry()?;
+    let job_type_names = registry.names();
+    let job_signal = JobSignal::new();
+    let jobs = JobService::new(
+        store.clone(),
+        SystemClock,
+        registry,
+        local_results_base(settings)?,
+        job_signal.clone(),
+    );
     Ok(AppState {
         auth,
         users,
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),
+        jobs,
+        job_signal,
         polygon_limits: PolygonLimits {
             max_positions: settings.polygon_max_positions,
             max_rings: settings.polygon_max_rings,
@@ -143,8 +161,22 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         limits: RateLimits::new(settings),
         trust_forwarded_for: settings.trust_forwarded_for,
         public_url: settings.api_domain.trim_end_matches('/').to_owned(),
-        job_type_names: Vec::new(),
+        job_type_names,
     })
+}
+
+/// Where results go in the embedded default: `file://<data_dir>/results`.
+fn local_results_base(settings: &Settings) -> anyhow::Result<StorageBase> {
+    let root = settings.data_dir.join("results");
+    std::fs::create_dir_all(&root)
+        .with_context(|| format!("cannot create results directory {}", root.display()))?;
+    let root = root
+        .canonicalize()
+        .with_context(|| format!("cannot resolve results directory {}", root.display()))?;
+    Ok(StorageBase::new(
+        StorageScheme::Local,
+        &format!("file://{}", root.display()),
+    ))
 }
 
 async fn ensure_service_accounts(settings: &Settings, users: &UserAdmin) -> anyhow::Result<()> {
@@ -226,16 +258,23 @@ fn path_config() -> web::PathConfig {
     })
 }
 
-/// A bound, ready-to-run server.
+/// A bound, ready-to-run server with its background tasks (lease sweeper, job notifications).
 pub struct Application {
     port: u16,
     server: Server,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
     /// Wires everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let state = web::Data::new(build_state(&settings).await?);
+        let mut background = vec![spawn_lease_sweeper(
+            state.clone(),
+            std::time::Duration::from_millis(settings.lease_sweep_interval_ms),
+        )];
+        let signal = state.job_signal.clone();
+        background.extend(state.store.listen_for_new_jobs(move || signal.notify()));
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
@@ -258,6 +297,7 @@ impl Application {
         Ok(Self {
             port,
             server: server.run(),
+            background,
         })
     }
 
@@ -273,6 +313,38 @@ impl Application {
 
     /// Serves until the server is stopped (SIGINT/SIGTERM or a handle).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        for task in self.background {
+            task.abort();
+        }
+        result
     }
+}
+
+/// Runs the lease sweeper every `interval` until aborted: expired leases are re-queued or timed
+/// out. Every server instance may run one; each change is a compare-and-set in storage.
+fn spawn_lease_sweeper(
+    state: web::Data<AppState>,
+    interval: std::time::Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            match state.jobs.expire_leases().await {
+                Ok(summary) if summary.requeued + summary.timed_out > 0 => {
+                    tracing::info!(
+                        requeued = summary.requeued,
+                        timed_out = summary.timed_out,
+                        "expired job leases"
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(error = format!("{error:#}"), "lease sweep failed");
+                }
+            }
+        }
+    })
 }

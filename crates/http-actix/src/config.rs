@@ -6,12 +6,14 @@
 //! `REEFGUIDE_<SETTING>` environment variables. Every setting has one flat name, the same in the
 //! file and (upper-cased, prefixed) in the environment. Secrets are wrapped so they never print.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
-use reefguide_domain::Role;
+use reefguide_domain::job::registry::{JobTypeName, JobTypeOverride, JobTypeRegistry};
+use reefguide_domain::{Email, Role};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +109,36 @@ pub struct Settings {
     /// Its password.
     #[serde(skip_serializing)]
     pub manager_password: Option<SecretString>,
+    /// How often the lease sweeper looks for expired job leases, in milliseconds.
+    pub lease_sweep_interval_ms: u64,
+    /// Job types: overrides of the built-in ones and new ones, by name (see the README).
+    pub job_types: BTreeMap<String, JobTypeSettings>,
+}
+
+/// The configuration of one job type. For a built-in type every field is optional and replaces
+/// the built-in value (except the schemas, which cannot be replaced); a new type needs
+/// `input_schema`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JobTypeSettings {
+    /// What the type does.
+    pub description: Option<String>,
+    /// JSON Schema of the input payload.
+    pub input_schema: Option<serde_json::Value>,
+    /// JSON Schema of the result payload.
+    pub result_schema: Option<serde_json::Value>,
+    /// Lease length in seconds: a worker must heartbeat or finish within it.
+    pub lease_seconds: Option<u32>,
+    /// How many times a job is claimed before it is TIMED_OUT.
+    pub max_attempts: Option<u32>,
+    /// Whether identical submissions reuse a job.
+    pub cache: Option<bool>,
+    /// Roles permitted to submit it (ADMIN always may).
+    pub allowed_roles: Option<Vec<Role>>,
+    /// Users (emails) permitted to submit it.
+    pub allowed_emails: Option<Vec<String>>,
+    /// The compute target that runs it.
+    pub compute_target: Option<String>,
 }
 
 impl Default for Settings {
@@ -146,6 +178,8 @@ impl Default for Settings {
             worker_password: None,
             manager_username: None,
             manager_password: None,
+            lease_sweep_interval_ms: 5_000,
+            job_types: BTreeMap::new(),
         }
     }
 }
@@ -259,7 +293,53 @@ impl Settings {
                 ));
             }
         }
+        if self.lease_sweep_interval_ms < 10 {
+            return Err(invalid("lease_sweep_interval_ms", "must be at least 10"));
+        }
+        self.job_registry()?;
         Ok(())
+    }
+
+    /// The job types of this deployment: the built-ins with `job_types` applied.
+    pub fn job_registry(&self) -> Result<JobTypeRegistry, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            setting: "job_types",
+            reason,
+        };
+        let mut overrides = Vec::with_capacity(self.job_types.len());
+        for (name, settings) in &self.job_types {
+            let name = JobTypeName::parse(name).map_err(|e| invalid(format!("{name}: {e}")))?;
+            let allowed_emails = settings
+                .allowed_emails
+                .as_ref()
+                .map(|emails| {
+                    emails
+                        .iter()
+                        .map(|email| {
+                            Email::parse(email)
+                                .map_err(|e| invalid(format!("{name}.allowed_emails: {e}")))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
+            overrides.push((
+                name,
+                JobTypeOverride {
+                    description: settings.description.clone(),
+                    input_schema: settings.input_schema.clone(),
+                    result_schema: settings.result_schema.clone(),
+                    lease: settings
+                        .lease_seconds
+                        .map(|seconds| chrono::Duration::seconds(i64::from(seconds))),
+                    max_attempts: settings.max_attempts,
+                    cache: settings.cache,
+                    allowed_roles: settings.allowed_roles.clone(),
+                    allowed_emails,
+                    compute_target: settings.compute_target.clone(),
+                },
+            ));
+        }
+        JobTypeRegistry::with_overrides(overrides).map_err(|e| invalid(e.to_string()))
     }
 
     /// The database URL to use: the configured one or SQLite in the data directory.
@@ -351,6 +431,58 @@ mod tests {
             let error =
                 Settings::from_figment(Settings::figment("none.toml")).expect_err("invalid");
             assert!(error.to_string().contains("admin_password"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn job_types_are_configured_in_the_file() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "r.toml",
+                r#"
+[job_types.TEST]
+lease_seconds = 2
+max_attempts = 1
+allowed_roles = ["ANALYST"]
+
+[job_types.HABITAT_REPORT]
+cache = false
+allowed_emails = ["ana@example.com"]
+input_schema = { type = "object", required = ["region"], additionalProperties = false, properties = { region = { type = "string" } } }
+"#,
+            )?;
+            let settings = Settings::from_figment(Settings::figment("r.toml")).expect("valid");
+            let registry = settings.job_registry().expect("registry");
+            let test = registry.get("TEST").expect("TEST").spec();
+            assert_eq!(test.policy.lease(), chrono::Duration::seconds(2));
+            assert_eq!(test.policy.max_attempts(), 1);
+            assert_eq!(test.access.roles, vec![Role::Analyst]);
+            let habitat = registry.get("HABITAT_REPORT").expect("new type");
+            assert!(!habitat.spec().cache);
+            assert!(
+                habitat
+                    .validate_input(&serde_json::json!({"region": "GBR"}))
+                    .is_ok()
+            );
+            assert!(
+                habitat
+                    .validate_input(&serde_json::json!({"region": 1}))
+                    .is_err()
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_job_type_stops_start_up_naming_the_setting() {
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "[job_types.NEW_TYPE]\ncache = true\n")?;
+            let error = Settings::from_figment(Settings::figment("r.toml")).expect_err("invalid");
+            assert!(error.to_string().contains("job_types"), "{error}");
+            jail.create_file("s.toml", "[job_types.TEST]\nlease_seconds = 0\n")?;
+            let error = Settings::from_figment(Settings::figment("s.toml")).expect_err("invalid");
+            assert!(error.to_string().contains("job_types"), "{error}");
             Ok(())
         });
     }

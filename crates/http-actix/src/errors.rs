@@ -11,6 +11,11 @@ use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessEr
 use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, RefreshError,
 };
+use reefguide_domain::job::errors::{
+    AssignJobError, AssignmentError, CancelJobError, InvalidateCacheError, JobAccessError,
+    SubmitJobError,
+};
+use reefguide_domain::job::registry::PayloadErrors;
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -286,6 +291,104 @@ impl From<NoteAccessError> for ApiError {
             NoteAccessError::NotFound(_) => Self::not_found(error.to_string()),
             NoteAccessError::Forbidden => Self::forbidden(error.to_string()),
             NoteAccessError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<PayloadErrors> for ApiError {
+    fn from(errors: PayloadErrors) -> Self {
+        let message = errors.to_string();
+        Self {
+            message,
+            ..Self::validation(
+                errors
+                    .errors
+                    .into_iter()
+                    .map(|error| ErrorDetail {
+                        path: error.path,
+                        message: error.message,
+                    })
+                    .collect(),
+            )
+        }
+    }
+}
+
+impl From<SubmitJobError> for ApiError {
+    fn from(error: SubmitJobError) -> Self {
+        match error {
+            SubmitJobError::UnknownType(_) => {
+                Self::bad_request("unknown_job_type", error.to_string())
+            }
+            SubmitJobError::NotPermitted(_) => Self::new(
+                StatusCode::FORBIDDEN,
+                "job_type_forbidden",
+                error.to_string(),
+            ),
+            SubmitJobError::InvalidPayload(errors) => errors.into(),
+            SubmitJobError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<JobAccessError> for ApiError {
+    fn from(error: JobAccessError) -> Self {
+        match error {
+            JobAccessError::NotFound(_) => Self::not_found(error.to_string()),
+            JobAccessError::Forbidden => Self::forbidden(error.to_string()),
+            JobAccessError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<CancelJobError> for ApiError {
+    fn from(error: CancelJobError) -> Self {
+        match error {
+            CancelJobError::NotFound(_) => Self::not_found(error.to_string()),
+            CancelJobError::Forbidden => Self::forbidden(error.to_string()),
+            CancelJobError::NotCancellable(_) => {
+                Self::bad_request("job_not_cancellable", error.to_string())
+            }
+            CancelJobError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<AssignJobError> for ApiError {
+    fn from(error: AssignJobError) -> Self {
+        match error {
+            AssignJobError::NotFound(_) => Self::not_found(error.to_string()),
+            AssignJobError::NotAvailable => {
+                Self::bad_request("job_not_available", error.to_string())
+            }
+            AssignJobError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<AssignmentError> for ApiError {
+    fn from(error: AssignmentError) -> Self {
+        match error {
+            AssignmentError::NotFound(_) => Self::not_found(error.to_string()),
+            AssignmentError::AlreadyCompleted => {
+                Self::bad_request("assignment_completed", error.to_string())
+            }
+            AssignmentError::LeaseLost(_) => {
+                Self::new(StatusCode::CONFLICT, "lease_lost", error.to_string())
+            }
+            AssignmentError::InvalidResult(errors) => errors.into(),
+            AssignmentError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<InvalidateCacheError> for ApiError {
+    fn from(error: InvalidateCacheError) -> Self {
+        match error {
+            InvalidateCacheError::UnknownType(_) => {
+                Self::bad_request("unknown_job_type", error.to_string())
+            }
+            InvalidateCacheError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

@@ -6,6 +6,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::errors::{ErrorBody, ErrorDetail};
+use crate::routes::jobs::{self, worker};
 use crate::routes::{auth, health, notes, polygons, users};
 
 /// The API's OpenAPI document.
@@ -46,6 +47,19 @@ use crate::routes::{auth, health, notes, polygons, users};
         notes::polygon_notes_r2,
         notes::update_note,
         notes::delete_note,
+        jobs::submit_job,
+        jobs::list_jobs,
+        jobs::list_my_jobs,
+        jobs::job_types,
+        jobs::job_requests,
+        jobs::get_job,
+        jobs::cancel_job,
+        jobs::invalidate_cache,
+        worker::poll_jobs,
+        worker::assign_job,
+        worker::claim_job,
+        worker::heartbeat,
+        worker::submit_result,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -55,6 +69,9 @@ use crate::routes::{auth, health, notes, polygons, users};
         (name = "users", description = "User administration (ADMIN only)"),
         (name = "polygons", description = "Study areas: validated GeoJSON polygons"),
         (name = "notes", description = "Notes on polygons"),
+        (name = "jobs", description = "Analysis jobs: submit (cached by content), follow, cancel"),
+        (name = "workers", description = "The worker protocol (WORKER or ADMIN): R1's poll → \
+            assign → result, the atomic long-polling claim, and heartbeats"),
     )
 )]
 pub struct ApiDoc;
@@ -108,6 +125,10 @@ mod tests {
             "/api/auth/login",
             "/api/users/{id}/roles",
             "/api/users/utils/log",
+            "/api/jobs",
+            "/api/jobs/{id}/cancel",
+            "/api/jobs/claim",
+            "/api/jobs/assignments/{id}/result",
         ] {
             assert!(document["paths"][path].is_object(), "{path} missing");
         }

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod health;
+pub mod jobs;
 pub mod notes;
 pub mod polygons;
 pub mod users;
@@ -35,6 +36,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .wrap(actix_web::middleware::from_fn(require_user_features))
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(notes::configure),
+            )
+            .configure(jobs::worker::configure)
+            .service(
+                web::scope("/jobs")
+                    .wrap(actix_web::middleware::from_fn(require_user_features))
+                    .wrap(actix_web::middleware::from_fn(require_user))
+                    .configure(jobs::configure),
             )
             .service(
                 web::scope("/users")

@@ -1,0 +1,432 @@
+//! Jobs (contract §7), user side: submit (with the cache), list, read, cancel, the job types and
+//! the request history. The worker side is in [`worker`].
+
+pub mod dto;
+pub mod worker;
+
+use actix_web::web;
+use reefguide_domain::job::{JobId, JobStatus};
+use reefguide_ports::repositories::JobPage;
+use reefguide_ports::services::JobListing;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use self::dto::{JobDto, JobRequestDto};
+use crate::app::AppState;
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::{CurrentUser, PathId};
+use crate::wire::Validation;
+
+/// Default and largest page sizes of job listings.
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 200;
+/// Default and largest number of requests listed.
+const DEFAULT_REQUESTS: u64 = 100;
+const MAX_REQUESTS: u64 = 1000;
+
+/// Registers the user routes (inside a scope that authenticates and applies the feature gate).
+/// The fixed paths come before `/{id}` so that `types` or `mine` is never read as an id.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(["", "/"])
+            .route(web::get().to(list_jobs))
+            .route(web::post().to(submit_job)),
+    )
+    .service(web::resource("/mine").route(web::get().to(list_my_jobs)))
+    .service(web::resource("/types").route(web::get().to(job_types)))
+    .service(web::resource("/requests").route(web::get().to(job_requests)))
+    .service(web::resource("/invalidate-cache").route(web::post().to(invalidate_cache)))
+    .service(web::resource("/{id}").route(web::get().to(get_job)))
+    .service(web::resource("/{id}/cancel").route(web::post().to(cancel_job)));
+}
+
+/// A job submission.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitJobRequest {
+    /// The job type name (see `GET /api/jobs/types`).
+    #[serde(rename = "type")]
+    #[schema(example = "TEST")]
+    pub job_type: String,
+    /// The input payload, validated strictly against the type's input schema.
+    #[schema(value_type = Object, example = json!({"id": 1}))]
+    #[serde(default)]
+    pub input_payload: Value,
+}
+
+/// The outcome of a submission.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubmitJobResponse {
+    /// The job serving the request.
+    pub job_id: i32,
+    /// Whether an existing job was reused.
+    pub cached: bool,
+    /// The recorded request.
+    pub request_id: i32,
+}
+
+/// Submits a job; an identical earlier job that is pending, running or succeeded (with a valid
+/// result) is reused when the type caches.
+#[utoipa::path(post, path = "/api/jobs", tag = "jobs", security(("bearerAuth" = [])),
+    request_body = SubmitJobRequest,
+    responses(
+        (status = 200, description = "Submitted (or served from the cache)", body = SubmitJobResponse),
+        (status = 400, description = "Unknown type (`unknown_job_type`) or a payload failing the \
+            type's schema (`validation_error`, with details)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not submit this type", body = ErrorBody)))]
+pub async fn submit_job(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<SubmitJobRequest>,
+) -> Result<web::Json<SubmitJobResponse>, ApiError> {
+    let SubmitJobRequest {
+        job_type,
+        input_payload,
+    } = body.into_inner();
+    let submission = state.jobs.submit(&actor, &job_type, input_payload).await?;
+    Ok(web::Json(SubmitJobResponse {
+        job_id: submission.job_id.get(),
+        cached: submission.cached,
+        request_id: submission.request_id.get(),
+    }))
+}
+
+/// Listing parameters (all optional).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListJobsParams {
+    /// Only jobs with this status.
+    #[param(value_type = Option<String>, example = "PENDING")]
+    pub status: Option<String>,
+    /// Only jobs of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    pub job_type: Option<String>,
+    /// Page size, 1..200 (default 50).
+    #[param(value_type = Option<u64>)]
+    pub limit: Option<String>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of jobs, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobListResponse {
+    /// The jobs, each with its assignments and results.
+    pub jobs: Vec<JobDto>,
+    /// Jobs matching the filters in all.
+    pub total: u64,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn parse_listing(params: &ListJobsParams) -> Result<JobListing, ApiError> {
+    let mut validation = Validation::default();
+    let status = validation.field(
+        "status",
+        params
+            .status
+            .as_deref()
+            .map(str::parse::<JobStatus>)
+            .transpose(),
+    );
+    let limit = validation.field("limit", parse_limit(params.limit.as_deref()));
+    let before = validation.field(
+        "cursor",
+        params
+            .cursor
+            .as_deref()
+            .map(|raw| {
+                raw.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|id| JobId::new(id).ok())
+                    .ok_or("must be a cursor returned by a previous page")
+            })
+            .transpose(),
+    );
+    let (status, limit, before) = validation.finish((status, limit, before))?;
+    Ok(JobListing {
+        status,
+        job_type: params.job_type.clone(),
+        limit,
+        before,
+    })
+}
+
+fn parse_limit(raw: Option<&str>) -> Result<u64, String> {
+    raw.map_or(Ok(DEFAULT_LIMIT), |raw| {
+        raw.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or_else(|| format!("must be an integer from 1 to {MAX_LIMIT}"))
+    })
+}
+
+fn list_response(page: JobPage) -> JobListResponse {
+    JobListResponse {
+        jobs: page.jobs.iter().map(JobDto::detailed).collect(),
+        total: page.total,
+        next_cursor: page.next.map(|id| id.to_string()),
+    }
+}
+
+/// The caller's jobs and the jobs it requested through the cache (every job for ADMIN).
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs", security(("bearerAuth" = [])),
+    params(ListJobsParams),
+    responses(
+        (status = 200, description = "A page of jobs, newest first", body = JobListResponse),
+        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+pub async fn list_jobs(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    params: web::Query<ListJobsParams>,
+) -> Result<web::Json<JobListResponse>, ApiError> {
+    let listing = parse_listing(&params)?;
+    let page = state.jobs.list_visible(&actor, listing).await?;
+    Ok(web::Json(list_response(page)))
+}
+
+/// The caller's own jobs.
+#[utoipa::path(get, path = "/api/jobs/mine", tag = "jobs", security(("bearerAuth" = [])),
+    params(ListJobsParams),
+    responses(
+        (status = 200, description = "A page of the caller's jobs, newest first", body = JobListResponse),
+        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+pub async fn list_my_jobs(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    params: web::Query<ListJobsParams>,
+) -> Result<web::Json<JobListResponse>, ApiError> {
+    let listing = parse_listing(&params)?;
+    let page = state.jobs.list_own(&actor, listing).await?;
+    Ok(web::Json(list_response(page)))
+}
+
+/// A job type the caller may submit.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTypeDto {
+    /// The name to submit.
+    #[schema(example = "TEST")]
+    pub name: String,
+    /// JSON Schema of `inputPayload`.
+    #[schema(value_type = Object)]
+    pub input_schema: Value,
+    /// JSON Schema of `resultPayload` (`null`: anything).
+    #[schema(value_type = Option<Object>)]
+    pub result_schema: Option<Value>,
+    /// What it does.
+    pub description: String,
+    /// Lease length in seconds.
+    pub lease_seconds: i64,
+    /// Attempts before TIMED_OUT.
+    pub max_attempts: u32,
+    /// Whether identical submissions reuse a job.
+    pub cached: bool,
+}
+
+/// `{"jobTypes": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobTypesResponse {
+    /// The types the caller may submit, by name.
+    pub job_types: Vec<JobTypeDto>,
+}
+
+/// The job types the caller may submit, with their schemas.
+#[utoipa::path(get, path = "/api/jobs/types", tag = "jobs", security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The types the caller may submit", body = JobTypesResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+pub async fn job_types(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> web::Json<JobTypesResponse> {
+    let job_types = state
+        .jobs
+        .submittable_types(&actor)
+        .map(|kind| {
+            let spec = kind.spec();
+            JobTypeDto {
+                name: spec.name.as_str().to_owned(),
+                input_schema: spec.input_schema.clone(),
+                result_schema: spec.result_schema.clone(),
+                description: spec.description.clone(),
+                lease_seconds: spec.policy.lease().num_seconds(),
+                max_attempts: spec.policy.max_attempts(),
+                cached: spec.cache,
+            }
+        })
+        .collect();
+    web::Json(JobTypesResponse { job_types })
+}
+
+/// Request-history parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RequestsParams {
+    /// How many, 1..1000 (default 100), newest first.
+    #[param(value_type = Option<u64>)]
+    pub limit: Option<String>,
+}
+
+/// `{"jobRequests": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRequestsResponse {
+    /// The requests, newest first.
+    pub job_requests: Vec<JobRequestDto>,
+}
+
+/// The caller's submissions (everyone's for ADMIN), cached or not.
+#[utoipa::path(get, path = "/api/jobs/requests", tag = "jobs", security(("bearerAuth" = [])),
+    params(RequestsParams),
+    responses(
+        (status = 200, description = "Requests, newest first", body = JobRequestsResponse),
+        (status = 400, description = "Bad limit", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+pub async fn job_requests(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    params: web::Query<RequestsParams>,
+) -> Result<web::Json<JobRequestsResponse>, ApiError> {
+    let limit = params
+        .limit
+        .as_deref()
+        .map_or(Ok(DEFAULT_REQUESTS), |raw| {
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=MAX_REQUESTS).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid_field(
+                        "limit",
+                        format!("must be an integer from 1 to {MAX_REQUESTS}"),
+                    )
+                })
+        })?;
+    let requests = state.jobs.requests(&actor, limit).await?;
+    Ok(web::Json(JobRequestsResponse {
+        job_requests: requests.iter().map(JobRequestDto::from).collect(),
+    }))
+}
+
+/// `{"job": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobResponse {
+    /// The job with its assignments and results.
+    pub job: JobDto,
+}
+
+/// One job with its assignments and results: its owner, a user who requested it through the
+/// cache, or ADMIN.
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job", body = JobResponse),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the owner, a requester or ADMIN", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)))]
+pub async fn get_job(
+    PathId(id): PathId<JobId>,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<JobResponse>, ApiError> {
+    let details = state.jobs.get(&actor, id).await?;
+    Ok(web::Json(JobResponse {
+        job: JobDto::detailed(&details),
+    }))
+}
+
+/// Cancels a pending or running job (its owner or ADMIN). A running job's worker is told to stop
+/// at its next heartbeat and its result is refused.
+#[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, now CANCELLED", body = JobResponse),
+        (status = 400, description = "Invalid id, or the job already ended \
+            (`job_not_cancellable`)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)))]
+pub async fn cancel_job(
+    PathId(id): PathId<JobId>,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+) -> Result<web::Json<JobResponse>, ApiError> {
+    let details = state.jobs.cancel(&actor, id).await?;
+    Ok(web::Json(JobResponse {
+        job: JobDto::detailed(&details),
+    }))
+}
+
+/// Which type's cache to invalidate.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InvalidateCacheRequest {
+    /// The job type name.
+    #[schema(example = "SUITABILITY_ASSESSMENT")]
+    pub job_type: String,
+}
+
+/// What was invalidated.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Invalidated {
+    /// The job type.
+    pub job_type: String,
+    /// Results no longer reused.
+    pub affected_results: u64,
+}
+
+/// `{"message", "invalidated"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InvalidateCacheResponse {
+    /// A human sentence.
+    pub message: String,
+    /// What changed.
+    pub invalidated: Invalidated,
+}
+
+/// Stops reusing every stored result of a job type (ADMIN): the next identical submission runs
+/// again.
+#[utoipa::path(post, path = "/api/jobs/invalidate-cache", tag = "jobs",
+    security(("bearerAuth" = [])), request_body = InvalidateCacheRequest,
+    responses(
+        (status = 200, description = "Invalidated", body = InvalidateCacheResponse),
+        (status = 400, description = "Unknown job type", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not ADMIN", body = ErrorBody)))]
+pub async fn invalidate_cache(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<InvalidateCacheRequest>,
+) -> Result<web::Json<InvalidateCacheResponse>, ApiError> {
+    if !actor.roles.is_admin() {
+        return Err(ApiError::forbidden("Administrator role required"));
+    }
+    let affected_results = state.jobs.invalidate_cache(&body.job_type).await?;
+    Ok(web::Json(InvalidateCacheResponse {
+        message: format!(
+            "Invalidated {affected_results} cached result(s) of job type {}",
+            body.job_type
+        ),
+        invalidated: Invalidated {
+            job_type: body.job_type.clone(),
+            affected_results,
+        },
+    }))
+}

@@ -1,0 +1,376 @@
+//! Jobs (contract §7), worker side: R1's `poll` → `assign` → `result`, the atomic long-polling
+//! `claim`, and heartbeats. Only WORKER and ADMIN accounts reach these routes.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use reefguide_domain::job::{AssignmentId, JobId, Outcome};
+use reefguide_ports::repositories::WorkerTag;
+use reefguide_ports::services::Progress;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::dto::{AssignmentDto, JobDto};
+use crate::app::AppState;
+use crate::errors::{ApiError, ErrorBody};
+use crate::extract::PathId;
+use crate::middleware::{require_user, require_worker};
+use crate::wire::{MessageResponse, Validation};
+
+/// Longest accepted heartbeat message, in characters.
+const MAX_MESSAGE_CHARS: usize = 1000;
+/// Longest accepted ARN, in characters.
+const MAX_ARN_CHARS: usize = 2048;
+/// Most job types one claim may name.
+const MAX_CLAIM_TYPES: usize = 64;
+
+/// Registers the worker routes, each behind authentication and the worker-role guard. They are
+/// registered before the `/jobs` user scope so that `/jobs/poll` is never read as a job id.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let guarded = |path: &str| {
+        web::resource(path)
+            .wrap(actix_web::middleware::from_fn(require_worker))
+            .wrap(actix_web::middleware::from_fn(require_user))
+    };
+    cfg.service(guarded("/jobs/poll").route(web::get().to(poll_jobs)))
+        .service(guarded("/jobs/assign").route(web::post().to(assign_job)))
+        .service(guarded("/jobs/claim").route(web::post().to(claim_job)))
+        .service(guarded("/jobs/assignments/{id}/heartbeat").route(web::post().to(heartbeat)))
+        .service(guarded("/jobs/assignments/{id}/result").route(web::post().to(submit_result)));
+}
+
+/// Poll parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct PollParams {
+    /// Only jobs of this type.
+    pub job_type: Option<String>,
+}
+
+/// `{"jobs": […]}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PollResponse {
+    /// Up to 10 claimable jobs, oldest first.
+    pub jobs: Vec<JobDto>,
+}
+
+fn known_type(state: &AppState, path: &str, name: &str) -> Result<String, ApiError> {
+    state
+        .jobs
+        .registry()
+        .get(name)
+        .map(|kind| kind.name().as_str().to_owned())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_job_type",
+                format!("Unknown job type {name:?} in {path}"),
+            )
+        })
+}
+
+/// Up to 10 claimable jobs, oldest first (R1's poll; claim them with `assign`).
+#[utoipa::path(get, path = "/api/jobs/poll", tag = "workers", security(("bearerAuth" = [])),
+    params(PollParams),
+    responses(
+        (status = 200, description = "Pending jobs", body = PollResponse),
+        (status = 400, description = "Unknown job type", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody)))]
+pub async fn poll_jobs(
+    state: web::Data<AppState>,
+    params: web::Query<PollParams>,
+) -> Result<web::Json<PollResponse>, ApiError> {
+    let job_type = params
+        .job_type
+        .as_deref()
+        .map(|name| known_type(&state, "jobType", name))
+        .transpose()?;
+    let jobs = state.jobs.poll(job_type).await?;
+    Ok(web::Json(PollResponse {
+        jobs: jobs.iter().map(JobDto::bare).collect(),
+    }))
+}
+
+/// An R1 assignment request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignRequest {
+    /// The job to take.
+    pub job_id: i64,
+    /// The worker's ECS task ARN.
+    pub ecs_task_arn: Option<String>,
+    /// The worker's ECS cluster ARN.
+    pub ecs_cluster_arn: Option<String>,
+}
+
+/// `{"assignment": …}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssignmentResponse {
+    /// The assignment holding the job's lease.
+    pub assignment: AssignmentDto,
+}
+
+fn worker_tag(
+    validation: &mut Validation,
+    task: Option<String>,
+    cluster: Option<String>,
+) -> Option<WorkerTag> {
+    let arn = |value: Option<String>| {
+        value
+            .filter(|arn| !arn.is_empty())
+            .map(|arn| {
+                if arn.chars().count() <= MAX_ARN_CHARS {
+                    Ok(arn)
+                } else {
+                    Err(format!("must be at most {MAX_ARN_CHARS} characters"))
+                }
+            })
+            .transpose()
+    };
+    let task = validation.field("ecsTaskArn", arn(task));
+    let cluster = validation.field("ecsClusterArn", arn(cluster));
+    Some(WorkerTag {
+        ecs_task_arn: task?,
+        ecs_cluster_arn: cluster?,
+    })
+}
+
+/// Takes one job by id (R1's assign). Atomic: of racing workers exactly one gets 200, the others
+/// 400 `Job is not available for assignment`.
+#[utoipa::path(post, path = "/api/jobs/assign", tag = "workers", security(("bearerAuth" = [])),
+    request_body = AssignRequest,
+    responses(
+        (status = 200, description = "Assigned; the job is IN_PROGRESS", body = AssignmentResponse),
+        (status = 400, description = "Not available for assignment (another worker won, or it \
+            is not pending), or a bad body", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody)))]
+pub async fn assign_job(
+    state: web::Data<AppState>,
+    body: web::Json<AssignRequest>,
+) -> Result<web::Json<AssignmentResponse>, ApiError> {
+    let AssignRequest {
+        job_id,
+        ecs_task_arn,
+        ecs_cluster_arn,
+    } = body.into_inner();
+    let mut validation = Validation::default();
+    let job_id = validation.field("jobId", JobId::new(job_id));
+    let worker = worker_tag(&mut validation, ecs_task_arn, ecs_cluster_arn);
+    let (job_id, worker) = validation.finish((job_id, worker))?;
+    let claimed = state.jobs.assign(job_id, worker).await?;
+    Ok(web::Json(AssignmentResponse {
+        assignment: AssignmentDto::bare(&claimed.assignment),
+    }))
+}
+
+/// A claim request; every field is optional.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRequestBody {
+    /// Only jobs of these types (default: any type).
+    pub job_types: Option<Vec<String>>,
+    /// The worker's ECS task ARN.
+    pub ecs_task_arn: Option<String>,
+    /// The worker's ECS cluster ARN.
+    pub ecs_cluster_arn: Option<String>,
+    /// How long to wait for a job when none is pending, 0..30 seconds (default 0).
+    #[schema(minimum = 0, maximum = 30)]
+    pub wait_seconds: Option<f64>,
+}
+
+/// `{"job", "assignment"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimResponse {
+    /// The job, now IN_PROGRESS.
+    pub job: JobDto,
+    /// Its new assignment (lease, storage location).
+    pub assignment: AssignmentDto,
+}
+
+/// Claims the oldest pending job atomically, waiting up to `waitSeconds` for one to be submitted
+/// (long poll): answers as soon as a job arrives.
+#[utoipa::path(post, path = "/api/jobs/claim", tag = "workers", security(("bearerAuth" = [])),
+    request_body = ClaimRequestBody,
+    responses(
+        (status = 200, description = "Claimed", body = ClaimResponse),
+        (status = 204, description = "No job arrived within waitSeconds"),
+        (status = 400, description = "Unknown job type or waitSeconds out of range", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody)))]
+pub async fn claim_job(
+    state: web::Data<AppState>,
+    body: web::Json<ClaimRequestBody>,
+) -> Result<HttpResponse, ApiError> {
+    let ClaimRequestBody {
+        job_types,
+        ecs_task_arn,
+        ecs_cluster_arn,
+        wait_seconds,
+    } = body.into_inner();
+    let mut validation = Validation::default();
+    let job_types = validation.field(
+        "jobTypes",
+        job_types
+            .map(|names| {
+                if names.len() > MAX_CLAIM_TYPES {
+                    return Err(format!("must name at most {MAX_CLAIM_TYPES} types"));
+                }
+                names
+                    .iter()
+                    .map(|name| known_type(&state, "jobTypes", name).map_err(|e| e.to_string()))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose(),
+    );
+    let wait = validation.field(
+        "waitSeconds",
+        match wait_seconds {
+            None => Ok(Duration::ZERO),
+            Some(seconds) if (0.0..=30.0).contains(&seconds) => {
+                Ok(Duration::from_secs_f64(seconds))
+            }
+            Some(_) => Err("must be a number of seconds from 0 to 30"),
+        },
+    );
+    let worker = worker_tag(&mut validation, ecs_task_arn, ecs_cluster_arn);
+    let (job_types, wait, worker) = validation.finish((job_types, wait, worker))?;
+    Ok(match state.jobs.claim(job_types, worker, wait).await? {
+        Some(claimed) => HttpResponse::Ok().json(ClaimResponse {
+            job: JobDto::bare(&claimed.job),
+            assignment: AssignmentDto::bare(&claimed.assignment),
+        }),
+        None => HttpResponse::NoContent().finish(),
+    })
+}
+
+/// A heartbeat, optionally with progress.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct HeartbeatRequest {
+    /// Percent complete, 0..100.
+    #[schema(minimum = 0, maximum = 100)]
+    pub progress: Option<f64>,
+    /// A short status message (at most 1000 characters).
+    pub message: Option<String>,
+}
+
+/// `{"assignment", "cancelled"}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeartbeatResponse {
+    /// The assignment with its extended lease.
+    pub assignment: AssignmentDto,
+    /// The job was cancelled: stop working on it and report nothing.
+    pub cancelled: bool,
+}
+
+/// Extends the lease of a running assignment; tells the worker when the job was cancelled.
+#[utoipa::path(post, path = "/api/jobs/assignments/{id}/heartbeat", tag = "workers",
+    security(("bearerAuth" = [])), params(("id" = i32, Path, description = "Assignment id")),
+    request_body(content = Option<HeartbeatRequest>),
+    responses(
+        (status = 200, description = "Lease extended (or `cancelled: true`)", body = HeartbeatResponse),
+        (status = 400, description = "Invalid id, progress or message", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody),
+        (status = 404, description = "No such assignment", body = ErrorBody),
+        (status = 409, description = "The lease was lost (expired, re-queued, or the job ended)",
+            body = ErrorBody)))]
+pub async fn heartbeat(
+    PathId(id): PathId<AssignmentId>,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<web::Json<HeartbeatResponse>, ApiError> {
+    let HeartbeatRequest { progress, message } = optional_json(&body)?;
+    let mut validation = Validation::default();
+    let percent = validation.field(
+        "progress",
+        match progress {
+            Some(p) if !(0.0..=100.0).contains(&p) => Err("must be a number from 0 to 100"),
+            other => Ok(other),
+        },
+    );
+    let message = validation.field(
+        "message",
+        match message {
+            Some(m) if m.chars().count() > MAX_MESSAGE_CHARS => {
+                Err(format!("must be at most {MAX_MESSAGE_CHARS} characters"))
+            }
+            other => Ok(other),
+        },
+    );
+    let (percent, message) = validation.finish((percent, message))?;
+    let reply = state
+        .jobs
+        .heartbeat(id, Progress { percent, message })
+        .await?;
+    Ok(web::Json(HeartbeatResponse {
+        assignment: AssignmentDto::bare(&reply.assignment),
+        cancelled: reply.cancelled,
+    }))
+}
+
+/// An optional JSON body: empty means the defaults; anything else must parse.
+fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
+        } else {
+            ApiError::bad_request("malformed_json", format!("Malformed JSON: {e}"))
+        }
+    })
+}
+
+/// A worker's result.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ResultRequest {
+    /// `SUCCEEDED` or `FAILED`.
+    #[schema(example = "SUCCEEDED")]
+    pub status: String,
+    /// The result payload; for SUCCEEDED it must match the type's result schema.
+    #[schema(value_type = Option<Object>)]
+    pub result_payload: Option<Value>,
+}
+
+/// Reports the result of an assignment: the job ends SUCCEEDED or FAILED.
+#[utoipa::path(post, path = "/api/jobs/assignments/{id}/result", tag = "workers",
+    security(("bearerAuth" = [])), params(("id" = i32, Path, description = "Assignment id")),
+    request_body = ResultRequest,
+    responses(
+        (status = 200, description = "Recorded", body = MessageResponse),
+        (status = 400, description = "Status other than SUCCEEDED or FAILED, a result failing \
+            the type's result schema, or an assignment already completed", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody),
+        (status = 404, description = "No such assignment", body = ErrorBody),
+        (status = 409, description = "The lease was lost (expired, re-queued or cancelled); \
+            nothing changed", body = ErrorBody)))]
+pub async fn submit_result(
+    PathId(id): PathId<AssignmentId>,
+    state: web::Data<AppState>,
+    body: web::Json<ResultRequest>,
+) -> Result<web::Json<MessageResponse>, ApiError> {
+    let ResultRequest {
+        status,
+        result_payload,
+    } = body.into_inner();
+    let outcome = match status.as_str() {
+        "SUCCEEDED" => Outcome::Succeeded,
+        "FAILED" => Outcome::Failed,
+        _ => {
+            return Err(ApiError::invalid_field(
+                "status",
+                "must be SUCCEEDED or FAILED",
+            ));
+        }
+    };
+    let result_payload = result_payload.filter(|payload| !payload.is_null());
+    state.jobs.report(id, outcome, result_payload).await?;
+    Ok(web::Json(MessageResponse::new("Result recorded")))
+}
