@@ -252,6 +252,28 @@ impl TestApp {
         (id, token)
     }
 
+    /// Creates an account with `roles` (as the admin, e.g. `&["WORKER"]`) and logs it in;
+    /// returns `(id, token)`.
+    pub async fn user_with_roles(&self, email: &str, roles: &[&str]) -> (i64, String) {
+        let admin = self.admin_token().await;
+        let reply = self
+            .post(
+                "/api/users",
+                Some(&admin),
+                json!({"email": email, "password": "user-password-1", "roles": roles}),
+            )
+            .await
+            .expect(200);
+        let id = reply.body["id"].as_i64().expect("id");
+        let (token, _) = self.login(email, "user-password-1").await;
+        (id, token)
+    }
+
+    /// An access token of a fresh account whose only role is WORKER.
+    pub async fn worker_token(&self, email: &str) -> String {
+        self.user_with_roles(email, &["WORKER"]).await.1
+    }
+
     /// An access token of the ADMIN service account.
     pub async fn admin_token(&self) -> String {
         self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0

@@ -4,6 +4,10 @@
 mod auth;
 mod errors;
 mod health;
+mod jobs;
+mod jobs_concurrency;
+mod jobs_listing;
+mod jobs_workers;
 mod notes;
 mod polygons;
 mod security;
