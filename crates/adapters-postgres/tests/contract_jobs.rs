@@ -92,6 +92,7 @@ fn storage() -> StorageBase {
 
 fn worker() -> WorkerTag {
     WorkerTag {
+        user_id: UserId::new(1).expect("positive"),
         ecs_task_arn: Some("arn:aws:ecs:task/1".to_owned()),
         ecs_cluster_arn: Some("arn:aws:ecs:cluster/reef".to_owned()),
     }
@@ -502,6 +503,7 @@ async fn claims_take_the_oldest_jobs_first(
     assert_eq!(assignment.created_at, now);
     assert_eq!(assignment.updated_at, now);
     assert_eq!(assignment.expires_at, now + Duration::seconds(60));
+    assert_eq!(assignment.worker_id, worker().user_id);
     assert_eq!(assignment.ecs_task_arn, worker().ecs_task_arn);
     assert_eq!(assignment.ecs_cluster_arn, worker().ecs_cluster_arn);
     assert_eq!(assignment.storage, storage().location_for(TEST, early, now));
@@ -673,7 +675,7 @@ async fn assigning_one_job_reports_the_outcome(
 
     // Not the oldest: assignment is by id.
     let outcome = store
-        .assign_job(id, WorkerTag::default(), storage(), at(10))
+        .assign_job(id, WorkerTag::account(worker().user_id), storage(), at(10))
         .await
         .expect("query");
     let AssignOutcome::Assigned(claimed) = outcome else {

@@ -370,6 +370,11 @@ impl From<AssignmentError> for ApiError {
     fn from(error: AssignmentError) -> Self {
         match error {
             AssignmentError::NotFound(_) => Self::not_found(error.to_string()),
+            AssignmentError::NotHolder => Self::new(
+                StatusCode::FORBIDDEN,
+                "not_assignment_holder",
+                error.to_string(),
+            ),
             AssignmentError::AlreadyCompleted => {
                 Self::bad_request("assignment_completed", error.to_string())
             }

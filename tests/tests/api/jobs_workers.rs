@@ -673,3 +673,34 @@ async fn cancelling_a_running_job_stops_its_worker(
         .expect(200);
     assert_eq!(job_ids(&listed), [job_id]);
 }
+
+#[rstest]
+#[tokio::test]
+async fn only_the_claiming_account_or_an_admin_works_an_assignment(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ana) = app.user("ana@example.com").await;
+    let holder = app.worker_token("holder@example.com").await;
+    let rival = app.worker_token("rival@example.com").await;
+    let job_id = submit_test(&app, &ana, 1).await;
+    let (_, assignment) = claim_one(&app, &holder).await;
+    let assignment_id = id(&assignment["id"]);
+
+    app.post(&heartbeat_path(assignment_id), Some(&rival), json!({}))
+        .await
+        .expect_error(403, "not_assignment_holder");
+    report(&app, &rival, assignment_id, "SUCCEEDED", Some(json!({})))
+        .await
+        .expect_error(403, "not_assignment_holder");
+    assert_eq!(status_of(&app, job_id).await, "IN_PROGRESS");
+
+    let admin = app.admin_token().await;
+    app.post(&heartbeat_path(assignment_id), Some(&admin), json!({}))
+        .await
+        .expect(200);
+    report(&app, &holder, assignment_id, "SUCCEEDED", Some(json!({})))
+        .await
+        .expect(200);
+    assert_eq!(status_of(&app, job_id).await, "SUCCEEDED");
+}

@@ -15,6 +15,8 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     /// The job (`jobs.id`, deleted with it).
     pub job_id: i32,
+    /// The claiming account (`users.id`; no foreign key: history outlives deleted accounts).
+    pub worker_id: i32,
     /// The worker's ECS task ARN.
     pub ecs_task_arn: Option<String>,
     /// The worker's ECS cluster ARN.

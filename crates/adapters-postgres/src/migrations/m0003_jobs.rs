@@ -154,6 +154,7 @@ async fn create_job_assignments(manager: &SchemaManager<'_>) -> Result<(), DbErr
                 .col(timestamp_with_time_zone(JobAssignments::CreatedAt))
                 .col(timestamp_with_time_zone(JobAssignments::UpdatedAt))
                 .col(integer(JobAssignments::JobId))
+                .col(integer(JobAssignments::WorkerId))
                 .col(text_null(JobAssignments::EcsTaskArn))
                 .col(text_null(JobAssignments::EcsClusterArn))
                 .col(timestamp_with_time_zone(JobAssignments::ExpiresAt))
@@ -268,6 +269,7 @@ enum JobAssignments {
     CreatedAt,
     UpdatedAt,
     JobId,
+    WorkerId,
     EcsTaskArn,
     EcsClusterArn,
     ExpiresAt,

@@ -18,6 +18,12 @@ pub fn may_cancel_job(actor: &User, owner: UserId) -> bool {
     actor.id == owner || actor.roles.is_admin()
 }
 
+/// Whether `actor` may act on an assignment claimed by `holder` (heartbeat, result, upload
+/// URLs): the claiming account or an administrator.
+pub fn may_work_assignment(actor: &User, holder: UserId) -> bool {
+    actor.id == holder || actor.roles.is_admin()
+}
+
 /// Submitting a job.
 #[derive(Debug, Error)]
 pub enum SubmitJobError {
@@ -87,6 +93,9 @@ pub enum AssignmentError {
     /// No such assignment.
     #[error("Assignment not found")]
     NotFound(AssignmentId),
+    /// The caller is not the account that claimed the assignment.
+    #[error("This assignment belongs to another worker")]
+    NotHolder,
     /// A result was already reported for this assignment.
     #[error("Assignment already completed")]
     AlreadyCompleted,

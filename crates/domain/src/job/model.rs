@@ -155,6 +155,8 @@ pub struct Assignment {
     pub id: AssignmentId,
     /// The job.
     pub job_id: JobId,
+    /// The account that claimed it: only it (or an administrator) may act on the assignment.
+    pub worker_id: UserId,
     /// When the job was claimed.
     pub created_at: DateTime<Utc>,
     /// When it last changed.

@@ -53,12 +53,26 @@ pub struct Submission {
 }
 
 /// Who claims a job, as R1 workers describe themselves.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkerTag {
+    /// The claiming account.
+    pub user_id: UserId,
     /// The worker's ECS task ARN.
     pub ecs_task_arn: Option<String>,
     /// The worker's ECS cluster ARN.
     pub ecs_cluster_arn: Option<String>,
+}
+
+impl WorkerTag {
+    /// A worker known only by its account (no ECS task or cluster).
+    #[must_use]
+    pub const fn account(user_id: UserId) -> Self {
+        Self {
+            user_id,
+            ecs_task_arn: None,
+            ecs_cluster_arn: None,
+        }
+    }
 }
 
 /// A claim request.

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use reefguide_domain::User;
 use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, InvalidateCacheError, JobAccessError,
-    SubmitJobError, may_cancel_job, may_view_job,
+    SubmitJobError, may_cancel_job, may_view_job, may_work_assignment,
 };
 use reefguide_domain::job::registry::{JobType, JobTypeRegistry};
 use reefguide_domain::job::{
@@ -303,11 +303,12 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// stop (`cancelled`) when the job was cancelled.
     pub async fn heartbeat(
         &self,
+        actor: &User,
         id: AssignmentId,
         progress: Progress,
     ) -> Result<HeartbeatReply, AssignmentError> {
         for _ in 0..MAX_CHANGE_ATTEMPTS {
-            let (assignment, job) = self.load_assignment(id).await?;
+            let (assignment, job) = self.load_held_assignment(actor, id).await?;
             if job.state.status() == JobStatus::Cancelled {
                 return Ok(HeartbeatReply {
                     assignment,
@@ -344,12 +345,13 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// as sent). Refused without any change when the lease was lost.
     pub async fn report(
         &self,
+        actor: &User,
         id: AssignmentId,
         outcome: Outcome,
         result_payload: Option<Value>,
     ) -> Result<(), AssignmentError> {
         for _ in 0..MAX_CHANGE_ATTEMPTS {
-            let (assignment, job) = self.load_assignment(id).await?;
+            let (assignment, job) = self.load_held_assignment(actor, id).await?;
             if assignment.completed_at.is_some() {
                 return Err(AssignmentError::AlreadyCompleted);
             }
@@ -412,15 +414,40 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     }
 
     /// The assignment and its job, checking that the assignment still holds the job's lease.
+    /// An assignment and its job; refused when the assignment no longer holds a running job.
     async fn load_assignment(
         &self,
         id: AssignmentId,
+    ) -> Result<(Assignment, Job), AssignmentError> {
+        self.load_assignment_checked(id, |_| true).await
+    }
+
+    /// [`Self::load_assignment`], refused unless `actor` holds the assignment (or is an
+    /// administrator); a stranger learns nothing about its lease.
+    async fn load_held_assignment(
+        &self,
+        actor: &User,
+        id: AssignmentId,
+    ) -> Result<(Assignment, Job), AssignmentError> {
+        self.load_assignment_checked(id, |assignment| {
+            may_work_assignment(actor, assignment.worker_id)
+        })
+        .await
+    }
+
+    async fn load_assignment_checked(
+        &self,
+        id: AssignmentId,
+        permitted: impl FnOnce(&Assignment) -> bool,
     ) -> Result<(Assignment, Job), AssignmentError> {
         let (assignment, job) = self
             .store
             .find_assignment(id)
             .await?
             .ok_or(AssignmentError::NotFound(id))?;
+        if !permitted(&assignment) {
+            return Err(AssignmentError::NotHolder);
+        }
         if assignment.completed_at.is_none() && job.current_assignment != Some(id) {
             return Err(AssignmentError::LeaseLost(
                 "the job was re-queued and is held by another assignment",

@@ -152,6 +152,7 @@ async fn claim_row(
         created_at: Set(claim.now),
         updated_at: Set(claim.now),
         job_id: Set(job.id.get()),
+        worker_id: Set(claim.worker.user_id.get()),
         ecs_task_arn: Set(claim.worker.ecs_task_arn.clone()),
         ecs_cluster_arn: Set(claim.worker.ecs_cluster_arn.clone()),
         expires_at: Set(expires_at),
@@ -229,7 +230,8 @@ async fn claim_in_one_statement(
 
 /// The claim statement (see the module documentation). Parameters: `$1` now, `$2` task ARN,
 /// `$3` cluster ARN, `$4` storage scheme, `$5` storage root, `$6` claim time in epoch
-/// milliseconds, `$7` the limit or the job id, then the job types if any. The storage URI is built
+/// milliseconds, `$7` the claiming account, `$8` the limit or the job id, then the job types if
+/// any. The storage URI is built
 /// exactly as `StorageBase::location_for` builds it (type names are ASCII, so `lower` agrees with
 /// Rust's lower-casing).
 fn claim_statement(claim: &Claim<'_>) -> Statement {
@@ -240,6 +242,7 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
         claim.storage.scheme.as_str().into(),
         claim.storage.root.clone().into(),
         claim.now.timestamp_millis().to_string().into(),
+        claim.worker.user_id.get().into(),
     ];
     let picked = match claim.pick {
         Pick::Oldest { job_types, limit } => {
@@ -257,13 +260,13 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
             format!(
                 "SELECT id FROM jobs \
                  WHERE status = 'PENDING' AND attempts < max_attempts{type_filter} \
-                 ORDER BY created_at, id LIMIT $7 FOR NO KEY UPDATE SKIP LOCKED"
+                 ORDER BY created_at, id LIMIT $8 FOR NO KEY UPDATE SKIP LOCKED"
             )
         }
         Pick::One(id) => {
             values.push(id.get().into());
             "SELECT id FROM jobs \
-             WHERE id = $7 AND status = 'PENDING' AND attempts < max_attempts \
+             WHERE id = $8 AND status = 'PENDING' AND attempts < max_attempts \
              FOR NO KEY UPDATE"
                 .to_owned()
         }
@@ -271,9 +274,9 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
     let sql = format!(
         "WITH picked AS ({picked}), \
          assigned AS ( \
-             INSERT INTO job_assignments (created_at, updated_at, job_id, ecs_task_arn, \
-                 ecs_cluster_arn, expires_at, storage_scheme, storage_uri) \
-             SELECT $1, $1, j.id, $2, $3, $1 + j.lease_seconds * interval '1 second', $4, \
+             INSERT INTO job_assignments (created_at, updated_at, job_id, worker_id, \
+                 ecs_task_arn, ecs_cluster_arn, expires_at, storage_scheme, storage_uri) \
+             SELECT $1, $1, j.id, $7, $2, $3, $1 + j.lease_seconds * interval '1 second', $4, \
                  $5 || '/' || lower(j.\"type\") || '/' || j.id::text || '/' || $6 \
              FROM jobs j JOIN picked p ON p.id = j.id \
              RETURNING * \

@@ -51,6 +51,7 @@ pub(super) fn to_assignment(row: job_assignments::Model) -> anyhow::Result<Assig
         Ok(Assignment {
             id: assignment_id(row.id)?,
             job_id: job_id(row.job_id)?,
+            worker_id: user_id(row.worker_id)?,
             created_at: row.created_at,
             updated_at: row.updated_at,
             ecs_task_arn: row.ecs_task_arn,

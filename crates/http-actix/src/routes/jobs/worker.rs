@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
+use reefguide_domain::UserId;
 use reefguide_domain::job::{AssignmentId, JobId, Outcome};
 use reefguide_ports::repositories::WorkerTag;
 use reefguide_ports::services::Progress;
@@ -14,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::dto::{AssignmentDto, JobDto};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
-use crate::extract::PathId;
+use crate::extract::{CurrentUser, PathId};
 use crate::middleware::{require_user, require_worker};
 use crate::wire::{MessageResponse, Validation};
 
@@ -114,6 +115,7 @@ pub struct AssignmentResponse {
 
 fn worker_tag(
     validation: &mut Validation,
+    user_id: UserId,
     task: Option<String>,
     cluster: Option<String>,
 ) -> Option<WorkerTag> {
@@ -132,6 +134,7 @@ fn worker_tag(
     let task = validation.field("ecsTaskArn", arn(task));
     let cluster = validation.field("ecsClusterArn", arn(cluster));
     Some(WorkerTag {
+        user_id,
         ecs_task_arn: task?,
         ecs_cluster_arn: cluster?,
     })
@@ -149,6 +152,7 @@ fn worker_tag(
         (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody)))]
 pub async fn assign_job(
+    CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     body: web::Json<AssignRequest>,
 ) -> Result<web::Json<AssignmentResponse>, ApiError> {
@@ -159,7 +163,7 @@ pub async fn assign_job(
     } = body.into_inner();
     let mut validation = Validation::default();
     let job_id = validation.field("jobId", JobId::new(job_id));
-    let worker = worker_tag(&mut validation, ecs_task_arn, ecs_cluster_arn);
+    let worker = worker_tag(&mut validation, actor.id, ecs_task_arn, ecs_cluster_arn);
     let (job_id, worker) = validation.finish((job_id, worker))?;
     let claimed = state.jobs.assign(job_id, worker).await?;
     Ok(web::Json(AssignmentResponse {
@@ -202,6 +206,7 @@ pub struct ClaimResponse {
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody)))]
 pub async fn claim_job(
+    CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     body: web::Json<ClaimRequestBody>,
 ) -> Result<HttpResponse, ApiError> {
@@ -236,7 +241,7 @@ pub async fn claim_job(
             Some(_) => Err("must be a number of seconds from 0 to 30"),
         },
     );
-    let worker = worker_tag(&mut validation, ecs_task_arn, ecs_cluster_arn);
+    let worker = worker_tag(&mut validation, actor.id, ecs_task_arn, ecs_cluster_arn);
     let (job_types, wait, worker) = validation.finish((job_types, wait, worker))?;
     Ok(match state.jobs.claim(job_types, worker, wait).await? {
         Some(claimed) => HttpResponse::Ok().json(ClaimResponse {
@@ -274,11 +279,13 @@ pub struct HeartbeatResponse {
         (status = 200, description = "Lease extended (or `cancelled: true`)", body = HeartbeatResponse),
         (status = 400, description = "Invalid id, progress or message", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN, or the assignment belongs to \
+            another worker account", body = ErrorBody),
         (status = 404, description = "No such assignment", body = ErrorBody),
         (status = 409, description = "The lease was lost (expired, re-queued, or the job ended)",
             body = ErrorBody)))]
 pub async fn heartbeat(
+    CurrentUser(actor): CurrentUser,
     PathId(id): PathId<AssignmentId>,
     state: web::Data<AppState>,
     body: web::Bytes,
@@ -304,7 +311,7 @@ pub async fn heartbeat(
     let (percent, message) = validation.finish((percent, message))?;
     let reply = state
         .jobs
-        .heartbeat(id, Progress { percent, message })
+        .heartbeat(&actor, id, Progress { percent, message })
         .await?;
     Ok(web::Json(HeartbeatResponse {
         assignment: AssignmentDto::bare(&reply.assignment),
@@ -347,11 +354,13 @@ pub struct ResultRequest {
         (status = 400, description = "Status other than SUCCEEDED or FAILED, a result failing \
             the type's result schema, or an assignment already completed", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN, or the assignment belongs to \
+            another worker account", body = ErrorBody),
         (status = 404, description = "No such assignment", body = ErrorBody),
         (status = 409, description = "The lease was lost (expired, re-queued or cancelled); \
             nothing changed", body = ErrorBody)))]
 pub async fn submit_result(
+    CurrentUser(actor): CurrentUser,
     PathId(id): PathId<AssignmentId>,
     state: web::Data<AppState>,
     body: web::Json<ResultRequest>,
@@ -371,6 +380,9 @@ pub async fn submit_result(
         }
     };
     let result_payload = result_payload.filter(|payload| !payload.is_null());
-    state.jobs.report(id, outcome, result_payload).await?;
+    state
+        .jobs
+        .report(&actor, id, outcome, result_payload)
+        .await?;
     Ok(web::Json(MessageResponse::new("Result recorded")))
 }

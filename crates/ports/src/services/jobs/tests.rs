@@ -7,7 +7,7 @@ use chrono::Duration;
 use mockall::predicate::eq;
 use reefguide_domain::job::registry::{JobTypeName, JobTypeOverride, JobTypeRegistry};
 use reefguide_domain::job::{JobRequestId, RetryPolicy, StorageScheme};
-use reefguide_domain::{Role, UserId};
+use reefguide_domain::{Role, User, UserId};
 use rstest::rstest;
 use serde_json::json;
 use tokio::time::Instant;
@@ -22,6 +22,7 @@ const ADMIN: i64 = 3;
 const JOB: i64 = 10;
 const ASSIGNMENT: i64 = 20;
 const VERSION: i64 = 5;
+const WORKER_ACCOUNT: i64 = 4;
 
 /// A clock stopped at [`now`].
 struct FixedClock;
@@ -72,8 +73,14 @@ fn storage() -> StorageBase {
     StorageBase::new(StorageScheme::Local, "file:///tmp/results")
 }
 
+/// The worker account that holds the assignments below.
+fn worker_account() -> User {
+    user_with(WORKER_ACCOUNT, &[Role::Worker])
+}
+
 fn worker() -> WorkerTag {
     WorkerTag {
+        user_id: worker_account().id,
         ecs_task_arn: Some("arn:aws:ecs:task/1".into()),
         ecs_cluster_arn: Some("arn:aws:ecs:cluster/c".into()),
     }
@@ -130,6 +137,7 @@ fn assignment_of(job: &Job) -> Assignment {
     Assignment {
         id: aid(ASSIGNMENT),
         job_id: job.id,
+        worker_id: uid(WORKER_ACCOUNT),
         created_at: claimed_at,
         updated_at: claimed_at,
         ecs_task_arn: worker().ecs_task_arn,
@@ -694,6 +702,7 @@ async fn a_heartbeat_extends_the_lease_and_records_progress() {
         .returning(|_| Ok(true));
     let reply = service(store)
         .heartbeat(
+            &worker_account(),
             aid(ASSIGNMENT),
             Progress {
                 percent: Some(42.0),
@@ -721,7 +730,7 @@ async fn a_heartbeat_of_a_cancelled_job_tells_the_worker_to_stop() {
     let mut store = store_with_assignment(assignment.clone(), job);
     store.expect_apply_change().never();
     let reply = service(store)
-        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .heartbeat(&worker_account(), aid(ASSIGNMENT), Progress::default())
         .await
         .expect("heartbeat");
     assert_eq!(
@@ -742,7 +751,7 @@ async fn a_heartbeat_after_the_lease_ended_is_refused(#[case] claimed_minutes_ag
     let mut store = store_with_assignment(assignment_of(&job), job);
     store.expect_apply_change().never();
     let got = service(store)
-        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .heartbeat(&worker_account(), aid(ASSIGNMENT), Progress::default())
         .await;
     assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
 }
@@ -761,9 +770,38 @@ async fn a_heartbeat_one_instant_before_expiry_still_counts() {
     let mut store = store_with_assignment(assignment_of(&job), job);
     store.expect_apply_change().times(1).returning(|_| Ok(true));
     let reply = service(store)
-        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .heartbeat(&worker_account(), aid(ASSIGNMENT), Progress::default())
         .await
         .expect("heartbeat");
+    assert!(!reply.cancelled);
+}
+
+#[tokio::test]
+async fn only_the_claiming_account_or_an_admin_works_an_assignment() {
+    let job = test_job(running());
+    let stranger = user_with(WORKER_ACCOUNT + 1, &[Role::Worker]);
+    let mut store = store_with_assignment(assignment_of(&job), job.clone());
+    store.expect_apply_change().never();
+    let service = service(store);
+    let beat = service
+        .heartbeat(&stranger, aid(ASSIGNMENT), Progress::default())
+        .await;
+    assert!(matches!(beat, Err(AssignmentError::NotHolder)), "{beat:?}");
+    let report = service
+        .report(&stranger, aid(ASSIGNMENT), Outcome::Failed, None)
+        .await;
+    assert!(
+        matches!(report, Err(AssignmentError::NotHolder)),
+        "{report:?}"
+    );
+
+    let mut store = store_with_assignment(assignment_of(&job), job);
+    store.expect_apply_change().times(1).returning(|_| Ok(true));
+    let admin = user_with(ADMIN, &[Role::Admin]);
+    let reply = self::service(store)
+        .heartbeat(&admin, aid(ASSIGNMENT), Progress::default())
+        .await
+        .expect("an administrator may act for a worker");
     assert!(!reply.cancelled);
 }
 
@@ -777,7 +815,7 @@ async fn a_heartbeat_of_a_superseded_assignment_is_refused() {
     let mut store = store_with_assignment(assignment_of(&job), job);
     store.expect_apply_change().never();
     let got = service(store)
-        .heartbeat(aid(ASSIGNMENT), Progress::default())
+        .heartbeat(&worker_account(), aid(ASSIGNMENT), Progress::default())
         .await;
     assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
 }
@@ -787,7 +825,9 @@ async fn a_heartbeat_of_an_unknown_assignment_is_not_found() {
     let mut store = MockJobRepository::new();
     store.expect_find_assignment().returning(|_| Ok(None));
     store.expect_apply_change().never();
-    let got = service(store).heartbeat(aid(99), Progress::default()).await;
+    let got = service(store)
+        .heartbeat(&worker_account(), aid(99), Progress::default())
+        .await;
     assert!(
         matches!(got, Err(AssignmentError::NotFound(id)) if id == aid(99)),
         "{got:?}"
@@ -806,7 +846,12 @@ async fn a_success_must_match_the_result_schema(#[case] payload: Value, #[case] 
     let mut store = store_with_assignment(assignment_of(&job), job);
     store.expect_apply_change().never();
     let got = service(store)
-        .report(aid(ASSIGNMENT), Outcome::Succeeded, Some(payload))
+        .report(
+            &worker_account(),
+            aid(ASSIGNMENT),
+            Outcome::Succeeded,
+            Some(payload),
+        )
         .await;
     let Err(AssignmentError::InvalidResult(errors)) = got else {
         panic!("expected InvalidResult, got {got:?}");
@@ -849,7 +894,12 @@ async fn a_success_stores_its_result_and_completes_the_assignment() {
         .times(1)
         .returning(|_| Ok(true));
     service(store)
-        .report(aid(ASSIGNMENT), Outcome::Succeeded, Some(payload))
+        .report(
+            &worker_account(),
+            aid(ASSIGNMENT),
+            Outcome::Succeeded,
+            Some(payload),
+        )
         .await
         .expect("reported");
 }
@@ -873,7 +923,12 @@ async fn a_failure_keeps_any_payload_as_sent() {
         .times(1)
         .returning(|_| Ok(true));
     service(store)
-        .report(aid(ASSIGNMENT), Outcome::Failed, Some(payload))
+        .report(
+            &worker_account(),
+            aid(ASSIGNMENT),
+            Outcome::Failed,
+            Some(payload),
+        )
         .await
         .expect("reported");
 }
@@ -888,7 +943,7 @@ async fn a_second_result_is_refused() {
     let mut store = store_with_assignment(assignment, job);
     store.expect_apply_change().never();
     let got = service(store)
-        .report(aid(ASSIGNMENT), Outcome::Succeeded, None)
+        .report(&worker_account(), aid(ASSIGNMENT), Outcome::Succeeded, None)
         .await;
     assert!(
         matches!(got, Err(AssignmentError::AlreadyCompleted)),
@@ -910,7 +965,7 @@ async fn a_result_without_a_live_lease_is_refused(#[case] state: JobState) {
     let mut store = store_with_assignment(assignment, job);
     store.expect_apply_change().never();
     let got = service(store)
-        .report(aid(ASSIGNMENT), Outcome::Succeeded, None)
+        .report(&worker_account(), aid(ASSIGNMENT), Outcome::Succeeded, None)
         .await;
     assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
 }
@@ -924,7 +979,7 @@ async fn a_result_of_a_superseded_assignment_is_refused() {
     let mut store = store_with_assignment(assignment_of(&job), job);
     store.expect_apply_change().never();
     let got = service(store)
-        .report(aid(ASSIGNMENT), Outcome::Failed, None)
+        .report(&worker_account(), aid(ASSIGNMENT), Outcome::Failed, None)
         .await;
     assert!(matches!(got, Err(AssignmentError::LeaseLost(_))), "{got:?}");
 }
