@@ -15,6 +15,7 @@ pub mod job;
 pub mod note;
 pub mod pagination;
 pub mod polygon;
+pub mod storage;
 pub mod user;
 
 pub use audit::{NewUserLogEntry, UserAction, UserLogEntry};

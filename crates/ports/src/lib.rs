@@ -12,12 +12,14 @@
 
 pub mod clock;
 pub mod crypto;
+pub mod object_store;
 pub mod repositories;
 pub mod services;
 pub mod wakeup;
 
 pub use clock::{Clock, SystemClock};
 pub use crypto::{IssuedToken, PasswordHasher, TokenIssuer, TokenVerifier};
+pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
     HealthCheck, JobRepository, NewUser, NoteRepository, PolygonPage, PolygonQuery,
     PolygonRepository, RefreshTokenRepository, StoreUnavailable, UserLogRepository, UserRepository,

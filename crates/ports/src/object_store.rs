@@ -1,0 +1,93 @@
+//! The object store where workers put result files and from which users download them: S3 in
+//! production, files under the data directory in the embedded default.
+//!
+//! Every operation names a file by its assignment's [`StorageLocation`] (the prefix a job's
+//! results live under, as recorded on the assignment and the result) and a [`RelativePath`]
+//! below it. A store only serves locations of its own scheme and root; anything else is
+//! [`ObjectStoreError::ForeignLocation`].
+
+use async_trait::async_trait;
+use reefguide_domain::job::{StorageBase, StorageLocation};
+use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
+use thiserror::Error;
+
+/// One file under a storage location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredObject {
+    /// Its path below the location.
+    pub path: RelativePath,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// The files under a location, in path order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Listing {
+    /// The files found, at most the limit asked for.
+    pub objects: Vec<StoredObject>,
+    /// Whether more files exist beyond the limit.
+    pub truncated: bool,
+}
+
+/// Why an object-store operation failed.
+#[derive(Debug, Error)]
+pub enum ObjectStoreError {
+    /// The location belongs to another store (another scheme, bucket or root).
+    #[error("storage location {0} is not served by this object store")]
+    ForeignLocation(String),
+    /// No file at that path.
+    #[error("no object {0}")]
+    NotFound(String),
+    /// The store failed or could not be reached; the cause is logged, never shown.
+    #[error(transparent)]
+    Backend(#[from] anyhow::Error),
+}
+
+/// Result-file storage.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ObjectStore: Send + Sync + 'static {
+    /// Where new assignments' results go: the scheme and root their locations are built from.
+    fn base(&self) -> StorageBase;
+
+    /// The files below `location/` (never a sibling such as `location-old/`), optionally only
+    /// those selected by `filter`, in path order, at most `limit` of them. Reads every page the
+    /// store returns until `limit` is passed.
+    async fn list(
+        &self,
+        location: &StorageLocation,
+        filter: Option<FilterPrefix>,
+        limit: usize,
+    ) -> Result<Listing, ObjectStoreError>;
+
+    /// A URL from which anyone holding it may GET the file until `expiry` has passed.
+    async fn presign_get(
+        &self,
+        location: &StorageLocation,
+        path: &RelativePath,
+        expiry: PresignExpiry,
+    ) -> Result<String, ObjectStoreError>;
+
+    /// A URL to which anyone holding it may PUT the file's bytes until `expiry` has passed.
+    async fn presign_put(
+        &self,
+        location: &StorageLocation,
+        path: &RelativePath,
+        expiry: PresignExpiry,
+    ) -> Result<String, ObjectStoreError>;
+
+    /// Stores `bytes` as the file (replacing any previous one).
+    async fn put(
+        &self,
+        location: &StorageLocation,
+        path: &RelativePath,
+        bytes: Vec<u8>,
+    ) -> Result<(), ObjectStoreError>;
+
+    /// The file's bytes.
+    async fn get(
+        &self,
+        location: &StorageLocation,
+        path: &RelativePath,
+    ) -> Result<Vec<u8>, ObjectStoreError>;
+}
