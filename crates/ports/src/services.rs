@@ -2,11 +2,16 @@
 
 pub mod auth;
 pub mod jobs;
+pub mod results;
 pub mod study_areas;
 pub mod users;
 
 pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
 pub use jobs::{HeartbeatReply, JobListing, JobService, Progress, SweepSummary};
+pub use results::{
+    Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
+    UploadUrls,
+};
 pub use study_areas::{
     ExportPage, NoteService, PolygonExport, PolygonListing, PolygonService, StudyAreaStore,
 };

@@ -440,7 +440,11 @@ impl JobState {
     }
 
     /// `Ok` when `IN_PROGRESS` with a lease still valid at `now`.
-    fn require_live_lease(&self, now: DateTime<Utc>) -> Result<(), TransitionError> {
+    ///
+    /// # Errors
+    /// [`TransitionError::NotInProgress`] from any other status;
+    /// [`TransitionError::LeaseLost`] when the lease expired at `now`.
+    pub fn require_live_lease(&self, now: DateTime<Utc>) -> Result<(), TransitionError> {
         if self.status != JobStatus::InProgress {
             return Err(TransitionError::NotInProgress {
                 status: self.status,

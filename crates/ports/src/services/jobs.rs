@@ -159,19 +159,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
 
     /// One job with its assignments and results, if the caller may see it.
     pub async fn get(&self, actor: &User, id: JobId) -> Result<JobDetails, JobAccessError> {
-        let details = self
-            .store
-            .find_job(id)
-            .await?
-            .ok_or(JobAccessError::NotFound(id))?;
-        let owner = details.job.owner;
-        let requested = actor.id != owner
-            && !actor.roles.is_admin()
-            && self.store.has_requested(actor.id, id).await?;
-        if !may_view_job(actor, owner, requested) {
-            return Err(JobAccessError::Forbidden);
-        }
-        Ok(details)
+        visible_job(&self.store, actor, id).await
     }
 
     /// The jobs the caller owns or requested (every job for administrators).
@@ -419,41 +407,16 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         &self,
         id: AssignmentId,
     ) -> Result<(Assignment, Job), AssignmentError> {
-        self.load_assignment_checked(id, |_| true).await
+        current_assignment(&self.store, id, |_| true).await
     }
 
-    /// [`Self::load_assignment`], refused unless `actor` holds the assignment (or is an
-    /// administrator); a stranger learns nothing about its lease.
+    /// [`Self::load_assignment`], refused unless `actor` holds the assignment.
     async fn load_held_assignment(
         &self,
         actor: &User,
         id: AssignmentId,
     ) -> Result<(Assignment, Job), AssignmentError> {
-        self.load_assignment_checked(id, |assignment| {
-            may_work_assignment(actor, assignment.worker_id)
-        })
-        .await
-    }
-
-    async fn load_assignment_checked(
-        &self,
-        id: AssignmentId,
-        permitted: impl FnOnce(&Assignment) -> bool,
-    ) -> Result<(Assignment, Job), AssignmentError> {
-        let (assignment, job) = self
-            .store
-            .find_assignment(id)
-            .await?
-            .ok_or(AssignmentError::NotFound(id))?;
-        if !permitted(&assignment) {
-            return Err(AssignmentError::NotHolder);
-        }
-        if assignment.completed_at.is_none() && job.current_assignment != Some(id) {
-            return Err(AssignmentError::LeaseLost(
-                "the job was re-queued and is held by another assignment",
-            ));
-        }
-        Ok((assignment, job))
+        held_assignment(&self.store, actor, id).await
     }
 
     fn change(&self, job: &Job, next: JobState) -> JobChange {
@@ -472,8 +435,63 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     }
 }
 
+/// One job with its assignments and results, if `actor` may see it (owner, requester through
+/// the cache, or administrator).
+pub(crate) async fn visible_job<S: JobRepository>(
+    store: &S,
+    actor: &User,
+    id: JobId,
+) -> Result<JobDetails, JobAccessError> {
+    let details = store
+        .find_job(id)
+        .await?
+        .ok_or(JobAccessError::NotFound(id))?;
+    let owner = details.job.owner;
+    let requested =
+        actor.id != owner && !actor.roles.is_admin() && store.has_requested(actor.id, id).await?;
+    if !may_view_job(actor, owner, requested) {
+        return Err(JobAccessError::Forbidden);
+    }
+    Ok(details)
+}
+
+/// An assignment and its job, refused unless `actor` holds the assignment (or is an
+/// administrator; a stranger learns nothing about its lease) and it still holds its job.
+pub(crate) async fn held_assignment<S: JobRepository>(
+    store: &S,
+    actor: &User,
+    id: AssignmentId,
+) -> Result<(Assignment, Job), AssignmentError> {
+    current_assignment(store, id, |assignment| {
+        may_work_assignment(actor, assignment.worker_id)
+    })
+    .await
+}
+
+/// An assignment and its job; `AssignmentError::NotHolder` when `permitted` refuses it,
+/// `LeaseLost` when the job was re-queued and another assignment holds it now.
+async fn current_assignment<S: JobRepository>(
+    store: &S,
+    id: AssignmentId,
+    permitted: impl FnOnce(&Assignment) -> bool,
+) -> Result<(Assignment, Job), AssignmentError> {
+    let (assignment, job) = store
+        .find_assignment(id)
+        .await?
+        .ok_or(AssignmentError::NotFound(id))?;
+    if !permitted(&assignment) {
+        return Err(AssignmentError::NotHolder);
+    }
+    if assignment.completed_at.is_none() && job.current_assignment != Some(id) {
+        return Err(AssignmentError::LeaseLost(
+            "the job was re-queued and is held by another assignment",
+        ));
+    }
+    Ok((assignment, job))
+}
+
 /// A heartbeat or result refused by the state machine: always a lost lease, with the reason.
-fn lease_lost(err: TransitionError) -> AssignmentError {
+pub(crate) fn lease_lost(err: TransitionError) -> AssignmentError {
     AssignmentError::LeaseLost(match err {
         TransitionError::LeaseLost => "the lease expired",
         TransitionError::NotInProgress {
@@ -503,4 +521,4 @@ fn contention_on(id: AssignmentId) -> anyhow::Error {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

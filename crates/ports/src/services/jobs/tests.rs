@@ -16,16 +16,16 @@ use super::*;
 use crate::repositories::jobs::MockJobRepository;
 use crate::services::test_support::{now, user_with};
 
-const OWNER: i64 = 1;
-const OTHER: i64 = 2;
-const ADMIN: i64 = 3;
-const JOB: i64 = 10;
-const ASSIGNMENT: i64 = 20;
+pub(crate) const OWNER: i64 = 1;
+pub(crate) const OTHER: i64 = 2;
+pub(crate) const ADMIN: i64 = 3;
+pub(crate) const JOB: i64 = 10;
+pub(crate) const ASSIGNMENT: i64 = 20;
 const VERSION: i64 = 5;
-const WORKER_ACCOUNT: i64 = 4;
+pub(crate) const WORKER_ACCOUNT: i64 = 4;
 
 /// A clock stopped at [`now`].
-struct FixedClock;
+pub(crate) struct FixedClock;
 
 impl Clock for FixedClock {
     fn now(&self) -> DateTime<Utc> {
@@ -53,28 +53,28 @@ fn test_type_with(change: JobTypeOverride) -> JobTypeRegistry {
     JobTypeRegistry::with_overrides([(name, change)]).expect("valid override")
 }
 
-fn jid(raw: i64) -> JobId {
+pub(crate) fn jid(raw: i64) -> JobId {
     JobId::new(raw).expect("positive")
 }
 
-fn aid(raw: i64) -> AssignmentId {
+pub(crate) fn aid(raw: i64) -> AssignmentId {
     AssignmentId::new(raw).expect("positive")
 }
 
-fn uid(raw: i64) -> UserId {
+pub(crate) fn uid(raw: i64) -> UserId {
     UserId::new(raw).expect("positive")
 }
 
-fn policy() -> RetryPolicy {
+pub(crate) fn policy() -> RetryPolicy {
     RetryPolicy::new(3, Duration::minutes(60)).expect("valid policy")
 }
 
-fn storage() -> StorageBase {
+pub(crate) fn storage() -> StorageBase {
     StorageBase::new(StorageScheme::Local, "file:///tmp/results")
 }
 
 /// The worker account that holds the assignments below.
-fn worker_account() -> User {
+pub(crate) fn worker_account() -> User {
     user_with(WORKER_ACCOUNT, &[Role::Worker])
 }
 
@@ -88,19 +88,19 @@ fn worker() -> WorkerTag {
 
 /// An `IN_PROGRESS` state claimed `minutes_ago` (its 60-minute lease ends 60 - `minutes_ago`
 /// minutes from now).
-fn running_since(minutes_ago: i64) -> JobState {
+pub(crate) fn running_since(minutes_ago: i64) -> JobState {
     JobState::new_pending()
         .claim(now() - Duration::minutes(minutes_ago), &policy())
         .expect("claimable")
 }
 
 /// An `IN_PROGRESS` state with a lease 50 minutes from its end.
-fn running() -> JobState {
+pub(crate) fn running() -> JobState {
     running_since(10)
 }
 
 /// A state with this status (one attempt once claimed; a lease 50 minutes long when running).
-fn state_of(status: JobStatus) -> JobState {
+pub(crate) fn state_of(status: JobStatus) -> JobState {
     match status {
         JobStatus::Pending => JobState::new_pending(),
         JobStatus::InProgress => running(),
@@ -110,7 +110,7 @@ fn state_of(status: JobStatus) -> JobState {
 }
 
 /// Job 10 of type `job_type`, owned by user 1, at version 5, held by assignment 20 once claimed.
-fn job(job_type: &str, state: JobState) -> Job {
+pub(crate) fn job(job_type: &str, state: JobState) -> Job {
     let payload = json!({ "id": 1 });
     Job {
         id: jid(JOB),
@@ -127,12 +127,12 @@ fn job(job_type: &str, state: JobState) -> Job {
     }
 }
 
-fn test_job(state: JobState) -> Job {
+pub(crate) fn test_job(state: JobState) -> Job {
     job("TEST", state)
 }
 
 /// Assignment 20 of `job`, claimed ten minutes ago, with the job's lease.
-fn assignment_of(job: &Job) -> Assignment {
+pub(crate) fn assignment_of(job: &Job) -> Assignment {
     let claimed_at = now() - Duration::minutes(10);
     Assignment {
         id: aid(ASSIGNMENT),
@@ -151,7 +151,7 @@ fn assignment_of(job: &Job) -> Assignment {
     }
 }
 
-fn details(job: Job) -> JobDetails {
+pub(crate) fn details(job: Job) -> JobDetails {
     JobDetails {
         job,
         assignments: vec![],
@@ -179,7 +179,7 @@ fn submission(cached: bool) -> Submission {
 }
 
 /// A store whose `find_assignment` always answers with this assignment and job.
-fn store_with_assignment(assignment: Assignment, job: Job) -> MockJobRepository {
+pub(crate) fn store_with_assignment(assignment: Assignment, job: Job) -> MockJobRepository {
     let mut store = MockJobRepository::new();
     store
         .expect_find_assignment()
