@@ -1,16 +1,21 @@
 //! Developer tasks: `cargo xtask <task>`.
 //!
-//! - `test`: the whole test suite against a real Postgres (and SQLite), see [`test`].
+//! - `test`: the whole test suite against a real Postgres (and SQLite) and a moto server (S3),
+//!   see [`test`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
 
 mod bench;
+mod moto;
 
 use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+
+use crate::moto::Moto;
 
 /// The Postgres used when `DATABASE_URL` is not set.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -24,9 +29,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Task {
-    /// Run the whole test suite (unit, contract tests on SQLite and Postgres, black-box HTTP).
-    /// Uses DATABASE_URL when set, else Postgres at 127.0.0.1:5432; each test creates and drops
-    /// its own database there.
+    /// Run the whole test suite (unit, contract tests on SQLite and Postgres and on the local
+    /// store and S3, black-box HTTP). Uses DATABASE_URL when set, else Postgres at
+    /// 127.0.0.1:5432; each test creates and drops its own database there. Starts a moto server
+    /// (installed once into target/moto-venv) for the S3 tests unless S3_ENDPOINT_URL is set.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test-name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -59,7 +65,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Runs `cargo test --workspace` with `REEFGUIDE_TEST_DATABASE_URL` pointing at a reachable
-/// Postgres server; stops early with instructions when none is reachable.
+/// Postgres server (stopping early with instructions when none is reachable) and
+/// `S3_ENDPOINT_URL` at an S3 emulator: the one given, or a moto server started for the run and
+/// stopped after it, pass, fail or Ctrl-C.
 fn test(args: &[String]) -> anyhow::Result<()> {
     let url = postgres_url()?;
     let address = host_port(&url).context("cannot read host and port from DATABASE_URL")?;
@@ -72,16 +80,77 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         );
     }
     eprintln!("xtask: testing against Postgres at {address}");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "--workspace", "--no-fail-fast"])
-        .args(args)
+    let (s3_endpoint, _moto) = s3_endpoint()?;
+    eprintln!("xtask: testing S3 against {s3_endpoint}");
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command
+        .args(cargo_test_args(args))
         .env("REEFGUIDE_TEST_DATABASE_URL", &url)
-        .status()
-        .context("cannot run cargo test")?;
+        .env(S3_ENDPOINT_VAR, &s3_endpoint);
+    for (name, value) in EMULATOR_AWS_DEFAULTS {
+        if std::env::var_os(name).is_none() {
+            command.env(name, value);
+        }
+    }
+    let status = command.status().context("cannot run cargo test")?;
     if !status.success() {
         bail!("tests failed");
     }
     Ok(())
+}
+
+/// The `cargo test` arguments: the whole workspace unless `args` choose packages (`-p`), then
+/// `args`.
+fn cargo_test_args(args: &[String]) -> Vec<String> {
+    let chooses_packages = args
+        .iter()
+        .take_while(|arg| *arg != "--")
+        .any(|arg| arg.starts_with("-p") || arg.starts_with("--package"));
+    let scope = if chooses_packages {
+        None
+    } else {
+        Some("--workspace")
+    };
+    ["test", "--no-fail-fast"]
+        .into_iter()
+        .chain(scope)
+        .map(str::to_owned)
+        .chain(args.iter().cloned())
+        .collect()
+}
+
+/// The variable naming the S3 endpoint of the tests.
+const S3_ENDPOINT_VAR: &str = "S3_ENDPOINT_URL";
+
+/// AWS settings given to the tests when not set already (moto accepts any credentials).
+const EMULATOR_AWS_DEFAULTS: [(&str, &str); 3] = [
+    ("AWS_ACCESS_KEY_ID", "testing"),
+    ("AWS_SECRET_ACCESS_KEY", "testing"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// `S3_ENDPOINT_URL` when set, else the URL of a moto server started now (kept running until
+/// the returned guard is dropped, and stopped if xtask is interrupted).
+fn s3_endpoint() -> anyhow::Result<(String, Option<Moto>)> {
+    if let Ok(url) = std::env::var(S3_ENDPOINT_VAR) {
+        return Ok((url, None));
+    }
+    let moto = Moto::start(&target_dir()).context("cannot start moto for the S3 tests")?;
+    moto.stop_on_signal()?;
+    Ok((moto.endpoint_url(), Some(moto)))
+}
+
+/// The workspace's target directory (`CARGO_TARGET_DIR` or `<workspace>/target`).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || {
+            let xtask = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+            xtask
+                .parent()
+                .map_or_else(|| xtask.join("target"), |root| root.join("target"))
+        },
+        PathBuf::from,
+    )
 }
 
 /// `DATABASE_URL` (it must be a Postgres URL) or the local default.
@@ -119,7 +188,31 @@ fn reachable(address: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::host_port;
+    use super::{cargo_test_args, host_port};
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|&arg| arg.to_owned()).collect()
+    }
+
+    #[test]
+    fn packages_replace_the_workspace() {
+        assert_eq!(
+            cargo_test_args(&strings(&["contract"])),
+            strings(&["test", "--no-fail-fast", "--workspace", "contract"])
+        );
+        assert_eq!(
+            cargo_test_args(&strings(&["-p", "a", "--", "--nocapture"])),
+            strings(&["test", "--no-fail-fast", "-p", "a", "--", "--nocapture"])
+        );
+        assert_eq!(
+            cargo_test_args(&strings(&["--package=a"])),
+            strings(&["test", "--no-fail-fast", "--package=a"])
+        );
+        assert_eq!(
+            cargo_test_args(&strings(&["--", "-p"])),
+            strings(&["test", "--no-fail-fast", "--workspace", "--", "-p"])
+        );
+    }
 
     #[test]
     fn host_and_port_are_read_from_urls() {

@@ -1,4 +1,9 @@
-//! AWS adapters of reefguide (ECS compute cluster, S3 object store) and their local equivalents.
-//!
-//! Empty for now: the result-storage and compute issues fill it. It already belongs to the
-//! workspace so that the dependency graph of the design card holds from the start.
+//! AWS adapters of reefguide and their local equivalents: the S3 object store ([`s3`]) and the
+//! local object store under the data directory ([`local`]), both implementing
+//! [`reefguide_ports::ObjectStore`]. The ECS compute cluster comes with the compute issue.
+
+pub mod local;
+pub mod s3;
+
+pub use local::{LocalObjectStore, SignedMethod, SignedUrlError, SigningKey};
+pub use s3::{S3ObjectStore, S3Settings};

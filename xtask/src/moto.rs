@@ -1,0 +1,287 @@
+//! A moto server (the AWS emulator) for the test suite: installed once into a Python virtual
+//! environment under the target directory, started on a free loopback port, logging to
+//! `target/moto.log`, and stopped when [`Moto`] is dropped or xtask is interrupted.
+
+use std::fs::{self, File};
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+/// The moto release the tests are known to pass against.
+const MOTO_REQUIREMENT: &str = "moto[server]==5.1.22";
+/// The virtual environment's directory under the target directory.
+const VENV_DIR: &str = "moto-venv";
+/// The file in the virtual environment recording which requirement was installed.
+const STAMP_FILE: &str = "reefguide-moto-requirement";
+/// The server's log under the target directory.
+const LOG_FILE: &str = "moto.log";
+/// How long the server may take to answer after it is spawned.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running moto server; killed (and reaped) on drop.
+pub struct Moto {
+    child: Arc<Mutex<Child>>,
+    address: SocketAddr,
+    log: PathBuf,
+}
+
+impl Moto {
+    /// Installs moto into `<target_dir>/moto-venv` unless already there, starts it on a free
+    /// loopback port and waits until it answers HTTP.
+    ///
+    /// # Errors
+    /// When Python, the installation, the spawn or the readiness wait fails (naming the log).
+    pub fn start(target_dir: &Path) -> anyhow::Result<Self> {
+        let server = ensure_installed(target_dir)?;
+        let address = free_loopback_address()?;
+        let log = target_dir.join(LOG_FILE);
+        let child = spawn(&server, address, &log)?;
+        let moto = Self {
+            child: Arc::new(Mutex::new(child)),
+            address,
+            log,
+        };
+        moto.wait_ready()?;
+        Ok(moto)
+    }
+
+    /// The server's URL, e.g. `http://127.0.0.1:40123`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Kills the server when xtask receives SIGINT, SIGTERM or SIGHUP, then exits with status
+    /// 130: a process dying of a signal runs no destructors, so [`Drop`] alone is not enough.
+    ///
+    /// # Errors
+    /// When the signal handlers cannot be installed.
+    pub fn stop_on_signal(&self) -> anyhow::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .context("cannot start the signal-handling runtime")?;
+        let child = Arc::clone(&self.child);
+        let signals = runtime.block_on(async { Signals::install() })?;
+        thread::Builder::new()
+            .name("moto-signals".into())
+            .spawn(move || {
+                runtime.block_on(signals.next());
+                stop(&child);
+                eprintln!("xtask: interrupted; moto stopped");
+                std::process::exit(130);
+            })
+            .context("cannot start the signal-handling thread")?;
+        Ok(())
+    }
+
+    /// Polls until the server answers `GET /moto-api/`, failing early if it exits.
+    fn wait_ready(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            let exited = lock(&self.child)
+                .try_wait()
+                .context("cannot check the moto server process")?;
+            if let Some(status) = exited {
+                bail!(
+                    "moto_server exited ({status}) before answering; see {}",
+                    self.log.display()
+                );
+            }
+            if answers_http(self.address) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "moto_server did not answer on {} within {} s; see {}",
+                    self.address,
+                    READY_TIMEOUT.as_secs(),
+                    self.log.display()
+                );
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        stop(&self.child);
+    }
+}
+
+/// The handlers of the signals that should stop moto.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Replaces the default (process-ending) action of SIGINT, SIGTERM and SIGHUP.
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
+        })
+    }
+
+    /// Waits for any of them.
+    async fn next(mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+            _ = self.hangup.recv() => {}
+        }
+    }
+}
+
+/// The child, even if a thread panicked while holding it.
+fn lock(child: &Mutex<Child>) -> std::sync::MutexGuard<'_, Child> {
+    child.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Kills and reaps the server (harmless if it already exited).
+fn stop(child: &Mutex<Child>) {
+    let mut child = lock(child);
+    if matches!(child.try_wait(), Ok(None)) {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+/// The `moto_server` executable, installing moto first unless the stamp file says the pinned
+/// requirement is already installed.
+fn ensure_installed(target_dir: &Path) -> anyhow::Result<PathBuf> {
+    let venv = target_dir.join(VENV_DIR);
+    let server = venv.join("bin").join("moto_server");
+    let stamp = venv.join(STAMP_FILE);
+    let installed = fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == MOTO_REQUIREMENT);
+    if installed && server.is_file() {
+        return Ok(server);
+    }
+    eprintln!(
+        "xtask: installing {MOTO_REQUIREMENT} into {}",
+        venv.display()
+    );
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        run(
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            "create the moto virtual environment with `python3 -m venv` (is python3 with the venv \
+             module installed?)",
+        )?;
+    }
+    run(
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--disable-pip-version-check",
+            "-q",
+            MOTO_REQUIREMENT,
+        ]),
+        &format!(
+            "install {MOTO_REQUIREMENT} with pip into {}",
+            venv.display()
+        ),
+    )?;
+    if !server.is_file() {
+        bail!("pip installed moto but {} is missing", server.display());
+    }
+    fs::write(&stamp, MOTO_REQUIREMENT)
+        .with_context(|| format!("cannot write {}", stamp.display()))?;
+    Ok(server)
+}
+
+/// Runs `command` to completion; `what` completes "cannot …" in errors.
+fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
+    let status = command.status().with_context(|| format!("cannot {what}"))?;
+    if !status.success() {
+        bail!("cannot {what}: {status}");
+    }
+    Ok(())
+}
+
+/// A loopback address with a port that was free a moment ago.
+fn free_loopback_address() -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .context("cannot find a free loopback port for moto")?;
+    listener
+        .local_addr()
+        .context("cannot read the free port's address")
+}
+
+/// Spawns `server` on `address` with stdout and stderr appended to `log`.
+fn spawn(server: &Path, address: SocketAddr, log: &Path) -> anyhow::Result<Child> {
+    let mut out = File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    writeln!(
+        out,
+        "# {} -H {} -p {}",
+        server.display(),
+        address.ip(),
+        address.port()
+    )?;
+    let err = out.try_clone().context("cannot share the moto log")?;
+    Command::new(server)
+        .arg("-H")
+        .arg(address.ip().to_string())
+        .arg("-p")
+        .arg(address.port().to_string())
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("cannot start {}", server.display()))
+}
+
+/// Whether `GET /moto-api/` at `address` answers with an HTTP status line.
+fn answers_http(address: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readiness_needs_an_http_answer() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port");
+        let address = listener.local_addr().expect("its address");
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("the probe connects");
+            let mut request = [0_u8; 16];
+            stream
+                .read_exact(&mut request)
+                .expect("the probe's request");
+            stream
+                .write_all(b"HTTP/1.0 200 OK\r\n\r\n")
+                .expect("the answer is sent");
+        });
+        assert!(answers_http(address));
+        server.join().expect("the fake server ran");
+        assert!(!answers_http(address), "nothing listens any more");
+    }
+
+    #[test]
+    fn free_addresses_are_on_loopback() {
+        let address = free_loopback_address().expect("a free port");
+        assert!(address.ip().is_loopback() && address.port() != 0);
+    }
+}
