@@ -6,7 +6,9 @@
 //! on any 5xx unless the test says it expects one: nothing in the suite may receive a 500.
 
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use reefguide_adapters_aws::{S3ObjectStore, S3Settings};
 use reefguide_adapters_postgres::test_support::{TestBackend, TestDatabase};
 use reefguide_http_actix::Application;
 use reefguide_http_actix::Settings;
@@ -26,6 +28,36 @@ pub const ISSUER: &str = "http://reefguide.test";
 /// One RSA key pair for the whole test binary (generation is slow).
 pub static KEYS: LazyLock<RsaKeyPair> =
     LazyLock::new(|| RsaKeyPair::generate().expect("RSA key generation"));
+
+/// A fresh bucket in the S3-compatible store named by `S3_ENDPOINT_URL` (the moto server that
+/// `cargo xtask test` starts): `(endpoint, bucket)`. Fails the test when no store is named.
+pub async fn s3_test_bucket() -> (String, String) {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let endpoint = std::env::var("S3_ENDPOINT_URL").unwrap_or_else(|_| {
+        panic!("S3 tests need S3_ENDPOINT_URL: run them with `cargo xtask test`, which starts moto")
+    });
+    let bucket = format!(
+        "reefguide-api-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let store = S3ObjectStore::connect(&S3Settings {
+        endpoint_url: Some(endpoint.clone()),
+        force_path_style: true,
+        region: Some("us-east-1".into()),
+        ..S3Settings::new(bucket.clone())
+    })
+    .await
+    .expect("S3 client");
+    store
+        .client()
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("test bucket created");
+    (endpoint, bucket)
+}
 
 /// A running application and its private database.
 pub struct TestApp {

@@ -1,6 +1,7 @@
 //! Wiring: concrete adapters into services, services into the actix application.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::error::{JsonPayloadError, PayloadError};
@@ -8,17 +9,19 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use chrono::Duration;
+use reefguide_adapters_aws::{LocalObjectStore, S3ObjectStore, S3Settings, SigningKey};
 use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
 use reefguide_domain::geometry::PolygonLimits;
-use reefguide_domain::job::{StorageBase, StorageScheme};
+use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
-    AuthService, AuthSettings, JobService, NoteService, PolygonService, UserAdminService,
+    AuthService, AuthSettings, JobService, NoteService, PolygonService, ResultFileLimits,
+    ResultFileService, UserAdminService,
 };
-use reefguide_ports::{JobSignal, SystemClock};
+use reefguide_ports::{JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::Settings;
+use crate::config::{Settings, StorageKind};
 use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
 use crate::middleware::{json_error_body, log_request, unknown_route};
@@ -37,6 +40,8 @@ pub type Polygons = PolygonService<Store>;
 pub type Notes = NoteService<Store>;
 /// The job service as wired.
 pub type Jobs = JobService<Store, SystemClock>;
+/// The result-file service as wired.
+pub type ResultFiles = ResultFileService<Store, SystemClock>;
 
 /// Everything handlers share (held in `web::Data`, i.e. behind an `Arc`).
 pub struct AppState {
@@ -45,6 +50,11 @@ pub struct AppState {
     pub(crate) polygons: Polygons,
     pub(crate) notes: Notes,
     pub(crate) jobs: Jobs,
+    pub(crate) results: ResultFiles,
+    /// The local object store, when it is the one wired (it serves `/api/storage/…`).
+    pub(crate) local_objects: Option<LocalObjectStore>,
+    /// Largest file accepted through a local upload URL.
+    pub(crate) upload_max_bytes: u64,
     pub(crate) store: Store,
     /// Size limits of submitted polygons.
     pub(crate) polygon_limits: PolygonLimits,
@@ -104,8 +114,9 @@ fn load_keys(settings: &Settings) -> anyhow::Result<RsaKeyPair> {
     Ok(pair)
 }
 
-/// Builds the application state: store, keys, services, service accounts.
-pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
+/// Builds the application state: store, keys, services, service accounts. `public_url` is where
+/// clients reach this server (the local object store's signed URLs point there).
+pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Result<AppState> {
     let store = connect_store(settings, settings.migrate_on_start).await?;
     let pair = load_keys(settings)?;
     let jwt = JwtKeys::new(
@@ -137,12 +148,25 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     let registry = settings.job_registry()?;
     let job_type_names = registry.names();
     let job_signal = JobSignal::new();
+    let (objects, local_objects) = object_store(settings, public_url).await?;
     let jobs = JobService::new(
         store.clone(),
         SystemClock,
         registry,
-        local_results_base(settings)?,
+        objects.base(),
         job_signal.clone(),
+    );
+    let results = ResultFileService::new(
+        store.clone(),
+        objects,
+        SystemClock,
+        ResultFileLimits {
+            max_download_files: settings.download_max_files,
+            upload_expiry: PresignExpiry::from_seconds(i64::from(
+                settings.upload_url_expiry_seconds,
+            ))?,
+            ..ResultFileLimits::default()
+        },
     );
     Ok(AppState {
         auth,
@@ -150,6 +174,9 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),
         jobs,
+        results,
+        local_objects,
+        upload_max_bytes: settings.upload_max_bytes,
         job_signal,
         polygon_limits: PolygonLimits {
             max_positions: settings.polygon_max_positions,
@@ -165,18 +192,39 @@ pub async fn build_state(settings: &Settings) -> anyhow::Result<AppState> {
     })
 }
 
-/// Where results go in the embedded default: `file://<data_dir>/results`.
-fn local_results_base(settings: &Settings) -> anyhow::Result<StorageBase> {
-    let root = settings.data_dir.join("results");
-    std::fs::create_dir_all(&root)
-        .with_context(|| format!("cannot create results directory {}", root.display()))?;
-    let root = root
-        .canonicalize()
-        .with_context(|| format!("cannot resolve results directory {}", root.display()))?;
-    Ok(StorageBase::new(
-        StorageScheme::Local,
-        &format!("file://{}", root.display()),
-    ))
+/// The object store the settings choose; the local one is also returned to serve its URLs.
+async fn object_store(
+    settings: &Settings,
+    public_url: &str,
+) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<LocalObjectStore>)> {
+    match settings.storage {
+        StorageKind::S3 => {
+            let s3 = S3ObjectStore::connect(&S3Settings {
+                bucket: settings.s3_bucket.clone().unwrap_or_default(),
+                prefix: settings.s3_prefix.clone(),
+                endpoint_url: settings.s3_endpoint_url.clone(),
+                force_path_style: settings.s3_force_path_style,
+                region: settings.s3_region.clone(),
+            })
+            .await?;
+            Ok((Arc::new(s3), None))
+        }
+        StorageKind::Local => {
+            let key = match &settings.storage_signing_key {
+                Some(secret) => SigningKey::from_secret(secret.expose_secret()),
+                None => {
+                    let path = settings.data_dir.join("storage-signing.key");
+                    SigningKey::load_or_create(&path)
+                        .with_context(|| format!("cannot read or create {}", path.display()))?
+                        .0
+                }
+            };
+            let root = settings.data_dir.join("results");
+            let local = LocalObjectStore::new(&root, key, public_url)
+                .with_context(|| format!("cannot use results directory {}", root.display()))?;
+            Ok((Arc::new(local.clone()), Some(local)))
+        }
+    }
 }
 
 async fn ensure_service_accounts(settings: &Settings, users: &UserAdmin) -> anyhow::Result<()> {
@@ -268,16 +316,17 @@ pub struct Application {
 impl Application {
     /// Wires everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let state = web::Data::new(build_state(&settings).await?);
+        let listener = TcpListener::bind((settings.host, settings.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let public_url = settings.public_url_for(port);
+        let state = web::Data::new(build_state(&settings, &public_url).await?);
         let mut background = vec![spawn_lease_sweeper(
             state.clone(),
             std::time::Duration::from_millis(settings.lease_sweep_interval_ms),
         )];
         let signal = state.job_signal.clone();
         background.extend(state.store.listen_for_new_jobs(move || signal.notify()));
-        let listener = TcpListener::bind((settings.host, settings.port))
-            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
-        let port = listener.local_addr()?.port();
         let body_limit = settings.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
 use reefguide_domain::job::registry::{JobTypeName, JobTypeOverride, JobTypeRegistry};
+use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::{Email, Role};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
@@ -113,6 +114,43 @@ pub struct Settings {
     pub lease_sweep_interval_ms: u64,
     /// Job types: overrides of the built-in ones and new ones, by name (see the README).
     pub job_types: BTreeMap<String, JobTypeSettings>,
+    /// Base URL at which clients reach this API, used in the local store's signed URLs. Unset:
+    /// `api_domain`, or the bound address when `port` is 0 (a free port picked at start).
+    pub public_url: Option<String>,
+    /// Where result files live: `local` (under `data_dir/results`, served by this API through
+    /// signed URLs) or `s3`.
+    pub storage: StorageKind,
+    /// S3 bucket of result files (required with `storage = "s3"`).
+    pub s3_bucket: Option<String>,
+    /// Key prefix of result files in the bucket.
+    pub s3_prefix: String,
+    /// Endpoint of an S3-compatible store (MinIO, moto…); unset for AWS itself.
+    pub s3_endpoint_url: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need.
+    pub s3_force_path_style: bool,
+    /// AWS region; unset means the standard AWS chain (`AWS_REGION`, profile, instance metadata).
+    pub s3_region: Option<String>,
+    /// Secret that signs the local store's URLs; unset means a random key kept in the data
+    /// directory (`storage-signing.key`).
+    #[serde(skip_serializing)]
+    pub storage_signing_key: Option<SecretString>,
+    /// Most files one download may list (more is a 400 asking for `filterPrefix`).
+    pub download_max_files: usize,
+    /// Lifetime of the upload URLs given to workers, in seconds (1..=604800).
+    pub upload_url_expiry_seconds: u32,
+    /// Largest file the local store accepts through an upload URL, in bytes.
+    pub upload_max_bytes: u64,
+}
+
+/// Where result files live.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    /// Files under the data directory, served by this API through signed, expiring URLs.
+    #[default]
+    Local,
+    /// An S3 (or S3-compatible) bucket, with presigned URLs.
+    S3,
 }
 
 /// The configuration of one job type. For a built-in type every field is optional and replaces
@@ -180,6 +218,17 @@ impl Default for Settings {
             manager_password: None,
             lease_sweep_interval_ms: 5_000,
             job_types: BTreeMap::new(),
+            public_url: None,
+            storage: StorageKind::Local,
+            s3_bucket: None,
+            s3_prefix: "results".into(),
+            s3_endpoint_url: None,
+            s3_force_path_style: false,
+            s3_region: None,
+            storage_signing_key: None,
+            download_max_files: 25,
+            upload_url_expiry_seconds: 3_600,
+            upload_max_bytes: 5 * 1024 * 1024 * 1024,
         }
     }
 }
@@ -222,6 +271,55 @@ impl Settings {
             .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// Where clients reach this server once it listens on `bound_port` (see `public_url`).
+    #[must_use]
+    pub fn public_url_for(&self, bound_port: u16) -> String {
+        let url = match &self.public_url {
+            Some(url) => url.clone(),
+            None if self.port == 0 => format!("http://{}:{bound_port}", self.host),
+            None => self.api_domain.clone(),
+        };
+        url.trim_end_matches('/').to_owned()
+    }
+
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        let invalid = |setting, reason: &str| ConfigError::Invalid {
+            setting,
+            reason: reason.to_owned(),
+        };
+        if self.storage == StorageKind::S3
+            && self
+                .s3_bucket
+                .as_deref()
+                .is_none_or(|b| b.trim().is_empty())
+        {
+            return Err(invalid("s3_bucket", "is required with storage = \"s3\""));
+        }
+        for (setting, url) in [
+            ("s3_endpoint_url", &self.s3_endpoint_url),
+            ("public_url", &self.public_url),
+        ] {
+            if let Some(url) = url
+                && !(url.starts_with("http://") || url.starts_with("https://"))
+            {
+                return Err(invalid(setting, "must be an http:// or https:// URL"));
+            }
+        }
+        if !(1..=10_000).contains(&self.download_max_files) {
+            return Err(invalid("download_max_files", "must be from 1 to 10000"));
+        }
+        if PresignExpiry::from_seconds(i64::from(self.upload_url_expiry_seconds)).is_err() {
+            return Err(invalid(
+                "upload_url_expiry_seconds",
+                "must be from 1 to 604800 seconds",
+            ));
+        }
+        if self.upload_max_bytes == 0 {
+            return Err(invalid("upload_max_bytes", "must be at least 1"));
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -296,6 +394,7 @@ impl Settings {
         if self.lease_sweep_interval_ms < 10 {
             return Err(invalid("lease_sweep_interval_ms", "must be at least 10"));
         }
+        self.validate_storage()?;
         self.job_registry()?;
         Ok(())
     }
@@ -372,6 +471,33 @@ mod tests {
             assert_eq!(settings.port, 5000);
             assert_eq!(settings.host.to_string(), "127.0.0.1");
             assert!(settings.effective_database_url().starts_with("sqlite://"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn storage_is_local_by_default_and_s3_needs_a_bucket() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::from_figment(Settings::figment("none.toml")).expect("ok");
+            assert_eq!(settings.storage, StorageKind::Local);
+            assert_eq!(settings.download_max_files, 25);
+            jail.set_env("REEFGUIDE_STORAGE", "s3");
+            let error = Settings::from_figment(Settings::figment("none.toml"))
+                .expect_err("no bucket")
+                .to_string();
+            assert!(error.contains("s3_bucket"), "{error}");
+            jail.set_env("REEFGUIDE_S3_BUCKET", "reef-results");
+            jail.set_env("REEFGUIDE_S3_ENDPOINT_URL", "http://127.0.0.1:9000");
+            jail.set_env("REEFGUIDE_S3_FORCE_PATH_STYLE", "true");
+            let settings = Settings::from_figment(Settings::figment("none.toml")).expect("ok");
+            assert_eq!(settings.storage, StorageKind::S3);
+            assert_eq!(settings.s3_bucket.as_deref(), Some("reef-results"));
+            assert!(settings.s3_force_path_style);
+            jail.set_env("REEFGUIDE_UPLOAD_URL_EXPIRY_SECONDS", "604801");
+            let error = Settings::from_figment(Settings::figment("none.toml"))
+                .expect_err("too long")
+                .to_string();
+            assert!(error.contains("upload_url_expiry_seconds"), "{error}");
             Ok(())
         });
     }

@@ -7,6 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
+use reefguide_adapters_aws::SignedUrlError;
 use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessError};
 use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, RefreshError,
@@ -17,6 +18,8 @@ use reefguide_domain::job::errors::{
 };
 use reefguide_domain::job::registry::PayloadErrors;
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
+use reefguide_ports::ObjectStoreError;
+use reefguide_ports::services::{DownloadError, UploadUrlError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -394,6 +397,74 @@ impl From<InvalidateCacheError> for ApiError {
                 Self::bad_request("unknown_job_type", error.to_string())
             }
             InvalidateCacheError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<ObjectStoreError> for ApiError {
+    fn from(error: ObjectStoreError) -> Self {
+        match error {
+            ObjectStoreError::ForeignLocation(location) => {
+                tracing::error!(%location, "result files are in a store this server does not use");
+                Self::new(
+                    StatusCode::CONFLICT,
+                    "storage_unavailable",
+                    "The result files are in a store this server is not configured for",
+                )
+            }
+            ObjectStoreError::NotFound(path) => Self::not_found(format!("No file {path}")),
+            ObjectStoreError::Backend(e) => {
+                tracing::error!(error = format!("{e:#}"), "object store failure");
+                Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    "storage_error",
+                    "The result store failed or could not be reached, try again later",
+                )
+            }
+        }
+    }
+}
+
+impl From<DownloadError> for ApiError {
+    fn from(error: DownloadError) -> Self {
+        match error {
+            DownloadError::Access(e) => e.into(),
+            DownloadError::NotSucceeded(..) => {
+                Self::bad_request("job_not_succeeded", error.to_string())
+            }
+            DownloadError::NoResult(_) => Self::bad_request("no_results", error.to_string()),
+            DownloadError::TooManyFiles(_) => {
+                Self::bad_request("too_many_files", error.to_string())
+            }
+            DownloadError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<UploadUrlError> for ApiError {
+    fn from(error: UploadUrlError) -> Self {
+        match error {
+            UploadUrlError::Assignment(e) => e.into(),
+            UploadUrlError::NoFiles | UploadUrlError::TooManyFiles(_) => {
+                Self::invalid_field("files", error.to_string())
+            }
+            UploadUrlError::Storage(e) => e.into(),
+        }
+    }
+}
+
+impl From<SignedUrlError> for ApiError {
+    fn from(error: SignedUrlError) -> Self {
+        match error {
+            SignedUrlError::BadSignature => Self::new(
+                StatusCode::FORBIDDEN,
+                "invalid_signature",
+                error.to_string(),
+            ),
+            SignedUrlError::Expired => {
+                Self::new(StatusCode::FORBIDDEN, "url_expired", error.to_string())
+            }
+            SignedUrlError::InvalidPath => Self::bad_request("invalid_path", error.to_string()),
         }
     }
 }

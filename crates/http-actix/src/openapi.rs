@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::errors::{ErrorBody, ErrorDetail};
 use crate::routes::jobs::{self, worker};
-use crate::routes::{auth, health, notes, polygons, users};
+use crate::routes::{auth, health, notes, polygons, storage, users};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -55,11 +55,15 @@ use crate::routes::{auth, health, notes, polygons, users};
         jobs::get_job,
         jobs::cancel_job,
         jobs::invalidate_cache,
+        jobs::download_job,
         worker::poll_jobs,
         worker::assign_job,
         worker::claim_job,
         worker::heartbeat,
         worker::submit_result,
+        worker::upload_urls,
+        storage::download_file,
+        storage::upload_file,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -71,7 +75,9 @@ use crate::routes::{auth, health, notes, polygons, users};
         (name = "notes", description = "Notes on polygons"),
         (name = "jobs", description = "Analysis jobs: submit (cached by content), follow, cancel"),
         (name = "workers", description = "The worker protocol (WORKER or ADMIN): R1's poll → \
-            assign → result, the atomic long-polling claim, and heartbeats"),
+            assign → result, the atomic long-polling claim, heartbeats and upload URLs"),
+        (name = "storage", description = "The embedded default's result files, through signed \
+            expiring URLs (no token; the signature is the permission)"),
     )
 )]
 pub struct ApiDoc;

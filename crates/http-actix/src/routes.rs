@@ -5,6 +5,7 @@ pub mod health;
 pub mod jobs;
 pub mod notes;
 pub mod polygons;
+pub mod storage;
 pub mod users;
 
 use actix_web::web;
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(notes::configure),
             )
+            .configure(storage::configure)
             .configure(jobs::worker::configure)
             .service(
                 web::scope("/jobs")

@@ -10,5 +10,6 @@ mod jobs_listing;
 mod jobs_workers;
 mod notes;
 mod polygons;
+mod results;
 mod security;
 mod users;

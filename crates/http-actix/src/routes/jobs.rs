@@ -1,13 +1,16 @@
-//! Jobs (contract §7), user side: submit (with the cache), list, read, cancel, the job types and
-//! the request history. The worker side is in [`worker`].
+//! Jobs (contract §7), user side: submit (with the cache), list, read, cancel, download, the job
+//! types and the request history. The worker side is in [`worker`].
 
 pub mod dto;
 pub mod worker;
 
+use std::collections::BTreeMap;
+
 use actix_web::web;
 use reefguide_domain::job::{JobId, JobStatus};
+use reefguide_domain::storage::{FilterPrefix, PresignExpiry};
 use reefguide_ports::repositories::JobPage;
-use reefguide_ports::services::JobListing;
+use reefguide_ports::services::{DownloadRequest, JobListing};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -38,7 +41,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/requests").route(web::get().to(job_requests)))
     .service(web::resource("/invalidate-cache").route(web::post().to(invalidate_cache)))
     .service(web::resource("/{id}").route(web::get().to(get_job)))
-    .service(web::resource("/{id}/cancel").route(web::post().to(cancel_job)));
+    .service(web::resource("/{id}/cancel").route(web::post().to(cancel_job)))
+    .service(web::resource("/{id}/download").route(web::get().to(download_job)));
 }
 
 /// A job submission.
@@ -428,5 +432,93 @@ pub async fn invalidate_cache(
             job_type: body.job_type.clone(),
             affected_results,
         },
+    }))
+}
+
+/// Download parameters.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadParams {
+    /// Lifetime of the URLs in seconds, 1 to 604800 (seven days); default 3600.
+    pub expiry_seconds: Option<i64>,
+    /// Only files whose path (relative to the result folder) starts with this.
+    pub filter_prefix: Option<String>,
+}
+
+/// The job a download is of.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadJob {
+    /// Id.
+    pub id: i32,
+    /// Job type name.
+    #[serde(rename = "type")]
+    pub job_type: String,
+    /// Status (always SUCCEEDED).
+    pub status: dto::JobStatusName,
+}
+
+/// A succeeded job's files.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DownloadResponse {
+    /// The job.
+    pub job: DownloadJob,
+    /// Path relative to the result folder → presigned GET URL.
+    #[schema(example = json!({"result.json": "https://bucket.s3.amazonaws.com/results/test/1/1700000000000/result.json?X-Amz-Signature=…"}))]
+    pub files: BTreeMap<String, String>,
+}
+
+/// Presigned download URLs for every result file of a succeeded job (its owner, a requester or
+/// ADMIN). In the embedded default the URLs point at this API's `/api/storage/…`.
+#[utoipa::path(get, path = "/api/jobs/{id}/download", tag = "jobs", security(("bearerAuth" = [])),
+    params(("id" = i32, Path, description = "Job id"), DownloadParams),
+    responses(
+        (status = 200, description = "The files, each with a presigned URL", body = DownloadResponse),
+        (status = 400, description = "Job not SUCCEEDED, no results, more files than the \
+            configured maximum (narrow with filterPrefix), or invalid parameters", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not the owner, a requester or ADMIN", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The files are in a store this server is not configured \
+            for", body = ErrorBody),
+        (status = 502, description = "The result store failed", body = ErrorBody)))]
+pub async fn download_job(
+    PathId(id): PathId<JobId>,
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    params: web::Query<DownloadParams>,
+) -> Result<web::Json<DownloadResponse>, ApiError> {
+    let DownloadParams {
+        expiry_seconds,
+        filter_prefix,
+    } = params.into_inner();
+    let mut validation = Validation::default();
+    let expiry = validation.field(
+        "expirySeconds",
+        expiry_seconds.map_or(Ok(PresignExpiry::DEFAULT), PresignExpiry::from_seconds),
+    );
+    let filter = validation.field(
+        "filterPrefix",
+        filter_prefix
+            .filter(|prefix| !prefix.is_empty())
+            .map(|prefix| FilterPrefix::parse(&prefix))
+            .transpose(),
+    );
+    let (expiry, filter) = validation.finish((expiry, filter))?;
+    let download = state
+        .results
+        .download(&actor, id, DownloadRequest { expiry, filter })
+        .await?;
+    Ok(web::Json(DownloadResponse {
+        job: DownloadJob {
+            id: download.job.id.get(),
+            job_type: download.job.job_type.clone(),
+            status: download.job.state.status().into(),
+        },
+        files: download
+            .files
+            .into_iter()
+            .map(|(path, url)| (path.to_string(), url))
+            .collect(),
     }))
 }

@@ -1,11 +1,13 @@
 //! Jobs (contract §7), worker side: R1's `poll` → `assign` → `result`, the atomic long-polling
 //! `claim`, and heartbeats. Only WORKER and ADMIN accounts reach these routes.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
 use reefguide_domain::UserId;
 use reefguide_domain::job::{AssignmentId, JobId, Outcome};
+use reefguide_domain::storage::RelativePath;
 use reefguide_ports::repositories::WorkerTag;
 use reefguide_ports::services::Progress;
 use serde::{Deserialize, Serialize};
@@ -38,7 +40,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(guarded("/jobs/assign").route(web::post().to(assign_job)))
         .service(guarded("/jobs/claim").route(web::post().to(claim_job)))
         .service(guarded("/jobs/assignments/{id}/heartbeat").route(web::post().to(heartbeat)))
-        .service(guarded("/jobs/assignments/{id}/result").route(web::post().to(submit_result)));
+        .service(guarded("/jobs/assignments/{id}/result").route(web::post().to(submit_result)))
+        .service(guarded("/jobs/assignments/{id}/upload-urls").route(web::post().to(upload_urls)));
 }
 
 /// Poll parameters.
@@ -385,4 +388,70 @@ pub async fn submit_result(
         .report(&actor, id, outcome, result_payload)
         .await?;
     Ok(web::Json(MessageResponse::new("Result recorded")))
+}
+
+/// Files a worker wants to upload.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UploadUrlsRequest {
+    /// Paths relative to the assignment's storage prefix (no `..`, no leading `/`).
+    #[schema(example = json!(["result.json", "maps/suitability.tif"]))]
+    pub files: Vec<String>,
+}
+
+/// Presigned upload URLs.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadUrlsResponse {
+    /// Relative path → presigned PUT URL (send the file's bytes as the body).
+    pub files: BTreeMap<String, String>,
+    /// How long the URLs stay valid, in seconds.
+    pub expiry_seconds: u32,
+}
+
+/// Presigned PUT URLs below the assignment's storage prefix, for workers without direct access
+/// to the store. Only the account holding the assignment's lease (or ADMIN) may ask.
+#[utoipa::path(post, path = "/api/jobs/assignments/{id}/upload-urls", tag = "workers",
+    security(("bearerAuth" = [])), params(("id" = i32, Path, description = "Assignment id")),
+    request_body = UploadUrlsRequest,
+    responses(
+        (status = 200, description = "One URL per distinct file", body = UploadUrlsResponse),
+        (status = 400, description = "Invalid or unsafe paths, no files or too many, or an \
+            assignment already completed", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not a WORKER or ADMIN, or the assignment belongs to \
+            another worker account", body = ErrorBody),
+        (status = 404, description = "No such assignment", body = ErrorBody),
+        (status = 409, description = "The lease was lost (expired, re-queued or cancelled)",
+            body = ErrorBody),
+        (status = 502, description = "The result store failed", body = ErrorBody)))]
+pub async fn upload_urls(
+    CurrentUser(actor): CurrentUser,
+    PathId(id): PathId<AssignmentId>,
+    state: web::Data<AppState>,
+    body: web::Json<UploadUrlsRequest>,
+) -> Result<web::Json<UploadUrlsResponse>, ApiError> {
+    let limit = state.results.limits().max_upload_files;
+    let files = body.into_inner().files;
+    if files.len() > limit {
+        return Err(ApiError::invalid_field(
+            "files",
+            format!("at most {limit} files per request"),
+        ));
+    }
+    let mut validation = Validation::default();
+    let paths: Vec<Option<RelativePath>> = files
+        .iter()
+        .enumerate()
+        .map(|(index, raw)| validation.field(&format!("files[{index}]"), RelativePath::parse(raw)))
+        .collect();
+    let paths = validation.finish((paths.into_iter().collect::<Option<Vec<_>>>(),))?;
+    let urls = state.results.upload_urls(&actor, id, paths).await?;
+    Ok(web::Json(UploadUrlsResponse {
+        files: urls
+            .files
+            .into_iter()
+            .map(|(path, url)| (path.to_string(), url))
+            .collect(),
+        expiry_seconds: urls.expiry.seconds(),
+    }))
 }

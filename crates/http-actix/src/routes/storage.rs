@@ -1,0 +1,133 @@
+//! The local object store's signed URLs: `GET` downloads a result file, `PUT` uploads one. No
+//! token is needed: the URL's signature is the permission, and it expires. Only present when the
+//! local store is the one wired (the embedded default); with S3 the URLs point at S3 itself.
+
+use actix_files::NamedFile;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::Utc;
+use futures_util::StreamExt as _;
+use reefguide_adapters_aws::{LocalObjectStore, SignedMethod};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::app::AppState;
+use crate::errors::{ApiError, ErrorBody};
+
+/// Registers `/storage/{key}` (inside the `/api` scope).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/storage/{key:.+}")
+            .route(web::get().to(download_file))
+            .route(web::put().to(upload_file)),
+    );
+}
+
+/// The signature part of a signed URL.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SignedParams {
+    /// When the URL stops working, in seconds since the Unix epoch.
+    pub expires: i64,
+    /// Hex HMAC-SHA256 of the method, key and expiry.
+    pub signature: String,
+}
+
+/// An upload stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StoredResponse {
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+fn local_store(state: &AppState) -> Result<&LocalObjectStore, ApiError> {
+    state
+        .local_objects
+        .as_ref()
+        .ok_or_else(|| ApiError::not_found("This server stores results in S3, not locally"))
+}
+
+/// Downloads a result file through a signed URL from `GET /api/jobs/{id}/download`.
+#[utoipa::path(get, path = "/api/storage/{key}", tag = "storage",
+    params(("key" = String, Path, description = "The file's key (as in the signed URL)"),
+        SignedParams),
+    responses(
+        (status = 200, description = "The file's bytes", content_type = "application/octet-stream"),
+        (status = 400, description = "Invalid key or parameters", body = ErrorBody),
+        (status = 403, description = "Tampered signature (invalid_signature) or expired URL \
+            (url_expired)", body = ErrorBody),
+        (status = 404, description = "No such file, or results are not stored locally",
+            body = ErrorBody)))]
+pub async fn download_file(
+    req: HttpRequest,
+    key: web::Path<String>,
+    params: web::Query<SignedParams>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let store = local_store(&state)?;
+    let path = store.authorize(
+        SignedMethod::Get,
+        &key,
+        params.expires,
+        &params.signature,
+        Utc::now(),
+    )?;
+    let file = NamedFile::open_async(&path)
+        .await
+        .map_err(|_| ApiError::not_found(format!("No file {key}")))?;
+    if file.metadata().is_dir() {
+        return Err(ApiError::not_found(format!("No file {key}")));
+    }
+    Ok(file
+        .use_etag(true)
+        .use_last_modified(true)
+        .into_response(&req))
+}
+
+/// Uploads a result file through a signed URL from `POST /api/jobs/assignments/{id}/upload-urls`.
+/// The body is the file's bytes; a repeated upload replaces the file.
+#[utoipa::path(put, path = "/api/storage/{key}", tag = "storage",
+    params(("key" = String, Path, description = "The file's key (as in the signed URL)"),
+        SignedParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Stored", body = StoredResponse),
+        (status = 400, description = "Invalid key or parameters", body = ErrorBody),
+        (status = 403, description = "Tampered signature (invalid_signature) or expired URL \
+            (url_expired)", body = ErrorBody),
+        (status = 404, description = "Results are not stored locally", body = ErrorBody),
+        (status = 413, description = "Larger than upload_max_bytes", body = ErrorBody)))]
+pub async fn upload_file(
+    key: web::Path<String>,
+    params: web::Query<SignedParams>,
+    state: web::Data<AppState>,
+    mut body: web::Payload,
+) -> Result<web::Json<StoredResponse>, ApiError> {
+    let store = local_store(&state)?;
+    let path = store.authorize(
+        SignedMethod::Put,
+        &key,
+        params.expires,
+        &params.signature,
+        Utc::now(),
+    )?;
+    let failed = |error: std::io::Error| ApiError::unexpected(&anyhow::Error::new(error));
+    let mut upload = store.begin_upload(&path).await.map_err(failed)?;
+    let mut received: u64 = 0;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::bad_request("invalid_body", format!("Upload interrupted: {e}"))
+        })?;
+        received = received.saturating_add(chunk.len() as u64);
+        if received > state.upload_max_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("Files may be at most {} bytes", state.upload_max_bytes),
+            ));
+        }
+        upload.write_chunk(&chunk).await.map_err(failed)?;
+    }
+    let bytes = upload.finish().await.map_err(failed)?;
+    Ok(web::Json(StoredResponse { bytes }))
+}
