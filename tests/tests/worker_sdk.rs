@@ -11,7 +11,7 @@ use reefguide_http_actix::Settings;
 use reefguide_http_actix::config::JobTypeSettings;
 use reefguide_tests::TestApp;
 use reefguide_tests::test_support::TestBackend;
-use reefguide_worker_sdk::{HandlerError, JobContext, RunSummary, Worker, handler_fn};
+use reefguide_worker_sdk::{HandlerError, JobContext, RunSummary, Worker, handler_fn, test_job};
 use sea_orm::{ConnectionTrait as _, Statement};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -35,14 +35,10 @@ async fn worker_account(app: &TestApp, email: &str) -> String {
     email.to_owned()
 }
 
-/// A handler that writes `result.json` with the input id and succeeds.
-fn writing_handler() -> impl reefguide_worker_sdk::JobHandler<Input = TestInput, Output = Value> {
-    handler_fn(|input: TestInput, ctx: JobContext| async move {
-        ctx.progress(50.0, "writing");
-        let body = serde_json::to_vec(&json!({"id": input.id})).map_err(HandlerError::from)?;
-        ctx.upload_bytes("result.json", body).await?;
-        Ok(json!({}))
-    })
+/// The SDK's shipped TEST handler: writes `result.json` with the input id and succeeds.
+fn writing_handler()
+-> impl reefguide_worker_sdk::JobHandler<Input = test_job::TestInput, Output = Value> {
+    test_job::handler()
 }
 
 /// Tells workers to shut down (`send(true)`).
@@ -206,11 +202,7 @@ async fn four_workers_complete_five_hundred_jobs_each_exactly_once() {
     for job_id in submitted_in_order(&submitted) {
         let stored = job(&app, &admin, job_id).await;
         let file = result_file(&app, &admin, job_id).await;
-        assert_eq!(
-            file["id"].as_f64(),
-            stored["input_payload"]["id"].as_f64(),
-            "job {job_id}: {file}"
-        );
+        assert_eq!(file["id"], stored["input_payload"]["id"], "job {job_id}");
     }
 }
 
@@ -278,7 +270,7 @@ async fn a_killed_workers_job_is_requeued_and_finished_by_another() {
     let assignments = stored["assignments"].as_array().expect("assignments");
     assert_eq!(assignments.len(), 2, "{stored}");
     assert_eq!(assignments[0]["result"], Value::Null);
-    assert_eq!(result_file(&app, &admin, job_id).await["id"], json!(7.0));
+    assert_eq!(result_file(&app, &admin, job_id).await["id"], json!(7));
 }
 
 /// Records when it is dropped: the handler owning it has stopped.

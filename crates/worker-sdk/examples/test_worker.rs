@@ -1,4 +1,4 @@
-//! A worker for `TEST` jobs.
+//! A worker for `TEST` jobs, built on [`reefguide_worker_sdk::test_job`].
 //!
 //! ```sh
 //! WORKER_USERNAME=worker@example.com WORKER_PASSWORD=... \
@@ -11,27 +11,8 @@
 
 use std::time::Duration;
 
-use reefguide_worker_sdk::{HandlerError, JobContext, Worker, handler_fn};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use reefguide_worker_sdk::{Worker, test_job};
 use tracing_subscriber::EnvFilter;
-
-/// A TEST job's input.
-#[derive(Debug, Deserialize)]
-struct TestInput {
-    id: i64,
-}
-
-async fn run_test_job(input: TestInput, ctx: JobContext) -> Result<Value, HandlerError> {
-    let report = json!({
-        "id": input.id,
-        "finished_at": chrono::Utc::now().to_rfc3339(),
-    });
-    ctx.upload_bytes("result.json", serde_json::to_vec_pretty(&report)?)
-        .await?;
-    ctx.progress(50.0, "result.json written");
-    Ok(json!({}))
-}
 
 fn env_number<T: std::str::FromStr>(name: &str) -> Result<Option<T>, String> {
     match std::env::var(name) {
@@ -60,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut builder = Worker::builder()
         .api_url(api_url)
         .credentials(email, password)
-        .handler("TEST", handler_fn(run_test_job));
+        .handler(test_job::JOB_TYPE, test_job::handler());
     if let Some(concurrency) = env_number::<usize>("WORKER_CONCURRENCY")? {
         builder = builder.concurrency(concurrency);
     }

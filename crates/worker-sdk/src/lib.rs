@@ -69,6 +69,7 @@ mod ecs;
 mod error;
 mod handler;
 mod runner;
+pub mod test_job;
 mod upload;
 mod wire;
 mod worker;
