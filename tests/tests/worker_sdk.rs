@@ -476,3 +476,36 @@ async fn a_worker_on_an_r1_server_polls_and_assigns() {
         assert!(file["id"].is_number(), "{file}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_never_strands_a_job_on_a_claim_left_waiting() {
+    let app = TestApp::spawn(TestBackend::Postgres).await;
+    let admin = app.admin_token().await;
+    let email = worker_account(&app, "worker@example.com").await;
+    let stop = stopper();
+    let worker = start(
+        &app,
+        &email,
+        |b| {
+            b.handler("TEST", writing_handler())
+                .claim_wait(Duration::from_secs(3))
+        },
+        Arc::clone(&stop),
+    );
+    // The worker's claim is waiting on the server when the shutdown begins; a job arrives after.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    stop.send_replace(true);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let job_id = submit_many(&app, &admin, 3..4).await[0];
+    let summary = tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker stopped")
+        .expect("worker task");
+    // The server handed the job to the waiting claim; the worker ran it instead of leaving it
+    // IN_PROGRESS until its lease expired.
+    assert_eq!(summary.succeeded, 1, "{summary:?}");
+    assert_eq!(
+        job(&app, &admin, job_id).await["status"],
+        json!("SUCCEEDED")
+    );
+}

@@ -515,14 +515,20 @@ async fn idle_watch(shared: &Shared, idle: Option<Duration>) {
 async fn slot(shared: Arc<Shared>, index: usize) {
     let mut failures = 0_u32;
     loop {
-        // A claim never waits past the idle deadline: a claim abandoned mid-wait could still be
-        // granted by the server to a worker that is gone.
+        if shared.stop.is_cancelled() {
+            return;
+        }
+        // A claim is never abandoned mid-wait: the server cannot tell that the client left and
+        // would still grant it a job, which then waits for its lease to expire. So a claim never
+        // waits past the idle deadline, and a shutdown lets a claim in flight end (within
+        // `claim_wait`) and runs what it brings within the grace period; only the end of the
+        // grace period cuts it off.
         let wait = match shared.idle_remaining() {
             Some(left) => shared.claim_wait.min(left),
             None => shared.claim_wait,
         };
         let acquired = tokio::select! {
-            () = shared.stop.cancelled() => return,
+            () = shared.hard_stop.cancelled() => return,
             acquired = acquire(&shared, wait) => acquired,
         };
         let pause = match acquired {
