@@ -11,6 +11,7 @@
 //! else (connection lost, driver failure) as an opaque `anyhow::Error`.
 
 pub mod clock;
+pub mod compute;
 pub mod crypto;
 pub mod object_store;
 pub mod repositories;
@@ -18,6 +19,9 @@ pub mod services;
 pub mod wakeup;
 
 pub use clock::{Clock, SystemClock};
+pub use compute::{
+    ComputeCluster, ComputeError, Deployment, ServiceEvent, ServiceStatus, TaskInfo, TaskState,
+};
 pub use crypto::{IssuedToken, PasswordHasher, TokenIssuer, TokenVerifier};
 pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
