@@ -57,6 +57,7 @@
 pub mod connect;
 mod entities;
 mod errors;
+mod leader;
 mod migrations;
 mod notify;
 mod repos;

@@ -1047,6 +1047,56 @@ async fn requests_and_pending_jobs_are_listed_in_order(
     );
 }
 
+#[rstest]
+#[tokio::test]
+async fn pending_counts_are_true_counts_of_claimable_jobs_per_type(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    let db = database(backend).await;
+    let store = db.store();
+    assert!(store.pending_counts().await.expect("query").is_empty());
+
+    let owner = create_user(store, "owner@example.com").await.id;
+    // More jobs of one type than any page of `pending_jobs` would show.
+    let mut tests = Vec::new();
+    for n in 0..13 {
+        tests.push(submit_fresh(store, owner, TEST, n).await);
+    }
+    let mut others = Vec::new();
+    for n in 100..103 {
+        others.push(submit_fresh(store, owner, OTHER, n).await);
+    }
+    let spent = submit_fresh(store, owner, "REGIONAL_ASSESSMENT", 200).await;
+    // A cache hit creates no job.
+    submit(store, new_job(owner, TEST, json!({ "n": 1 }), at(300))).await;
+    assert_eq!(
+        store.pending_counts().await.expect("query"),
+        [(TEST, 13), (OTHER, 3), ("REGIONAL_ASSESSMENT", 1)]
+            .map(|(job_type, pending)| (job_type.to_owned(), pending))
+            .into()
+    );
+
+    // Claimed (the oldest, a TEST job), cancelled and out-of-attempts jobs are not claimable.
+    let claimed = claim_one(store, at(400)).await;
+    assert_eq!(claimed.job.id, tests[0]);
+    let cancelled = job(store, tests[1]).await;
+    let state = cancelled.state.cancel().expect("cancellable");
+    apply(store, bare_change(&cancelled, state, at(401))).await;
+    for id in [spent, others[0]] {
+        execute(
+            store,
+            &format!("UPDATE jobs SET attempts = max_attempts WHERE id = {id}"),
+        )
+        .await;
+    }
+    assert_eq!(
+        store.pending_counts().await.expect("query"),
+        [(TEST, 11), (OTHER, 2)]
+            .map(|(job_type, pending)| (job_type.to_owned(), pending))
+            .into()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Storage rules
 

@@ -9,6 +9,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod capacity;
 pub mod geometry;
 pub mod id;
 pub mod job;

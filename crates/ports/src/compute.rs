@@ -107,3 +107,27 @@ pub trait ComputeCluster: Send + Sync + 'static {
     /// The current state of tasks by id; ids the cluster no longer knows are reported stopped.
     async fn describe_tasks(&self, ids: &[String]) -> Result<Vec<TaskInfo>, ComputeError>;
 }
+
+/// A shared cluster is a cluster (the server wires one behind an `Arc<dyn ComputeCluster>`).
+#[async_trait]
+impl<T: ComputeCluster + ?Sized> ComputeCluster for std::sync::Arc<T> {
+    async fn service_status(&self) -> Result<ServiceStatus, ComputeError> {
+        (**self).service_status().await
+    }
+
+    async fn set_desired_count(&self, count: u32) -> Result<(), ComputeError> {
+        (**self).set_desired_count(count).await
+    }
+
+    async fn redeploy(&self) -> Result<(), ComputeError> {
+        (**self).redeploy().await
+    }
+
+    async fn run_tasks(&self, target: &str, count: u32) -> Result<Vec<String>, ComputeError> {
+        (**self).run_tasks(target, count).await
+    }
+
+    async fn describe_tasks(&self, ids: &[String]) -> Result<Vec<TaskInfo>, ComputeError> {
+        (**self).describe_tasks(ids).await
+    }
+}

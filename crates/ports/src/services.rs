@@ -1,12 +1,16 @@
 //! Use-case services, generic over the ports they need.
 
 pub mod auth;
+pub mod capacity;
 pub mod jobs;
 pub mod results;
 pub mod study_areas;
 pub mod users;
 
 pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
+pub use capacity::{
+    CapacityConfigError, CapacityError, CapacityManager, CycleReport, TargetError, TargetReport,
+};
 pub use jobs::{HeartbeatReply, JobListing, JobService, Progress, SweepSummary};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,

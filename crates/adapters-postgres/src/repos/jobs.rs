@@ -19,6 +19,8 @@ mod claim;
 mod listing;
 mod rows;
 
+use std::collections::BTreeMap;
+
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -396,6 +398,16 @@ impl SeaOrmStore {
     }
 }
 
+/// The number of claimable jobs per type, as `(type, count)` rows. The status is a literal, so
+/// Postgres and SQLite answer from the partial index of pending jobs per type.
+fn pending_counts_query() -> sea_orm::Select<jobs::Entity> {
+    claimable(None)
+        .select_only()
+        .column(jobs::Column::JobType)
+        .expr(Expr::col(jobs::Column::Id).count())
+        .group_by(jobs::Column::JobType)
+}
+
 #[async_trait]
 impl JobRepository for SeaOrmStore {
     async fn submit_job(&self, new_job: NewJob) -> anyhow::Result<Submission> {
@@ -478,6 +490,21 @@ impl JobRepository for SeaOrmStore {
             .collect()
     }
 
+    async fn pending_counts(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+        pending_counts_query()
+            .into_tuple::<(String, i64)>()
+            .all(&self.db)
+            .await
+            .map_err(|err| db_error("cannot count pending jobs", err))?
+            .into_iter()
+            .map(|(job_type, pending)| {
+                let pending = u64::try_from(pending)
+                    .with_context(|| format!("negative count of pending {job_type} jobs"))?;
+                Ok((job_type, pending))
+            })
+            .collect()
+    }
+
     async fn assign_job(
         &self,
         id: JobId,
@@ -554,6 +581,59 @@ impl JobRepository for SeaOrmStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The query plan of `statement`, one line per step. On Postgres, sequential scans are
+    /// forbidden for the query: with a handful of rows the planner would rightly scan, and the
+    /// question is whether an index can serve the query at all.
+    #[cfg(feature = "test-support")]
+    async fn query_plan(store: &SeaOrmStore, statement: Statement) -> Vec<String> {
+        use sea_orm::TransactionTrait as _;
+
+        let backend = store.connection().get_database_backend();
+        let (explain, column) = match backend {
+            DbBackend::Sqlite => ("EXPLAIN QUERY PLAN", "detail"),
+            _ => ("EXPLAIN", "QUERY PLAN"),
+        };
+        let explained = Statement {
+            sql: format!("{explain} {}", statement.sql),
+            ..statement
+        };
+        let txn = store.connection().begin().await.expect("begin");
+        if backend == DbBackend::Postgres {
+            txn.execute_unprepared("SET LOCAL enable_seqscan = off")
+                .await
+                .expect("set");
+        }
+        let rows = txn.query_all_raw(explained).await.expect("explain");
+        txn.rollback().await.expect("rollback");
+        rows.iter()
+            .map(|row| row.try_get::<String>("", column).expect("plan line"))
+            .collect()
+    }
+
+    #[cfg(feature = "test-support")]
+    #[rstest::rstest]
+    #[tokio::test]
+    async fn pending_counts_use_the_pending_index(
+        #[values(
+            crate::test_support::TestBackend::Sqlite,
+            crate::test_support::TestBackend::Postgres
+        )]
+        backend: crate::test_support::TestBackend,
+    ) {
+        use sea_orm::QueryTrait as _;
+
+        let db = crate::test_support::TestDatabase::create(backend)
+            .await
+            .expect("test database");
+        let store = db.store();
+        let statement = pending_counts_query().build(store.connection().get_database_backend());
+        let plan = query_plan(store, statement).await;
+        assert!(
+            plan.iter().any(|line| line.contains("idx_jobs_pending")),
+            "{plan:#?}"
+        );
+    }
 
     #[test]
     fn lock_keys_come_from_the_first_64_bits() {

@@ -44,6 +44,9 @@ pub const INPUT_PAYLOAD_ROOT: &str = "inputPayload";
 /// Root of the paths of result payload violations (the request field `resultPayload`).
 pub const RESULT_PAYLOAD_ROOT: &str = "resultPayload";
 
+/// The compute target of a type that names none ([`JobTypeSpec::compute_target`] is `None`).
+pub const DEFAULT_COMPUTE_TARGET: &str = "default";
+
 /// Lease of a type defined only in configuration, in minutes.
 const DEFAULT_LEASE_MINUTES: i64 = 60;
 
@@ -161,7 +164,8 @@ pub struct JobTypeSpec {
     pub cache: bool,
     /// Who may submit jobs of this type.
     pub access: SubmitAccess,
-    /// Which compute target runs the type (free text; `None`: the default target).
+    /// Which compute target runs the type (free text; `None`: the default target,
+    /// [`DEFAULT_COMPUTE_TARGET`]).
     pub compute_target: Option<String>,
 }
 
@@ -277,6 +281,15 @@ impl JobType {
     /// The type's name.
     pub fn name(&self) -> &JobTypeName {
         &self.spec.name
+    }
+
+    /// The compute target that runs the type: the configured one, else
+    /// [`DEFAULT_COMPUTE_TARGET`] (`"default"`).
+    pub fn compute_target(&self) -> &str {
+        self.spec
+            .compute_target
+            .as_deref()
+            .unwrap_or(DEFAULT_COMPUTE_TARGET)
     }
 
     /// Checks an input payload against the input schema; violation paths are rooted at

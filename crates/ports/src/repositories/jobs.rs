@@ -13,6 +13,8 @@
 //!   changes nothing and answers `false` when the job changed in between, and the service
 //!   re-reads and decides again.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::UserId;
@@ -225,6 +227,11 @@ pub trait JobRepository: Send + Sync + 'static {
 
     /// Up to `limit` claimable jobs, oldest first, optionally of one type (R1's `poll`).
     async fn pending_jobs(&self, job_type: Option<String>, limit: u64) -> anyhow::Result<Vec<Job>>;
+
+    /// The number of claimable jobs (`PENDING` with attempts below their maximum) of each job
+    /// type that has any, in one query and without any page limit. Types without claimable jobs
+    /// are absent (never a zero count).
+    async fn pending_counts(&self) -> anyhow::Result<BTreeMap<String, u64>>;
 
     /// Claims this job if it is claimable (R1's `assign`); atomic: of concurrent callers exactly
     /// one wins.

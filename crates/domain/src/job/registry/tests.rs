@@ -627,6 +627,12 @@ fn a_builtin_policy_can_be_overridden() {
     assert_eq!(spec.description, "Smoke test");
     assert_eq!(spec.access.emails, vec![email("ops@example.com")]);
     assert_eq!(spec.compute_target.as_deref(), Some("local"));
+    assert_eq!(job_type(&registry, "TEST").compute_target(), "local");
+    // Types that name no target run on the default one.
+    assert_eq!(
+        job_type(&registry, "ADRIA_MODEL_RUN").compute_target(),
+        DEFAULT_COMPUTE_TARGET
+    );
     // The schema is still the built-in one.
     assert!(
         job_type(&registry, "TEST")
