@@ -9,7 +9,10 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use chrono::Duration;
-use reefguide_adapters_aws::{LocalObjectStore, S3ObjectStore, S3Settings, SigningKey};
+use reefguide_adapters_aws::local_compute::{LocalComputeSettings, LocalWorkerPool, WorkerCommand};
+use reefguide_adapters_aws::{
+    EcsCluster, EcsSettings, EcsTarget, LocalObjectStore, S3ObjectStore, S3Settings, SigningKey,
+};
 use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
 use reefguide_domain::geometry::PolygonLimits;
 use reefguide_domain::storage::PresignExpiry;
@@ -18,10 +21,10 @@ use reefguide_ports::services::{
     AuthService, AuthSettings, JobService, NoteService, PolygonService, ResultFileLimits,
     ResultFileService, UserAdminService,
 };
-use reefguide_ports::{JobSignal, ObjectStore, SystemClock};
+use reefguide_ports::{ComputeCluster, JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::{Settings, StorageKind};
+use crate::config::{ComputeKind, Settings, StorageKind};
 use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
 use crate::middleware::{json_error_body, log_request, unknown_route};
@@ -55,6 +58,11 @@ pub struct AppState {
     pub(crate) local_objects: Option<LocalObjectStore>,
     /// Largest file accepted through a local upload URL.
     pub(crate) upload_max_bytes: u64,
+    /// The cluster running workers (ECS or the local pool).
+    pub(crate) compute: Arc<dyn ComputeCluster>,
+    /// The local worker pool, when it is the cluster wired (maintained and stopped with the
+    /// server).
+    pub(crate) local_pool: Option<LocalWorkerPool>,
     pub(crate) store: Store,
     /// Size limits of submitted polygons.
     pub(crate) polygon_limits: PolygonLimits,
@@ -145,6 +153,7 @@ pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Resul
     );
     let users = UserAdminService::new(store.clone(), hasher, SystemClock);
     ensure_service_accounts(settings, &users).await?;
+    let (compute, local_pool) = compute_cluster(settings, public_url, &users).await?;
     let registry = settings.job_registry()?;
     let job_type_names = registry.names();
     let job_signal = JobSignal::new();
@@ -177,6 +186,8 @@ pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Resul
         results,
         local_objects,
         upload_max_bytes: settings.upload_max_bytes,
+        compute,
+        local_pool,
         job_signal,
         polygon_limits: PolygonLimits {
             max_positions: settings.polygon_max_positions,
@@ -225,6 +236,92 @@ async fn object_store(
             Ok((Arc::new(local.clone()), Some(local)))
         }
     }
+}
+
+/// The email of the account local workers log in with (created at start-up, with a fresh random
+/// password each time).
+const LOCAL_WORKER_EMAIL: &str = "local-workers@reefguide.internal";
+/// Local workers exit after this long without a job (the pool starts new ones as needed), so a
+/// worker orphaned by a killed server does not linger.
+const LOCAL_WORKER_IDLE_SECONDS: u32 = 600;
+
+/// The cluster the settings choose; the local pool is also returned to maintain and stop it.
+async fn compute_cluster(
+    settings: &Settings,
+    public_url: &str,
+    users: &UserAdmin,
+) -> anyhow::Result<(Arc<dyn ComputeCluster>, Option<LocalWorkerPool>)> {
+    match settings.compute {
+        ComputeKind::Ecs => {
+            let mut ecs = EcsSettings::new(
+                settings.ecs_cluster.clone().unwrap_or_default(),
+                settings.ecs_service.clone().unwrap_or_default(),
+            );
+            ecs.endpoint_url.clone_from(&settings.ecs_endpoint_url);
+            ecs.region.clone_from(&settings.ecs_region);
+            ecs.targets = settings
+                .ecs_targets
+                .iter()
+                .map(|(name, target)| {
+                    let mut ecs_target = EcsTarget::new(target.task_definition.clone());
+                    ecs_target.subnets.clone_from(&target.subnets);
+                    ecs_target
+                        .security_groups
+                        .clone_from(&target.security_groups);
+                    ecs_target.assign_public_ip = target.assign_public_ip;
+                    (name.clone(), ecs_target)
+                })
+                .collect();
+            Ok((Arc::new(EcsCluster::connect(ecs).await?), None))
+        }
+        ComputeKind::Local => {
+            let password = random_password();
+            let email = Email::parse(LOCAL_WORKER_EMAIL).context("local worker email")?;
+            users
+                .ensure_service_account(
+                    email,
+                    &Password::new(&password).context("local worker password")?,
+                    Roles::from_iter([Role::Worker]),
+                )
+                .await
+                .context("cannot create the local worker account")?;
+            let program = match &settings.local_worker_program {
+                Some(program) => program.clone(),
+                None => std::env::current_exe()
+                    .context("cannot locate this binary to run local workers")?
+                    .display()
+                    .to_string(),
+            };
+            let pool = LocalWorkerPool::start(LocalComputeSettings {
+                command: WorkerCommand {
+                    program,
+                    args: vec!["worker".into()],
+                    env: vec![
+                        ("REEFGUIDE_API_URL".into(), public_url.to_owned()),
+                        ("WORKER_USERNAME".into(), LOCAL_WORKER_EMAIL.into()),
+                        ("WORKER_PASSWORD".into(), password),
+                        (
+                            "WORKER_IDLE_TIMEOUT_SECONDS".into(),
+                            LOCAL_WORKER_IDLE_SECONDS.to_string(),
+                        ),
+                    ],
+                },
+                desired_count: settings.local_workers,
+                max_workers: settings.local_max_workers,
+            })?;
+            Ok((Arc::new(pool.clone()), Some(pool)))
+        }
+    }
+}
+
+/// A random 32-character password.
+fn random_password() -> String {
+    use rand::Rng as _;
+    rand::thread_rng()
+        .sample_iter(rand::distributions::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect()
 }
 
 async fn ensure_service_accounts(settings: &Settings, users: &UserAdmin) -> anyhow::Result<()> {
@@ -311,6 +408,7 @@ pub struct Application {
     port: u16,
     server: Server,
     background: Vec<tokio::task::JoinHandle<()>>,
+    local_pool: Option<LocalWorkerPool>,
 }
 
 impl Application {
@@ -327,6 +425,22 @@ impl Application {
         )];
         let signal = state.job_signal.clone();
         background.extend(state.store.listen_for_new_jobs(move || signal.notify()));
+        if let Some(pool) = state.local_pool.clone() {
+            background.push(spawn_pool_keeper(pool));
+        }
+        if settings.capacity_manager {
+            let manager = crate::capacity::build_manager(
+                &settings,
+                state.store.clone(),
+                state.compute.clone(),
+            )?;
+            background.push(tokio::spawn(crate::capacity::run_loop(
+                manager,
+                state.store.clone(),
+                std::time::Duration::from_millis(settings.capacity_interval_ms),
+            )));
+        }
+        let local_pool = state.local_pool.clone();
         let body_limit = settings.body_limit_bytes;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -347,6 +461,7 @@ impl Application {
             port,
             server: server.run(),
             background,
+            local_pool,
         })
     }
 
@@ -366,8 +481,24 @@ impl Application {
         for task in self.background {
             task.abort();
         }
+        if let Some(pool) = self.local_pool {
+            pool.shutdown();
+        }
         result
     }
+}
+
+/// Keeps the local worker pool at its desired size (replacing workers that exited) until aborted.
+fn spawn_pool_keeper(pool: LocalWorkerPool) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if let Err(error) = pool.maintain() {
+                tracing::warn!(%error, "cannot keep the local worker pool");
+            }
+        }
+    })
 }
 
 /// Runs the lease sweeper every `interval` until aborted: expired leases are re-queued or timed

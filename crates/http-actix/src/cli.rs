@@ -35,6 +35,35 @@ pub enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Run only the capacity manager (no HTTP): start workers as the queue grows.
+    Manager,
+    /// Run a worker for `TEST` jobs (the worker SDK's ready-made handler) against a server;
+    /// the local compute pool starts these.
+    Worker(WorkerArgs),
+}
+
+/// Options of `reefguide worker` (also read from the environment).
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// The server's base URL.
+    #[arg(
+        long,
+        env = "REEFGUIDE_API_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    pub api_url: String,
+    /// The worker account's email.
+    #[arg(long, env = "WORKER_USERNAME")]
+    pub username: String,
+    /// The worker account's password.
+    #[arg(long, env = "WORKER_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Jobs run at once.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 1)]
+    pub concurrency: usize,
+    /// Exit after this many seconds without a job (default: run until stopped).
+    #[arg(long, env = "WORKER_IDLE_TIMEOUT_SECONDS")]
+    pub idle_timeout_seconds: Option<u64>,
 }
 
 /// Key actions.
@@ -73,7 +102,56 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", ApiDoc::json());
             Ok(())
         }
+        Command::Manager => {
+            let settings = Settings::load()?;
+            telemetry::init(&settings.log_level);
+            actix_web::rt::System::new().block_on(manage(settings))
+        }
+        Command::Worker(args) => {
+            telemetry::init("info");
+            tokio::runtime::Runtime::new()?.block_on(run_worker(args))
+        }
     }
+}
+
+/// Runs the capacity manager until SIGINT.
+async fn manage(settings: Settings) -> anyhow::Result<()> {
+    let public_url = settings.public_url_for(settings.port);
+    let state = crate::app::build_state(&settings, &public_url).await?;
+    let manager =
+        crate::capacity::build_manager(&settings, state.store.clone(), state.compute.clone())?;
+    tracing::info!(
+        interval_ms = settings.capacity_interval_ms,
+        "capacity manager started"
+    );
+    tokio::select! {
+        () = crate::capacity::run_loop(
+            manager,
+            state.store.clone(),
+            std::time::Duration::from_millis(settings.capacity_interval_ms),
+        ) => {}
+        result = tokio::signal::ctrl_c() => result.context("cannot wait for Ctrl-C")?,
+    }
+    if let Some(pool) = &state.local_pool {
+        pool.shutdown();
+    }
+    Ok(())
+}
+
+/// Runs the TEST worker until SIGINT/SIGTERM or its idle timeout.
+async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
+    use reefguide_worker_sdk::{Worker, test_job};
+    let mut builder = Worker::builder()
+        .api_url(args.api_url)
+        .credentials(args.username, args.password)
+        .handler(test_job::JOB_TYPE, test_job::handler())
+        .concurrency(args.concurrency);
+    if let Some(seconds) = args.idle_timeout_seconds {
+        builder = builder.idle_timeout(std::time::Duration::from_secs(seconds));
+    }
+    let summary = builder.build()?.run().await?;
+    tracing::info!(?summary, "worker stopped");
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

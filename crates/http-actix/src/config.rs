@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use figment::Figment;
 use figment::providers::{Env, Format as _, Serialized, Toml};
+use reefguide_domain::capacity::{ScalingPolicy, ScalingPolicyError, ScalingSettings};
 use reefguide_domain::job::registry::{JobTypeName, JobTypeOverride, JobTypeRegistry};
 use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::{Email, Role};
@@ -140,6 +141,91 @@ pub struct Settings {
     pub upload_url_expiry_seconds: u32,
     /// Largest file the local store accepts through an upload URL, in bytes.
     pub upload_max_bytes: u64,
+    /// The cluster running workers: `local` (worker processes on this machine) or `ecs`.
+    pub compute: ComputeKind,
+    /// Local workers started with the server (the local pool's desired count).
+    pub local_workers: u32,
+    /// Most local workers (the pool and one-off workers of each compute target).
+    pub local_max_workers: u32,
+    /// The program local workers run (`<program> worker`); default: this binary.
+    pub local_worker_program: Option<String>,
+    /// ECS cluster (name or ARN) of the worker service (required with `compute = "ecs"`).
+    pub ecs_cluster: Option<String>,
+    /// ECS service of the workers (required with `compute = "ecs"`).
+    pub ecs_service: Option<String>,
+    /// Endpoint of an ECS-compatible API (moto in tests); unset for AWS itself.
+    pub ecs_endpoint_url: Option<String>,
+    /// AWS region of the cluster; unset means the standard AWS chain.
+    pub ecs_region: Option<String>,
+    /// How the capacity manager runs tasks for each compute target on ECS.
+    pub ecs_targets: BTreeMap<String, EcsTargetSettings>,
+    /// Run the capacity manager inside `serve` (it starts workers as the queue grows).
+    pub capacity_manager: bool,
+    /// How often the capacity manager looks at the queue, in milliseconds.
+    pub capacity_interval_ms: u64,
+    /// Scaling policy per compute target (job types name theirs with `compute_target`; the
+    /// default target is `default`).
+    pub capacity_targets: BTreeMap<String, CapacityTargetSettings>,
+}
+
+/// How to run one compute target's tasks on ECS.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EcsTargetSettings {
+    /// Task definition (family, family:revision or ARN).
+    pub task_definition: String,
+    /// Subnets of the tasks (awsvpc).
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// Security groups of the tasks.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Give the tasks a public IP.
+    #[serde(default)]
+    pub assign_public_ip: bool,
+}
+
+/// ReefGuide's scaling formula for one compute target:
+/// `clamp(round(sensitivity · ln(pending / factor + 1) + min), min, max)`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CapacityTargetSettings {
+    /// How fast workers grow with the queue.
+    pub sensitivity: f64,
+    /// Queue size per step.
+    pub factor: f64,
+    /// Workers kept even when idle.
+    pub min_workers: u32,
+    /// Most workers.
+    pub max_workers: u32,
+    /// Pause after a launch before the next, in seconds.
+    pub cooldown_seconds: u32,
+    /// Most tasks started per cycle.
+    pub max_launch_per_cycle: u32,
+}
+
+impl Default for CapacityTargetSettings {
+    fn default() -> Self {
+        Self {
+            sensitivity: 1.5,
+            factor: 2.0,
+            min_workers: 0,
+            max_workers: 10,
+            cooldown_seconds: 60,
+            max_launch_per_cycle: 5,
+        }
+    }
+}
+
+/// The cluster running workers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComputeKind {
+    /// Worker processes on this machine, running `reefguide worker`.
+    #[default]
+    Local,
+    /// An ECS cluster and service.
+    Ecs,
 }
 
 /// Where result files live.
@@ -229,6 +315,21 @@ impl Default for Settings {
             download_max_files: 25,
             upload_url_expiry_seconds: 3_600,
             upload_max_bytes: 5 * 1024 * 1024 * 1024,
+            compute: ComputeKind::Local,
+            local_workers: 0,
+            local_max_workers: 4,
+            local_worker_program: None,
+            ecs_cluster: None,
+            ecs_service: None,
+            ecs_endpoint_url: None,
+            ecs_region: None,
+            ecs_targets: BTreeMap::new(),
+            capacity_manager: false,
+            capacity_interval_ms: 10_000,
+            capacity_targets: BTreeMap::from([(
+                "default".to_owned(),
+                CapacityTargetSettings::default(),
+            )]),
         }
     }
 }
@@ -271,6 +372,24 @@ impl Settings {
             .map_err(|e| ConfigError::Parse(one_line(&e.to_string())))?;
         settings.validate()?;
         Ok(settings)
+    }
+
+    /// The scaling policy of a compute target.
+    ///
+    /// # Errors
+    /// When the numbers are out of range.
+    pub fn scaling_policy(
+        &self,
+        target: &CapacityTargetSettings,
+    ) -> Result<ScalingPolicy, ScalingPolicyError> {
+        ScalingPolicy::new(ScalingSettings {
+            sensitivity: target.sensitivity,
+            factor: target.factor,
+            min_workers: target.min_workers,
+            max_workers: target.max_workers,
+            cooldown: chrono::Duration::seconds(i64::from(target.cooldown_seconds)),
+            max_launch_per_cycle: target.max_launch_per_cycle,
+        })
     }
 
     /// Where clients reach this server once it listens on `bound_port` (see `public_url`).
@@ -318,6 +437,30 @@ impl Settings {
         }
         if self.upload_max_bytes == 0 {
             return Err(invalid("upload_max_bytes", "must be at least 1"));
+        }
+        if self.compute == ComputeKind::Ecs
+            && (self.ecs_cluster.is_none() || self.ecs_service.is_none())
+        {
+            return Err(invalid(
+                "ecs_cluster",
+                "compute = \"ecs\" needs ecs_cluster and ecs_service",
+            ));
+        }
+        if self.capacity_interval_ms < 100 {
+            return Err(invalid("capacity_interval_ms", "must be at least 100"));
+        }
+        for (name, target) in &self.capacity_targets {
+            self.scaling_policy(target)
+                .map_err(|e| ConfigError::Invalid {
+                    setting: "capacity_targets",
+                    reason: format!("{name}: {e}"),
+                })?;
+        }
+        if self.local_workers > self.local_max_workers {
+            return Err(invalid(
+                "local_workers",
+                "must be at most local_max_workers",
+            ));
         }
         Ok(())
     }

@@ -18,8 +18,8 @@ use reefguide_domain::job::errors::{
 };
 use reefguide_domain::job::registry::PayloadErrors;
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
-use reefguide_ports::ObjectStoreError;
 use reefguide_ports::services::{DownloadError, UploadUrlError};
+use reefguide_ports::{ComputeError, ObjectStoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -465,6 +465,20 @@ impl From<SignedUrlError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, "url_expired", error.to_string())
             }
             SignedUrlError::InvalidPath => Self::bad_request("invalid_path", error.to_string()),
+        }
+    }
+}
+
+impl From<ComputeError> for ApiError {
+    fn from(error: ComputeError) -> Self {
+        match error {
+            ComputeError::Upstream(message) => {
+                tracing::warn!(%message, "compute cluster failure");
+                Self::new(StatusCode::BAD_GATEWAY, "upstream_error", message)
+            }
+            ComputeError::Invalid(_) | ComputeError::UnknownTarget(_) => {
+                Self::bad_request("invalid_request", error.to_string())
+            }
         }
     }
 }

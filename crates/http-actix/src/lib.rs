@@ -9,6 +9,7 @@
 //! - [`crypto`]: the password-hashing and token adapters.
 
 pub mod app;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod crypto;

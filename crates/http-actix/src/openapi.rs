@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::errors::{ErrorBody, ErrorDetail};
 use crate::routes::jobs::{self, worker};
-use crate::routes::{auth, health, notes, polygons, storage, users};
+use crate::routes::{admin, auth, health, notes, polygons, storage, users};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -63,6 +63,9 @@ use crate::routes::{auth, health, notes, polygons, storage, users};
         worker::submit_result,
         worker::upload_urls,
         storage::download_file,
+        admin::cluster_status,
+        admin::scale,
+        admin::redeploy,
         storage::upload_file,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
@@ -76,6 +79,7 @@ use crate::routes::{auth, health, notes, polygons, storage, users};
         (name = "jobs", description = "Analysis jobs: submit (cached by content), follow, cancel"),
         (name = "workers", description = "The worker protocol (WORKER or ADMIN): R1's poll → \
             assign → result, the atomic long-polling claim, heartbeats and upload URLs"),
+        (name = "admin", description = "The worker cluster (ADMIN only): status, scale, redeploy"),
         (name = "storage", description = "The embedded default's result files, through signed \
             expiring URLs (no token; the signature is the permission)"),
     )

@@ -1,5 +1,6 @@
 //! Route groups. Each handler carries its OpenAPI annotation.
 
+pub mod admin;
 pub mod auth;
 pub mod health;
 pub mod jobs;
@@ -45,6 +46,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .wrap(actix_web::middleware::from_fn(require_user_features))
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(jobs::configure),
+            )
+            .service(
+                web::scope("/admin")
+                    .wrap(actix_web::middleware::from_fn(require_admin))
+                    .wrap(actix_web::middleware::from_fn(require_user))
+                    .configure(admin::configure),
             )
             .service(
                 web::scope("/users")

@@ -1,6 +1,7 @@
 //! Black-box tests of the wired service: one test binary, a fresh database per test, every test
 //! on both storage backends.
 
+mod admin_cluster;
 mod auth;
 mod errors;
 mod health;

@@ -1,0 +1,166 @@
+//! Cluster administration (contract §8, ADMIN only): the worker service's status, scale and
+//! redeploy, on ECS or on the local worker pool. Upstream failures are 502 with the upstream
+//! message, never 500.
+
+use actix_web::web;
+use reefguide_ports::{Deployment, ServiceEvent, ServiceStatus};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::app::AppState;
+use crate::errors::{ApiError, ErrorBody};
+use crate::wire::{MessageResponse, timestamp};
+
+/// Largest desired count accepted by `scale` (contract §8).
+const MAX_DESIRED_COUNT: u32 = 10;
+
+/// Registers the routes (inside a scope that requires ADMIN).
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/status").route(web::get().to(cluster_status)))
+        .service(web::resource("/scale").route(web::post().to(scale)))
+        .service(web::resource("/redeploy").route(web::post().to(redeploy)));
+}
+
+/// The worker service.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusResponse {
+    /// Tasks running.
+    pub running_count: u32,
+    /// Tasks starting.
+    pub pending_count: u32,
+    /// Tasks wanted.
+    pub desired_count: u32,
+    /// Deployments.
+    pub deployments: Vec<DeploymentDto>,
+    /// The latest events (at most 5).
+    pub events: Vec<EventDto>,
+    /// The service's status.
+    pub service_status: String,
+}
+
+/// One deployment.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentDto {
+    /// `PRIMARY`, `ACTIVE`, `INACTIVE`.
+    pub status: String,
+    /// The task definition.
+    pub task_definition: String,
+    /// Tasks wanted.
+    pub desired_count: u32,
+    /// Tasks starting.
+    pub pending_count: u32,
+    /// Tasks running.
+    pub running_count: u32,
+    /// Tasks that failed to start.
+    pub failed_tasks: u32,
+    /// Rollout state, if known.
+    pub rollout_state: Option<String>,
+    /// Why the rollout is in that state.
+    pub rollout_state_reason: Option<String>,
+}
+
+/// One service event.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDto {
+    /// When.
+    pub created_at: String,
+    /// What.
+    pub message: String,
+}
+
+impl From<ServiceStatus> for StatusResponse {
+    fn from(status: ServiceStatus) -> Self {
+        Self {
+            running_count: status.running_count,
+            pending_count: status.pending_count,
+            desired_count: status.desired_count,
+            deployments: status.deployments.into_iter().map(deployment).collect(),
+            events: status.events.into_iter().map(event).collect(),
+            service_status: status.service_status,
+        }
+    }
+}
+
+fn deployment(d: Deployment) -> DeploymentDto {
+    DeploymentDto {
+        status: d.status,
+        task_definition: d.task_definition,
+        desired_count: d.desired_count,
+        pending_count: d.pending_count,
+        running_count: d.running_count,
+        failed_tasks: d.failed_tasks,
+        rollout_state: d.rollout_state,
+        rollout_state_reason: d.rollout_state_reason,
+    }
+}
+
+fn event(e: ServiceEvent) -> EventDto {
+    EventDto {
+        created_at: timestamp(e.created_at),
+        message: e.message,
+    }
+}
+
+/// The worker service's status.
+#[utoipa::path(get, path = "/api/admin/status", tag = "admin", security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The worker service", body = StatusResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 502, description = "The cluster failed (upstream message)", body = ErrorBody)))]
+pub async fn cluster_status(
+    state: web::Data<AppState>,
+) -> Result<web::Json<StatusResponse>, ApiError> {
+    Ok(web::Json(state.compute.service_status().await?.into()))
+}
+
+/// A scale request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleRequest {
+    /// Tasks wanted, 0 to 10.
+    pub desired_count: i64,
+}
+
+/// Sets how many workers the service keeps running.
+#[utoipa::path(post, path = "/api/admin/scale", tag = "admin", security(("bearerAuth" = [])),
+    request_body = ScaleRequest,
+    responses(
+        (status = 200, description = "Scaled", body = MessageResponse),
+        (status = 400, description = "desiredCount outside 0..10", body = ErrorBody),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 502, description = "The cluster failed (upstream message)", body = ErrorBody)))]
+pub async fn scale(
+    state: web::Data<AppState>,
+    body: web::Json<ScaleRequest>,
+) -> Result<web::Json<MessageResponse>, ApiError> {
+    let count = u32::try_from(body.desired_count)
+        .ok()
+        .filter(|count| *count <= MAX_DESIRED_COUNT)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "desiredCount",
+                format!("must be from 0 to {MAX_DESIRED_COUNT}"),
+            )
+        })?;
+    state.compute.set_desired_count(count).await?;
+    Ok(web::Json(MessageResponse::new(format!(
+        "Desired count set to {count}"
+    ))))
+}
+
+/// Replaces the service's workers with fresh ones (minimum healthy 50 %, maximum 200 %).
+#[utoipa::path(post, path = "/api/admin/redeploy", tag = "admin", security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "Redeployment started", body = MessageResponse),
+        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        (status = 403, description = "Not an administrator", body = ErrorBody),
+        (status = 502, description = "The cluster failed (upstream message)", body = ErrorBody)))]
+pub async fn redeploy(state: web::Data<AppState>) -> Result<web::Json<MessageResponse>, ApiError> {
+    state.compute.redeploy().await?;
+    Ok(web::Json(MessageResponse::new("Redeployment started")))
+}
