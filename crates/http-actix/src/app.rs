@@ -453,7 +453,11 @@ impl Application {
                 .wrap(ErrorHandlers::new().default_handler(json_error_body))
                 .wrap(from_fn(log_request))
         })
-        .listen(listener)?;
+        .listen(listener)?
+        // `reefguide serve` handles SIGINT/SIGTERM itself (stopping local workers first), and
+        // long-polling claims should not hold a shutdown for actix's default 30 s.
+        .disable_signals()
+        .shutdown_timeout(5);
         if let Some(workers) = settings.http_workers {
             server = server.workers(workers);
         }
@@ -475,6 +479,21 @@ impl Application {
         self.server.handle()
     }
 
+    /// Stops the server when SIGINT or SIGTERM arrives: local workers first (so none outlives
+    /// the server), then the server itself, gracefully.
+    pub fn stop_on_signals(&self) {
+        let handle = self.server.handle();
+        let pool = self.local_pool.clone();
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            tracing::info!("shutting down");
+            if let Some(pool) = pool {
+                pool.shutdown();
+            }
+            handle.stop(true).await;
+        });
+    }
+
     /// Serves until the server is stopped (SIGINT/SIGTERM or a handle).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
@@ -486,6 +505,22 @@ impl Application {
         }
         result
     }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Keeps the local worker pool at its desired size (replacing workers that exited) until aborted.

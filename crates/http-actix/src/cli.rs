@@ -157,6 +157,7 @@ async fn run_worker(args: WorkerArgs) -> anyhow::Result<()> {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let database = settings.effective_database_url();
     let app = Application::build(settings.clone()).await?;
+    app.stop_on_signals();
     tracing::info!(
         address = %format!("http://{}:{}", settings.host, app.port()),
         database = %mask_password(&database),

@@ -148,16 +148,31 @@ impl Server {
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A graceful stop lets the server stop its worker pool.
-        if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status();
-            std::thread::sleep(Duration::from_millis(500));
-        }
+impl Server {
+    /// Stops the server with SIGTERM, as a supervisor would, and waits for it to exit.
+    async fn stop(mut self) {
+        let pid = self.child.id().expect("running");
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let exited = tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("the server stops within 15 s of SIGTERM")
+            .expect("exit status");
+        assert!(exited.success(), "{exited}");
     }
+}
+
+/// The pids of running `<reefguide> worker` processes started from `program`.
+fn local_workers(program: &str) -> Vec<String> {
+    let output = std::process::Command::new("pgrep")
+        .args(["-f", &format!("{program} worker")])
+        .output()
+        .expect("pgrep runs");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,4 +321,27 @@ async fn a_server_with_local_workers_processes_jobs_on_its_own() {
         .call(reqwest::Method::GET, "/api/admin/status", None, None)
         .await;
     assert_eq!(code, 401);
+
+    // A stopped server leaves no worker behind.
+    let (code, _) = server
+        .call(
+            reqwest::Method::POST,
+            "/api/admin/scale",
+            Some(&admin),
+            Some(json!({"desiredCount": 2})),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let program = env!("CARGO_BIN_EXE_reefguide");
+    assert!(!local_workers(program).is_empty());
+    server.stop().await;
+    let started = Instant::now();
+    while !local_workers(program).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "workers outlived the server: {:?}",
+            local_workers(program)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
