@@ -3,6 +3,7 @@
 //! [`reefguide_ports::ObjectStore`]; and the ECS compute cluster ([`ecs`]) implementing
 //! [`reefguide_ports::ComputeCluster`].
 
+mod aws;
 pub mod ecs;
 pub mod local;
 pub mod local_compute;

@@ -224,12 +224,11 @@ impl ObjectStore for S3ObjectStore {
 mod tests {
     use aws_sdk_s3::config::Region;
 
-    use super::settings::behavior_version;
     use super::*;
 
     fn store(prefix: &str) -> S3ObjectStore {
         let config = aws_sdk_s3::Config::builder()
-            .behavior_version(behavior_version())
+            .behavior_version(crate::aws::behavior_version())
             .region(Region::from_static("us-east-1"))
             .build();
         let mut settings = S3Settings::new("bucket");

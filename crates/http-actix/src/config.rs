@@ -20,7 +20,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 /// The R1 environment variable names that are honoured as-is.
-const R1_ENV_NAMES: [&str; 12] = [
+pub const R1_ENV_NAMES: [&str; 12] = [
     "DATABASE_URL",
     "PORT",
     "API_DOMAIN",

@@ -6,27 +6,12 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use reefguide_http_actix::config::R1_ENV_NAMES;
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
 const ADMIN_EMAIL: &str = "admin@example.com";
 const ADMIN_PASSWORD: &str = "admin-password-for-local";
-
-/// The ReefGuide environment names the server also reads: kept out of the child's environment.
-const R1_NAMES: [&str; 12] = [
-    "DATABASE_URL",
-    "PORT",
-    "API_DOMAIN",
-    "JWT_PRIVATE_KEY",
-    "JWT_PUBLIC_KEY",
-    "JWT_KEY_ID",
-    "ADMIN_USERNAME",
-    "ADMIN_PASSWORD",
-    "WORKER_USERNAME",
-    "WORKER_PASSWORD",
-    "MANAGER_USERNAME",
-    "MANAGER_PASSWORD",
-];
 
 /// A server process, stopped (SIGTERM, then killed) when dropped.
 struct Server {
@@ -44,7 +29,8 @@ impl Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut command = Command::new(env!("CARGO_BIN_EXE_reefguide"));
         command.arg("serve");
-        for name in R1_NAMES {
+        // The ReefGuide names the server also reads stay out of its environment.
+        for name in R1_ENV_NAMES {
             command.env_remove(name);
         }
         for (key, _) in std::env::vars() {

@@ -4,23 +4,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::bail;
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ecs::Client;
 
 use super::EcsCluster;
 
-/// The region used when neither the settings nor the AWS chain name one.
-const FALLBACK_REGION: &str = "us-east-1";
-
 /// The most tasks the worker service may be scaled to unless configured otherwise (contract §8).
 pub const DEFAULT_MAX_DESIRED_COUNT: u32 = 10;
-
-/// The SDK behaviour this adapter was written and tested against (pinned, so that an SDK upgrade
-/// does not silently change retries or timeouts).
-fn behavior_version() -> BehaviorVersion {
-    BehaviorVersion::v2026_01_12()
-}
 
 /// How tasks of one compute target are started.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,32 +94,20 @@ impl EcsCluster {
                 settings.service
             );
         }
-        let mut loader =
-            aws_config::defaults(behavior_version()).region(region(settings.region.clone()).await);
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let shared = loader.load().await;
+        let shared = crate::aws::shared_config(
+            "ECS",
+            settings.region.clone(),
+            settings.endpoint_url.as_deref(),
+        )
+        .await;
         Ok(Self::from_client(Client::new(&shared), settings))
     }
 }
 
-/// `configured`, else the region of the AWS chain, else [`FALLBACK_REGION`].
-async fn region(configured: Option<String>) -> Region {
-    let chain = RegionProviderChain::first_try(configured.map(Region::new)).or_default_provider();
-    if let Some(region) = chain.region().await {
-        return region;
-    }
-    tracing::warn!(
-        region = FALLBACK_REGION,
-        "no AWS region configured (ECS settings, AWS_REGION, profile or instance metadata); using \
-         the fallback"
-    );
-    Region::from_static(FALLBACK_REGION)
-}
-
 #[cfg(test)]
 mod tests {
+    use aws_config::Region;
+
     use super::*;
 
     #[test]

@@ -2,20 +2,9 @@
 //! chain plus those settings.
 
 use anyhow::bail;
-use aws_config::meta::region::RegionProviderChain;
-use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
 
 use super::S3ObjectStore;
-
-/// The region used when neither the settings nor the AWS chain name one.
-const FALLBACK_REGION: &str = "us-east-1";
-
-/// The SDK behaviour this adapter was written and tested against (pinned, so that an SDK upgrade
-/// does not silently change retries or timeouts).
-pub(super) fn behavior_version() -> BehaviorVersion {
-    BehaviorVersion::v2026_01_12()
-}
 
 /// Where the S3 store keeps result files and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,11 +52,12 @@ impl S3ObjectStore {
                 settings.bucket
             );
         }
-        let mut loader = aws_config::defaults(behavior_version()).region(region(settings).await);
-        if let Some(url) = &settings.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let shared = loader.load().await;
+        let shared = crate::aws::shared_config(
+            "S3",
+            settings.region.clone(),
+            settings.endpoint_url.as_deref(),
+        )
+        .await;
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.force_path_style)
             .build();
@@ -75,23 +65,10 @@ impl S3ObjectStore {
     }
 }
 
-/// The region of `settings`, else of the AWS chain, else [`FALLBACK_REGION`].
-async fn region(settings: &S3Settings) -> Region {
-    let configured = settings.region.clone().map(Region::new);
-    let chain = RegionProviderChain::first_try(configured).or_default_provider();
-    if let Some(region) = chain.region().await {
-        return region;
-    }
-    tracing::warn!(
-        region = FALLBACK_REGION,
-        "no AWS region configured (S3 settings, AWS_REGION, profile or instance metadata); using \
-         the fallback"
-    );
-    Region::from_static(FALLBACK_REGION)
-}
-
 #[cfg(test)]
 mod tests {
+    use aws_config::Region;
+
     use super::*;
 
     #[test]
