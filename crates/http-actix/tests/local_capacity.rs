@@ -111,6 +111,17 @@ impl Server {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// `POST /api/admin/scale` as `admin`.
+    async fn scale(&self, admin: &str, desired_count: u32) -> (u16, Value) {
+        self.call(
+            reqwest::Method::POST,
+            "/api/admin/scale",
+            Some(admin),
+            Some(json!({"desiredCount": desired_count})),
+        )
+        .await
+    }
+
     /// The admin's view of the worker service.
     async fn status(&self, admin: &str) -> Value {
         let (status, body) = self
@@ -241,26 +252,12 @@ async fn a_server_with_local_workers_processes_jobs_on_its_own() {
     );
 
     // Scale and redeploy act on the pool; only admins may.
-    let (code, body) = server
-        .call(
-            reqwest::Method::POST,
-            "/api/admin/scale",
-            Some(&admin),
-            Some(json!({"desiredCount": 2})),
-        )
-        .await;
+    let (code, body) = server.scale(&admin, 2).await;
     assert_eq!(code, 200, "{body}");
     server
         .wait_for_status(&admin, |s| s["runningCount"] == json!(2))
         .await;
-    let (code, _) = server
-        .call(
-            reqwest::Method::POST,
-            "/api/admin/scale",
-            Some(&admin),
-            Some(json!({"desiredCount": 11})),
-        )
-        .await;
+    let (code, _) = server.scale(&admin, 11).await;
     assert_eq!(code, 400);
     let (code, body) = server
         .call(
@@ -271,14 +268,7 @@ async fn a_server_with_local_workers_processes_jobs_on_its_own() {
         )
         .await;
     assert_eq!(code, 200, "{body}");
-    let (code, body) = server
-        .call(
-            reqwest::Method::POST,
-            "/api/admin/scale",
-            Some(&admin),
-            Some(json!({"desiredCount": 0})),
-        )
-        .await;
+    let (code, body) = server.scale(&admin, 0).await;
     assert_eq!(code, 200, "{body}");
     let status = server
         .wait_for_status(&admin, |s| s["runningCount"] == json!(0))
@@ -309,14 +299,7 @@ async fn a_server_with_local_workers_processes_jobs_on_its_own() {
     assert_eq!(code, 401);
 
     // A stopped server leaves no worker behind.
-    let (code, _) = server
-        .call(
-            reqwest::Method::POST,
-            "/api/admin/scale",
-            Some(&admin),
-            Some(json!({"desiredCount": 2})),
-        )
-        .await;
+    let (code, _) = server.scale(&admin, 2).await;
     assert_eq!(code, 200);
     let program = env!("CARGO_BIN_EXE_reefguide");
     assert!(!local_workers(program).is_empty());

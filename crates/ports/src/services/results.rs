@@ -124,12 +124,6 @@ impl<S: JobRepository, C: Clock> ResultFileService<S, C> {
         }
     }
 
-    /// The limits in force.
-    #[must_use]
-    pub const fn limits(&self) -> ResultFileLimits {
-        self.limits
-    }
-
     /// Presigned GET URLs for every file of a succeeded job the caller may see.
     pub async fn download(
         &self,

@@ -430,14 +430,9 @@ pub async fn upload_urls(
     state: web::Data<AppState>,
     body: web::Json<UploadUrlsRequest>,
 ) -> Result<web::Json<UploadUrlsResponse>, ApiError> {
-    let limit = state.results.limits().max_upload_files;
+    // The number of files is the service's rule (UploadUrlError::TooManyFiles); the JSON body
+    // limit already bounds how many paths are parsed here.
     let files = body.into_inner().files;
-    if files.len() > limit {
-        return Err(ApiError::invalid_field(
-            "files",
-            format!("at most {limit} files per request"),
-        ));
-    }
     let mut validation = Validation::default();
     let paths: Vec<Option<RelativePath>> = files
         .iter()
