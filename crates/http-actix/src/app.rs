@@ -28,6 +28,7 @@ use crate::config::{ComputeKind, Settings, StorageKind};
 use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
 use crate::middleware::{json_error_body, log_request, unknown_route};
+use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimits;
 use crate::routes;
 
@@ -77,6 +78,10 @@ pub struct AppState {
     pub(crate) job_type_names: Vec<String>,
     /// Wakes long-polling claimers.
     pub(crate) job_signal: JobSignal,
+    /// Longest wait of a long-polling claim.
+    pub(crate) claim_max_wait: std::time::Duration,
+    /// This deployment's OpenAPI document (its job types and limits), rendered once.
+    pub(crate) openapi: actix_web::web::Bytes,
 }
 
 /// Connects to the database named by the settings, creating the data directory for the embedded
@@ -156,6 +161,7 @@ pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Resul
     let (compute, local_pool) = compute_cluster(settings, public_url, &users).await?;
     let registry = settings.job_registry()?;
     let job_type_names = registry.names();
+    let openapi = ApiDoc::render(&settings.deployment(&registry))?;
     let job_signal = JobSignal::new();
     let (objects, local_objects) = object_store(settings, public_url).await?;
     let jobs = JobService::new(
@@ -189,6 +195,8 @@ pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Resul
         compute,
         local_pool,
         job_signal,
+        claim_max_wait: std::time::Duration::from_secs(u64::from(settings.claim_max_wait_seconds)),
+        openapi: openapi.into(),
         polygon_limits: PolygonLimits {
             max_positions: settings.polygon_max_positions,
             max_rings: settings.polygon_max_rings,
@@ -446,6 +454,7 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .app_data(json_config(body_limit))
+                .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(query_config())
                 .app_data(path_config())
                 .configure(routes::configure)

@@ -33,7 +33,7 @@ pub enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
-    /// Print the OpenAPI document.
+    /// Print the OpenAPI document of this configuration (its job types and limits).
     Openapi,
     /// Run only the capacity manager (no HTTP): start workers as the queue grows.
     Manager,
@@ -99,7 +99,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             action: KeysCommand::Generate { out_dir },
         } => generate_keys(out_dir),
         Command::Openapi => {
-            println!("{}", ApiDoc::json());
+            let settings = Settings::load()?;
+            let registry = settings.job_registry()?;
+            println!("{}", ApiDoc::render(&settings.deployment(&registry))?);
             Ok(())
         }
         Command::Manager => {

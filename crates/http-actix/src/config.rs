@@ -16,6 +16,9 @@ use reefguide_domain::capacity::{ScalingPolicy, ScalingPolicyError, ScalingSetti
 use reefguide_domain::job::registry::{JobTypeName, JobTypeOverride, JobTypeRegistry};
 use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::{Email, Role};
+
+use crate::openapi::Deployment;
+use crate::routes::admin::MAX_DESIRED_COUNT;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +140,9 @@ pub struct Settings {
     pub storage_signing_key: Option<SecretString>,
     /// Most files one download may list (more is a 400 asking for `filterPrefix`).
     pub download_max_files: usize,
+    /// Longest a worker's `POST /api/jobs/claim` may wait for a job, in seconds (1..=30; lower
+    /// it behind proxies that cut idle requests sooner).
+    pub claim_max_wait_seconds: u32,
     /// Lifetime of the upload URLs given to workers, in seconds (1..=604800).
     pub upload_url_expiry_seconds: u32,
     /// Largest file the local store accepts through an upload URL, in bytes.
@@ -313,6 +319,7 @@ impl Default for Settings {
             s3_region: None,
             storage_signing_key: None,
             download_max_files: 25,
+            claim_max_wait_seconds: 30,
             upload_url_expiry_seconds: 3_600,
             upload_max_bytes: 5 * 1024 * 1024 * 1024,
             compute: ComputeKind::Local,
@@ -425,6 +432,9 @@ impl Settings {
             {
                 return Err(invalid(setting, "must be an http:// or https:// URL"));
             }
+        }
+        if !(1..=30).contains(&self.claim_max_wait_seconds) {
+            return Err(invalid("claim_max_wait_seconds", "must be from 1 to 30"));
         }
         if !(1..=10_000).contains(&self.download_max_files) {
             return Err(invalid("download_max_files", "must be from 1 to 10000"));
@@ -540,6 +550,18 @@ impl Settings {
         self.validate_storage()?;
         self.job_registry()?;
         Ok(())
+    }
+
+    /// What the OpenAPI document needs from this configuration.
+    pub fn deployment<'a>(&self, job_types: &'a JobTypeRegistry) -> Deployment<'a> {
+        Deployment {
+            job_types,
+            claim_max_wait_seconds: self.claim_max_wait_seconds,
+            max_desired_count: match self.compute {
+                ComputeKind::Local => self.local_max_workers.min(MAX_DESIRED_COUNT),
+                ComputeKind::Ecs => MAX_DESIRED_COUNT,
+            },
+        }
     }
 
     /// The job types of this deployment: the built-ins with `job_types` applied.

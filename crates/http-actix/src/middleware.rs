@@ -152,6 +152,7 @@ pub fn json_error_body<B>(
         ));
     }
     let status = response.status();
+    let allow = response.headers().get(header::ALLOW).cloned();
     let (req, _) = response.into_parts();
     let error = match status.as_u16() {
         404 => ApiError::not_found(format!("Route {} {} not found", req.method(), req.path())),
@@ -166,7 +167,11 @@ pub fn json_error_body<B>(
             status.canonical_reason().unwrap_or("Request failed"),
         ),
     };
-    let body = error.error_response();
+    let mut body = error.error_response();
+    if let Some(allow) = allow {
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource supports.
+        body.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, body).map_into_right_body(),
     ))
@@ -175,4 +180,123 @@ pub fn json_error_body<B>(
 /// The fallback for unknown routes: a JSON 404.
 pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
     ApiError::not_found(format!("Route {} {} not found", req.method(), req.path())).error_response()
+}
+
+/// Screens what a handler is about to read, with 400s the handlers would otherwise not give:
+///
+/// - a NUL character (U+0000) in the path, the query or a JSON body (`nul_character`): Postgres
+///   stores none in `text` or `jsonb`, so it is refused up front, the same on both backends;
+/// - a JSON body that is not an object (`invalid_body`): every request body of the API is an
+///   object, and serde would otherwise read a struct from an array (`[1, "x"]`).
+///
+/// Runs inside the authenticating scopes (authentication must come before the body is read);
+/// the body is buffered under the configured payload limit and handed on unchanged.
+pub async fn screen_request(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let refuse = |place: &str| {
+        ApiError::bad_request(
+            "nul_character",
+            format!("The request {place} contains a NUL character (U+0000), which is not accepted"),
+        )
+    };
+    if has_encoded_nul(req.path()) {
+        return Err(refuse("path").into());
+    }
+    if has_encoded_nul(req.query_string()) {
+        return Err(refuse("query").into());
+    }
+    if matches!(
+        *req.method(),
+        actix_web::http::Method::POST
+            | actix_web::http::Method::PUT
+            | actix_web::http::Method::PATCH
+    ) {
+        let body = req.extract::<web::Bytes>().await?;
+        if json_has_nul(&body) {
+            return Err(refuse("body").into());
+        }
+        if is_json_but_not_object(&body) {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "Invalid request body: expected a JSON object",
+            )
+            .into());
+        }
+        req.set_payload(body.into());
+    }
+    next.call(req).await
+}
+
+/// Whether a percent-encoded URL part encodes U+0000.
+fn has_encoded_nul(raw: &str) -> bool {
+    raw.as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'0' && w[2] == b'0')
+}
+
+/// Whether `body`, read as JSON, holds U+0000 in a string or a member name (not JSON: `false`,
+/// the handler reports it).
+fn json_has_nul(body: &[u8]) -> bool {
+    // Only an escape can put U+0000 into valid JSON; skip the parse when none is present.
+    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return false;
+    }
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|value| value_has_nul(&value))
+}
+
+/// Whether `body` is valid JSON other than an object (`null`, which an optional body may be,
+/// and anything that is not JSON pass: the handler reports them).
+fn is_json_but_not_object(body: &[u8]) -> bool {
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        None | Some(b'{') => false,
+        Some(_) => serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|value| !value.is_null() && !value.is_object()),
+    }
+}
+
+fn value_has_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(value_has_nul),
+        serde_json::Value::Object(members) => members
+            .iter()
+            .any(|(name, member)| name.contains('\0') || value_has_nul(member)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod screen_tests {
+    use super::*;
+
+    #[test]
+    fn encoded_nul_is_found_in_url_parts() {
+        assert!(has_encoded_nul("type=%00"));
+        assert!(has_encoded_nul("/api/jobs/%00"));
+        assert!(!has_encoded_nul("type=%20TEST%0a"));
+    }
+
+    #[test]
+    fn nul_is_found_anywhere_in_json() {
+        assert!(json_has_nul(br#"{"a":["x\u0000"]}"#));
+        assert!(json_has_nul(br#"{"k\u0000":1}"#));
+        assert!(
+            !json_has_nul(br#"{"a":"\\u0000"}"#),
+            "an escaped backslash is not NUL"
+        );
+        assert!(!json_has_nul(br#"{"a":"plain"}"#));
+        assert!(!json_has_nul(b"{not json \\u0000"));
+    }
+
+    #[test]
+    fn only_objects_pass_as_json_bodies() {
+        assert!(is_json_but_not_object(b"[null, null]"));
+        assert!(is_json_but_not_object(b" 42"));
+        assert!(!is_json_but_not_object(b"{\"a\": 1}"));
+        assert!(!is_json_but_not_object(b"null"));
+        assert!(!is_json_but_not_object(b""));
+        assert!(!is_json_but_not_object(b"[not json"));
+    }
 }

@@ -1,6 +1,9 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types, then
+//! completed with the deployment's job types and limits.
 
-use std::sync::LazyLock;
+mod deployment;
+
+pub use deployment::Deployment;
 
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -15,7 +18,9 @@ use crate::routes::{admin, auth, health, notes, polygons, storage, users};
     info(
         title = "ReefGuide API",
         description = "Accounts, study areas and analysis jobs for ReefGuide. Wire-compatible with \
-                       the ReefGuide web API. Errors are always JSON: `{status, message, code, details?}`."
+                       the ReefGuide web API. Errors are always JSON: `{status, message, code, details?}`. \
+                       Request bodies are JSON objects; a NUL character (U+0000) anywhere in a \
+                       request is refused with 400 `nul_character`."
     ),
     paths(
         health::root,
@@ -105,24 +110,36 @@ impl Modify for BearerAuth {
 }
 
 impl ApiDoc {
-    /// The document as pretty JSON, rendered once.
-    pub fn json() -> &'static str {
-        static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-            ApiDoc::openapi()
-                .to_pretty_json()
-                .unwrap_or_else(|e| format!(r#"{{"error":"cannot render OpenAPI: {e}"}}"#))
-        });
-        &DOCUMENT
+    /// The document of a deployment as pretty JSON: the generated document, completed with what
+    /// only the configuration knows (see [`deployment`]).
+    ///
+    /// # Errors
+    /// When the document cannot be serialised (a bug).
+    pub fn render(deployment: &Deployment<'_>) -> Result<String, serde_json::Error> {
+        let mut document = serde_json::to_value(ApiDoc::openapi())?;
+        deployment::complete(&mut document, deployment);
+        serde_json::to_string_pretty(&document)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use reefguide_domain::job::registry::JobTypeRegistry;
+
     use super::*;
 
     #[test]
     fn document_is_openapi_3_1_with_every_path() {
-        let document: serde_json::Value = serde_json::from_str(ApiDoc::json()).expect("valid JSON");
+        let registry = JobTypeRegistry::builtin().expect("built-in types");
+        let document: serde_json::Value = serde_json::from_str(
+            &ApiDoc::render(&Deployment {
+                job_types: &registry,
+                claim_max_wait_seconds: 30,
+                max_desired_count: 10,
+            })
+            .expect("renders"),
+        )
+        .expect("valid JSON");
         assert!(
             document["openapi"]
                 .as_str()

@@ -12,7 +12,7 @@ pub mod users;
 use actix_web::web;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::middleware::{require_admin, require_user, require_user_features};
+use crate::middleware::{require_admin, require_user, require_user_features, screen_request};
 
 /// Registers every route under `/api`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -29,12 +29,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(web::scope("/auth").configure(auth::configure))
             .service(
                 web::scope("/polygons")
+                    .wrap(actix_web::middleware::from_fn(screen_request))
                     .wrap(actix_web::middleware::from_fn(require_user_features))
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(polygons::configure),
             )
             .service(
                 web::scope("/notes")
+                    .wrap(actix_web::middleware::from_fn(screen_request))
                     .wrap(actix_web::middleware::from_fn(require_user_features))
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(notes::configure),
@@ -43,18 +45,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(jobs::worker::configure)
             .service(
                 web::scope("/jobs")
+                    .wrap(actix_web::middleware::from_fn(screen_request))
                     .wrap(actix_web::middleware::from_fn(require_user_features))
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(jobs::configure),
             )
             .service(
                 web::scope("/admin")
+                    .wrap(actix_web::middleware::from_fn(screen_request))
                     .wrap(actix_web::middleware::from_fn(require_admin))
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(admin::configure),
             )
             .service(
                 web::scope("/users")
+                    .wrap(actix_web::middleware::from_fn(screen_request))
                     .wrap(actix_web::middleware::from_fn(require_admin))
                     .wrap(actix_web::middleware::from_fn(require_user))
                     .configure(users::configure),

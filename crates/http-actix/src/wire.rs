@@ -1,6 +1,7 @@
 //! Helpers shared by the wire (JSON) representations.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize as _;
 
 /// ISO-8601 UTC with milliseconds, as ReefGuide serialises timestamps.
 pub fn timestamp(at: DateTime<Utc>) -> String {
@@ -172,4 +173,45 @@ pub fn client_ip(req: &actix_web::HttpRequest, trust_forwarded_for: bool) -> std
     forwarded
         .or_else(|| req.peer_addr().map(|addr| addr.ip()))
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}
+
+/// Deserialises an integer, also from an integer-valued number such as `7.0`: JSON Schema's
+/// `integer`, which the OpenAPI document promises, admits both.
+///
+/// # Errors
+/// When the value is not a number, has a fraction, or is outside `i64`.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(n) = number.as_i64() {
+        return Ok(n);
+    }
+    number
+        .as_f64()
+        .filter(|f| f.fract() == 0.0 && (-9.2e18..9.2e18).contains(f))
+        // The filter keeps the cast exact: an integral value well inside i64.
+        .map(|f| f as i64)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {number}")))
+}
+
+#[cfg(test)]
+mod whole_number_tests {
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Holder {
+        #[serde(deserialize_with = "super::whole_number")]
+        n: i64,
+    }
+
+    #[test]
+    fn integral_numbers_are_integers() {
+        for (raw, n) in [("7", 7), ("7.0", 7), ("-2147483648.0", -2_147_483_648)] {
+            let holder: Holder =
+                serde_json::from_str(&format!(r#"{{"n": {raw}}}"#)).expect("an integer");
+            assert_eq!(holder.n, n);
+        }
+        for raw in ["7.5", "1e300", "\"7\"", "18446744073709551615"] {
+            assert!(serde_json::from_str::<Holder>(&format!(r#"{{"n": {raw}}}"#)).is_err());
+        }
+    }
 }

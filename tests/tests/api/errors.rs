@@ -102,9 +102,15 @@ async fn unknown_routes_are_404_json(
 #[tokio::test]
 async fn wrong_method_is_json(#[values(TestBackend::Sqlite)] backend: TestBackend) {
     let app = TestApp::spawn(backend).await;
-    app.get("/api/auth/login", None)
+    let reply = app
+        .get("/api/auth/login", None)
         .await
         .expect_error(405, "method_not_allowed");
+    assert_eq!(
+        reply.headers.get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST"),
+        "a 405 lists the allowed methods (RFC 9110)"
+    );
 }
 
 #[rstest]

@@ -12,5 +12,6 @@ mod jobs_workers;
 mod notes;
 mod polygons;
 mod results;
+mod routes_documented;
 mod security;
 mod users;

@@ -12,7 +12,7 @@ use crate::errors::{ApiError, ErrorBody};
 use crate::wire::{MessageResponse, timestamp};
 
 /// Largest desired count accepted by `scale` (contract §8).
-const MAX_DESIRED_COUNT: u32 = 10;
+pub(crate) const MAX_DESIRED_COUNT: u32 = 10;
 
 /// Registers the routes (inside a scope that requires ADMIN).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -122,6 +122,8 @@ pub async fn cluster_status(
 #[serde(rename_all = "camelCase")]
 pub struct ScaleRequest {
     /// Tasks wanted, 0 to 10.
+    #[serde(deserialize_with = "crate::wire::whole_number")]
+    #[schema(minimum = 0, maximum = 10)]
     pub desired_count: i64,
 }
 

@@ -1,5 +1,6 @@
 //! Authentication routes (contract §3).
 
+use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, web};
 use reefguide_domain::{Email, Password, RefreshTokenSecret};
 use serde::{Deserialize, Serialize};
@@ -8,23 +9,24 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::CurrentUser;
-use crate::middleware::require_user;
+use crate::middleware::{require_user, screen_request};
 use crate::wire::{MessageResponse, UserDto, Validation, client_ip};
 
 /// Registers the routes.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/register").route(web::post().to(register)))
-        .service(web::resource("/login").route(web::post().to(login)))
-        .service(web::resource("/token").route(web::post().to(token)))
-        .service(web::resource("/logout").route(web::post().to(logout)))
+    let checked = |path: &str| web::resource(path).wrap(from_fn(screen_request));
+    cfg.service(checked("/register").route(web::post().to(register)))
+        .service(checked("/login").route(web::post().to(login)))
+        .service(checked("/token").route(web::post().to(token)))
+        .service(checked("/logout").route(web::post().to(logout)))
         .service(
             web::resource("/profile")
-                .wrap(actix_web::middleware::from_fn(require_user))
+                .wrap(from_fn(require_user))
                 .route(web::get().to(profile)),
         )
         .service(
-            web::resource("/change-password")
-                .wrap(actix_web::middleware::from_fn(require_user))
+            checked("/change-password")
+                .wrap(from_fn(require_user))
                 .route(web::post().to(change_password)),
         );
 }
@@ -33,10 +35,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CredentialsRequest {
     /// Email address (case-insensitive).
-    #[schema(example = "ana@example.com")]
+    #[schema(example = "ana@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// Password, 8 to 128 characters.
-    #[schema(example = "correct horse battery")]
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 128)]
     pub password: String,
 }
 
@@ -185,6 +187,7 @@ pub struct ChangePasswordRequest {
     pub old_password: String,
     /// The new password (8 to 128 characters).
     #[serde(rename = "newPassword")]
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
     /// The new password again.
     #[serde(rename = "confirmPassword")]

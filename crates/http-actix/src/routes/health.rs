@@ -9,7 +9,6 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::crypto::Jwks;
-use crate::openapi::ApiDoc;
 use crate::wire::MessageResponse;
 
 /// How long the health check waits for the database.
@@ -77,10 +76,10 @@ pub async fn jwks(state: web::Data<AppState>) -> web::Json<Jwks> {
 /// This OpenAPI document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "health",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
-pub async fn openapi() -> HttpResponse {
+pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(ApiDoc::json())
+        .body(state.openapi.clone())
 }
 
 /// The kind of service, per GA4GH service-info.

@@ -103,16 +103,17 @@ pub async fn submit_job(
 #[into_params(parameter_in = Query)]
 pub struct ListJobsParams {
     /// Only jobs with this status.
-    #[param(value_type = Option<String>, example = "PENDING")]
+    #[param(value_type = Option<dto::JobStatusName>, example = "PENDING")]
     pub status: Option<String>,
     /// Only jobs of this type.
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub job_type: Option<String>,
     /// Page size, 1..200 (default 50).
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 200)]
     pub limit: Option<String>,
     /// The `nextCursor` of the previous page.
+    #[param(pattern = "^[1-9][0-9]{0,8}$")]
     pub cursor: Option<String>,
 }
 
@@ -281,7 +282,7 @@ pub async fn job_types(
 #[into_params(parameter_in = Query)]
 pub struct RequestsParams {
     /// How many, 1..1000 (default 100), newest first.
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
 }
 
@@ -337,7 +338,7 @@ pub struct JobResponse {
 /// One job with its assignments and results: its owner, a user who requested it through the
 /// cache, or ADMIN.
 #[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Job id")),
+    params(("id" = i32, Path, minimum = 1, description = "Job id")),
     responses(
         (status = 200, description = "The job", body = JobResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
@@ -358,7 +359,7 @@ pub async fn get_job(
 /// Cancels a pending or running job (its owner or ADMIN). A running job's worker is told to stop
 /// at its next heartbeat and its result is refused.
 #[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Job id")),
+    params(("id" = i32, Path, minimum = 1, description = "Job id")),
     responses(
         (status = 200, description = "The job, now CANCELLED", body = JobResponse),
         (status = 400, description = "Invalid id, or the job already ended \
@@ -441,6 +442,7 @@ pub async fn invalidate_cache(
 #[serde(rename_all = "camelCase")]
 pub struct DownloadParams {
     /// Lifetime of the URLs in seconds, 1 to 604800 (seven days); default 3600.
+    #[param(minimum = 1, maximum = 604_800)]
     pub expiry_seconds: Option<i64>,
     /// Only files whose path (relative to the result folder) starts with this.
     pub filter_prefix: Option<String>,
@@ -471,7 +473,7 @@ pub struct DownloadResponse {
 /// Presigned download URLs for every result file of a succeeded job (its owner, a requester or
 /// ADMIN). In the embedded default the URLs point at this API's `/api/storage/…`.
 #[utoipa::path(get, path = "/api/jobs/{id}/download", tag = "jobs", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Job id"), DownloadParams),
+    params(("id" = i32, Path, minimum = 1, description = "Job id"), DownloadParams),
     responses(
         (status = 200, description = "The files, each with a presigned URL", body = DownloadResponse),
         (status = 400, description = "Job not SUCCEEDED, no results, more files than the \

@@ -97,7 +97,7 @@ async fn notes_of_polygon(
 
 /// The notes of a polygon (R1 path: the id is a **polygon** id).
 #[utoipa::path(get, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Polygon id")),
+    params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 200, description = "The polygon's notes", body = NotesResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
@@ -114,7 +114,7 @@ pub async fn polygon_notes(
 
 /// The notes of a polygon (R2 path).
 #[utoipa::path(get, path = "/api/notes/polygon/{id}", tag = "notes", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Polygon id")),
+    params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 200, description = "The polygon's notes", body = NotesResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
@@ -132,10 +132,13 @@ pub async fn polygon_notes_r2(
 /// A note to add.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateNoteRequest {
-    /// The text, 1 to 10,000 characters.
+    /// The text, 1 to 10,000 characters, not only whitespace.
+    #[schema(min_length = 1, max_length = 10000, pattern = "\\S")]
     pub content: String,
     /// The polygon to annotate.
     #[serde(rename = "polygonId")]
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
+    #[serde(deserialize_with = "crate::wire::whole_number")]
     pub polygon_id: i64,
 }
 
@@ -166,13 +169,14 @@ pub async fn create_note(
 /// New content.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UpdateNoteRequest {
-    /// The text, 1 to 10,000 characters.
+    /// The text, 1 to 10,000 characters, not only whitespace.
+    #[schema(min_length = 1, max_length = 10000, pattern = "\\S")]
     pub content: String,
 }
 
 /// Replaces a note's content (its author or ADMIN).
 #[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Note id")), request_body = UpdateNoteRequest,
+    params(("id" = i32, Path, minimum = 1, description = "Note id")), request_body = UpdateNoteRequest,
     responses(
         (status = 200, description = "Updated", body = NoteResponse),
         (status = 400, description = "Invalid id or content", body = ErrorBody),
@@ -196,7 +200,7 @@ pub async fn update_note(
 
 /// Deletes a note (its author or ADMIN).
 #[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Note id")),
+    params(("id" = i32, Path, minimum = 1, description = "Note id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid id", body = ErrorBody),

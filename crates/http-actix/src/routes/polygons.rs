@@ -18,6 +18,8 @@ use crate::wire::{Validation, timestamp};
 /// Default and largest page sizes of the polygon listing.
 const DEFAULT_LIMIT: u64 = 100;
 const MAX_LIMIT: u64 = 1000;
+/// Largest `offset` (the databases take a signed 64-bit offset; nobody pages this far).
+const MAX_OFFSET: u64 = 1_000_000_000;
 
 /// Registers the routes (inside a scope that authenticates and applies the feature gate).
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -72,8 +74,29 @@ pub struct PolygonResponse {
 pub struct PolygonRequest {
     /// A GeoJSON Polygon: closed rings of at least 4 [lon, lat] positions, no self-intersection,
     /// holes inside the shell.
-    #[schema(value_type = Object)]
+    #[schema(schema_with = geojson_polygon_schema)]
     pub polygon: Value,
+}
+
+/// The shape of a GeoJSON Polygon (RFC 7946 §3.1.6); closure, self-intersection and holes are
+/// checked by the server beyond this schema.
+fn geojson_polygon_schema() -> utoipa::openapi::Schema {
+    let position = serde_json::json!({
+        "type": "array", "minItems": 2, "maxItems": 3, "items": {"type": "number"},
+    });
+    let schema = serde_json::json!({
+        "type": "object",
+        "required": ["type", "coordinates"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Polygon"]},
+            "coordinates": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "array", "minItems": 4, "items": position},
+            },
+        },
+    });
+    serde_json::from_value(schema).unwrap_or_default()
 }
 
 /// Listing paging.
@@ -101,14 +124,19 @@ pub struct PolygonListResponse {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Page size, 1..1000 (default 100).
-    #[param(value_type = Option<u64>)]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
-    /// Polygons to skip (default 0).
-    #[param(value_type = Option<u64>)]
+    /// Polygons to skip, 0..1000000000 (default 0).
+    #[param(value_type = Option<u64>, minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<String>,
     /// `minLon,minLat,maxLon,maxLat`: only polygons whose bounding box intersects it.
+    #[param(
+        pattern = r"^-?[0-9]{1,3}(\.[0-9]+)?(,-?[0-9]{1,3}(\.[0-9]+)?){3}$",
+        example = "145.0,-20.0,150.0,-15.0"
+    )]
     pub bbox: Option<String>,
     /// `geojson` for a FeatureCollection, `kml` for a KML document; JSON listing otherwise.
+    #[param(pattern = "^(geojson|kml)$")]
     pub format: Option<String>,
 }
 
@@ -135,7 +163,9 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
         params.offset.as_deref().map_or(Ok(0), |raw| {
             raw.trim()
                 .parse::<u64>()
-                .map_err(|_| "must be a non-negative integer".to_owned())
+                .ok()
+                .filter(|n| *n <= MAX_OFFSET)
+                .ok_or_else(|| format!("must be an integer from 0 to {MAX_OFFSET}"))
         }),
     );
     let bbox = validation.field(
@@ -177,7 +207,10 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
     responses(
         (status = 200, description = "A page of polygons; a GeoJSON FeatureCollection with \
             `format=geojson` (`application/geo+json`); a KML document with `format=kml` \
-            (`application/vnd.google-earth.kml+xml`)", body = PolygonListResponse),
+            (`application/vnd.google-earth.kml+xml`)",
+            content((PolygonListResponse = "application/json"),
+                (Object = "application/geo+json"),
+                (String = "application/vnd.google-earth.kml+xml"))),
         (status = 400, description = "Bad limit, offset, bbox or format", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The caller may not use polygons", body = ErrorBody)))]
@@ -252,7 +285,7 @@ fn geometry(state: &AppState, body: &PolygonRequest) -> Result<PolygonGeometry, 
 
 /// One polygon.
 #[utoipa::path(get, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Polygon id")),
+    params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 200, description = "The polygon", body = PolygonResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
@@ -292,7 +325,7 @@ pub async fn create_polygon(
 
 /// Replaces a polygon's geometry.
 #[utoipa::path(put, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Polygon id")), request_body = PolygonRequest,
+    params(("id" = i32, Path, minimum = 1, description = "Polygon id")), request_body = PolygonRequest,
     responses(
         (status = 200, description = "Updated", body = PolygonResponse),
         (status = 400, description = "Invalid id or geometry", body = ErrorBody),
@@ -314,7 +347,7 @@ pub async fn update_polygon(
 
 /// Deletes a polygon and its notes.
 #[utoipa::path(delete, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "Polygon id")),
+    params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 204, description = "Deleted, with its notes"),
         (status = 400, description = "Invalid id", body = ErrorBody),

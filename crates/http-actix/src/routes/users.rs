@@ -44,7 +44,7 @@ pub async fn list_users(state: web::Data<AppState>) -> Result<web::Json<Vec<User
 
 /// One user.
 #[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "User id")),
+    params(("id" = i32, Path, minimum = 1, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserDto),
         (status = 400, description = "Invalid id", body = ErrorBody),
@@ -63,12 +63,14 @@ pub async fn get_user(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
     /// Email address.
-    #[schema(example = "worker@example.com")]
+    #[schema(example = "worker@example.com", format = Email, max_length = 254)]
     pub email: String,
     /// Initial password (8 to 128 characters).
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
     /// Roles (`ADMIN`, `ANALYST`, `WORKER`); none by default.
     #[serde(default)]
+    #[schema(value_type = Vec<crate::wire::RoleName>)]
     pub roles: Vec<String>,
 }
 
@@ -105,12 +107,13 @@ pub async fn create_user(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct SetRolesRequest {
     /// The complete new set of roles.
+    #[schema(value_type = Vec<crate::wire::RoleName>)]
     pub roles: Vec<String>,
 }
 
 /// Replaces a user's roles.
 #[utoipa::path(put, path = "/api/users/{id}/roles", tag = "users", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "User id")), request_body = SetRolesRequest,
+    params(("id" = i32, Path, minimum = 1, description = "User id")), request_body = SetRolesRequest,
     responses(
         (status = 200, description = "Updated user", body = UserDto),
         (status = 400, description = "Invalid id or role", body = ErrorBody),
@@ -134,12 +137,13 @@ pub async fn set_roles(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct ResetPasswordRequest {
     /// The new password (8 to 128 characters).
+    #[schema(min_length = 8, max_length = 128)]
     pub password: String,
 }
 
 /// Sets a user's password and revokes its refresh tokens.
 #[utoipa::path(put, path = "/api/users/{id}/password", tag = "users", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "User id")), request_body = ResetPasswordRequest,
+    params(("id" = i32, Path, minimum = 1, description = "User id")), request_body = ResetPasswordRequest,
     responses(
         (status = 200, description = "Password set", body = MessageResponse),
         (status = 400, description = "Invalid id or weak password", body = ErrorBody),
@@ -161,7 +165,7 @@ pub async fn reset_password(
 
 /// Deletes a user, its refresh tokens and what it owns; its log entries stay.
 #[utoipa::path(delete, path = "/api/users/{id}", tag = "users", security(("bearerAuth" = [])),
-    params(("id" = i32, Path, description = "User id")),
+    params(("id" = i32, Path, minimum = 1, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid id", body = ErrorBody),
@@ -183,7 +187,7 @@ pub async fn delete_user(
 pub struct LogParams {
     /// Only entries about this user.
     #[serde(rename = "userId")]
-    #[param(value_type = Option<i32>)]
+    #[param(value_type = Option<i32>, minimum = 1)]
     pub user_id: Option<String>,
     /// 1-based page (default 1).
     #[param(value_type = Option<i64>)]

@@ -59,7 +59,7 @@ pub struct JobDto {
     /// The user who first submitted it.
     pub user_id: i32,
     /// The input payload.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub input_payload: Value,
     /// The content hash used for caching.
     pub hash: String,
@@ -179,7 +179,7 @@ pub struct ResultDto {
     /// The assignment that produced it.
     pub assignment_id: i32,
     /// The result payload, validated against the type's result schema.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub result_payload: Option<Value>,
     /// `S3` or `LOCAL`.
     pub storage_scheme: String,
@@ -221,7 +221,7 @@ pub struct JobRequestDto {
     #[serde(rename = "type")]
     pub job_type: String,
     /// The payload sent.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Value)]
     pub input_payload: Value,
     /// Whether an existing job was reused.
     pub cache_hit: bool,

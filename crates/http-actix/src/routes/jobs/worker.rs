@@ -18,7 +18,7 @@ use super::dto::{AssignmentDto, JobDto};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
-use crate::middleware::{require_user, require_worker};
+use crate::middleware::{require_user, require_worker, screen_request};
 use crate::wire::{MessageResponse, Validation};
 
 /// Longest accepted heartbeat message, in characters.
@@ -33,6 +33,7 @@ const MAX_CLAIM_TYPES: usize = 64;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let guarded = |path: &str| {
         web::resource(path)
+            .wrap(actix_web::middleware::from_fn(screen_request))
             .wrap(actix_web::middleware::from_fn(require_worker))
             .wrap(actix_web::middleware::from_fn(require_user))
     };
@@ -102,10 +103,14 @@ pub async fn poll_jobs(
 #[serde(rename_all = "camelCase")]
 pub struct AssignRequest {
     /// The job to take.
+    #[schema(minimum = 1, maximum = 2_147_483_647)]
+    #[serde(deserialize_with = "crate::wire::whole_number")]
     pub job_id: i64,
     /// The worker's ECS task ARN.
+    #[schema(max_length = 2048)]
     pub ecs_task_arn: Option<String>,
     /// The worker's ECS cluster ARN.
+    #[schema(max_length = 2048)]
     pub ecs_cluster_arn: Option<String>,
 }
 
@@ -179,12 +184,16 @@ pub async fn assign_job(
 #[serde(rename_all = "camelCase")]
 pub struct ClaimRequestBody {
     /// Only jobs of these types (default: any type).
+    #[schema(max_items = 64)]
     pub job_types: Option<Vec<String>>,
     /// The worker's ECS task ARN.
+    #[schema(max_length = 2048)]
     pub ecs_task_arn: Option<String>,
     /// The worker's ECS cluster ARN.
+    #[schema(max_length = 2048)]
     pub ecs_cluster_arn: Option<String>,
-    /// How long to wait for a job when none is pending, 0..30 seconds (default 0).
+    /// How long to wait for a job when none is pending, in seconds (default 0): at most 30, or
+    /// the deployment's `claim_max_wait_seconds` when lower.
     #[schema(minimum = 0, maximum = 30)]
     pub wait_seconds: Option<f64>,
 }
@@ -234,14 +243,18 @@ pub async fn claim_job(
             })
             .transpose(),
     );
+    let max_wait = state.claim_max_wait;
     let wait = validation.field(
         "waitSeconds",
         match wait_seconds {
             None => Ok(Duration::ZERO),
-            Some(seconds) if (0.0..=30.0).contains(&seconds) => {
+            Some(seconds) if (0.0..=max_wait.as_secs_f64()).contains(&seconds) => {
                 Ok(Duration::from_secs_f64(seconds))
             }
-            Some(_) => Err("must be a number of seconds from 0 to 30"),
+            Some(_) => Err(format!(
+                "must be a number of seconds from 0 to {}",
+                max_wait.as_secs()
+            )),
         },
     );
     let worker = worker_tag(&mut validation, actor.id, ecs_task_arn, ecs_cluster_arn);
@@ -262,6 +275,7 @@ pub struct HeartbeatRequest {
     #[schema(minimum = 0, maximum = 100)]
     pub progress: Option<f64>,
     /// A short status message (at most 1000 characters).
+    #[schema(max_length = 1000)]
     pub message: Option<String>,
 }
 
@@ -276,7 +290,7 @@ pub struct HeartbeatResponse {
 
 /// Extends the lease of a running assignment; tells the worker when the job was cancelled.
 #[utoipa::path(post, path = "/api/jobs/assignments/{id}/heartbeat", tag = "workers",
-    security(("bearerAuth" = [])), params(("id" = i32, Path, description = "Assignment id")),
+    security(("bearerAuth" = [])), params(("id" = i32, Path, minimum = 1, description = "Assignment id")),
     request_body(content = Option<HeartbeatRequest>),
     responses(
         (status = 200, description = "Lease extended (or `cancelled: true`)", body = HeartbeatResponse),
@@ -322,18 +336,20 @@ pub async fn heartbeat(
     }))
 }
 
-/// An optional JSON body: empty means the defaults; anything else must parse.
+/// An optional JSON body: empty or `null` means the defaults; anything else must parse.
 fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| {
-        if e.is_data() {
-            ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
-        } else {
-            ApiError::bad_request("malformed_json", format!("Malformed JSON: {e}"))
-        }
-    })
+    serde_json::from_slice::<Option<T>>(body)
+        .map(Option::unwrap_or_default)
+        .map_err(|e| {
+            if e.is_data() {
+                ApiError::bad_request("invalid_body", format!("Invalid request body: {e}"))
+            } else {
+                ApiError::bad_request("malformed_json", format!("Malformed JSON: {e}"))
+            }
+        })
 }
 
 /// A worker's result.
@@ -341,16 +357,16 @@ fn optional_json<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Resul
 #[serde(rename_all = "camelCase")]
 pub struct ResultRequest {
     /// `SUCCEEDED` or `FAILED`.
-    #[schema(example = "SUCCEEDED")]
+    #[schema(example = "SUCCEEDED", pattern = "^(SUCCEEDED|FAILED)$")]
     pub status: String,
     /// The result payload; for SUCCEEDED it must match the type's result schema.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub result_payload: Option<Value>,
 }
 
 /// Reports the result of an assignment: the job ends SUCCEEDED or FAILED.
 #[utoipa::path(post, path = "/api/jobs/assignments/{id}/result", tag = "workers",
-    security(("bearerAuth" = [])), params(("id" = i32, Path, description = "Assignment id")),
+    security(("bearerAuth" = [])), params(("id" = i32, Path, minimum = 1, description = "Assignment id")),
     request_body = ResultRequest,
     responses(
         (status = 200, description = "Recorded", body = MessageResponse),
@@ -394,7 +410,7 @@ pub async fn submit_result(
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct UploadUrlsRequest {
     /// Paths relative to the assignment's storage prefix (no `..`, no leading `/`).
-    #[schema(example = json!(["result.json", "maps/suitability.tif"]))]
+    #[schema(example = json!(["result.json", "maps/suitability.tif"]), min_items = 1, max_items = 100)]
     pub files: Vec<String>,
 }
 
@@ -411,7 +427,7 @@ pub struct UploadUrlsResponse {
 /// Presigned PUT URLs below the assignment's storage prefix, for workers without direct access
 /// to the store. Only the account holding the assignment's lease (or ADMIN) may ask.
 #[utoipa::path(post, path = "/api/jobs/assignments/{id}/upload-urls", tag = "workers",
-    security(("bearerAuth" = [])), params(("id" = i32, Path, description = "Assignment id")),
+    security(("bearerAuth" = [])), params(("id" = i32, Path, minimum = 1, description = "Assignment id")),
     request_body = UploadUrlsRequest,
     responses(
         (status = 200, description = "One URL per distinct file", body = UploadUrlsResponse),
