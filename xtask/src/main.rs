@@ -2,10 +2,16 @@
 //!
 //! - `test`: the whole test suite against a real Postgres (and SQLite) and a moto server (S3),
 //!   see [`test`].
+//! - `docs-page`: the docs page renders offline in headless Chromium, see [`docs_page`].
+//! - `fuzz-api`: schemathesis against the running server's OpenAPI document, see [`fuzz`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
 
 mod bench;
+mod docs_page;
+mod fuzz;
 mod moto;
+mod python;
+mod server;
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -30,7 +36,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Task {
     /// Run the whole test suite (unit, contract tests on SQLite and Postgres and on the local
-    /// store and S3, black-box HTTP). Uses DATABASE_URL when set, else Postgres at
+    /// store and S3, black-box HTTP), then, unless arguments narrow it, `docs-page` and
+    /// `fuzz-api`. Uses DATABASE_URL when set, else Postgres at
     /// 127.0.0.1:5432; each test creates and drops its own database there. Starts a moto server
     /// (installed once into target/moto-venv) for the S3 tests unless S3_ENDPOINT_URL is set.
     Test {
@@ -38,11 +45,29 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Benchmark the release build against Postgres (DATABASE_URL or 127.0.0.1:5432); prints a
-    /// table and writes target/bench/<scenario>.json.
+    /// Check that the docs page (/api/docs/) renders every operation in headless Chromium
+    /// with no network but the server (installs Debian's chromium package when missing).
+    DocsPage,
+    /// Fuzz the API against its own OpenAPI document with schemathesis (installed once into
+    /// target/api-venv), as anonymous, USER, WORKER and ADMIN callers, on a fresh Postgres
+    /// database; also validates the document as OpenAPI 3.1.
+    FuzzApi {
+        /// Examples per operation and phase.
+        #[arg(long, default_value_t = fuzz::FuzzOptions::CI.max_examples)]
+        max_examples: u32,
+        /// The generator's seed (the fixed default keeps CI reproducible).
+        #[arg(long, default_value_t = fuzz::FuzzOptions::CI.seed)]
+        seed: u64,
+    },
+    /// Run the benchmark suite of issue 9 on the release build against Postgres (DATABASE_URL or
+    /// 127.0.0.1:5432), all scenarios on one server; prints a table per scenario and a summary
+    /// against the targets, and writes target/bench/results.json (see docs/performance.md).
     Bench {
-        /// Which scenario: `submit` (job submission at 0 and 100,000 stored jobs).
-        #[arg(default_value = "submit")]
+        /// Which scenario: `all`, `polygons` (GET /api/polygons/:id at 32 and 256
+        /// connections), `submit` (job submission at 0 and 100,000 stored jobs), `throughput`
+        /// (jobs/s with 8 and 64 workers, R1 poll/assign and /claim), `memory` (resident memory
+        /// idle and under the polygons and throughput load) or `login` (argon2id logins).
+        #[arg(default_value = "all")]
         scenario: String,
     },
 }
@@ -60,6 +85,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Test { args } => test(&args),
+        Task::DocsPage => docs_page::run_check(&postgres_url()?),
+        Task::FuzzApi { max_examples, seed } => {
+            fuzz::run(&postgres_url()?, &fuzz::FuzzOptions { max_examples, seed })
+        }
         Task::Bench { scenario } => bench::run(&postgres_url()?, &scenario),
     }
 }
@@ -93,8 +122,27 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         }
     }
     let status = command.status().context("cannot run cargo test")?;
+    drop(_moto);
+    let mut failed = Vec::new();
     if !status.success() {
-        bail!("tests failed");
+        failed.push("cargo test".to_owned());
+    }
+    if args.is_empty() {
+        // The whole suite: the API checks against the running server too.
+        let checks: [(&str, &dyn Fn() -> anyhow::Result<()>); 2] = [
+            ("docs-page", &|| docs_page::run_check(&url)),
+            ("fuzz-api", &|| fuzz::run(&url, &fuzz::FuzzOptions::CI)),
+        ];
+        for (name, check) in checks {
+            eprintln!("xtask: running {name}");
+            if let Err(error) = check() {
+                eprintln!("xtask: {name} failed: {error:#}");
+                failed.push(name.to_owned());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!("failed: {}", failed.join(", "));
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! environment under the target directory, started on a free loopback port, logging to
 //! `target/moto.log`, and stopped when [`Moto`] is dropped or xtask is interrupted.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,12 +13,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 
+use crate::python::Venv;
+
 /// The moto release the tests are known to pass against.
 const MOTO_REQUIREMENT: &str = "moto[server]==5.1.22";
 /// The virtual environment's directory under the target directory.
 const VENV_DIR: &str = "moto-venv";
-/// The file in the virtual environment recording which requirement was installed.
-const STAMP_FILE: &str = "reefguide-moto-requirement";
+/// The server's executable in the virtual environment.
+const SERVER: &str = "moto_server";
 /// The server's log under the target directory.
 const LOG_FILE: &str = "moto.log";
 /// How long the server may take to answer after it is spawned.
@@ -157,57 +159,10 @@ fn stop(child: &Mutex<Child>) {
     let _ = child.wait();
 }
 
-/// The `moto_server` executable, installing moto first unless the stamp file says the pinned
-/// requirement is already installed.
+/// The `moto_server` executable, installing moto first when needed.
 fn ensure_installed(target_dir: &Path) -> anyhow::Result<PathBuf> {
-    let venv = target_dir.join(VENV_DIR);
-    let server = venv.join("bin").join("moto_server");
-    let stamp = venv.join(STAMP_FILE);
-    let installed = fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == MOTO_REQUIREMENT);
-    if installed && server.is_file() {
-        return Ok(server);
-    }
-    eprintln!(
-        "xtask: installing {MOTO_REQUIREMENT} into {}",
-        venv.display()
-    );
-    let python = venv.join("bin").join("python");
-    if !python.is_file() {
-        run(
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
-            "create the moto virtual environment with `python3 -m venv` (is python3 with the venv \
-             module installed?)",
-        )?;
-    }
-    run(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--disable-pip-version-check",
-            "-q",
-            MOTO_REQUIREMENT,
-        ]),
-        &format!(
-            "install {MOTO_REQUIREMENT} with pip into {}",
-            venv.display()
-        ),
-    )?;
-    if !server.is_file() {
-        bail!("pip installed moto but {} is missing", server.display());
-    }
-    fs::write(&stamp, MOTO_REQUIREMENT)
-        .with_context(|| format!("cannot write {}", stamp.display()))?;
-    Ok(server)
-}
-
-/// Runs `command` to completion; `what` completes "cannot …" in errors.
-fn run(command: &mut Command, what: &str) -> anyhow::Result<()> {
-    let status = command.status().with_context(|| format!("cannot {what}"))?;
-    if !status.success() {
-        bail!("cannot {what}: {status}");
-    }
-    Ok(())
+    let venv = Venv::ensure(target_dir, VENV_DIR, &[MOTO_REQUIREMENT], &[SERVER])?;
+    Ok(venv.bin(SERVER))
 }
 
 /// A loopback address with a port that was free a moment ago.

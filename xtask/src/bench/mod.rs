@@ -1,0 +1,224 @@
+//! `cargo xtask bench [scenario]`: the benchmark suite of issue 9, release build against Postgres.
+//!
+//! One run builds the `reefguide` binary in release mode, creates a private Postgres database,
+//! starts ONE server on it (rate limits off, logging at `warn`, see [`SERVER_ENV`]) and runs the
+//! chosen scenarios against it from Rust load generators ([`load`]) in this process:
+//!
+//! - [`polygons`]: authenticated `GET /api/polygons/:id` at 32 and 256 connections;
+//! - [`throughput`]: jobs/s end to end with 8 and 64 simulated workers, R1's poll → assign →
+//!   result and `/claim`, with claim latency and duplicate completions;
+//! - [`submit`]: job submission at 0 and 100,000 stored jobs;
+//! - [`login`]: login latency and logins/s (argon2id);
+//! - `memory`: the server's resident memory idle and at its peak during the polygons and
+//!   throughput phases (sampled every 100 ms), see [`system`].
+//!
+//! `all` (the default) runs them in that order. Each scenario prints a table; the run ends with
+//! a summary of every figure beside its issue-9 target and writes `target/bench/results.json`.
+//! The job tables are emptied before each job scenario phase, so that phases do not see each
+//! other's jobs. The database is dropped afterwards.
+
+mod api;
+mod load;
+mod login;
+mod polygons;
+mod report;
+mod submit;
+mod system;
+mod throughput;
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
+use serde_json::json;
+
+use self::report::{Goal, Report};
+use self::system::{CpuSnapshot, CpuUse, Machine, MemorySampler, status_kib};
+use crate::server::{Profile, ScratchDatabase, Server, ServerOptions, build_binary};
+
+/// The scenarios, in the order `all` runs them.
+const SCENARIOS: [&str; 5] = ["polygons", "throughput", "memory", "submit", "login"];
+/// The server's ADMIN service account.
+const ADMIN_EMAIL: &str = "bench-admin@reefguide.test";
+/// Its password.
+const ADMIN_PASSWORD: &str = "bench-admin-password";
+/// Settings of the benchmarked server (besides rate limits off and logging at `warn`, which
+/// [`Server`] sets): a pool of 16 database connections, and access tokens that outlive the run.
+const SERVER_ENV: [(&str, &str); 2] = [
+    ("REEFGUIDE_DATABASE_MAX_CONNECTIONS", "16"),
+    ("REEFGUIDE_ACCESS_TOKEN_MINUTES", "60"),
+];
+/// Resident-memory target under load (issue 9), in MB.
+const MEMORY_TARGET_MB: f64 = 60.0;
+
+/// The running server and what the scenarios share.
+pub struct Bench {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The server's process id.
+    pub pid: u32,
+    /// An access token of the ADMIN service account.
+    pub admin_token: String,
+    /// A connection to the server's database, for setup and checks in SQL.
+    pub db: DatabaseConnection,
+    /// Everything measured so far.
+    pub report: Report,
+    /// Peak resident memory (KiB) of each observed load phase.
+    pub peaks: Vec<(String, u64)>,
+}
+
+/// What the server used during one phase.
+pub struct Observed {
+    /// CPU use.
+    pub cpu: CpuUse,
+    /// Peak resident memory of the server, KiB.
+    pub peak_rss_kib: u64,
+}
+
+impl Bench {
+    /// Runs `phase` while sampling the server's memory and everyone's CPU; remembers the peak
+    /// memory under `name`.
+    pub async fn observe<T>(
+        &mut self,
+        name: &str,
+        phase: impl Future<Output = anyhow::Result<T>>,
+    ) -> anyhow::Result<(T, Observed)> {
+        let sampler = MemorySampler::start(self.pid);
+        let cpu = CpuSnapshot::take(self.pid);
+        let result = phase.await;
+        let cpu = cpu.since();
+        let peak_rss_kib = sampler.stop().await;
+        self.peaks.push((name.to_owned(), peak_rss_kib));
+        Ok((result?, Observed { cpu, peak_rss_kib }))
+    }
+
+    /// Empties the job tables (jobs, requests, assignments, results).
+    pub async fn reset_jobs(&self) -> anyhow::Result<()> {
+        self.db
+            .execute_unprepared("TRUNCATE job_results, job_assignments, job_requests, jobs")
+            .await
+            .context("cannot empty the job tables")?;
+        Ok(())
+    }
+}
+
+/// Runs `scenario` (`all` or one of [`SCENARIOS`]).
+pub fn run(admin_url: &str, scenario: &str) -> anyhow::Result<()> {
+    let chosen: Vec<&str> = match scenario {
+        "all" => SCENARIOS.to_vec(),
+        "memory" => vec!["polygons", "throughput", "memory"],
+        one if SCENARIOS.contains(&one) => vec![one],
+        other => bail!(
+            "unknown scenario {other:?} (available: all, {})",
+            SCENARIOS.join(", ")
+        ),
+    };
+    tokio::runtime::Runtime::new()?.block_on(run_scenarios(admin_url, &chosen))
+}
+
+async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
+    let binary = build_binary(Profile::Release)?;
+    let database = ScratchDatabase::create(admin_url, "bench").await?;
+    let result = async {
+        let server = Server::start(&ServerOptions {
+            binary: &binary,
+            database_url: &database.url,
+            admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
+            env: &SERVER_ENV,
+        })
+        .await?;
+        let db = Database::connect(&database.url).await?;
+        let machine = Machine::describe(&db).await;
+        eprintln!(
+            "xtask: {} CPUs, {} MiB, load average {}, {}",
+            machine.nproc, machine.memory_mib, machine.load_average, machine.postgres
+        );
+        let setup = load::client(4)?;
+        let admin_token = api::login(&setup, &server.base, ADMIN_EMAIL, ADMIN_PASSWORD).await?;
+        // Idle: after start-up and one login, before any load.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let idle_kib = status_kib(server.pid(), "VmRSS").unwrap_or(0);
+        let mut bench = Bench {
+            base: server.base.clone(),
+            pid: server.pid(),
+            admin_token,
+            db,
+            report: Report::default(),
+            peaks: Vec::new(),
+        };
+        for &scenario in chosen {
+            eprintln!("xtask: scenario {scenario}");
+            match scenario {
+                "polygons" => polygons::run(&mut bench).await?,
+                "throughput" => throughput::run(&mut bench).await?,
+                "memory" => memory_report(&mut bench, idle_kib),
+                "submit" => submit::run(&mut bench).await?,
+                "login" => login::run(&mut bench).await?,
+                other => bail!("unknown scenario {other:?}"),
+            }
+        }
+        bench.report.print_summary();
+        let server_settings = json!({
+            "env": SERVER_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "rate_limit_enabled": false,
+            "log_level": "warn",
+        });
+        let path = bench
+            .report
+            .write(&crate::target_dir(), &machine, server_settings)?;
+        println!("written to {}", path.display());
+        drop(server);
+        Ok(())
+    }
+    .await;
+    database.drop_now().await;
+    result
+}
+
+/// The `memory` scenario: idle resident memory and the peak of each observed load phase.
+fn memory_report(bench: &mut Bench, idle_kib: u64) {
+    // Megabytes (10^6 bytes), the unit of the target.
+    let mb = |kib: u64| kib as f64 * 1024.0 / 1e6;
+    let mut rows = vec![vec![
+        "idle (after start)".to_owned(),
+        format!("{:.1}", mb(idle_kib)),
+    ]];
+    rows.extend(
+        bench
+            .peaks
+            .iter()
+            .map(|(phase, kib)| vec![format!("peak: {phase}"), format!("{:.1}", mb(*kib))]),
+    );
+    let now_kib = status_kib(bench.pid, "VmRSS").unwrap_or(0);
+    let hwm_kib = status_kib(bench.pid, "VmHWM").unwrap_or(0);
+    rows.push(vec![
+        "now (after load)".into(),
+        format!("{:.1}", mb(now_kib)),
+    ]);
+    rows.push(vec![
+        "VmHWM (kernel peak)".into(),
+        format!("{:.1}", mb(hwm_kib)),
+    ]);
+    report::table(
+        "memory: server resident memory (VmRSS, MB = 10^6 bytes)",
+        &["when", "MB"],
+        &rows,
+    );
+    let peak_kib = bench.peaks.iter().map(|(_, kib)| *kib).max().unwrap_or(0);
+    bench.report.phase(
+        "memory",
+        "server",
+        json!({"idle_kib": idle_kib, "peaks_kib": bench.peaks, "after_load_kib": now_kib,
+               "vm_hwm_kib": hwm_kib}),
+    );
+    bench
+        .report
+        .check(("memory", "idle"), "VmRSS MB", mb(idle_kib), None, None);
+    bench.report.check(
+        ("memory", "peak under load"),
+        "VmRSS MB",
+        mb(peak_kib),
+        Some(Goal::Below(MEMORY_TARGET_MB)),
+        Some("~200 MB"),
+    );
+}

@@ -1,0 +1,128 @@
+//! Scenario `polygons`: authenticated `GET /api/polygons/:id`, the typical read of a signed-in
+//! user (token verification, the caller's roles, one row, JSON out).
+//!
+//! A user registers and logs in through the API and creates one polygon; then 32 and 256
+//! concurrent connections (one task each, closed loop) read it, each phase for 10 s after a 2 s
+//! unmeasured warm-up, on a fresh connection pool.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::load::{self, Request, Stats};
+use super::report::{Goal, number, table};
+use super::{Bench, api};
+
+/// Connection counts of the phases.
+const CONNECTIONS: [usize; 2] = [32, 256];
+/// Unmeasured warm-up per phase.
+const WARM_UP: Duration = Duration::from_secs(2);
+/// Measured time per phase.
+const DURATION: Duration = Duration::from_secs(10);
+/// The polygon owner.
+const USER: (&str, &str) = ("bench-polygons@reefguide.test", "bench-polygons-password");
+
+/// Runs the scenario.
+pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
+    let setup = load::client(4)?;
+    api::register(&setup, &bench.base, USER.0, USER.1).await?;
+    let token = api::login(&setup, &bench.base, USER.0, USER.1).await?;
+    let id = api::create_polygon(&setup, &bench.base, &token).await?;
+    let url = Arc::new(format!("{}/api/polygons/{id}", bench.base));
+    let auth = Arc::new(api::bearer(&token));
+    let mut rows = Vec::new();
+    for connections in CONNECTIONS {
+        let client = load::client(connections)?;
+        let request: Request = {
+            let (url, auth) = (url.clone(), auth.clone());
+            Arc::new(move |_| {
+                let sent = client
+                    .get(url.as_str())
+                    .header("authorization", auth.as_str());
+                Box::pin(async move { load::outcome(sent.send().await).await })
+            })
+        };
+        let phase = format!("{connections} connections");
+        let (sample, observed) = bench
+            .observe(
+                &format!("polygons, {phase}"),
+                load::for_duration(connections, WARM_UP, DURATION, request),
+            )
+            .await?;
+        let stats = sample.stats();
+        rows.push(row(&phase, &stats, &observed));
+        bench.report.phase(
+            "polygons",
+            &phase,
+            json!({"connections": connections, "load": stats, "cpu": observed.cpu,
+                   "peak_rss_kib": observed.peak_rss_kib}),
+        );
+        record(bench, &phase, connections, &stats);
+    }
+    table(
+        &format!(
+            "polygons: authenticated GET /api/polygons/:id, {} s per phase after {} s warm-up",
+            DURATION.as_secs(),
+            WARM_UP.as_secs()
+        ),
+        &[
+            "phase",
+            "requests",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "peak MB",
+            "cpu % srv/pg/gen/all",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+/// A table row.
+fn row(phase: &str, stats: &Stats, observed: &super::Observed) -> Vec<String> {
+    vec![
+        phase.to_owned(),
+        stats.requests.to_string(),
+        number(stats.per_second),
+        number(stats.p50_ms),
+        number(stats.p99_ms),
+        number(stats.max_ms),
+        stats.errors.to_string(),
+        format!("{:.1}", observed.peak_rss_kib as f64 * 1024.0 / 1e6),
+        observed.cpu.cell(),
+    ]
+}
+
+/// The summary figures; issue 9 sets targets at 32 connections (and zero errors everywhere).
+fn record(bench: &mut Bench, phase: &str, connections: usize, stats: &Stats) {
+    let at_32 = connections == 32;
+    let key = ("polygons", phase);
+    bench.report.check(
+        key,
+        "requests/s",
+        stats.per_second,
+        at_32.then_some(Goal::AtLeast(8000.0)),
+        at_32.then_some("365"),
+    );
+    bench
+        .report
+        .check(key, "p50 ms", stats.p50_ms, None, at_32.then_some("87"));
+    bench.report.check(
+        key,
+        "p99 ms",
+        stats.p99_ms,
+        at_32.then_some(Goal::Below(20.0)),
+        None,
+    );
+    bench.report.check(
+        key,
+        "errors",
+        stats.errors as f64,
+        Some(Goal::AtMost(0.0)),
+        None,
+    );
+}

@@ -1,0 +1,171 @@
+//! The wired server as a child process on a private Postgres database: what the benchmarks and
+//! the API fuzzing drive.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
+
+/// How long the server may take to answer `/api/health`.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The cargo profile the `reefguide` binary is built with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// `dev` (`target/debug`): quick to build, for correctness checks.
+    Debug,
+    /// `release` (`target/release`): for measurements.
+    Release,
+}
+
+/// Builds the `reefguide` binary and returns its path.
+pub fn build_binary(profile: Profile) -> anyhow::Result<PathBuf> {
+    let (flag, dir) = match profile {
+        Profile::Debug => (None, "debug"),
+        Profile::Release => (Some("--release"), "release"),
+    };
+    eprintln!("xtask: building the {dir} binary");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .arg("build")
+        .args(flag)
+        .args([
+            "--quiet",
+            "-p",
+            "reefguide-http-actix",
+            "--bin",
+            "reefguide",
+        ])
+        .status()
+        .context("cannot run cargo build")?;
+    if !status.success() {
+        bail!("{dir} build failed");
+    }
+    Ok(crate::target_dir().join(dir).join("reefguide"))
+}
+
+/// A private Postgres database, dropped by [`ScratchDatabase::drop_now`].
+pub struct ScratchDatabase {
+    admin: DatabaseConnection,
+    name: String,
+    /// Its URL.
+    pub url: String,
+}
+
+impl ScratchDatabase {
+    /// Creates `reefguide_<purpose>_<pid>` on the server of `admin_url` (replacing a leftover).
+    pub async fn create(admin_url: &str, purpose: &str) -> anyhow::Result<Self> {
+        let admin = Database::connect(admin_url)
+            .await
+            .context("cannot connect to Postgres")?;
+        let name = format!("reefguide_{purpose}_{}", std::process::id());
+        admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Ok(Self { admin, name, url })
+    }
+
+    /// Drops the database (reporting, not failing, when it cannot).
+    pub async fn drop_now(self) {
+        let statement = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        if let Err(error) = self.admin.execute_unprepared(&statement).await {
+            eprintln!("xtask: could not drop {}: {error}", self.name);
+        }
+    }
+}
+
+/// How to start the server.
+pub struct ServerOptions<'a> {
+    /// The `reefguide` binary.
+    pub binary: &'a Path,
+    /// Its database.
+    pub database_url: &'a str,
+    /// The ADMIN service account `(email, password)`.
+    pub admin: (&'a str, &'a str),
+    /// Extra environment (settings such as `REEFGUIDE_DATABASE_MAX_CONNECTIONS`).
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+/// The server process: rate limits off, logging at `warn` into `<data dir>/server.log`; killed
+/// on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the server on a free loopback port and waits until it is healthy.
+    pub async fn start(options: &ServerOptions<'_>) -> anyhow::Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let data_dir = tempfile::tempdir()?;
+        let log = std::fs::File::create(data_dir.path().join("server.log"))?;
+        let child = Command::new(options.binary)
+            .arg("serve")
+            .env("REEFGUIDE_CONFIG", data_dir.path().join("none.toml"))
+            .env("REEFGUIDE_DATABASE_URL", options.database_url)
+            .env("REEFGUIDE_PORT", port.to_string())
+            .env("REEFGUIDE_DATA_DIR", data_dir.path())
+            .env("REEFGUIDE_RATE_LIMIT_ENABLED", "false")
+            .env("REEFGUIDE_LOG_LEVEL", "warn")
+            .env("ADMIN_USERNAME", options.admin.0)
+            .env("ADMIN_PASSWORD", options.admin.1)
+            .envs(options.env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", options.binary.display()))?;
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            data_dir,
+        };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// The process id (for reading its memory use).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.path().join("server.log")
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            if reqwest::get(format!("{}/api/health", self.base))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!(
+            "the server did not become healthy within {} s; see {}",
+            READY_TIMEOUT.as_secs(),
+            self.log_path().display()
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
