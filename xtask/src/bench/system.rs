@@ -16,13 +16,40 @@ use tokio::task::JoinHandle;
 /// How often the memory sampler reads `VmRSS`.
 const MEMORY_SAMPLE_INTERVAL: Duration = Duration::from_millis(100);
 
-/// A `kB` field (`VmRSS`, `VmHWM`, …) of `/proc/<pid>/status`, in KiB.
+/// A numeric field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, … in KiB; `Threads`).
 pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|line| {
         let rest = line.strip_prefix(field)?.strip_prefix(':')?;
         rest.trim().trim_end_matches("kB").trim().parse().ok()
     })
+}
+
+/// The resident memory of a process at one instant, KiB, with its parts: anonymous (heap,
+/// stacks) and file-backed (the mapped binary and libraries), and its thread count.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Resident {
+    /// `VmRSS`.
+    pub rss_kib: u64,
+    /// `RssAnon`.
+    pub anon_kib: u64,
+    /// `RssFile`.
+    pub file_kib: u64,
+    /// `Threads`.
+    pub threads: u64,
+}
+
+impl Resident {
+    /// Reads `/proc/<pid>/status` now (zeros when the process is gone).
+    pub fn read(pid: u32) -> Self {
+        let field = |name| status_kib(pid, name).unwrap_or(0);
+        Self {
+            rss_kib: field("VmRSS"),
+            anon_kib: field("RssAnon"),
+            file_kib: field("RssFile"),
+            threads: field("Threads"),
+        }
+    }
 }
 
 /// Samples the resident memory of a process every 100 ms until stopped.

@@ -38,7 +38,7 @@ const PHASES: [(Protocol, usize, u64); 4] = [
     (Protocol::Claim, 64, 10_000),
 ];
 /// Longest a phase may run (the suite must stay short); the figures then cover what was done.
-const TIME_CAP: Duration = Duration::from_secs(40);
+const TIME_CAP: Duration = Duration::from_secs(30);
 /// Payload ids of the submitted jobs start here (distinct from the other scenarios').
 const FIRST_ID: u64 = 10_000_000;
 
