@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, Next};
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
 
@@ -213,7 +213,20 @@ pub async fn screen_request(
             | actix_web::http::Method::PUT
             | actix_web::http::Method::PATCH
     ) {
-        let body = req.extract::<web::Bytes>().await?;
+        let body = req.extract::<web::Bytes>().await.map_err(|error| {
+            if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "payload_too_large",
+                    "Request body exceeds the configured limit",
+                )
+            } else {
+                ApiError::bad_request(
+                    "invalid_body",
+                    format!("Cannot read the request body: {error}"),
+                )
+            }
+        })?;
         if json_has_nul(&body) {
             return Err(refuse("body").into());
         }

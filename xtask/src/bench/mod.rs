@@ -2,20 +2,23 @@
 //!
 //! One run builds the `reefguide` binary in release mode, creates a private Postgres database,
 //! starts ONE server on it (rate limits off, logging at `warn`, see [`SERVER_ENV`]) and runs the
-//! chosen scenarios against it from Rust load generators ([`load`]) in this process:
+//! chosen scenarios against it from Rust load generators ([`load`]) in this process, itself built
+//! in release mode (see [`run`]). In the order `all` (the default) runs them:
 //!
 //! - [`polygons`]: authenticated `GET /api/polygons/:id` at 32 and 256 connections;
 //! - [`throughput`]: jobs/s end to end with 8 and 64 simulated workers, R1's poll → assign →
 //!   result and `/claim`, with claim latency and duplicate completions;
-//! - [`submit`]: job submission at 0 and 100,000 stored jobs;
-//! - [`login`]: login latency and logins/s (argon2id);
 //! - [`memory`]: the server's resident memory idle and at its peak during the polygons and
-//!   throughput phases (sampled every 100 ms by [`system::MemorySampler`]).
+//!   throughput phases (sampled every 100 ms by [`system::MemorySampler`]);
+//! - [`submit`]: job submission at 0 and 100,000 stored jobs;
+//! - [`login`]: login latency and logins/s (argon2id), last because argon2id's memory blocks
+//!   inflate the server's resident memory for the rest of its life.
 //!
-//! `all` (the default) runs them in that order. Each scenario prints a table; the run ends with
-//! a summary of every figure beside its issue-9 target and writes `target/bench/results.json`.
-//! The job tables are emptied before each job scenario phase, so that phases do not see each
-//! other's jobs. The database is dropped afterwards.
+//! Each scenario prints a table (with the CPU used by the server, Postgres, the load generator
+//! and the whole machine during each phase); the run ends with a summary of every figure beside
+//! its issue-9 target and writes `target/bench/results.json`. The job tables are emptied before
+//! each job scenario phase, so that phases do not see each other's jobs. The database is dropped
+//! afterwards.
 
 mod api;
 mod load;
@@ -28,7 +31,7 @@ mod system;
 mod throughput;
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
@@ -148,6 +151,7 @@ async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
     let binary = build_binary(Profile::Release)?;
     let database = ScratchDatabase::create(admin_url, "bench").await?;
     let result = async {
+        let started = Instant::now();
         let server = Server::start(&ServerOptions {
             binary: &binary,
             database_url: &database.url,
@@ -186,14 +190,16 @@ async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
             }
         }
         bench.report.print_summary();
-        let server_settings = json!({
-            "env": SERVER_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        let suite_seconds = started.elapsed().as_secs_f64();
+        println!("suite ran in {suite_seconds:.0} s (builds excluded)");
+        let run = json!({
+            "scenarios": chosen,
+            "suite_seconds": suite_seconds,
+            "server_env": SERVER_ENV.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
             "rate_limit_enabled": false,
             "log_level": "warn",
         });
-        let path = bench
-            .report
-            .write(&crate::target_dir(), &machine, server_settings)?;
+        let path = bench.report.write(&crate::target_dir(), &machine, run)?;
         println!("written to {}", path.display());
         drop(server);
         Ok(())

@@ -158,7 +158,7 @@ impl Report {
         &self,
         target_dir: &Path,
         machine: &Machine,
-        server: Value,
+        run: Value,
     ) -> anyhow::Result<PathBuf> {
         let dir = target_dir.join("bench");
         std::fs::create_dir_all(&dir)
@@ -166,7 +166,7 @@ impl Report {
         let path = dir.join("results.json");
         let results = json!({
             "machine": machine,
-            "server": server,
+            "run": run,
             "phases": self.phases,
             "targets": self.checks,
         });
