@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::load::{self, Request, Stats};
-use super::report::{Goal, number, table};
+use super::report::{Goal, load_table};
 use super::{Bench, api};
 
 /// The account logging in.
@@ -61,34 +61,11 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             con_observed,
         ),
     ];
-    let rows: Vec<Vec<String>> = phases
-        .iter()
-        .map(|(phase, stats, observed)| {
-            vec![
-                phase.clone(),
-                stats.requests.to_string(),
-                number(stats.per_second),
-                number(stats.p50_ms),
-                number(stats.p99_ms),
-                stats.errors.to_string(),
-                format!("{:.1}", observed.peak_rss_kib as f64 * 1024.0 / 1e6),
-                observed.cpu.cell(),
-            ]
-        })
-        .collect();
-    table(
+    load_table(
         "login: POST /api/auth/login (argon2id)",
-        &[
-            "phase",
-            "logins",
-            "logins/s",
-            "p50 ms",
-            "p99 ms",
-            "errors",
-            "peak MB",
-            "cpu % srv/pg/gen/all",
-        ],
-        &rows,
+        "logins",
+        "logins/s",
+        &phases,
     );
     for (phase, stats, observed) in &phases {
         record(bench, phase, stats);

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::load::{self, Request, Stats};
-use super::report::{Goal, number, table};
+use super::report::{Goal, load_table};
 use super::{Bench, api};
 
 /// Connection counts of the phases.
@@ -31,7 +31,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let id = api::create_polygon(&setup, &bench.base, &token).await?;
     let url = Arc::new(format!("{}/api/polygons/{id}", bench.base));
     let auth = Arc::new(api::bearer(&token));
-    let mut rows = Vec::new();
+    let mut phases = Vec::new();
     for connections in CONNECTIONS {
         let client = load::client(connections)?;
         let request: Request = {
@@ -51,7 +51,6 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             )
             .await?;
         let stats = sample.stats();
-        rows.push(row(&phase, &stats, &observed));
         bench.report.phase(
             "polygons",
             &phase,
@@ -59,42 +58,19 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
                    "peak_rss_kib": observed.peak_rss_kib}),
         );
         record(bench, &phase, connections, &stats);
+        phases.push((phase, stats, observed));
     }
-    table(
+    load_table(
         &format!(
             "polygons: authenticated GET /api/polygons/:id, {} s per phase after {} s warm-up",
             DURATION.as_secs(),
             WARM_UP.as_secs()
         ),
-        &[
-            "phase",
-            "requests",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "errors",
-            "peak MB",
-            "cpu % srv/pg/gen/all",
-        ],
-        &rows,
+        "requests",
+        "req/s",
+        &phases,
     );
     Ok(())
-}
-
-/// A table row.
-fn row(phase: &str, stats: &Stats, observed: &super::Observed) -> Vec<String> {
-    vec![
-        phase.to_owned(),
-        stats.requests.to_string(),
-        number(stats.per_second),
-        number(stats.p50_ms),
-        number(stats.p99_ms),
-        number(stats.max_ms),
-        stats.errors.to_string(),
-        format!("{:.1}", observed.peak_rss_kib as f64 * 1024.0 / 1e6),
-        observed.cpu.cell(),
-    ]
 }
 
 /// The summary figures; issue 9 sets targets at 32 connections (and zero errors everywhere).

@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use super::Observed;
+use super::load::Stats;
 use super::system::Machine;
 
 /// A target of issue 9 for one figure.
@@ -174,6 +176,42 @@ impl Report {
             .with_context(|| format!("cannot write {}", path.display()))?;
         Ok(path)
     }
+}
+
+/// Prints a table of load phases, one row each: the phase, how many `count` (e.g. "requests")
+/// and their `rate` (e.g. "req/s"), latencies, errors, the server's peak memory and CPU shares.
+pub fn load_table(title: &str, count: &str, rate: &str, phases: &[(String, Stats, Observed)]) {
+    let rows: Vec<Vec<String>> = phases
+        .iter()
+        .map(|(phase, stats, observed)| {
+            vec![
+                phase.clone(),
+                stats.requests.to_string(),
+                number(stats.per_second),
+                number(stats.p50_ms),
+                number(stats.p99_ms),
+                number(stats.max_ms),
+                stats.errors.to_string(),
+                format!("{:.1}", observed.peak_rss_kib as f64 * 1024.0 / 1e6),
+                observed.cpu.cell(),
+            ]
+        })
+        .collect();
+    table(
+        title,
+        &[
+            "phase",
+            count,
+            rate,
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "errors",
+            "peak MB",
+            "cpu % srv/pg/gen/all",
+        ],
+        &rows,
+    );
 }
 
 /// Prints a table: a title, a header and right-aligned columns (the first left-aligned).

@@ -11,7 +11,7 @@ use sea_orm::ConnectionTrait as _;
 use serde_json::json;
 
 use super::load::{self, Request, Sample, Stats};
-use super::report::{Goal, number, table};
+use super::report::{Goal, load_table};
 use super::{Bench, Observed, api};
 
 /// Concurrent submitting clients.
@@ -53,39 +53,20 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
         ),
     ];
     let change = (phases[1].1.per_second / phases[0].1.per_second - 1.0) * 100.0;
-    let rows: Vec<Vec<String>> = phases
-        .iter()
-        .map(|(stored, stats, observed)| {
-            vec![
-                stored.to_string(),
-                stats.requests.to_string(),
-                number(stats.per_second),
-                number(stats.p50_ms),
-                number(stats.p99_ms),
-                stats.errors.to_string(),
-                format!("{:.1}", observed.peak_rss_kib as f64 * 1024.0 / 1e6),
-                observed.cpu.cell(),
-            ]
-        })
-        .collect();
-    table(
-        &format!("submit: POST /api/jobs, {CLIENTS} concurrent clients"),
-        &[
-            "stored jobs",
-            "jobs",
-            "jobs/s",
-            "p50 ms",
-            "p99 ms",
-            "errors",
-            "peak MB",
-            "cpu % srv/pg/gen/all",
-        ],
-        &rows,
-    );
-    println!("  throughput change after {BACKGROUND_JOBS} more jobs: {change:+.1} %");
     for (stored, stats, observed) in &phases {
         record(bench, *stored, stats, observed);
     }
+    let labelled: Vec<_> = phases
+        .into_iter()
+        .map(|(stored, stats, observed)| (stored.to_string(), stats, observed))
+        .collect();
+    load_table(
+        &format!("submit: POST /api/jobs, {CLIENTS} concurrent clients; phase = stored jobs"),
+        "jobs",
+        "jobs/s",
+        &labelled,
+    );
+    println!("  throughput change after {BACKGROUND_JOBS} more jobs: {change:+.1} %");
     bench.report.check(
         ("submit", "0 → 100k stored"),
         "|change| %",
