@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::load::{self, Request, Stats};
-use super::report::{Goal, load_table};
+use super::report::load_table;
 use super::{Bench, api};
 
 /// The account logging in.
@@ -86,11 +86,5 @@ fn record(bench: &mut Bench, phase: &str, stats: &Stats) {
         .check(key, "logins/s", stats.per_second, None, None);
     bench.report.check(key, "p50 ms", stats.p50_ms, None, None);
     bench.report.check(key, "p99 ms", stats.p99_ms, None, None);
-    bench.report.check(
-        key,
-        "errors",
-        stats.errors as f64,
-        Some(Goal::AtMost(0.0)),
-        None,
-    );
+    bench.report.check_no_errors(key, stats.errors);
 }

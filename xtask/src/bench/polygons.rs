@@ -94,11 +94,5 @@ fn record(bench: &mut Bench, phase: &str, connections: usize, stats: &Stats) {
         at_32.then_some(Goal::Below(20.0)),
         None,
     );
-    bench.report.check(
-        key,
-        "errors",
-        stats.errors as f64,
-        Some(Goal::AtMost(0.0)),
-        None,
-    );
+    bench.report.check_no_errors(key, stats.errors);
 }

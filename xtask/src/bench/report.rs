@@ -116,6 +116,11 @@ impl Report {
         });
     }
 
+    /// Records an error count, whose target is always zero.
+    pub fn check_no_errors(&mut self, key: (&str, &str), errors: u64) {
+        self.check(key, "errors", errors as f64, Some(Goal::AtMost(0.0)), None);
+    }
+
     /// Prints every recorded figure beside its target.
     pub fn print_summary(&self) {
         let rows: Vec<Vec<String>> = self

@@ -95,13 +95,7 @@ fn record(bench: &mut Bench, stored: u64, stats: &Stats, observed: &Observed) {
         Some("133"),
     );
     bench.report.check(key, "p99 ms", stats.p99_ms, None, None);
-    bench.report.check(
-        key,
-        "errors",
-        stats.errors as f64,
-        Some(Goal::AtMost(0.0)),
-        None,
-    );
+    bench.report.check_no_errors(key, stats.errors);
 }
 
 /// Submits `count` distinct TEST jobs (payload ids from `first_id`) as the holder of `token`

@@ -448,9 +448,7 @@ fn record(bench: &mut Bench, phase: &str, f: &PhaseFigures) {
         zero,
         None,
     );
-    bench
-        .report
-        .check(key, "errors", f.errors as f64, zero, None);
+    bench.report.check_no_errors(key, f.errors);
     bench.report.check(
         key,
         "unfinished jobs",
