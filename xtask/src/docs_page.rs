@@ -13,7 +13,7 @@ use anyhow::{Context as _, bail};
 use serde_json::Value;
 
 use crate::python::run;
-use crate::server::{Profile, ScratchDatabase, Server, ServerOptions, build_binary};
+use crate::server::{Profile, ServerOptions, build_binary, with_scratch_server};
 
 /// Where Debian's package puts the browser.
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -28,27 +28,20 @@ pub fn run_check(admin_url: &str) -> anyhow::Result<()> {
     let binary = build_binary(Profile::Debug)?;
     let work_dir = crate::target_dir().join("docs-page");
     std::fs::create_dir_all(&work_dir)?;
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let database = ScratchDatabase::create(admin_url, "docs").await?;
-        let result = async {
-            let server = Server::start(&ServerOptions {
-                binary: &binary,
-                database_url: &database.url,
-                admin: ("docs-admin@reefguide.test", "docs-admin-password"),
-                env: &[],
-            })
-            .await?;
-            let document: Value = reqwest::get(format!("{}/api/openapi.json", server.base))
-                .await?
-                .error_for_status()?
-                .json()
-                .await?;
+    let server_options = ServerOptions {
+        binary: &binary,
+        admin: ("docs-admin@reefguide.test", "docs-admin-password"),
+        env: &[],
+    };
+    tokio::runtime::Runtime::new()?.block_on(with_scratch_server(
+        admin_url,
+        "docs",
+        &server_options,
+        async |server, _| {
+            let document: Value = serde_json::from_str(&server.openapi_document().await?)?;
             check_page(&chromium, &server.base, &work_dir, &document)
-        }
-        .await;
-        database.drop_now().await;
-        result
-    })
+        },
+    ))
 }
 
 /// Loads the page, checks the rendered operations against `document`, takes a screenshot.

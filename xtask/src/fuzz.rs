@@ -17,7 +17,7 @@ use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
 use crate::python::Venv;
-use crate::server::{Profile, ScratchDatabase, Server, ServerOptions, build_binary};
+use crate::server::{Profile, Server, ServerOptions, build_binary, with_scratch_server};
 
 /// The pinned tools.
 const REQUIREMENTS: [&str; 2] = ["schemathesis==4.32.5", "openapi-spec-validator==0.9.0"];
@@ -57,39 +57,29 @@ pub fn run(admin_url: &str, options: &FuzzOptions) -> anyhow::Result<()> {
     let binary = build_binary(Profile::Debug)?;
     let work_dir = target.join("fuzz");
     std::fs::create_dir_all(&work_dir)?;
-    tokio::runtime::Runtime::new()?.block_on(async {
-        let database = ScratchDatabase::create(admin_url, "fuzz").await?;
-        let result = fuzz_server(&venv, &binary, &database.url, &work_dir, options).await;
-        database.drop_now().await;
-        result
-    })
+    let server_options = ServerOptions {
+        binary: &binary,
+        admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
+        // Long polls are documented with this maximum, which keeps fuzzed claims short.
+        env: &[("REEFGUIDE_CLAIM_MAX_WAIT_SECONDS", "1")],
+    };
+    tokio::runtime::Runtime::new()?.block_on(with_scratch_server(
+        admin_url,
+        "fuzz",
+        &server_options,
+        async |server, _| fuzz_server(&venv, server, &work_dir, options).await,
+    ))
 }
 
 async fn fuzz_server(
     venv: &Venv,
-    binary: &Path,
-    database_url: &str,
+    server: &Server,
     work_dir: &Path,
     options: &FuzzOptions,
 ) -> anyhow::Result<()> {
-    let server = Server::start(&ServerOptions {
-        binary,
-        database_url,
-        admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
-        // Long polls are documented with this maximum, which keeps fuzzed claims short.
-        env: &[("REEFGUIDE_CLAIM_MAX_WAIT_SECONDS", "1")],
-    })
-    .await?;
     let document = work_dir.join("openapi.json");
+    std::fs::write(&document, server.openapi_document().await?)?;
     let client = reqwest::Client::new();
-    let spec = client
-        .get(format!("{}/api/openapi.json", server.base))
-        .send()
-        .await?
-        .error_for_status()?
-        .text()
-        .await?;
-    std::fs::write(&document, &spec)?;
     validate_document(venv, &document)?;
     let callers = callers(&client, &server.base).await?;
     let mut failed = Vec::new();

@@ -83,12 +83,29 @@ impl ScratchDatabase {
     }
 }
 
+/// Starts the server on a fresh scratch database named for `purpose`, runs `work` with the
+/// server and the database's URL, then stops the server and drops the database, whatever `work`
+/// returned.
+pub async fn with_scratch_server<T>(
+    admin_url: &str,
+    purpose: &str,
+    options: &ServerOptions<'_>,
+    work: impl AsyncFnOnce(&Server, &str) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let database = ScratchDatabase::create(admin_url, purpose).await?;
+    let result = async {
+        let server = Server::start(options, &database.url).await?;
+        work(&server, &database.url).await
+    }
+    .await;
+    database.drop_now().await;
+    result
+}
+
 /// How to start the server.
 pub struct ServerOptions<'a> {
     /// The `reefguide` binary.
     pub binary: &'a Path,
-    /// Its database.
-    pub database_url: &'a str,
     /// The ADMIN service account `(email, password)`.
     pub admin: (&'a str, &'a str),
     /// Extra environment (settings such as `REEFGUIDE_DATABASE_MAX_CONNECTIONS`).
@@ -106,14 +123,14 @@ pub struct Server {
 
 impl Server {
     /// Starts the server on a free loopback port and waits until it is healthy.
-    pub async fn start(options: &ServerOptions<'_>) -> anyhow::Result<Self> {
+    pub async fn start(options: &ServerOptions<'_>, database_url: &str) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let data_dir = tempfile::tempdir()?;
         let log = std::fs::File::create(data_dir.path().join("server.log"))?;
         let child = Command::new(options.binary)
             .arg("serve")
             .env("REEFGUIDE_CONFIG", data_dir.path().join("none.toml"))
-            .env("REEFGUIDE_DATABASE_URL", options.database_url)
+            .env("REEFGUIDE_DATABASE_URL", database_url)
             .env("REEFGUIDE_PORT", port.to_string())
             .env("REEFGUIDE_DATA_DIR", data_dir.path())
             .env("REEFGUIDE_RATE_LIMIT_ENABLED", "false")
@@ -132,6 +149,15 @@ impl Server {
         };
         server.wait_ready().await?;
         Ok(server)
+    }
+
+    /// The OpenAPI document it serves.
+    pub async fn openapi_document(&self) -> anyhow::Result<String> {
+        Ok(reqwest::get(format!("{}/api/openapi.json", self.base))
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
     }
 
     /// The process id (for reading its memory use).

@@ -39,7 +39,7 @@ use serde_json::json;
 
 use self::report::Report;
 use self::system::{CpuSnapshot, CpuUse, Machine, MemorySampler, Resident};
-use crate::server::{Profile, ScratchDatabase, Server, ServerOptions, build_binary};
+use crate::server::{Profile, ServerOptions, build_binary, with_scratch_server};
 
 /// The scenarios, in the order `all` runs them.
 const SCENARIOS: [&str; 5] = ["polygons", "throughput", "memory", "submit", "login"];
@@ -149,17 +149,14 @@ fn run_released(scenario: &str) -> anyhow::Result<()> {
 
 async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
     let binary = build_binary(Profile::Release)?;
-    let database = ScratchDatabase::create(admin_url, "bench").await?;
-    let result = async {
+    let server_options = ServerOptions {
+        binary: &binary,
+        admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
+        env: &SERVER_ENV,
+    };
+    with_scratch_server(admin_url, "bench", &server_options, async |server, database_url| {
         let started = Instant::now();
-        let server = Server::start(&ServerOptions {
-            binary: &binary,
-            database_url: &database.url,
-            admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
-            env: &SERVER_ENV,
-        })
-        .await?;
-        let db = Database::connect(&database.url).await?;
+        let db = Database::connect(database_url).await?;
         let machine = Machine::describe(&db).await;
         eprintln!(
             "xtask: {} CPUs, {} MiB, load average {}, {}",
@@ -201,10 +198,7 @@ async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
         });
         let path = bench.report.write(&crate::target_dir(), &machine, run)?;
         println!("written to {}", path.display());
-        drop(server);
         Ok(())
-    }
-    .await;
-    database.drop_now().await;
-    result
+    })
+    .await
 }
