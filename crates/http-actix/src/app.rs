@@ -80,6 +80,8 @@ pub struct AppState {
     pub(crate) job_signal: JobSignal,
     /// Longest wait of a long-polling claim.
     pub(crate) claim_max_wait: std::time::Duration,
+    /// Largest request body, in bytes.
+    pub(crate) body_limit: usize,
     /// This deployment's OpenAPI document (its job types and limits), rendered once.
     pub(crate) openapi: actix_web::web::Bytes,
 }
@@ -196,6 +198,7 @@ pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Resul
         local_pool,
         job_signal,
         claim_max_wait: std::time::Duration::from_secs(u64::from(settings.claim_max_wait_seconds)),
+        body_limit: settings.body_limit_bytes,
         openapi: openapi.into(),
         polygon_limits: PolygonLimits {
             max_positions: settings.polygon_max_positions,
@@ -378,13 +381,7 @@ fn json_config(limit: usize) -> web::JsonConfig {
 }
 
 fn json_error(error: JsonPayloadError, limit: usize) -> ApiError {
-    let too_large = || {
-        ApiError::new(
-            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!("Request body exceeds the limit of {limit} bytes"),
-        )
-    };
+    let too_large = || ApiError::payload_too_large(limit);
     match error {
         JsonPayloadError::OverflowKnownLength { .. }
         | JsonPayloadError::Overflow { .. }

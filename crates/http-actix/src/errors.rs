@@ -91,6 +91,15 @@ impl ApiError {
         }])
     }
 
+    /// 413 `payload_too_large`, naming the limit.
+    pub fn payload_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("Request body exceeds the limit of {limit} bytes"),
+        )
+    }
+
     /// 400 with a code.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)

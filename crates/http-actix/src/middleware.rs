@@ -213,13 +213,12 @@ pub async fn screen_request(
             | actix_web::http::Method::PUT
             | actix_web::http::Method::PATCH
     ) {
+        let limit = req
+            .app_data::<web::Data<AppState>>()
+            .map_or(0, |state| state.body_limit);
         let body = req.extract::<web::Bytes>().await.map_err(|error| {
             if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "Request body exceeds the configured limit",
-                )
+                ApiError::payload_too_large(limit)
             } else {
                 ApiError::bad_request(
                     "invalid_body",
