@@ -8,8 +8,9 @@ use std::time::Duration;
 
 /// Why [`Worker::run`](crate::Worker::run) stopped with an error.
 ///
-/// Transient trouble (network errors, 5xx answers, rate limits) never ends a worker: it is
-/// logged and retried with a back-off. Only these are fatal.
+/// Transient trouble (network errors, 5xx answers, rate limits) is logged and retried with a
+/// back-off; it ends a worker only when it keeps the worker from logging in for its whole idle
+/// timeout ([`WorkerError::Unreachable`]). Otherwise only these are fatal.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
     /// The server refused the worker's credentials (at start-up, or later when a refresh token
@@ -20,6 +21,10 @@ pub enum WorkerError {
     /// the WORKER role, or 400: the server does not know a handled job type).
     #[error("unexpected answer from the API: {0}")]
     Api(String),
+    /// The worker could not log in for its whole idle timeout (the server is gone or
+    /// unreachable); the last error is given.
+    #[error("could not log in within the idle timeout: {0}")]
+    Unreachable(String),
     /// A bug in the SDK itself (one of its tasks failed).
     #[error("internal worker error: {0}")]
     Internal(String),

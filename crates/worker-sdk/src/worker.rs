@@ -349,13 +349,18 @@ impl Worker {
         let mut shutdown = std::pin::pin!(shutdown);
         let client = self.client.clone();
 
-        // Log in; refused credentials are fatal, transient trouble is retried.
+        // Log in; refused credentials are fatal, transient trouble is retried, but not past the
+        // idle timeout: a worker whose server is gone must not wait for it forever.
+        let give_up_at = self.idle_timeout.map(|idle| Instant::now() + idle);
         let mut attempt = 0;
         loop {
             let pause = match client.login().await {
                 Ok(()) => break,
                 Err(ApiError::LoginRefused(message)) => return Err(WorkerError::Login(message)),
                 Err(error) if error.is_transient() => {
+                    if give_up_at.is_some_and(|deadline| Instant::now() >= deadline) {
+                        return Err(WorkerError::Unreachable(error.to_string()));
+                    }
                     let pause = backoff(attempt, ERROR_BACKOFF, ERROR_BACKOFF_CAP);
                     tracing::warn!(%error, ?pause, "cannot log in yet; retrying");
                     pause
@@ -895,6 +900,26 @@ mod tests {
             matches!(&error, WorkerError::Login(m) if m == "Invalid credentials"),
             "{error}"
         );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_server_ends_the_worker_after_its_idle_timeout() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let url = format!("http://{}", closed.local_addr().expect("its address"));
+        drop(closed);
+        let worker = complete()
+            .api_url(url)
+            .idle_timeout(Duration::from_millis(500))
+            .build()
+            .expect("valid");
+        let error = tokio::time::timeout(
+            Duration::from_secs(10),
+            worker.run_until(std::future::pending()),
+        )
+        .await
+        .expect("the worker gives up instead of retrying forever")
+        .expect_err("it never logged in");
+        assert!(matches!(error, WorkerError::Unreachable(_)), "{error}");
     }
 
     #[tokio::test]
