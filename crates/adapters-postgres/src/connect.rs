@@ -11,6 +11,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 
 use crate::migrations::Migrator;
+use crate::user_cache::UserCache;
 
 /// How long an SQLite writer waits for another writer's lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,14 +33,18 @@ pub struct StoreOptions {
     pub max_connections: u32,
     /// How long to wait for a connection (to open one, or to get one from a busy pool).
     pub connect_timeout: Duration,
+    /// How long a user read for authentication may be served from memory when no change to it
+    /// was heard (see `user_cache`); zero turns the cache off.
+    pub user_cache_ttl: Duration,
 }
 
 impl Default for StoreOptions {
-    /// Ten connections, five seconds.
+    /// Ten connections, five seconds to connect, users cached for five seconds.
     fn default() -> Self {
         Self {
             max_connections: 10,
             connect_timeout: Duration::from_secs(5),
+            user_cache_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -52,6 +57,8 @@ pub struct SeaOrmStore {
     /// Queues this store's SQLite write transactions fairly, in the process, instead of letting
     /// them poll SQLite's lock (see `SeaOrmStore::begin_write`). Unused on Postgres.
     pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Users as authentication reads them, invalidated on change (see `user_cache`).
+    pub(crate) users: Arc<UserCache>,
 }
 
 impl SeaOrmStore {
@@ -94,6 +101,7 @@ impl SeaOrmStore {
         Ok(Self {
             db,
             write_gate: Arc::default(),
+            users: Arc::new(UserCache::new(options.user_cache_ttl)),
         })
     }
 

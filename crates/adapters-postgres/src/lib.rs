@@ -25,7 +25,7 @@
 //! advisory lock, while SQLite runs the same steps in `IMMEDIATE` transactions (its single writer
 //! serialises them; the store queues its own writers fairly first). Postgres also relays "a job
 //! became claimable" between server instances with `LISTEN`/`NOTIFY`
-//! ([`SeaOrmStore::listen_for_new_jobs`]).
+//! ([`SeaOrmStore::listen_for_changes`]).
 //!
 //! # Layout
 //! - [`connect`]: [`SeaOrmStore::connect`], [`StoreOptions`], [`Backend`], migrations entry point;
@@ -34,7 +34,10 @@
 //!   `m0003_jobs`, …);
 //! - `repos`: one port implementation per file;
 //! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes;
-//! - `notify`: the Postgres job-notification listener ([`JOB_CHANNEL`]).
+//! - `notify`: the Postgres notification listener (claimable jobs on [`JOB_CHANNEL`], changed
+//!   users on [`USER_CHANNEL`]);
+//! - `user_cache`: the users authentication reads on every request, kept in memory for a short
+//!   time and invalidated on every change, across server instances on Postgres.
 //!
 //! Jobs and job requests outlive the user who submitted them (contract §4): their `user_id` is not
 //! a foreign key, like the audit log's.
@@ -63,6 +66,8 @@ mod notify;
 mod repos;
 #[cfg(feature = "test-support")]
 pub mod test_support;
+mod user_cache;
 
 pub use connect::{Backend, SeaOrmStore, StoreOptions};
 pub use notify::JOB_CHANNEL;
+pub use user_cache::USER_CHANNEL;

@@ -28,6 +28,7 @@ pub const TEST_DATABASE_PREFIX: &str = "reefguide_test_";
 const TEST_STORE_OPTIONS: StoreOptions = StoreOptions {
     max_connections: 5,
     connect_timeout: Duration::from_secs(10),
+    user_cache_ttl: Duration::from_secs(5),
 };
 
 /// Which backend a test database uses.

@@ -257,6 +257,102 @@ async fn set_roles_replaces_them(
 
 #[rstest]
 #[tokio::test]
+async fn cached_users_follow_role_changes_and_deletion(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    let db = database(backend).await;
+    let store = db.store();
+    let user = create(store, "erin@example.com").await;
+    // Read once: now cached.
+    assert_eq!(
+        store.find_user(user.id).await.expect("query"),
+        Some(user.clone())
+    );
+    store
+        .set_roles(user.id, &roles(&["ADMIN"]))
+        .await
+        .expect("query")
+        .expect("user exists");
+    let reread = store
+        .find_user(user.id)
+        .await
+        .expect("query")
+        .expect("user");
+    assert!(reread.roles.is_admin(), "a role change is seen at once");
+    assert!(store.delete_user(user.id).await.expect("query"));
+    assert_eq!(
+        store.find_user(user.id).await.expect("query"),
+        None,
+        "a deleted user is gone at once"
+    );
+}
+
+/// Another instance's cache (a long time-to-live, so only a notification can explain it) forgets
+/// a user whose roles changed, or who was deleted, through this instance.
+#[tokio::test]
+async fn other_instances_forget_changed_users_on_postgres() {
+    let db = database(TestBackend::Postgres).await;
+    let store = db.store();
+    let other = SeaOrmStore::connect(
+        db.url(),
+        StoreOptions {
+            user_cache_ttl: std::time::Duration::from_secs(600),
+            ..StoreOptions::default()
+        },
+    )
+    .await
+    .expect("connected");
+    let (subscribed, mut on_subscribed) = tokio::sync::mpsc::unbounded_channel();
+    let listener = other
+        .listen_for_changes(move || {
+            let _ = subscribed.send(());
+        })
+        .expect("Postgres listens");
+    tokio::time::timeout(std::time::Duration::from_secs(10), on_subscribed.recv())
+        .await
+        .expect("subscribed")
+        .expect("listener alive");
+    let user = create(store, "fay@example.com").await;
+    let cached = other
+        .find_user(user.id)
+        .await
+        .expect("query")
+        .expect("user");
+    assert!(!cached.roles.is_admin());
+
+    store
+        .set_roles(user.id, &roles(&["ADMIN"]))
+        .await
+        .expect("query")
+        .expect("user exists");
+    eventually(|| async {
+        other
+            .find_user(user.id)
+            .await
+            .expect("query")
+            .is_some_and(|user| user.roles.is_admin())
+    })
+    .await;
+
+    assert!(store.delete_user(user.id).await.expect("query"));
+    eventually(|| async { other.find_user(user.id).await.expect("query").is_none() }).await;
+    listener.abort();
+}
+
+/// Waits up to 2 s for `check` to hold.
+async fn eventually<F: Future<Output = bool>>(check: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not seen by the other instance within 2 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[rstest]
+#[tokio::test]
 async fn set_roles_of_unknown_user_is_none(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
@@ -933,6 +1029,7 @@ async fn connection_errors_are_one_line_without_password() {
     let options = StoreOptions {
         max_connections: 1,
         connect_timeout: std::time::Duration::from_secs(2),
+        ..StoreOptions::default()
     };
     // Port 1 on localhost: nothing listens there.
     let err = SeaOrmStore::connect("postgres://app:sup3r-s3cret@127.0.0.1:1/reef", options)

@@ -1,7 +1,7 @@
 //! The storage contract for jobs: every promise of `JobRepository`, held against both backends,
 //! including the concurrency guarantees (claims never granted twice, concurrent identical
 //! submissions create one job; at full scale on Postgres, where connections really race, smaller
-//! on SQLite) and, on Postgres, cross-instance wake-ups (`listen_for_new_jobs`).
+//! on SQLite) and, on Postgres, cross-instance wake-ups (`listen_for_changes`).
 //!
 //! Like `contract.rs`, each test runs once on a fresh SQLite file and once on a fresh Postgres
 //! database (see `reefguide_adapters_postgres::test_support`). Postgres must be reachable: without
@@ -1189,6 +1189,7 @@ async fn wide_store(url: &str) -> SeaOrmStore {
         StoreOptions {
             max_connections: 16,
             connect_timeout: StdDuration::from_secs(30),
+            ..StoreOptions::default()
         },
     )
     .await
@@ -1402,7 +1403,7 @@ async fn listeners_hear_new_and_requeued_jobs_on_postgres() {
     let owner = create_user(store, "owner@example.com").await.id;
     let (heard, mut hearing) = tokio::sync::mpsc::unbounded_channel();
     let listener = store
-        .listen_for_new_jobs(move || {
+        .listen_for_changes(move || {
             let _ = heard.send(());
         })
         .expect("Postgres listens");
@@ -1444,5 +1445,5 @@ async fn listeners_hear_new_and_requeued_jobs_on_postgres() {
 #[tokio::test]
 async fn sqlite_has_no_listener() {
     let db = database(TestBackend::Sqlite).await;
-    assert!(db.store().listen_for_new_jobs(|| {}).is_none());
+    assert!(db.store().listen_for_changes(|| {}).is_none());
 }

@@ -101,6 +101,7 @@ pub async fn connect_store(settings: &Settings, migrate: bool) -> anyhow::Result
         &settings.effective_database_url(),
         StoreOptions {
             max_connections: settings.database_max_connections,
+            user_cache_ttl: std::time::Duration::from_secs(settings.user_cache_seconds),
             ..StoreOptions::default()
         },
     )
@@ -429,7 +430,7 @@ impl Application {
             std::time::Duration::from_millis(settings.lease_sweep_interval_ms),
         )];
         let signal = state.job_signal.clone();
-        background.extend(state.store.listen_for_new_jobs(move || signal.notify()));
+        background.extend(state.store.listen_for_changes(move || signal.notify()));
         if let Some(pool) = state.local_pool.clone() {
             background.push(spawn_pool_keeper(pool));
         }

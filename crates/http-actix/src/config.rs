@@ -54,6 +54,10 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// Database connection pool size.
     pub database_max_connections: u32,
+    /// Seconds a user read for authentication may be served from memory (0..=60; 0 turns the
+    /// cache off). Role changes and deletions invalidate it at once, on every instance sharing a
+    /// Postgres database; this bounds only changes made behind the API's back (SQL by hand).
+    pub user_cache_seconds: u64,
     /// Apply pending migrations at start-up.
     pub migrate_on_start: bool,
     /// RS256 private key (PEM; literal `\n` accepted); default: a development key in `data_dir`.
@@ -280,6 +284,7 @@ impl Default for Settings {
             data_dir: PathBuf::from("reefguide-data"),
             database_url: None,
             database_max_connections: 10,
+            user_cache_seconds: 5,
             migrate_on_start: true,
             jwt_private_key: None,
             jwt_public_key: None,
@@ -500,6 +505,9 @@ impl Settings {
         }
         if self.database_max_connections == 0 {
             return Err(invalid("database_max_connections", "must be at least 1"));
+        }
+        if self.user_cache_seconds > 60 {
+            return Err(invalid("user_cache_seconds", "must be at most 60"));
         }
         if self.rate_limit_enabled
             && [

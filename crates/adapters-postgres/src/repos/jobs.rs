@@ -13,7 +13,7 @@
 //!
 //! On Postgres, every transaction that makes a job claimable (a new job, a re-queue) sends a
 //! notification on the `reefguide_jobs` channel, delivered when it commits, which
-//! [`SeaOrmStore::listen_for_new_jobs`] relays to waiting claimers of every server instance.
+//! [`SeaOrmStore::listen_for_changes`] relays to waiting claimers of every server instance.
 
 mod claim;
 mod listing;

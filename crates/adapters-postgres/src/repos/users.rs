@@ -9,7 +9,8 @@ use reefguide_ports::{NewUser, UserRepository};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, SqliteTransactionMode,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait as _, QueryFilter as _, QueryOrder as _, SqliteTransactionMode, Statement,
     TransactionOptions, TransactionTrait as _,
 };
 use serde_json::Value;
@@ -18,6 +19,7 @@ use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::users;
 use crate::errors::{db_error, on_unique_violation};
+use crate::user_cache::USER_CHANNEL;
 
 /// Roles as stored: a JSON array of role names.
 fn roles_to_json(roles: &Roles) -> Value {
@@ -62,6 +64,40 @@ fn to_credentials(row: users::Model) -> anyhow::Result<UserCredentials> {
 }
 
 impl SeaOrmStore {
+    /// Begins a transaction that changes a user. IMMEDIATE on SQLite: take the write lock up
+    /// front so a busy database makes us wait (busy timeout) rather than fail half-way. Ignored
+    /// by Postgres.
+    async fn begin_user_change(&self) -> Result<DatabaseTransaction, DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+    }
+
+    /// Commits a change of user `id` and forgets the cached user. When the change happened, on
+    /// Postgres, first queues a notification on [`USER_CHANNEL`] (delivered on commit) so that
+    /// every other server instance forgets it too.
+    async fn commit_user_change(
+        &self,
+        txn: DatabaseTransaction,
+        id: UserId,
+        changed: bool,
+    ) -> Result<(), DbErr> {
+        if changed && self.db.get_database_backend() == DbBackend::Postgres {
+            txn.query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_notify($1, $2)",
+                vec![USER_CHANNEL.into(), id.get().to_string().into()],
+            ))
+            .await?;
+        }
+        let committed = txn.commit().await;
+        self.users.invalidate(id.get());
+        committed
+    }
+
     /// The row of user `id`, if any.
     async fn user_row(&self, id: UserId) -> anyhow::Result<Option<users::Model>> {
         users::Entity::find_by_id(id.get())
@@ -97,7 +133,15 @@ impl UserRepository for SeaOrmStore {
     }
 
     async fn find_user(&self, id: UserId) -> anyhow::Result<Option<User>> {
-        self.user_row(id).await?.as_ref().map(to_user).transpose()
+        let seen = match self.users.get(id) {
+            Ok(cached) => return Ok(Some(cached)),
+            Err(seen) => seen,
+        };
+        let user = self.user_row(id).await?.as_ref().map(to_user).transpose()?;
+        if let Some(user) = &user {
+            self.users.keep(user, seen);
+        }
+        Ok(user)
     }
 
     async fn find_credentials_by_email(
@@ -147,12 +191,20 @@ impl UserRepository for SeaOrmStore {
     }
 
     async fn set_roles(&self, id: UserId, roles: &Roles) -> anyhow::Result<Option<User>> {
+        let what = || format!("cannot set roles of user {id}");
+        let txn = self
+            .begin_user_change()
+            .await
+            .map_err(|err| db_error(what(), err))?;
         let updated = users::Entity::update_many()
             .col_expr(users::Column::Roles, Expr::value(roles_to_json(roles)))
             .filter(users::Column::Id.eq(id.get()))
-            .exec(&self.db)
+            .exec(&txn)
             .await
-            .map_err(|err| db_error(format!("cannot set roles of user {id}"), err))?;
+            .map_err(|err| db_error(what(), err))?;
+        self.commit_user_change(txn, id, updated.rows_affected == 1)
+            .await
+            .map_err(|err| db_error(what(), err))?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
@@ -174,14 +226,8 @@ impl UserRepository for SeaOrmStore {
 
     async fn delete_user(&self, id: UserId) -> anyhow::Result<bool> {
         let what = || format!("cannot delete user {id}");
-        // IMMEDIATE on SQLite: take the write lock up front so a busy database makes us wait
-        // (busy timeout) rather than fail half-way. Ignored by Postgres.
         let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..TransactionOptions::default()
-            })
+            .begin_user_change()
             .await
             .map_err(|err| db_error(what(), err))?;
         // Refresh tokens, polygons (with every note on them) and the notes the user wrote go
@@ -192,7 +238,9 @@ impl UserRepository for SeaOrmStore {
             .exec(&txn)
             .await
             .map_err(|err| db_error(what(), err))?;
-        txn.commit().await.map_err(|err| db_error(what(), err))?;
+        self.commit_user_change(txn, id, deleted.rows_affected == 1)
+            .await
+            .map_err(|err| db_error(what(), err))?;
         Ok(deleted.rows_affected == 1)
     }
 }
