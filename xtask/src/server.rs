@@ -67,10 +67,17 @@ impl ScratchDatabase {
         admin
             .execute_unprepared(&format!("CREATE DATABASE {name}"))
             .await?;
-        let base = admin_url
+        let (without_query, query) = admin_url
+            .split_once('?')
+            .map_or((admin_url, None), |(url, query)| (url, Some(query)));
+        let base = without_query
             .rsplit_once('/')
-            .map_or(admin_url, |(base, _)| base);
-        let url = format!("{base}/{name}");
+            .map_or(without_query, |(base, _)| base);
+        // Connection parameters (`?sslmode=disable`, `?host=/run/postgresql`) carry over.
+        let url = match query {
+            Some(query) => format!("{base}/{name}?{query}"),
+            None => format!("{base}/{name}"),
+        };
         Ok(Self { admin, name, url })
     }
 
