@@ -1354,9 +1354,11 @@ async fn concurrent_claims_grant_every_job_exactly_once(
 async fn concurrent_identical_submissions_create_one_job(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let submissions = match backend {
-        TestBackend::Postgres => 200,
-        TestBackend::Sqlite => 50,
+    // A race is a matter of timing: several rounds, each with its own payload, so that a broken
+    // guarantee shows in (nearly) every run rather than in one run of a few.
+    let (submissions, rounds) = match backend {
+        TestBackend::Postgres => (200, 8),
+        TestBackend::Sqlite => (50, 2),
     };
     let db = database(backend).await;
     let store = wide_store(db.url()).await;
@@ -1364,33 +1366,46 @@ async fn concurrent_identical_submissions_create_one_job(
     // An unrelated job with another payload, which must not be touched.
     let unrelated = submit_fresh(&store, owner, TEST, 999).await;
 
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..submissions)
-        .map(|_| {
-            let store = store.clone();
-            tokio::spawn(async move {
-                submit(&store, new_job(owner, TEST, json!({"same": true}), at(0))).await
+    for round in 0..rounds {
+        let started = Instant::now();
+        let tasks: Vec<_> = (0..submissions)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    submit(&store, new_job(owner, TEST, json!({"same": round}), at(0))).await
+                })
             })
-        })
-        .collect();
-    let mut results = Vec::new();
-    for task in tasks {
-        results.push(task.await.expect("task ran"));
-    }
-    let elapsed = started.elapsed();
-    eprintln!("{backend:?}: {submissions} identical submissions in {elapsed:?}");
+            .collect();
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("task ran"));
+        }
+        let elapsed = started.elapsed();
+        eprintln!("{backend:?}: {submissions} identical submissions in {elapsed:?}");
 
-    let job_ids: HashSet<JobId> = results.iter().map(|s| s.job_id).collect();
-    assert_eq!(job_ids.len(), 1, "one job serves every submission");
-    assert!(!job_ids.contains(&unrelated));
-    assert_eq!(results.iter().filter(|s| !s.cached).count(), 1);
-    let request_ids: HashSet<_> = results.iter().map(|s| s.request_id).collect();
-    assert_eq!(request_ids.len(), submissions);
+        let job_ids: HashSet<JobId> = results.iter().map(|s| s.job_id).collect();
+        assert_eq!(
+            job_ids.len(),
+            1,
+            "round {round}: one job serves every submission"
+        );
+        assert!(!job_ids.contains(&unrelated));
+        assert_eq!(results.iter().filter(|s| !s.cached).count(), 1);
+        let request_ids: HashSet<_> = results.iter().map(|s| s.request_id).collect();
+        assert_eq!(request_ids.len(), submissions);
+    }
     assert_eq!(
-        store.list_requests(None, 1_000).await.expect("query").len(),
-        submissions + 1
+        store
+            .list_requests(None, 100_000)
+            .await
+            .expect("query")
+            .len(),
+        submissions * rounds + 1
     );
-    assert_eq!(listed(&store, query(JobScope::All, 10)).await.1, 2);
+    assert_eq!(
+        listed(&store, query(JobScope::All, 10)).await.1,
+        1 + rounds as u64
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,23 +1,24 @@
 //! [`JobRepository`] for [`SeaOrmStore`].
 //!
-//! The job state machine lives in the domain; this file makes its transitions atomic:
-//! - **submissions** run in one write transaction that finds a reusable job, or creates one, and
-//!   records the request. On Postgres a lookup that finds nothing takes a transaction-scoped
-//!   advisory lock derived from the payload hash and looks again before creating the job, so
-//!   identical submissions create one job while cache hits and different submissions never wait
-//!   for each other; on SQLite the `IMMEDIATE` transaction serialises every writer anyway;
-//! - **claims** (`claim`) are one statement on Postgres and one `IMMEDIATE` transaction on
-//!   SQLite;
-//! - **every other change** is a compare-and-set on `jobs.version`, with the assignment update and
-//!   the result insert in the same transaction.
+//! The job state machine lives in the domain; the submodules make its transitions atomic, each
+//! in as few round trips to Postgres as it can (a data-modifying statement rather than a
+//! transaction of several), and in one `IMMEDIATE` transaction on SQLite:
+//! - `submit`: **submissions** find a reusable job or create one, and record the request;
+//!   identical submissions create one job, while cache hits and different submissions never wait
+//!   for each other;
+//! - `claim`: **claims** give the oldest claimable jobs, or one job by id, to a worker;
+//! - `change`: **every other change** is a compare-and-set on `jobs.version`, with the assignment
+//!   update and the result insert that go with it.
 //!
-//! On Postgres, every transaction that makes a job claimable (a new job, a re-queue) sends a
+//! On Postgres, every change that makes a job claimable (a new job, a re-queue) sends a
 //! notification on the `reefguide_jobs` channel, delivered when it commits, which
 //! [`SeaOrmStore::listen_for_changes`] relays to waiting claimers of every server instance.
 
+mod change;
 mod claim;
 mod listing;
 mod rows;
+mod submit;
 
 use std::collections::BTreeMap;
 
@@ -26,28 +27,25 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::UserId;
 use reefguide_domain::job::{
-    Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobStatus, PayloadHash,
-    StorageBase,
+    Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobStatus, StorageBase,
 };
 use reefguide_ports::repositories::{
-    AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
-    JobRepository, NewJob, NewResult, Submission, WorkerTag,
+    AssignOutcome, ClaimRequest, Claimed, JobChange, JobPage, JobQuery, JobRepository, NewJob,
+    Submission, WorkerTag,
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
-    ActiveValue::{NotSet, Set},
-    ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseTransaction, DbBackend,
-    EntityTrait as _, Order, QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
+    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait as _, QueryFilter as _,
+    QueryOrder as _, QuerySelect as _, Statement,
 };
 
 use self::claim::{Claim, Pick, claimable, in_claim_order};
 use self::listing::with_details;
-use self::rows::{stored_attempts, stored_lease, stored_policy, to_assignment, to_job, to_request};
-use super::{job_id, job_request_id, stored_time};
+use self::rows::{job_and_assignment, prefixed_columns, to_job, to_request};
+use super::stored_time;
 use crate::SeaOrmStore;
-use crate::entities::{job_assignments, job_requests, job_results, jobs};
+use crate::entities::{job_requests, job_results, jobs};
 use crate::errors::db_error;
-use crate::notify::JOB_CHANNEL;
 
 /// A status as an SQL literal rather than a bound parameter, so that Postgres can match the
 /// partial indexes on `status` (a parameter could not be proven equal to their predicate).
@@ -56,339 +54,7 @@ fn status_literal(status: JobStatus) -> Expr {
     Expr::cust(format!("'{}'", status.as_str()))
 }
 
-/// The Postgres advisory-lock key of a payload hash: its first 64 bits. A hash that is not hex
-/// (never written by this crate) falls back to an FNV-1a digest of its text.
-fn advisory_lock_key(hash: &PayloadHash) -> i64 {
-    let text = hash.as_str();
-    let bits = text
-        .get(..16)
-        .and_then(|prefix| u64::from_str_radix(prefix, 16).ok())
-        .unwrap_or_else(|| {
-            text.bytes().fold(0xcbf2_9ce4_8422_2325, |digest, byte| {
-                (digest ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-            })
-        });
-    i64::from_be_bytes(bits.to_be_bytes())
-}
-
-/// Runs one raw Postgres statement in `txn`.
-async fn execute_postgres(
-    txn: &DatabaseTransaction,
-    sql: &str,
-    values: Vec<sea_orm::Value>,
-) -> Result<(), sea_orm::DbErr> {
-    txn.query_all_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        values,
-    ))
-    .await
-    .map(|_| ())
-}
-
-/// Waits (Postgres) until no other transaction holds the submission lock of this hash; the lock
-/// is released when `txn` ends.
-async fn lock_hash(txn: &DatabaseTransaction, hash: &PayloadHash) -> anyhow::Result<()> {
-    execute_postgres(
-        txn,
-        "SELECT pg_advisory_xact_lock($1)",
-        vec![advisory_lock_key(hash).into()],
-    )
-    .await
-    .map_err(|err| db_error("cannot take the submission lock", err))
-}
-
-/// Notifies (Postgres, on commit) listeners that a job of this type became claimable.
-async fn notify_claimable(txn: &DatabaseTransaction, job_type: &str) -> anyhow::Result<()> {
-    execute_postgres(
-        txn,
-        "SELECT pg_notify($1, $2)",
-        vec![JOB_CHANNEL.into(), job_type.into()],
-    )
-    .await
-    .map_err(|err| db_error("cannot notify job listeners", err))
-}
-
-/// The job an identical submission may reuse: same hash and type, and `PENDING`, `IN_PROGRESS`
-/// or `SUCCEEDED` with a cache-valid result; a `SUCCEEDED` one first, then the newest.
-async fn find_reusable(txn: &DatabaseTransaction, new_job: &NewJob) -> anyhow::Result<Option<i32>> {
-    let valid_result = Query::select()
-        .expr(Expr::val(1))
-        .from(job_results::Entity)
-        .and_where(
-            Expr::col((job_results::Entity, job_results::Column::JobId))
-                .equals((jobs::Entity, jobs::Column::Id)),
-        )
-        .and_where(Expr::col((job_results::Entity, job_results::Column::CacheValid)).eq(true))
-        .to_owned();
-    let succeeded = || status_literal(JobStatus::Succeeded);
-    let reusable = Condition::any()
-        .add(Expr::col(jobs::Column::Status).eq(status_literal(JobStatus::Pending)))
-        .add(Expr::col(jobs::Column::Status).eq(status_literal(JobStatus::InProgress)))
-        .add(
-            Condition::all()
-                .add(Expr::col(jobs::Column::Status).eq(succeeded()))
-                .add(Expr::exists(valid_result)),
-        );
-    let succeeded_first: Expr = Expr::case(Expr::col(jobs::Column::Status).eq(succeeded()), 0)
-        .finally(1)
-        .into();
-    jobs::Entity::find()
-        .select_only()
-        .column(jobs::Column::Id)
-        .filter(jobs::Column::Hash.eq(new_job.hash.as_str()))
-        .filter(jobs::Column::JobType.eq(new_job.job_type.as_str()))
-        .filter(reusable)
-        .order_by(succeeded_first, Order::Asc)
-        .order_by_desc(jobs::Column::Id)
-        .into_tuple::<i32>()
-        .one(txn)
-        .await
-        .map_err(|err| db_error("cannot look up a cached job", err))
-}
-
-/// Inserts a new `PENDING` job.
-async fn insert_job(
-    txn: &DatabaseTransaction,
-    new_job: &NewJob,
-    now: DateTime<Utc>,
-) -> anyhow::Result<i32> {
-    let (max_attempts, lease_seconds) = stored_policy(&new_job.policy)?;
-    let row = jobs::ActiveModel {
-        id: NotSet,
-        created_at: Set(now),
-        updated_at: Set(now),
-        job_type: Set(new_job.job_type.clone()),
-        status: Set(JobStatus::Pending.as_str().to_owned()),
-        user_id: Set(new_job.owner.get()),
-        input_payload: Set(new_job.input_payload.clone()),
-        hash: Set(new_job.hash.as_str().to_owned()),
-        attempts: Set(0),
-        max_attempts: Set(max_attempts),
-        lease_seconds: Set(lease_seconds),
-        lease_expires_at: Set(None),
-        current_assignment_id: Set(None),
-        version: Set(0),
-    };
-    let inserted = jobs::Entity::insert(row)
-        .exec(txn)
-        .await
-        .map_err(|err| db_error("cannot insert the job", err))?;
-    Ok(inserted.last_insert_id)
-}
-
-/// Records a submission of `new_job` served by job `job`.
-async fn insert_request(
-    txn: &DatabaseTransaction,
-    new_job: &NewJob,
-    job: i32,
-    cache_hit: bool,
-    now: DateTime<Utc>,
-) -> anyhow::Result<i32> {
-    let row = job_requests::ActiveModel {
-        id: NotSet,
-        created_at: Set(now),
-        user_id: Set(new_job.owner.get()),
-        job_type: Set(new_job.job_type.clone()),
-        input_payload: Set(new_job.input_payload.clone()),
-        cache_hit: Set(cache_hit),
-        job_id: Set(job),
-    };
-    let inserted = job_requests::Entity::insert(row)
-        .exec(txn)
-        .await
-        .map_err(|err| db_error("cannot insert the job request", err))?;
-    Ok(inserted.last_insert_id)
-}
-
-/// Stores `change.state` if the job is still at `change.expected_version`; whether it was.
-async fn compare_and_set(txn: &DatabaseTransaction, change: &JobChange) -> anyhow::Result<bool> {
-    let state = &change.state;
-    let updated = jobs::Entity::update_many()
-        .col_expr(jobs::Column::Status, Expr::value(state.status().as_str()))
-        .col_expr(jobs::Column::Attempts, Expr::value(stored_attempts(state)?))
-        .col_expr(
-            jobs::Column::LeaseExpiresAt,
-            Expr::value(stored_lease(state)),
-        )
-        .col_expr(
-            jobs::Column::UpdatedAt,
-            Expr::value(stored_time(change.now)),
-        )
-        .col_expr(
-            jobs::Column::Version,
-            Expr::col(jobs::Column::Version).add(1),
-        )
-        .filter(jobs::Column::Id.eq(change.job_id.get()))
-        .filter(jobs::Column::Version.eq(change.expected_version))
-        .exec(txn)
-        .await
-        .map_err(|err| db_error("cannot update the job", err))?;
-    Ok(updated.rows_affected == 1)
-}
-
-/// Applies an assignment update (only the fields given; `updated_at` always). The assignment
-/// must belong to the job.
-async fn update_assignment(
-    txn: &DatabaseTransaction,
-    job: JobId,
-    update: &AssignmentUpdate,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    use job_assignments::Column;
-    let mut statement = job_assignments::Entity::update_many()
-        .col_expr(Column::UpdatedAt, Expr::value(stored_time(now)));
-    if let Some(expires_at) = update.expires_at {
-        statement = statement.col_expr(Column::ExpiresAt, Expr::value(stored_time(expires_at)));
-    }
-    if let Some(heartbeat_at) = update.heartbeat_at {
-        statement = statement.col_expr(
-            Column::HeartbeatAt,
-            Expr::value(Some(stored_time(heartbeat_at))),
-        );
-    }
-    if let Some(completed_at) = update.completed_at {
-        statement = statement.col_expr(
-            Column::CompletedAt,
-            Expr::value(Some(stored_time(completed_at))),
-        );
-    }
-    if let Some(progress) = update.progress {
-        statement = statement.col_expr(Column::Progress, Expr::value(Some(progress)));
-    }
-    if let Some(message) = &update.message {
-        statement = statement.col_expr(Column::Message, Expr::value(Some(message.clone())));
-    }
-    let updated = statement
-        .filter(Column::Id.eq(update.id.get()))
-        .filter(Column::JobId.eq(job.get()))
-        .exec(txn)
-        .await
-        .map_err(|err| db_error("cannot update the assignment", err))?;
-    anyhow::ensure!(
-        updated.rows_affected == 1,
-        "assignment {} of job {job} does not exist",
-        update.id
-    );
-    Ok(())
-}
-
-/// Inserts a (cache-valid) result of the job.
-async fn insert_result(
-    txn: &DatabaseTransaction,
-    job: JobId,
-    result: &NewResult,
-    now: DateTime<Utc>,
-) -> anyhow::Result<()> {
-    let row = job_results::ActiveModel {
-        id: NotSet,
-        created_at: Set(stored_time(now)),
-        job_id: Set(job.get()),
-        assignment_id: Set(result.assignment_id.get()),
-        result_payload: Set(result.result_payload.clone()),
-        storage_scheme: Set(result.storage.scheme.as_str().to_owned()),
-        storage_uri: Set(result.storage.uri.clone()),
-        metadata: Set(None),
-        cache_valid: Set(true),
-    };
-    job_results::Entity::insert(row)
-        .exec(txn)
-        .await
-        .map_err(|err| db_error("cannot insert the result", err))?;
-    Ok(())
-}
-
-/// Notifies (Postgres, on commit) listeners that this job became claimable again.
-async fn notify_requeued(txn: &DatabaseTransaction, job: JobId) -> anyhow::Result<()> {
-    execute_postgres(
-        txn,
-        "SELECT pg_notify($1, \"type\") FROM jobs WHERE id = $2",
-        vec![JOB_CHANNEL.into(), job.get().into()],
-    )
-    .await
-    .map_err(|err| db_error("cannot notify job listeners", err))
-}
-
 impl SeaOrmStore {
-    /// Whether this store talks to Postgres.
-    fn is_postgres(&self) -> bool {
-        self.db.get_database_backend() == DbBackend::Postgres
-    }
-
-    /// The body of [`JobRepository::submit_job`].
-    async fn submit(&self, new_job: &NewJob) -> anyhow::Result<Submission> {
-        let now = stored_time(new_job.now);
-        let txn = self
-            .begin_write()
-            .await
-            .map_err(|err| db_error("cannot begin", err))?;
-        let reused = self.reusable_job(&txn, new_job).await?;
-        let job = match reused {
-            Some(job) => job,
-            None => insert_job(&txn, new_job, now).await?,
-        };
-        let request = insert_request(&txn, new_job, job, reused.is_some(), now).await?;
-        if self.is_postgres() && reused.is_none() {
-            notify_claimable(&txn, &new_job.job_type).await?;
-        }
-        txn.commit()
-            .await
-            .map_err(|err| db_error("cannot commit", err))?;
-        Ok(Submission {
-            job_id: job_id(job)?,
-            cached: reused.is_some(),
-            request_id: job_request_id(request)?,
-        })
-    }
-
-    /// The job a submission reuses, if any (none without `use_cache`). Hits never wait: a job
-    /// found is reusable at that instant. Before a miss becomes a new job, identical submissions
-    /// are serialised and the lookup repeated, so that only the first of them creates the job: on
-    /// Postgres by an advisory lock per hash, held until `txn` ends; on SQLite the `IMMEDIATE`
-    /// transaction already holds the database's only write lock, so the first lookup is final.
-    async fn reusable_job(
-        &self,
-        txn: &DatabaseTransaction,
-        new_job: &NewJob,
-    ) -> anyhow::Result<Option<i32>> {
-        if !new_job.use_cache {
-            return Ok(None);
-        }
-        let found = find_reusable(txn, new_job).await?;
-        if found.is_some() || !self.is_postgres() {
-            return Ok(found);
-        }
-        lock_hash(txn, &new_job.hash).await?;
-        find_reusable(txn, new_job).await
-    }
-
-    /// The body of [`JobRepository::apply_change`].
-    async fn apply(&self, change: &JobChange) -> anyhow::Result<bool> {
-        let txn = self
-            .begin_write()
-            .await
-            .map_err(|err| db_error("cannot begin", err))?;
-        if !compare_and_set(&txn, change).await? {
-            txn.rollback()
-                .await
-                .map_err(|err| db_error("cannot roll back", err))?;
-            return Ok(false);
-        }
-        if let Some(update) = &change.assignment {
-            update_assignment(&txn, change.job_id, update, change.now).await?;
-        }
-        if let Some(result) = &change.result {
-            insert_result(&txn, change.job_id, result, change.now).await?;
-        }
-        if self.is_postgres() && change.state.status() == JobStatus::Pending {
-            notify_requeued(&txn, change.job_id).await?;
-        }
-        txn.commit()
-            .await
-            .map_err(|err| db_error("cannot commit", err))?;
-        Ok(true)
-    }
-
     /// The stored job row, if any.
     async fn job_row(&self, id: i32) -> anyhow::Result<Option<jobs::Model>> {
         jobs::Entity::find_by_id(id)
@@ -427,18 +93,31 @@ impl JobRepository for SeaOrmStore {
     }
 
     async fn find_assignment(&self, id: AssignmentId) -> anyhow::Result<Option<(Assignment, Job)>> {
-        let Some(row) = job_assignments::Entity::find_by_id(id.get())
-            .one(&self.db)
+        let backend = self.db.get_database_backend();
+        let placeholder = match backend {
+            DbBackend::Postgres => "$1",
+            _ => "?",
+        };
+        let statement = Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT {} FROM job_assignments a JOIN jobs j ON j.id = a.job_id \
+                 WHERE a.id = {placeholder}",
+                prefixed_columns()
+            ),
+            [id.get().into()],
+        );
+        let Some(row) = self
+            .db
+            .query_one_raw(statement)
             .await
             .map_err(|err| db_error(format!("cannot load assignment {id}"), err))?
         else {
             return Ok(None);
         };
-        let job = self
-            .job_row(row.job_id)
-            .await?
-            .with_context(|| format!("the job of assignment {id} does not exist"))?;
-        Ok(Some((to_assignment(row)?, to_job(job)?)))
+        let (job, assignment) =
+            job_and_assignment(&row).with_context(|| format!("cannot load assignment {id}"))?;
+        Ok(Some((assignment, job)))
     }
 
     async fn has_requested(&self, user: UserId, job: JobId) -> anyhow::Result<bool> {
@@ -633,16 +312,5 @@ mod tests {
             plan.iter().any(|line| line.contains("idx_jobs_pending")),
             "{plan:#?}"
         );
-    }
-
-    #[test]
-    fn lock_keys_come_from_the_first_64_bits() {
-        let hash = PayloadHash::from_stored(format!("ffffffffffffffff{}", "0".repeat(48)));
-        assert_eq!(advisory_lock_key(&hash), -1);
-        let hash = PayloadHash::from_stored(format!("0000000000000001{}", "f".repeat(48)));
-        assert_eq!(advisory_lock_key(&hash), 1);
-        // Not hex: still a stable key.
-        let odd = PayloadHash::from_stored("not a hash".to_owned());
-        assert_eq!(advisory_lock_key(&odd), advisory_lock_key(&odd));
     }
 }

@@ -22,11 +22,13 @@ use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait as _, ConnectionTrait as _, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait as _, FromQueryResult as _, Iterable as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _, Select, Statement, Value,
+    EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _, Select, Statement,
+    Value,
 };
 
-use super::rows::{stored_attempts, stored_lease, to_assignment, to_job};
+use super::rows::{
+    job_and_assignment, prefixed_columns, stored_attempts, stored_lease, to_assignment, to_job,
+};
 use super::status_literal;
 use crate::SeaOrmStore;
 use crate::entities::{job_assignments, jobs};
@@ -216,14 +218,8 @@ async fn claim_in_one_statement(
         .map_err(|err| db_error("cannot run the claim statement", err))?;
     rows.iter()
         .map(|row| {
-            let job = jobs::Model::from_query_result(row, "j_")
-                .map_err(|err| db_error("cannot read a claimed job", err))?;
-            let assignment = job_assignments::Model::from_query_result(row, "a_")
-                .map_err(|err| db_error("cannot read a new assignment", err))?;
-            Ok(Claimed {
-                job: to_job(job)?,
-                assignment: to_assignment(assignment)?,
-            })
+            let (job, assignment) = job_and_assignment(row)?;
+            Ok(Claimed { job, assignment })
         })
         .collect()
 }
@@ -293,18 +289,4 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
         columns = prefixed_columns(),
     );
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
-/// Every column of both tables, aliased `j_<column>` (job) and `a_<column>` (assignment), as
-/// `FromQueryResult` reads them with those prefixes.
-fn prefixed_columns() -> String {
-    let job = jobs::Column::iter().map(|column| {
-        let name = sea_orm::IdenStatic::as_str(&column);
-        format!("j.\"{name}\" AS \"j_{name}\"")
-    });
-    let assignment = job_assignments::Column::iter().map(|column| {
-        let name = sea_orm::IdenStatic::as_str(&column);
-        format!("a.\"{name}\" AS \"a_{name}\"")
-    });
-    job.chain(assignment).collect::<Vec<_>>().join(", ")
 }

@@ -7,7 +7,10 @@ use reefguide_domain::job::{
     StorageLocation, StorageScheme,
 };
 
+use sea_orm::{FromQueryResult as _, Iterable as _, QueryResult};
+
 use crate::entities::{job_assignments, job_requests, job_results, jobs};
+use crate::errors::db_error;
 use crate::repos::{assignment_id, job_id, job_request_id, job_result_id, stored_time, user_id};
 
 /// A stored job as a domain job; a row whose state or policy breaks the domain's rules is an
@@ -42,6 +45,29 @@ fn to_policy(max_attempts: i32, lease_seconds: i64) -> anyhow::Result<RetryPolic
     let lease = Duration::try_seconds(lease_seconds)
         .with_context(|| format!("lease of {lease_seconds} s is out of range"))?;
     Ok(RetryPolicy::new(max_attempts, lease)?)
+}
+
+/// Every column of `jobs` (aliased `j`) and `job_assignments` (aliased `a`) as `j_<column>` and
+/// `a_<column>`, the names [`job_and_assignment`] reads.
+pub(super) fn prefixed_columns() -> String {
+    let job = jobs::Column::iter().map(|column| {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        format!("j.\"{name}\" AS \"j_{name}\"")
+    });
+    let assignment = job_assignments::Column::iter().map(|column| {
+        let name = sea_orm::IdenStatic::as_str(&column);
+        format!("a.\"{name}\" AS \"a_{name}\"")
+    });
+    job.chain(assignment).collect::<Vec<_>>().join(", ")
+}
+
+/// A job and an assignment from a row of [`prefixed_columns`].
+pub(super) fn job_and_assignment(row: &QueryResult) -> anyhow::Result<(Job, Assignment)> {
+    let job = jobs::Model::from_query_result(row, "j_")
+        .map_err(|err| db_error("cannot read a job", err))?;
+    let assignment = job_assignments::Model::from_query_result(row, "a_")
+        .map_err(|err| db_error("cannot read an assignment", err))?;
+    Ok((to_job(job)?, to_assignment(assignment)?))
 }
 
 /// A stored assignment as a domain assignment.
