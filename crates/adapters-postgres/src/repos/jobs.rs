@@ -197,26 +197,33 @@ impl JobRepository for SeaOrmStore {
             storage: &storage,
             now: stored_time(now),
         };
-        if let Some(claimed) = self.claim(claim).await?.into_iter().next() {
+        let outcome = self.claim(claim).await?;
+        if let Some(claimed) = outcome.claimed.into_iter().next() {
             return Ok(AssignOutcome::Assigned(Box::new(claimed)));
         }
-        Ok(match self.job_row(id.get()).await? {
-            Some(_) => AssignOutcome::NotAvailable,
-            None => AssignOutcome::NotFound,
+        let exists = match outcome.job_exists {
+            Some(exists) => exists,
+            None => self.job_row(id.get()).await?.is_some(),
+        };
+        Ok(match exists {
+            true => AssignOutcome::NotAvailable,
+            false => AssignOutcome::NotFound,
         })
     }
 
     async fn claim_jobs(&self, request: ClaimRequest) -> anyhow::Result<Vec<Claimed>> {
-        self.claim(Claim {
-            pick: Pick::Oldest {
-                job_types: request.job_types.as_deref(),
-                limit: request.limit,
-            },
-            worker: &request.worker,
-            storage: &request.storage,
-            now: stored_time(request.now),
-        })
-        .await
+        let outcome = self
+            .claim(Claim {
+                pick: Pick::Oldest {
+                    job_types: request.job_types.as_deref(),
+                    limit: request.limit,
+                },
+                worker: &request.worker,
+                storage: &request.storage,
+                now: stored_time(request.now),
+            })
+            .await?;
+        Ok(outcome.claimed)
     }
 
     async fn apply_change(&self, change: JobChange) -> anyhow::Result<bool> {

@@ -3,8 +3,11 @@
 //! On Postgres a claim is one statement (a data-modifying CTE): it picks the jobs, inserts their
 //! assignments and moves the jobs to `IN_PROGRESS`. The oldest claimable jobs are picked `FOR NO
 //! KEY UPDATE SKIP LOCKED`, so concurrent claimers never wait for each other's rows and never get
-//! the same job; one job by id is picked `FOR NO KEY UPDATE`, so concurrent callers queue and all
-//! but the first find it no longer claimable. (`NO KEY UPDATE` rather than `UPDATE`: the id never
+//! the same job. One job by id is picked the same way: while another transaction holds the job's
+//! row (a concurrent claim or cancellation, after which the job is no longer claimable anyway)
+//! the job is not available at once, rather than after waiting for that transaction, so that R1's
+//! workers, who all try the same oldest jobs, lose a race in one round trip instead of queueing
+//! behind the winner's commit. (`NO KEY UPDATE` rather than `UPDATE`: the id never
 //! changes, and the key-share locks of concurrent inserts referring to the job, such as a cache
 //! hit's request, neither block a claim nor make it skip the job.) On SQLite the same steps run in
 //! one `IMMEDIATE` transaction, which holds the database's single write lock from the first read,
@@ -100,14 +103,31 @@ pub(super) fn in_claim_order(select: Select<jobs::Entity>) -> Select<jobs::Entit
         .order_by_asc(jobs::Column::Id)
 }
 
+/// What a claim took.
+#[derive(Debug, Default)]
+pub(super) struct ClaimOutcome {
+    /// The claimed jobs, oldest first.
+    pub claimed: Vec<Claimed>,
+    /// For a claim of one job by id that took nothing, whether the job exists, when the claim
+    /// already found out (Postgres answers it in the claim statement).
+    pub job_exists: Option<bool>,
+}
+
 impl SeaOrmStore {
-    /// Makes the claim; the claimed jobs come oldest first.
-    pub(super) async fn claim(&self, claim: Claim<'_>) -> anyhow::Result<Vec<Claimed>> {
+    /// Makes the claim.
+    pub(super) async fn claim(&self, claim: Claim<'_>) -> anyhow::Result<ClaimOutcome> {
         if claim.is_empty() {
-            return Ok(Vec::new());
+            return Ok(ClaimOutcome::default());
         }
         match self.db.get_database_backend() {
-            DbBackend::Sqlite => self.claim_in_transaction(claim).await,
+            DbBackend::Sqlite => {
+                self.claim_in_transaction(claim)
+                    .await
+                    .map(|claimed| ClaimOutcome {
+                        claimed,
+                        job_exists: None,
+                    })
+            }
             _ => claim_in_one_statement(&self.db, claim).await,
         }
         .with_context(|| claim.describe())
@@ -211,23 +231,35 @@ async fn claim_row(
 async fn claim_in_one_statement(
     db: &DatabaseConnection,
     claim: Claim<'_>,
-) -> anyhow::Result<Vec<Claimed>> {
+) -> anyhow::Result<ClaimOutcome> {
     let rows = db
         .query_all_raw(claim_statement(&claim))
         .await
         .map_err(|err| db_error("cannot run the claim statement", err))?;
-    rows.iter()
-        .map(|row| {
-            let (job, assignment) = job_and_assignment(row)?;
-            Ok(Claimed { job, assignment })
-        })
-        .collect()
+    let mut outcome = ClaimOutcome::default();
+    for row in &rows {
+        let read = |err| db_error("cannot read the claim statement's answer", err);
+        if let Pick::One(_) = claim.pick {
+            outcome.job_exists = Some(row.try_get("", "job_exists").map_err(read)?);
+            if row
+                .try_get::<Option<i32>>("", "j_id")
+                .map_err(read)?
+                .is_none()
+            {
+                continue;
+            }
+        }
+        let (job, assignment) = job_and_assignment(row)?;
+        outcome.claimed.push(Claimed { job, assignment });
+    }
+    Ok(outcome)
 }
 
 /// The claim statement (see the module documentation). Parameters: `$1` now, `$2` task ARN,
 /// `$3` cluster ARN, `$4` storage scheme, `$5` storage root, `$6` claim time in epoch
 /// milliseconds, `$7` the claiming account, `$8` the limit or the job id, then the job types if
-/// any. The storage URI is built
+/// any. The answer is the claimed jobs, oldest first; for one job by id, always one row, with
+/// `job_exists` and the claim's columns (null when nothing was claimed). The storage URI is built
 /// exactly as `StorageBase::location_for` builds it (type names are ASCII, so `lower` agrees with
 /// Rust's lower-casing).
 fn claim_statement(claim: &Claim<'_>) -> Statement {
@@ -263,8 +295,17 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
             values.push(id.get().into());
             "SELECT id FROM jobs \
              WHERE id = $8 AND status = 'PENDING' AND attempts < max_attempts \
-             FOR NO KEY UPDATE"
+             FOR NO KEY UPDATE SKIP LOCKED"
                 .to_owned()
+        }
+    };
+    let answer = match claim.pick {
+        Pick::Oldest { .. } => "SELECT * FROM claimed ORDER BY j_created_at, j_id",
+        // Always one row: whether the job exists, and the claim if any.
+        Pick::One(_) => {
+            "SELECT c.*, e.job_exists \
+             FROM (SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $8) AS job_exists) AS e \
+             LEFT JOIN claimed AS c ON true"
         }
     };
     let sql = format!(
@@ -283,9 +324,9 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
                  updated_at = $1, version = j.version + 1 \
              FROM assigned a WHERE j.id = a.job_id \
              RETURNING j.* \
-         ) \
-         SELECT {columns} FROM updated j JOIN assigned a ON a.job_id = j.id \
-         ORDER BY j.created_at, j.id",
+         ), \
+         claimed AS (SELECT {columns} FROM updated j JOIN assigned a ON a.job_id = j.id) \
+         {answer}",
         columns = prefixed_columns(),
     );
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
