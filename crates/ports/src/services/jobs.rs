@@ -5,6 +5,10 @@
 //! and stored with [`JobRepository::apply_change`], a compare-and-set on the job's version; when
 //! another writer got there first the use case reads again and decides again (at most
 //! [`MAX_CHANGE_ATTEMPTS`] times). Claims are atomic in storage itself.
+//!
+//! Heartbeats and results first decide on the lease this instance remembers from the claim or the
+//! last heartbeat (see [`leases`]), which saves reading the assignment and its job again; only a
+//! change that storage accepted is answered from such a copy.
 
 use std::time::Duration as StdDuration;
 
@@ -27,6 +31,10 @@ use crate::repositories::jobs::{
     JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag,
 };
 use crate::wakeup::JobSignal;
+
+use self::leases::{Lease, LeaseBook, LeasedJob};
+
+mod leases;
 
 /// How often a change is re-decided when concurrent writers keep winning the compare-and-set.
 pub const MAX_CHANGE_ATTEMPTS: usize = 8;
@@ -91,6 +99,15 @@ pub struct JobService<S, C> {
     registry: JobTypeRegistry,
     storage: StorageBase,
     signal: JobSignal,
+    leases: LeaseBook,
+}
+
+/// A decision taken on a lease: done, or to be taken again on fresh rows.
+enum Attempt<T> {
+    /// Storage accepted the change (or nothing had to change): the answer.
+    Done(T),
+    /// Another writer changed the job first.
+    Lost,
 }
 
 impl<S: JobRepository, C: Clock> JobService<S, C> {
@@ -109,6 +126,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             registry,
             storage,
             signal,
+            leases: LeaseBook::default(),
         }
     }
 
@@ -241,14 +259,22 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     }
 
     /// Assigns one job by id to the calling worker (R1's `assign`): atomic, exactly one of
-    /// several racing workers wins.
+    /// several racing workers wins. A job this instance leased and whose lease has not ended is
+    /// not available without asking storage (R1's workers all try the same oldest jobs).
     pub async fn assign(&self, id: JobId, worker: WorkerTag) -> Result<Claimed, AssignJobError> {
+        let now = self.clock.now();
+        if self.leases.is_leased(id, now) {
+            return Err(AssignJobError::NotAvailable);
+        }
         match self
             .store
-            .assign_job(id, worker, self.storage.clone(), self.clock.now())
+            .assign_job(id, worker, self.storage.clone(), now)
             .await?
         {
-            AssignOutcome::Assigned(claimed) => Ok(*claimed),
+            AssignOutcome::Assigned(claimed) => {
+                self.remember(&claimed);
+                Ok(*claimed)
+            }
             AssignOutcome::NotFound => Err(AssignJobError::NotFound(id)),
             AssignOutcome::NotAvailable => Err(AssignJobError::NotAvailable),
         }
@@ -277,6 +303,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
                 })
                 .await?;
             if let Some(claimed) = claimed.into_iter().next() {
+                self.remember(&claimed);
                 return Ok(Some(claimed));
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -295,37 +322,78 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         id: AssignmentId,
         progress: Progress,
     ) -> Result<HeartbeatReply, AssignmentError> {
+        let mut remembered = self.leases.take(id);
         for _ in 0..MAX_CHANGE_ATTEMPTS {
-            let (assignment, job) = self.load_held_assignment(actor, id).await?;
-            if job.state.status() == JobStatus::Cancelled {
-                return Ok(HeartbeatReply {
-                    assignment,
-                    cancelled: true,
-                });
-            }
-            let now = self.clock.now();
-            let next = job.state.heartbeat(now, &job.policy).map_err(lease_lost)?;
-            let update = AssignmentUpdate {
-                id,
-                expires_at: next.lease_expires_at(),
-                heartbeat_at: Some(now),
-                completed_at: None,
-                progress: progress.percent,
-                message: progress.message.clone(),
+            let from_memory = remembered.is_some();
+            let lease = match remembered.take() {
+                Some(lease) => lease,
+                None => self.read_lease(id).await?,
             };
-            let change = JobChange {
-                assignment: Some(update),
-                ..self.change_at(&job, next, now)
-            };
-            if self.store.apply_change(change).await? {
-                let (assignment, _) = self.load_assignment(id).await?;
-                return Ok(HeartbeatReply {
-                    assignment,
-                    cancelled: false,
-                });
+            match self.try_heartbeat(actor, lease, &progress).await {
+                Ok(Attempt::Done(reply)) if !(from_memory && reply.cancelled) => return Ok(reply),
+                Err(err) if !from_memory || matches!(err, AssignmentError::Unexpected(_)) => {
+                    return Err(err);
+                }
+                // Lost to another writer, or refused on a remembered copy: decide on fresh rows.
+                _ => {}
             }
         }
         Err(contention_on(id).into())
+    }
+
+    /// One heartbeat decided on `lease`; on success the extended lease is remembered.
+    async fn try_heartbeat(
+        &self,
+        actor: &User,
+        lease: Lease,
+        progress: &Progress,
+    ) -> Result<Attempt<HeartbeatReply>, AssignmentError> {
+        check_holder(actor, &lease)?;
+        let Lease { assignment, job } = lease;
+        if job.state.status() == JobStatus::Cancelled {
+            return Ok(Attempt::Done(HeartbeatReply {
+                assignment,
+                cancelled: true,
+            }));
+        }
+        let now = self.clock.now();
+        let next = job.state.heartbeat(now, &job.policy).map_err(lease_lost)?;
+        let update = AssignmentUpdate {
+            id: assignment.id,
+            expires_at: next.lease_expires_at(),
+            heartbeat_at: Some(now),
+            completed_at: None,
+            progress: progress.percent,
+            message: progress.message.clone(),
+        };
+        let change = JobChange {
+            assignment: Some(update),
+            ..change_at(job.id, job.version, next, now)
+        };
+        if !self.store.apply_change(change).await? {
+            return Ok(Attempt::Lost);
+        }
+        // The assignment as storage now holds it (a field the heartbeat omits keeps its value).
+        let assignment = Assignment {
+            updated_at: now,
+            expires_at: next.lease_expires_at().unwrap_or(assignment.expires_at),
+            heartbeat_at: Some(now),
+            progress: progress.percent.or(assignment.progress),
+            message: progress.message.clone().or(assignment.message),
+            ..assignment
+        };
+        self.leases.remember(Lease {
+            assignment: assignment.clone(),
+            job: LeasedJob {
+                state: next,
+                version: job.version.saturating_add(1),
+                ..job
+            },
+        });
+        Ok(Attempt::Done(HeartbeatReply {
+            assignment,
+            cancelled: false,
+        }))
     }
 
     /// Records a worker's result: the job ends `SUCCEEDED` or `FAILED`. A successful result's
@@ -338,39 +406,68 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         outcome: Outcome,
         result_payload: Option<Value>,
     ) -> Result<(), AssignmentError> {
+        let mut remembered = self.leases.take(id);
         for _ in 0..MAX_CHANGE_ATTEMPTS {
-            let (assignment, job) = self.load_held_assignment(actor, id).await?;
-            if assignment.completed_at.is_some() {
-                return Err(AssignmentError::AlreadyCompleted);
-            }
-            let now = self.clock.now();
-            let next = job.state.complete(outcome, now).map_err(lease_lost)?;
-            if outcome == Outcome::Succeeded
-                && let Some(kind) = self.registry.get(&job.job_type)
-            {
-                kind.validate_result(result_payload.as_ref())?;
-            }
-            let change = JobChange {
-                assignment: Some(AssignmentUpdate {
-                    id,
-                    expires_at: None,
-                    heartbeat_at: None,
-                    completed_at: Some(now),
-                    progress: None,
-                    message: None,
-                }),
-                result: Some(NewResult {
-                    assignment_id: id,
-                    result_payload: result_payload.clone(),
-                    storage: assignment.storage.clone(),
-                }),
-                ..self.change_at(&job, next, now)
+            let from_memory = remembered.is_some();
+            let lease = match remembered.take() {
+                Some(lease) => lease,
+                None => self.read_lease(id).await?,
             };
-            if self.store.apply_change(change).await? {
-                return Ok(());
+            match self
+                .try_report(actor, lease, outcome, result_payload.as_ref())
+                .await
+            {
+                Ok(Attempt::Done(())) => return Ok(()),
+                Err(err) if !from_memory || matches!(err, AssignmentError::Unexpected(_)) => {
+                    return Err(err);
+                }
+                // Lost to another writer, or refused on a remembered copy: decide on fresh rows.
+                _ => {}
             }
         }
         Err(contention_on(id).into())
+    }
+
+    /// One result report decided on `lease`.
+    async fn try_report(
+        &self,
+        actor: &User,
+        lease: Lease,
+        outcome: Outcome,
+        result_payload: Option<&Value>,
+    ) -> Result<Attempt<()>, AssignmentError> {
+        check_holder(actor, &lease)?;
+        let Lease { assignment, job } = lease;
+        if assignment.completed_at.is_some() {
+            return Err(AssignmentError::AlreadyCompleted);
+        }
+        let now = self.clock.now();
+        let next = job.state.complete(outcome, now).map_err(lease_lost)?;
+        if outcome == Outcome::Succeeded
+            && let Some(kind) = self.registry.get(&job.job_type)
+        {
+            kind.validate_result(result_payload)?;
+        }
+        let change = JobChange {
+            assignment: Some(AssignmentUpdate {
+                id: assignment.id,
+                expires_at: None,
+                heartbeat_at: None,
+                completed_at: Some(now),
+                progress: None,
+                message: None,
+            }),
+            result: Some(NewResult {
+                assignment_id: assignment.id,
+                result_payload: result_payload.cloned(),
+                storage: assignment.storage,
+            }),
+            ..change_at(job.id, job.version, next, now)
+        };
+        Ok(match self.store.apply_change(change).await? {
+            true => Attempt::Done(()),
+            false => Attempt::Lost,
+        })
     }
 
     /// Re-queues (or times out, once attempts are used up) every job whose lease expired. Safe to
@@ -385,7 +482,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             };
             if !self
                 .store
-                .apply_change(self.change_at(&job, next, now))
+                .apply_change(change_at(job.id, job.version, next, now))
                 .await?
             {
                 continue;
@@ -401,38 +498,66 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         Ok(summary)
     }
 
-    /// The assignment and its job, checking that the assignment still holds the job's lease.
-    /// An assignment and its job; refused when the assignment no longer holds a running job.
-    async fn load_assignment(
-        &self,
-        id: AssignmentId,
-    ) -> Result<(Assignment, Job), AssignmentError> {
-        current_assignment(&self.store, id, |_| true).await
+    /// The assignment and its job as storage holds them now.
+    async fn read_lease(&self, id: AssignmentId) -> Result<Lease, AssignmentError> {
+        let (assignment, job) = self
+            .store
+            .find_assignment(id)
+            .await?
+            .ok_or(AssignmentError::NotFound(id))?;
+        Ok(Lease::new(assignment, &job))
     }
 
-    /// [`Self::load_assignment`], refused unless `actor` holds the assignment.
-    async fn load_held_assignment(
-        &self,
-        actor: &User,
-        id: AssignmentId,
-    ) -> Result<(Assignment, Job), AssignmentError> {
-        held_assignment(&self.store, actor, id).await
+    /// Remembers the lease of a job just claimed.
+    fn remember(&self, claimed: &Claimed) {
+        self.leases
+            .remember(Lease::new(claimed.assignment.clone(), &claimed.job));
     }
 
     fn change(&self, job: &Job, next: JobState) -> JobChange {
-        self.change_at(job, next, self.clock.now())
+        change_at(job.id, job.version, next, self.clock.now())
     }
+}
 
-    fn change_at(&self, job: &Job, next: JobState, now: DateTime<Utc>) -> JobChange {
-        JobChange {
-            job_id: job.id,
-            expected_version: job.version,
-            state: next,
-            now,
-            assignment: None,
-            result: None,
-        }
+/// A change of job `id` to `next` at `now`, applied only if the job is still at `version` (the
+/// one the change was decided on).
+fn change_at(id: JobId, version: i64, next: JobState, now: DateTime<Utc>) -> JobChange {
+    JobChange {
+        job_id: id,
+        expected_version: version,
+        state: next,
+        now,
+        assignment: None,
+        result: None,
     }
+}
+
+/// Refuses a lease `actor` does not hold (a stranger learns nothing about it), or whose
+/// assignment was superseded by another one after a re-queue.
+fn check_holder(actor: &User, lease: &Lease) -> Result<(), AssignmentError> {
+    check_current(
+        &lease.assignment,
+        lease.job.current_assignment,
+        may_work_assignment(actor, lease.assignment.worker_id),
+    )
+}
+
+/// `AssignmentError::NotHolder` unless `permitted`; `LeaseLost` when the assignment is not
+/// completed and no longer holds its job (`holder` is the job's current assignment).
+fn check_current(
+    assignment: &Assignment,
+    holder: Option<AssignmentId>,
+    permitted: bool,
+) -> Result<(), AssignmentError> {
+    if !permitted {
+        return Err(AssignmentError::NotHolder);
+    }
+    if assignment.completed_at.is_none() && holder != Some(assignment.id) {
+        return Err(AssignmentError::LeaseLost(
+            "the job was re-queued and is held by another assignment",
+        ));
+    }
+    Ok(())
 }
 
 /// One job with its assignments and results, if `actor` may see it (owner, requester through
@@ -462,31 +587,15 @@ pub(crate) async fn held_assignment<S: JobRepository>(
     actor: &User,
     id: AssignmentId,
 ) -> Result<(Assignment, Job), AssignmentError> {
-    current_assignment(store, id, |assignment| {
-        may_work_assignment(actor, assignment.worker_id)
-    })
-    .await
-}
-
-/// An assignment and its job; `AssignmentError::NotHolder` when `permitted` refuses it,
-/// `LeaseLost` when the job was re-queued and another assignment holds it now.
-async fn current_assignment<S: JobRepository>(
-    store: &S,
-    id: AssignmentId,
-    permitted: impl FnOnce(&Assignment) -> bool,
-) -> Result<(Assignment, Job), AssignmentError> {
     let (assignment, job) = store
         .find_assignment(id)
         .await?
         .ok_or(AssignmentError::NotFound(id))?;
-    if !permitted(&assignment) {
-        return Err(AssignmentError::NotHolder);
-    }
-    if assignment.completed_at.is_none() && job.current_assignment != Some(id) {
-        return Err(AssignmentError::LeaseLost(
-            "the job was re-queued and is held by another assignment",
-        ));
-    }
+    check_current(
+        &assignment,
+        job.current_assignment,
+        may_work_assignment(actor, assignment.worker_id),
+    )?;
     Ok((assignment, job))
 }
 

@@ -654,16 +654,12 @@ async fn a_heartbeat_extends_the_lease_and_records_progress() {
     let lease_end = now() + Duration::minutes(60);
     let extended = JobState::restore(JobStatus::InProgress, 1, Some(lease_end)).expect("valid");
     let after = Assignment {
+        updated_at: now(),
         expires_at: lease_end,
         heartbeat_at: Some(now()),
         progress: Some(42.0),
         message: Some("halfway".into()),
         ..before.clone()
-    };
-    let job_after = Job {
-        state: extended,
-        version: VERSION + 1,
-        ..job.clone()
     };
     let expected = JobChange {
         job_id: jid(JOB),
@@ -680,21 +676,14 @@ async fn a_heartbeat_extends_the_lease_and_records_progress() {
         }),
         result: None,
     };
+    // One read; the reply is the assignment as the change left it.
     let mut store = MockJobRepository::new();
-    let mut reads = 0;
-    let reply_assignment = after.clone();
     store
         .expect_find_assignment()
         .with(eq(aid(ASSIGNMENT)))
-        .times(2)
-        .returning(move |_| {
-            reads += 1;
-            Ok(Some(if reads == 1 {
-                (before.clone(), job.clone())
-            } else {
-                (after.clone(), job_after.clone())
-            }))
-        });
+        .times(1)
+        .returning(move |_| Ok(Some((before.clone(), job.clone()))));
+    let reply_assignment = after;
     store
         .expect_apply_change()
         .with(eq(expected))
@@ -1153,6 +1142,210 @@ async fn poll_asks_for_at_most_ten_claimable_jobs() {
         .await
         .expect("polled");
     assert_eq!(got.len(), 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// leases remembered from claims and heartbeats
+
+/// A clock the test moves.
+#[derive(Clone)]
+struct ManualClock(Arc<std::sync::Mutex<DateTime<Utc>>>);
+
+impl ManualClock {
+    fn starting_now() -> Self {
+        Self(Arc::new(std::sync::Mutex::new(now())))
+    }
+
+    fn set(&self, to: DateTime<Utc>) {
+        *self.0.lock().expect("clock") = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().expect("clock")
+    }
+}
+
+/// A service on `clock` that has just handed out [`claimed`] through `claim`.
+async fn service_after_claim(
+    mut store: MockJobRepository,
+    clock: ManualClock,
+) -> JobService<MockJobRepository, ManualClock> {
+    store
+        .expect_claim_jobs()
+        .times(1)
+        .returning(|_| Ok(vec![claimed()]));
+    let service = JobService::new(store, clock, builtin(), storage(), JobSignal::new());
+    let got = service.claim(None, worker(), StdDuration::ZERO).await;
+    assert_eq!(got.expect("claim"), Some(claimed()));
+    service
+}
+
+/// The running state of [`claimed`] (claimed at `now()`), its lease extended to `minutes`
+/// after `now()`.
+fn claimed_state_until(minutes: i64) -> JobState {
+    JobState::restore(
+        JobStatus::InProgress,
+        1,
+        Some(now() + Duration::minutes(minutes)),
+    )
+    .expect("valid")
+}
+
+#[tokio::test]
+async fn a_claimed_jobs_heartbeat_and_result_read_nothing() {
+    let mut store = MockJobRepository::new();
+    store.expect_find_assignment().never();
+    let mut changes = mockall::Sequence::new();
+    store
+        .expect_apply_change()
+        .withf(|change| {
+            change.expected_version == VERSION && change.state == claimed_state_until(60)
+        })
+        .times(1)
+        .in_sequence(&mut changes)
+        .returning(|_| Ok(true));
+    // The heartbeat bumped the version: the result is compared against the next one.
+    store
+        .expect_apply_change()
+        .withf(|change| {
+            change.expected_version == VERSION + 1
+                && change.state.status() == JobStatus::Succeeded
+                && change.result.is_some()
+        })
+        .times(1)
+        .in_sequence(&mut changes)
+        .returning(|_| Ok(true));
+    let service = service_after_claim(store, ManualClock::starting_now()).await;
+    let reply = service
+        .heartbeat(&worker_account(), aid(ASSIGNMENT), Progress::default())
+        .await
+        .expect("heartbeat");
+    assert!(!reply.cancelled);
+    assert_eq!(reply.assignment.heartbeat_at, Some(now()));
+    service
+        .report(&worker_account(), aid(ASSIGNMENT), Outcome::Succeeded, None)
+        .await
+        .expect("reported");
+}
+
+#[tokio::test]
+async fn a_change_refused_by_storage_is_decided_again_on_fresh_rows() {
+    // The job was cancelled meanwhile (through another instance): the remembered copy is stale.
+    let mut store = MockJobRepository::new();
+    store
+        .expect_apply_change()
+        .times(1)
+        .returning(|_| Ok(false));
+    let cancelled = Job {
+        state: JobState::restore(JobStatus::Cancelled, 1, None).expect("valid"),
+        version: VERSION + 1,
+        ..claimed().job
+    };
+    let assignment = claimed().assignment;
+    store
+        .expect_find_assignment()
+        .times(1)
+        .returning(move |_| Ok(Some((assignment.clone(), cancelled.clone()))));
+    let service = service_after_claim(store, ManualClock::starting_now()).await;
+    let got = service
+        .report(&worker_account(), aid(ASSIGNMENT), Outcome::Succeeded, None)
+        .await;
+    assert!(
+        matches!(
+            got,
+            Err(AssignmentError::LeaseLost("the job was cancelled"))
+        ),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_on_a_remembered_lease_is_decided_again_on_fresh_rows() {
+    // Here the lease ended an hour after the claim, but another instance took a heartbeat that
+    // extended it: only the fresh rows know.
+    let clock = ManualClock::starting_now();
+    let mut store = MockJobRepository::new();
+    let extended = Job {
+        state: claimed_state_until(90),
+        version: VERSION + 1,
+        ..claimed().job
+    };
+    let assignment = Assignment {
+        expires_at: now() + Duration::minutes(90),
+        ..claimed().assignment
+    };
+    store
+        .expect_find_assignment()
+        .times(1)
+        .returning(move |_| Ok(Some((assignment.clone(), extended.clone()))));
+    store
+        .expect_apply_change()
+        .withf(|change| change.expected_version == VERSION + 1)
+        .times(1)
+        .returning(|_| Ok(true));
+    let service = service_after_claim(store, clock.clone()).await;
+    clock.set(now() + Duration::minutes(61));
+    let reply = service
+        .heartbeat(&worker_account(), aid(ASSIGNMENT), Progress::default())
+        .await
+        .expect("heartbeat");
+    assert_eq!(
+        reply.assignment.expires_at,
+        now() + Duration::minutes(61 + 60)
+    );
+}
+
+#[tokio::test]
+async fn a_strangers_heartbeat_is_refused_on_fresh_rows_too() {
+    let mut store = MockJobRepository::new();
+    let claimed = claimed();
+    store
+        .expect_find_assignment()
+        .times(1)
+        .returning(move |_| Ok(Some((claimed.assignment.clone(), claimed.job.clone()))));
+    store.expect_apply_change().never();
+    let service = service_after_claim(store, ManualClock::starting_now()).await;
+    let got = service
+        .heartbeat(
+            &user_with(OTHER, &[Role::Worker]),
+            aid(ASSIGNMENT),
+            Progress::default(),
+        )
+        .await;
+    assert!(matches!(got, Err(AssignmentError::NotHolder)), "{got:?}");
+}
+
+#[tokio::test]
+async fn a_job_leased_here_is_not_assignable_until_its_lease_ends() {
+    let clock = ManualClock::starting_now();
+    let mut store = MockJobRepository::new();
+    store
+        .expect_assign_job()
+        .with(
+            eq(jid(JOB)),
+            eq(worker()),
+            eq(storage()),
+            eq(now() + Duration::minutes(60)),
+        )
+        .times(1)
+        .returning(|_, _, _, _| Ok(AssignOutcome::NotAvailable));
+    store.expect_apply_change().times(1).returning(|_| Ok(true));
+    let service = service_after_claim(store, clock.clone()).await;
+    let got = service.assign(jid(JOB), worker()).await;
+    assert!(matches!(got, Err(AssignJobError::NotAvailable)), "{got:?}");
+    // Still after its result: a finished job never becomes assignable again.
+    service
+        .report(&worker_account(), aid(ASSIGNMENT), Outcome::Failed, None)
+        .await
+        .expect("reported");
+    let got = service.assign(jid(JOB), worker()).await;
+    assert!(matches!(got, Err(AssignJobError::NotAvailable)), "{got:?}");
+    // Once the lease has ended, only storage knows (the sweeper may have re-queued it).
+    clock.set(now() + Duration::minutes(60));
+    let got = service.assign(jid(JOB), worker()).await;
+    assert!(matches!(got, Err(AssignJobError::NotAvailable)), "{got:?}");
 }
 
 // ---------------------------------------------------------------------------------------------
