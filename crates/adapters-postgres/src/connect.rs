@@ -11,6 +11,7 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait as _;
 
 use crate::migrations::Migrator;
+use crate::repos::JobBatches;
 use crate::user_cache::UserCache;
 
 /// How long an SQLite writer waits for another writer's lock before failing.
@@ -59,6 +60,8 @@ pub struct SeaOrmStore {
     pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Users as authentication reads them, invalidated on change (see `user_cache`).
     pub(crate) users: Arc<UserCache>,
+    /// Claims and job changes run in batches on Postgres (see `batch`). Unused on SQLite.
+    pub(crate) batches: Arc<JobBatches>,
 }
 
 impl SeaOrmStore {
@@ -99,6 +102,7 @@ impl SeaOrmStore {
             anyhow::anyhow!("cannot connect to database {redacted}: {cause}")
         })?;
         Ok(Self {
+            batches: Arc::new(JobBatches::new(&db)),
             db,
             write_gate: Arc::default(),
             users: Arc::new(UserCache::new(options.user_cache_ttl)),

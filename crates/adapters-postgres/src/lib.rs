@@ -21,8 +21,8 @@
 //! in plain indexed columns next to the GeoJSON, so the spatial filter is an indexed range query.
 //!
 //! The job queue is where the backends differ most: on Postgres a claim is a single statement
-//! (`FOR UPDATE SKIP LOCKED` in a data-modifying CTE) and identical submissions serialise on an
-//! advisory lock, while SQLite runs the same steps in `IMMEDIATE` transactions (its single writer
+//! (`FOR UPDATE SKIP LOCKED` in a data-modifying CTE), concurrent claims and job changes share
+//! such statements, and identical submissions serialise on an advisory lock, while SQLite runs the same steps in `IMMEDIATE` transactions (its single writer
 //! serialises them; the store queues its own writers fairly first). Postgres also relays "a job
 //! became claimable" between server instances with `LISTEN`/`NOTIFY`
 //! ([`SeaOrmStore::listen_for_changes`]).
@@ -34,6 +34,8 @@
 //!   `m0003_jobs`, …);
 //! - `repos`: one port implementation per file;
 //! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes;
+//! - `batch`: concurrent claims and job changes run together, one statement per batch, on
+//!   Postgres;
 //! - `notify`: the Postgres notification listener (claimable jobs on [`JOB_CHANNEL`], changed
 //!   users on [`USER_CHANNEL`]);
 //! - `user_cache`: the users authentication reads on every request, kept in memory for a short
@@ -57,6 +59,7 @@
 //! either backend, used by this crate's contract suites (`tests/contract.rs`,
 //! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`) and by other crates' tests.
 
+mod batch;
 pub mod connect;
 mod entities;
 mod errors;

@@ -820,6 +820,147 @@ async fn an_assignment_of_another_job_is_refused(
 }
 
 #[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_get_their_own_types_and_limits(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    // On Postgres concurrent claims share statements: each must still get only jobs of its
+    // types, at most its limit, and no job twice.
+    let db = database(backend).await;
+    let store = wide_store(db.url()).await;
+    let owner = create_user(&store, "owner@example.com").await;
+    let mut tests = HashSet::new();
+    let mut others = HashSet::new();
+    for n in 0..40 {
+        let (kind, set) = match n % 2 {
+            0 => (TEST, &mut tests),
+            _ => (OTHER, &mut others),
+        };
+        set.insert(submit_fresh(&store, owner.id, kind, n).await);
+    }
+    let requests: Vec<(Option<&[&str]>, u64)> = vec![
+        (Some(&[TEST]), 3),
+        (Some(&[OTHER]), 2),
+        (Some(&[TEST]), 1),
+        (None, 2),
+        (Some(&[OTHER]), 4),
+        (Some(&[TEST]), 2),
+        (None, 1),
+        (Some(&[OTHER]), 1),
+    ];
+    let tasks: Vec<_> = requests
+        .iter()
+        .map(|&(types, limit)| {
+            let store = store.clone();
+            let request = claim_request(types, limit, at(100));
+            tokio::spawn(async move { store.claim_jobs(request).await })
+        })
+        .collect();
+    let mut granted = HashSet::new();
+    for (task, (types, limit)) in tasks.into_iter().zip(&requests) {
+        let claimed = task.await.expect("task").expect("claimed");
+        assert_eq!(claimed.len(), usize::try_from(*limit).expect("small"));
+        for one in &claimed {
+            assert!(
+                granted.insert(one.job.id),
+                "job {} granted twice",
+                one.job.id
+            );
+            assert_eq!(one.assignment.job_id, one.job.id);
+            assert_eq!(one.job.current_assignment, Some(one.assignment.id));
+            assert_eq!(one.job.state.status(), JobStatus::InProgress);
+            match types {
+                Some([TEST]) => assert!(tests.contains(&one.job.id)),
+                Some([OTHER]) => assert!(others.contains(&one.job.id)),
+                _ => {}
+            }
+        }
+        let ids = claimed_ids(&claimed);
+        let mut oldest_first = ids.clone();
+        oldest_first.sort();
+        assert_eq!(ids, oldest_first, "each claim's jobs come oldest first");
+    }
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM job_assignments").await,
+        16
+    );
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_changes_are_answered_one_by_one(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    // On Postgres concurrent changes share statements: a change that fails, or that lost its
+    // race, must not affect the others.
+    let db = database(backend).await;
+    let store = wide_store(db.url()).await;
+    let owner = create_user(&store, "owner@example.com").await;
+    for n in 0..12 {
+        submit_fresh(&store, owner.id, TEST, n).await;
+    }
+    let claimed = claim(&store, 12, at(10)).await;
+    assert_eq!(claimed.len(), 12);
+    let mut changes: Vec<JobChange> = claimed
+        .iter()
+        .map(|one| completion(one, Outcome::Succeeded, at(20)))
+        .collect();
+    // Change 3 names the assignment of job 4; change 5 was decided on an old version; changes
+    // 6, 7 and 8 are three competing changes of job 6 (at the same version: one wins).
+    if let Some(update) = changes[3].assignment.as_mut() {
+        update.id = claimed[4].assignment.id;
+    }
+    changes[5].expected_version -= 1;
+    changes[7] = completion(&claimed[6], Outcome::Failed, at(21));
+    changes[8] = completion(&claimed[6], Outcome::Failed, at(22));
+    let tasks: Vec<_> = changes
+        .iter()
+        .cloned()
+        .map(|change| {
+            let store = store.clone();
+            tokio::spawn(async move { store.apply_change(change).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.expect("task"));
+    }
+    assert!(answers[3].is_err(), "{:?}", answers[3]);
+    assert!(!answers[5].as_ref().expect("answered"));
+    let job6_wins = [6, 7, 8]
+        .iter()
+        .filter(|&&n| *answers[n].as_ref().expect("answered"))
+        .count();
+    assert_eq!(job6_wins, 1, "one change of job 6 applies");
+    for n in [0, 1, 2, 4, 9, 10, 11] {
+        assert!(
+            *answers[n].as_ref().expect("answered"),
+            "change {n} applied"
+        );
+        let stored = job(&store, claimed[n].job.id).await;
+        assert_eq!(stored.state.status(), JobStatus::Succeeded);
+        assert_eq!(stored.version, claimed[n].job.version + 1);
+    }
+    for n in [3, 5] {
+        assert_eq!(job(&store, claimed[n].job.id).await, claimed[n].job);
+    }
+    // Eight results: the seven plain completions and job 6's winner, each with its payload.
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM job_results").await, 8);
+    let details = store
+        .find_job(claimed[0].job.id)
+        .await
+        .expect("query")
+        .expect("job");
+    let (assignment, result) = &details.assignments[0];
+    let result = result.as_ref().expect("a result");
+    assert_eq!(
+        result.result_payload,
+        Some(json!({ "outcome": "Succeeded" }))
+    );
+    assert_eq!(assignment.completed_at, Some(at(20)));
+}
+
+#[rstest]
 #[tokio::test]
 async fn expired_leases_lists_only_expired_running_jobs(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,

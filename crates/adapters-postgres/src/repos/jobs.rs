@@ -35,15 +35,17 @@ use reefguide_ports::repositories::{
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
-    ColumnTrait as _, ConnectionTrait as _, DbBackend, EntityTrait as _, QueryFilter as _,
-    QueryOrder as _, QuerySelect as _, Statement,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseConnection, DbBackend, EntityTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
 };
 
-use self::claim::{Claim, Pick, claimable, in_claim_order};
+use self::change::ChangeBatch;
+use self::claim::{Claim, ClaimBatch, Pick, claimable, in_claim_order};
 use self::listing::with_details;
 use self::rows::{job_and_assignment, prefixed_columns, to_job, to_request};
 use super::stored_time;
 use crate::SeaOrmStore;
+use crate::batch::Batcher;
 use crate::entities::{job_requests, job_results, jobs};
 use crate::errors::db_error;
 
@@ -52,6 +54,25 @@ use crate::errors::db_error;
 /// Status names are constants of the domain (`[A-Z_]+`), never user input.
 fn status_literal(status: JobStatus) -> Expr {
     Expr::cust(format!("'{}'", status.as_str()))
+}
+
+/// The job writes that Postgres runs in batches of one statement (see [`crate::batch`]).
+#[derive(Debug)]
+pub(crate) struct JobBatches {
+    /// Claims of the oldest claimable jobs.
+    claims: Batcher<ClaimBatch>,
+    /// Job changes.
+    changes: Batcher<ChangeBatch>,
+}
+
+impl JobBatches {
+    /// The batchers of a store on `db` (their tasks start with their first request).
+    pub(crate) fn new(db: &DatabaseConnection) -> Self {
+        Self {
+            claims: Batcher::new(ClaimBatch { db: db.clone() }),
+            changes: Batcher::new(ChangeBatch { db: db.clone() }),
+        }
+    }
 }
 
 impl SeaOrmStore {

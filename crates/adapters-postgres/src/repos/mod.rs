@@ -9,6 +9,8 @@ mod refresh_tokens;
 mod user_logs;
 mod users;
 
+pub(crate) use jobs::JobBatches;
+
 use std::ops::Deref;
 use std::sync::Arc;
 

@@ -1,26 +1,28 @@
 //! Job changes: a compare-and-set on `jobs.version`, with the assignment update, the result
 //! insert and (for a re-queue) the notification of claimers that go with it, all or nothing.
 //!
-//! On Postgres a change is one statement (a data-modifying CTE), so a heartbeat or a result
-//! report costs one round trip instead of a transaction of five. The job update is guarded by the
-//! assignment's existence, and every other part runs only for the job row the update returned, so
-//! a stale version changes nothing. All parts of the statement see the same snapshot, taken
+//! On Postgres a change is one statement (a data-modifying CTE), and concurrent changes of
+//! different jobs share one ([`ChangeBatch`]), so a heartbeat or a result report costs a share of
+//! one round trip instead of a transaction of five. The job update is guarded by the
+//! assignment's existence, and every other part runs only for the job rows the update returned,
+//! so a stale version changes nothing. All parts of the statement see the same snapshot, taken
 //! before any of them ran: the statement also answers whether the version matched and the
 //! assignment existed in it, which tells a lost race (`false`) from an assignment that does not
 //! belong to the job (an error), as the transaction below does. On SQLite the same steps run in
 //! one `IMMEDIATE` transaction (SQLite has no listeners to notify).
 
-use reefguide_domain::job::{JobId, JobStatus};
+use reefguide_domain::job::JobId;
 use reefguide_ports::repositories::{AssignmentUpdate, JobChange, NewResult};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, ConnectionTrait as _, DatabaseTransaction, DbBackend, EntityTrait as _,
-    QueryFilter as _, Statement, Value,
+    ColumnTrait as _, ConnectionTrait as _, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait as _, QueryFilter as _, Statement, Value,
 };
 
 use super::rows::{stored_attempts, stored_lease};
 use crate::SeaOrmStore;
+use crate::batch::Batch;
 use crate::entities::{job_assignments, job_results, jobs};
 use crate::errors::db_error;
 use crate::notify::JOB_CHANNEL;
@@ -31,37 +33,9 @@ impl SeaOrmStore {
     /// version (and is now changed).
     pub(super) async fn apply(&self, change: &JobChange) -> anyhow::Result<bool> {
         match self.db.get_database_backend() {
-            DbBackend::Postgres => self.apply_in_one_statement(change).await,
+            DbBackend::Postgres => self.batches.changes.call(change.clone()).await,
             _ => self.apply_in_transaction(change).await,
         }
-    }
-
-    /// The Postgres change: one statement (see the module documentation).
-    async fn apply_in_one_statement(&self, change: &JobChange) -> anyhow::Result<bool> {
-        let row = self
-            .db
-            .query_one_raw(change_statement(change)?)
-            .await
-            .map_err(|err| db_error("cannot run the change statement", err))?
-            .ok_or_else(|| anyhow::anyhow!("the change statement returned no row"))?;
-        let read = |column: &str| {
-            row.try_get::<bool>("", column)
-                .map_err(|err| db_error("cannot read the change statement's answer", err))
-        };
-        if read("changed")? {
-            return Ok(true);
-        }
-        if let Some(update) = &change.assignment
-            && read("version_matched")?
-            && !read("assignment_exists")?
-        {
-            anyhow::bail!(
-                "assignment {} of job {} does not exist",
-                update.id,
-                change.job_id
-            );
-        }
-        Ok(false)
     }
 
     /// The SQLite change: the same steps in one `IMMEDIATE` transaction.
@@ -89,113 +63,186 @@ impl SeaOrmStore {
     }
 }
 
-/// Whether the change makes the job claimable again.
-fn is_requeue(change: &JobChange) -> bool {
-    change.state.status() == JobStatus::Pending
+/// Postgres job changes, run in batches of one statement ([`crate::batch`]). A batch changes
+/// each job at most once: a second change of the same job waits for the next batch (it was
+/// decided on the version the first one changes, so it will find it changed).
+#[derive(Debug, Clone)]
+pub(crate) struct ChangeBatch {
+    /// The pool the statements run on.
+    pub db: DatabaseConnection,
 }
 
-/// The change statement. `$1` job id, `$2` expected version, `$3` status, `$4` attempts, `$5`
-/// lease end, `$6` now; with an assignment update `$7` its id and `$8`–`$12` the fields it sets
-/// (a null leaves the column as it is); with a result, the result's fields after those.
-///
-/// Its one row: `changed` (the job was at the expected version and is changed),
-/// `version_matched` and `assignment_exists` (in the statement's snapshot).
-fn change_statement(change: &JobChange) -> anyhow::Result<Statement> {
-    let state = &change.state;
-    let mut values: Vec<Value> = vec![
-        change.job_id.get().into(),
-        change.expected_version.into(),
-        state.status().as_str().into(),
-        stored_attempts(state)?.into(),
-        stored_lease(state).into(),
-        stored_time(change.now).into(),
-    ];
-    let mut guard = String::new();
-    let mut parts = Vec::new();
-    let mut assignment_exists = "true".to_owned();
-    if let Some(update) = &change.assignment {
-        values.extend([
-            update.id.get().into(),
-            update.expires_at.map(stored_time).into(),
-            update.heartbeat_at.map(stored_time).into(),
-            update.completed_at.map(stored_time).into(),
-            update.progress.into(),
-            update.message.clone().into(),
-        ]);
-        let exists = "EXISTS (SELECT 1 FROM job_assignments WHERE id = $7 AND job_id = $1)";
-        guard = format!(" AND {exists}");
-        assignment_exists = exists.to_owned();
-        parts.push(
-            "assignment AS ( \
-                 UPDATE job_assignments SET updated_at = $6, \
-                     expires_at = COALESCE($8, expires_at), \
-                     heartbeat_at = COALESCE($9, heartbeat_at), \
-                     completed_at = COALESCE($10, completed_at), \
-                     progress = COALESCE($11, progress), \
-                     message = COALESCE($12, message) \
-                 WHERE id = $7 AND job_id IN (SELECT id FROM changed) \
-                 RETURNING id \
-             )"
-            .to_owned(),
-        );
+impl Batch for ChangeBatch {
+    type Request = JobChange;
+    type Response = bool;
+
+    const MAX_BATCH: usize = 64;
+
+    fn may_join(&self, batch: &[JobChange], next: &JobChange) -> bool {
+        batch.iter().all(|change| change.job_id != next.job_id)
     }
-    if let Some(result) = &change.result {
-        let first = values.len() + 1;
-        values.extend(result_values(result));
-        parts.push(format!(
-            "result AS ( \
-                 INSERT INTO job_results (created_at, job_id, assignment_id, result_payload, \
-                     storage_scheme, storage_uri, metadata, cache_valid) \
-                 SELECT $6, id, ${first}, ${}, ${}, ${}, NULL, true FROM changed \
-                 RETURNING id \
-             )",
-            first + 1,
-            first + 2,
-            first + 3,
-        ));
+
+    async fn run_together(&self, batch: &[JobChange]) -> anyhow::Result<Vec<anyhow::Result<bool>>> {
+        apply_batch(&self.db, batch).await
     }
-    let mut counted = "(SELECT count(*) FROM changed) = 1".to_owned();
-    if is_requeue(change) {
-        values.push(JOB_CHANNEL.into());
-        parts.push(format!(
-            "notified AS (SELECT pg_notify(${}, \"type\") FROM changed)",
-            values.len()
-        ));
-        // A CTE that modifies nothing runs only when the main query reads it.
-        counted = "(SELECT count(*) FROM notified) = 1".to_owned();
+}
+
+/// What the change statement answered for one change.
+struct ChangeAnswer {
+    /// The job was at the expected version and is now changed.
+    changed: bool,
+    /// The job was at the expected version in the statement's snapshot.
+    version_matched: bool,
+    /// The change's assignment (if any) belonged to the job in that snapshot.
+    assignment_exists: bool,
+}
+
+impl ChangeAnswer {
+    /// Whether the change was applied; an error when its assignment is not the job's.
+    fn applied(&self, change: &JobChange) -> anyhow::Result<bool> {
+        if self.changed {
+            return Ok(true);
+        }
+        if let Some(update) = &change.assignment
+            && self.version_matched
+            && !self.assignment_exists
+        {
+            anyhow::bail!(
+                "assignment {} of job {} does not exist",
+                update.id,
+                change.job_id
+            );
+        }
+        Ok(false)
     }
-    let mut sql = format!(
-        "WITH changed AS ( \
-             UPDATE jobs SET status = $3, attempts = $4, lease_expires_at = $5, updated_at = $6, \
-                 version = version + 1 \
-             WHERE id = $1 AND version = $2{guard} \
-             RETURNING id, \"type\" \
-         )"
+}
+
+/// Runs `changes` (of distinct jobs) as one statement; whether each one was applied, in order.
+async fn apply_batch(
+    db: &DatabaseConnection,
+    changes: &[JobChange],
+) -> anyhow::Result<Vec<anyhow::Result<bool>>> {
+    let rows = db
+        .query_all_raw(change_statement(changes)?)
+        .await
+        .map_err(|err| db_error("cannot run the change statement", err))?;
+    anyhow::ensure!(
+        rows.len() == changes.len(),
+        "the change statement answered {} of {} changes",
+        rows.len(),
+        changes.len()
     );
-    for part in parts {
-        sql.push_str(", ");
-        sql.push_str(&part);
+    rows.iter()
+        .zip(changes)
+        .map(|(row, change)| {
+            let read = |column: &str| {
+                row.try_get::<bool>("", column)
+                    .map_err(|err| db_error("cannot read the change statement's answer", err))
+            };
+            let answer = ChangeAnswer {
+                changed: read("changed")?,
+                version_matched: read("version_matched")?,
+                assignment_exists: read("assignment_exists")?,
+            };
+            Ok(answer.applied(change))
+        })
+        .collect()
+}
+
+/// The change statement of a batch. `$1` is a JSON array with one object per change: its
+/// position `n`, the job, the expected version, the new status, attempts and lease end, the
+/// change time; for an assignment update its id and the fields it sets (a null leaves the column
+/// as it is); for a result `has_result`, the payload wrapped in a one-element array (so that a
+/// JSON `null` payload stays JSON, not SQL `NULL`), the storage scheme and URI. `$2` is the
+/// notification channel of re-queued jobs.
+///
+/// Every part of the statement sees the same snapshot, taken before any of them ran. The job
+/// update is guarded by the version and by the assignment's existence, and every other part
+/// runs only for the jobs the update returned, so a stale version changes nothing. One row per
+/// change, in order: `changed`, and `version_matched` and `assignment_exists` in the snapshot,
+/// which tell a lost race (`false`) from an assignment that does not belong to the job (an error).
+fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statement> {
+    let mut rows = Vec::with_capacity(changes.len());
+    for (n, change) in changes.iter().enumerate() {
+        let state = &change.state;
+        let update = change.assignment.as_ref();
+        let result = change.result.as_ref();
+        rows.push(serde_json::json!({
+            "n": n,
+            "job_id": change.job_id.get(),
+            "expected_version": change.expected_version,
+            "status": state.status().as_str(),
+            "attempts": stored_attempts(state)?,
+            "lease": stored_lease(state),
+            "now": stored_time(change.now),
+            "assignment_id": update.map(|update| update.id.get()),
+            "expires_at": update.and_then(|update| update.expires_at).map(stored_time),
+            "heartbeat_at": update.and_then(|update| update.heartbeat_at).map(stored_time),
+            "completed_at": update.and_then(|update| update.completed_at).map(stored_time),
+            "progress": update.and_then(|update| update.progress),
+            "message": update.and_then(|update| update.message.as_deref()),
+            "has_result": result.is_some(),
+            "result_payload": result.and_then(|result| result.result_payload.as_ref()).map(|payload| [payload]),
+            "result_assignment_id": result.map(|result| result.assignment_id.get()),
+            "storage_scheme": result.map(|result| result.storage.scheme.as_str()),
+            "storage_uri": result.map(|result| result.storage.uri.as_str()),
+        }));
     }
-    sql.push_str(&format!(
-        " SELECT {counted} AS changed, \
-             EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND version = $2) AS version_matched, \
-             {assignment_exists} AS assignment_exists"
-    ));
+    let values: Vec<Value> = vec![serde_json::Value::from(rows).into(), JOB_CHANNEL.into()];
+    let sql = "WITH input AS ( \
+             SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(n int, job_id int, \
+                 expected_version bigint, status text, attempts int, lease timestamptz, \
+                 now timestamptz, assignment_id int, expires_at timestamptz, \
+                 heartbeat_at timestamptz, completed_at timestamptz, progress float8, \
+                 message text, has_result bool, result_payload jsonb, \
+                 result_assignment_id int, storage_scheme text, storage_uri text) \
+         ), \
+         changed AS ( \
+             UPDATE jobs j SET status = i.status, attempts = i.attempts, \
+                 lease_expires_at = i.lease, updated_at = i.now, version = j.version + 1 \
+             FROM input i \
+             WHERE j.id = i.job_id AND j.version = i.expected_version \
+                 AND (i.assignment_id IS NULL OR EXISTS ( \
+                     SELECT 1 FROM job_assignments a \
+                     WHERE a.id = i.assignment_id AND a.job_id = i.job_id)) \
+             RETURNING i.n, j.id, j.\"type\" \
+         ), \
+         assignment AS ( \
+             UPDATE job_assignments a SET updated_at = i.now, \
+                 expires_at = COALESCE(i.expires_at, a.expires_at), \
+                 heartbeat_at = COALESCE(i.heartbeat_at, a.heartbeat_at), \
+                 completed_at = COALESCE(i.completed_at, a.completed_at), \
+                 progress = COALESCE(i.progress, a.progress), \
+                 message = COALESCE(i.message, a.message) \
+             FROM changed c JOIN input i ON i.n = c.n \
+             WHERE a.id = i.assignment_id \
+             RETURNING a.id \
+         ), \
+         result AS ( \
+             INSERT INTO job_results (created_at, job_id, assignment_id, result_payload, \
+                 storage_scheme, storage_uri, metadata, cache_valid) \
+             SELECT i.now, c.id, i.result_assignment_id, i.result_payload -> 0, \
+                 i.storage_scheme, i.storage_uri, NULL, true \
+             FROM changed c JOIN input i ON i.n = c.n WHERE i.has_result \
+             RETURNING id \
+         ), \
+         notified AS ( \
+             SELECT pg_notify($2, c.\"type\") FROM changed c JOIN input i ON i.n = c.n \
+             WHERE i.status = 'PENDING' \
+         ) \
+         SELECT i.n, \
+             EXISTS (SELECT 1 FROM changed c WHERE c.n = i.n) AS changed, \
+             EXISTS (SELECT 1 FROM jobs j \
+                 WHERE j.id = i.job_id AND j.version = i.expected_version) AS version_matched, \
+             (i.assignment_id IS NULL OR EXISTS (SELECT 1 FROM job_assignments a \
+                 WHERE a.id = i.assignment_id AND a.job_id = i.job_id)) AS assignment_exists, \
+             (SELECT count(*) FROM notified) AS notified \
+         FROM input i ORDER BY i.n";
     Ok(Statement::from_sql_and_values(
         DbBackend::Postgres,
         sql,
         values,
     ))
-}
-
-/// The values of a result row: assignment, payload, storage scheme, storage URI.
-fn result_values(result: &NewResult) -> [Value; 4] {
-    [
-        result.assignment_id.get().into(),
-        result.result_payload.clone().into(),
-        result.storage.scheme.as_str().into(),
-        result.storage.uri.clone().into(),
-    ]
 }
 
 /// Stores `change.state` if the job is still at `change.expected_version`; whether it was.

@@ -1,7 +1,9 @@
 //! Claims: giving claimable jobs to workers, atomically.
 //!
 //! On Postgres a claim is one statement (a data-modifying CTE): it picks the jobs, inserts their
-//! assignments and moves the jobs to `IN_PROGRESS`. The oldest claimable jobs are picked `FOR NO
+//! assignments and moves the jobs to `IN_PROGRESS`. Concurrent claims of the oldest jobs share
+//! one such statement ([`ClaimBatch`]): its jobs go to the claims in the order they arrived, the
+//! oldest job to the first. The oldest claimable jobs are picked `FOR NO
 //! KEY UPDATE SKIP LOCKED`, so concurrent claimers never wait for each other's rows and never get
 //! the same job. One job by id is picked the same way: while another transaction holds the job's
 //! row (a concurrent claim or cancellation, after which the job is no longer claimable anyway)
@@ -20,7 +22,7 @@
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use reefguide_domain::job::{Job, JobId, JobStatus, StorageBase};
-use reefguide_ports::repositories::{Claimed, WorkerTag};
+use reefguide_ports::repositories::{ClaimRequest, Claimed, WorkerTag};
 use sea_orm::sea_query::{Expr, ExprTrait as _};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
@@ -34,8 +36,10 @@ use super::rows::{
 };
 use super::status_literal;
 use crate::SeaOrmStore;
+use crate::batch::Batch;
 use crate::entities::{job_assignments, jobs};
 use crate::errors::db_error;
+use crate::repos::stored_time;
 
 /// Which jobs a claim takes.
 #[derive(Debug, Clone, Copy)]
@@ -119,16 +123,30 @@ impl SeaOrmStore {
         if claim.is_empty() {
             return Ok(ClaimOutcome::default());
         }
-        match self.db.get_database_backend() {
-            DbBackend::Sqlite => {
-                self.claim_in_transaction(claim)
+        let unknown_existence = |claimed| ClaimOutcome {
+            claimed,
+            job_exists: None,
+        };
+        match (self.db.get_database_backend(), claim.pick) {
+            (DbBackend::Sqlite, _) => self
+                .claim_in_transaction(claim)
+                .await
+                .map(unknown_existence),
+            (_, Pick::One(id)) => assign_in_one_statement(&self.db, id, &claim).await,
+            (_, Pick::Oldest { job_types, limit }) => {
+                let request = ClaimRequest {
+                    job_types: job_types.map(<[String]>::to_vec),
+                    worker: claim.worker.clone(),
+                    storage: claim.storage.clone(),
+                    limit,
+                    now: claim.now,
+                };
+                self.batches
+                    .claims
+                    .call(request)
                     .await
-                    .map(|claimed| ClaimOutcome {
-                        claimed,
-                        job_exists: None,
-                    })
+                    .map(unknown_existence)
             }
-            _ => claim_in_one_statement(&self.db, claim).await,
         }
         .with_context(|| claim.describe())
     }
@@ -227,43 +245,42 @@ async fn claim_row(
     })
 }
 
-/// The Postgres claim: one statement picking, assigning and updating the jobs.
-async fn claim_in_one_statement(
+/// The Postgres assignment of one job by id: one statement, answering whether the job exists
+/// when it could not be claimed.
+async fn assign_in_one_statement(
     db: &DatabaseConnection,
-    claim: Claim<'_>,
+    id: JobId,
+    claim: &Claim<'_>,
 ) -> anyhow::Result<ClaimOutcome> {
-    let rows = db
-        .query_all_raw(claim_statement(&claim))
+    let row = db
+        .query_one_raw(assign_statement(id, claim))
         .await
-        .map_err(|err| db_error("cannot run the claim statement", err))?;
-    let mut outcome = ClaimOutcome::default();
-    for row in &rows {
-        let read = |err| db_error("cannot read the claim statement's answer", err);
-        if let Pick::One(_) = claim.pick {
-            outcome.job_exists = Some(row.try_get("", "job_exists").map_err(read)?);
-            if row
-                .try_get::<Option<i32>>("", "j_id")
-                .map_err(read)?
-                .is_none()
-            {
-                continue;
-            }
-        }
-        let (job, assignment) = job_and_assignment(row)?;
+        .map_err(|err| db_error("cannot run the assignment statement", err))?
+        .context("the assignment statement returned no row")?;
+    let read = |err| db_error("cannot read the assignment statement's answer", err);
+    let mut outcome = ClaimOutcome {
+        claimed: Vec::new(),
+        job_exists: Some(row.try_get("", "job_exists").map_err(read)?),
+    };
+    if row
+        .try_get::<Option<i32>>("", "j_id")
+        .map_err(read)?
+        .is_some()
+    {
+        let (job, assignment) = job_and_assignment(&row)?;
         outcome.claimed.push(Claimed { job, assignment });
     }
     Ok(outcome)
 }
 
-/// The claim statement (see the module documentation). Parameters: `$1` now, `$2` task ARN,
-/// `$3` cluster ARN, `$4` storage scheme, `$5` storage root, `$6` claim time in epoch
-/// milliseconds, `$7` the claiming account, `$8` the limit or the job id, then the job types if
-/// any. The answer is the claimed jobs, oldest first; for one job by id, always one row, with
-/// `job_exists` and the claim's columns (null when nothing was claimed). The storage URI is built
-/// exactly as `StorageBase::location_for` builds it (type names are ASCII, so `lower` agrees with
-/// Rust's lower-casing).
-fn claim_statement(claim: &Claim<'_>) -> Statement {
-    let mut values: Vec<Value> = vec![
+/// The statement assigning job `$8` if it is claimable (see the module documentation).
+/// Parameters: `$1` now, `$2` task ARN, `$3` cluster ARN, `$4` storage scheme, `$5` storage
+/// root, `$6` claim time in epoch milliseconds, `$7` the claiming account, `$8` the job. Always
+/// one row: `job_exists`, and the claim's columns (null when nothing was claimed). The storage
+/// URI is built exactly as `StorageBase::location_for` builds it (type names are ASCII, so
+/// `lower` agrees with Rust's lower-casing).
+fn assign_statement(id: JobId, claim: &Claim<'_>) -> Statement {
+    let values: Vec<Value> = vec![
         claim.now.into(),
         claim.worker.ecs_task_arn.clone().into(),
         claim.worker.ecs_cluster_arn.clone().into(),
@@ -271,45 +288,14 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
         claim.storage.root.clone().into(),
         claim.now.timestamp_millis().to_string().into(),
         claim.worker.user_id.get().into(),
+        id.get().into(),
     ];
-    let picked = match claim.pick {
-        Pick::Oldest { job_types, limit } => {
-            values.push(i64::try_from(limit).unwrap_or(i64::MAX).into());
-            let type_filter = match job_types {
-                Some(types) => {
-                    let placeholders: Vec<String> = (0..types.len())
-                        .map(|index| format!("${}", values.len() + 1 + index))
-                        .collect();
-                    values.extend(types.iter().cloned().map(Value::from));
-                    format!(" AND \"type\" IN ({})", placeholders.join(", "))
-                }
-                None => String::new(),
-            };
-            format!(
-                "SELECT id FROM jobs \
-                 WHERE status = 'PENDING' AND attempts < max_attempts{type_filter} \
-                 ORDER BY created_at, id LIMIT $8 FOR NO KEY UPDATE SKIP LOCKED"
-            )
-        }
-        Pick::One(id) => {
-            values.push(id.get().into());
-            "SELECT id FROM jobs \
-             WHERE id = $8 AND status = 'PENDING' AND attempts < max_attempts \
-             FOR NO KEY UPDATE SKIP LOCKED"
-                .to_owned()
-        }
-    };
-    let answer = match claim.pick {
-        Pick::Oldest { .. } => "SELECT * FROM claimed ORDER BY j_created_at, j_id",
-        // Always one row: whether the job exists, and the claim if any.
-        Pick::One(_) => {
-            "SELECT c.*, e.job_exists \
-             FROM (SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $8) AS job_exists) AS e \
-             LEFT JOIN claimed AS c ON true"
-        }
-    };
     let sql = format!(
-        "WITH picked AS ({picked}), \
+        "WITH picked AS ( \
+             SELECT id FROM jobs \
+             WHERE id = $8 AND status = 'PENDING' AND attempts < max_attempts \
+             FOR NO KEY UPDATE SKIP LOCKED \
+         ), \
          assigned AS ( \
              INSERT INTO job_assignments (created_at, updated_at, job_id, worker_id, \
                  ecs_task_arn, ecs_cluster_arn, expires_at, storage_scheme, storage_uri) \
@@ -326,8 +312,165 @@ fn claim_statement(claim: &Claim<'_>) -> Statement {
              RETURNING j.* \
          ), \
          claimed AS (SELECT {columns} FROM updated j JOIN assigned a ON a.job_id = j.id) \
-         {answer}",
+         SELECT c.*, e.job_exists \
+         FROM (SELECT EXISTS (SELECT 1 FROM jobs WHERE id = $8) AS job_exists) AS e \
+         LEFT JOIN claimed AS c ON true",
         columns = prefixed_columns(),
     );
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Most jobs one batch of claims takes.
+const MAX_BATCH_JOBS: u64 = 256;
+
+/// Postgres claims of the oldest claimable jobs, run in batches of one statement
+/// ([`crate::batch`]). Claims share a batch when they name the same job types.
+#[derive(Debug, Clone)]
+pub(crate) struct ClaimBatch {
+    /// The pool the statements run on.
+    pub db: DatabaseConnection,
+}
+
+impl Batch for ClaimBatch {
+    type Request = ClaimRequest;
+    type Response = Vec<Claimed>;
+
+    const MAX_BATCH: usize = 64;
+
+    fn may_join(&self, batch: &[ClaimRequest], next: &ClaimRequest) -> bool {
+        let jobs = batch
+            .iter()
+            .chain([next])
+            .fold(0_u64, |jobs, request| jobs.saturating_add(request.limit));
+        next.job_types == batch[0].job_types && jobs <= MAX_BATCH_JOBS
+    }
+
+    async fn run_together(
+        &self,
+        batch: &[ClaimRequest],
+    ) -> anyhow::Result<Vec<anyhow::Result<Vec<Claimed>>>> {
+        Ok(claim_batch(&self.db, batch)
+            .await?
+            .into_iter()
+            .map(Ok)
+            .collect())
+    }
+}
+
+/// Runs `claims` (of the same job types) as one statement; the jobs each one got, in order.
+async fn claim_batch(
+    db: &DatabaseConnection,
+    claims: &[ClaimRequest],
+) -> anyhow::Result<Vec<Vec<Claimed>>> {
+    let mut answers: Vec<Vec<Claimed>> = claims.iter().map(|_| Vec::new()).collect();
+    let Some(statement) = batch_claim_statement(claims) else {
+        return Ok(answers);
+    };
+    let rows = db
+        .query_all_raw(statement)
+        .await
+        .map_err(|err| db_error("cannot run the claim statement", err))
+        .context("cannot claim jobs")?;
+    for row in &rows {
+        let request: i32 = row
+            .try_get("", "request")
+            .map_err(|err| db_error("cannot read the claim statement's answer", err))?;
+        let answer = usize::try_from(request)
+            .ok()
+            .and_then(|request| answers.get_mut(request))
+            .with_context(|| format!("the claim statement answered unknown claim {request}"))?;
+        let (job, assignment) = job_and_assignment(row)?;
+        answer.push(Claimed { job, assignment });
+    }
+    Ok(answers)
+}
+
+/// The statement of a batch of claims, or `None` when they cannot take anything. `$1` is a JSON
+/// array of the jobs' slots: for each job a claim may take (a claim asking for three jobs has
+/// three slots), its claim's index, claim time, account, task and cluster ARNs, storage scheme,
+/// root and the claim time in epoch milliseconds; `$2` the number of slots; then the job types
+/// if any. The oldest claimable jobs are numbered in claim order and slot `n` gets job `n`. The
+/// answer: the claimed jobs with their assignments and claim index, in slot order. The storage
+/// URI is built exactly as `StorageBase::location_for` builds it (type names are ASCII, so
+/// `lower` agrees with Rust's lower-casing).
+fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement> {
+    let first = claims.first()?;
+    let mut slots = Vec::new();
+    for (index, claim) in claims.iter().enumerate() {
+        let now = stored_time(claim.now);
+        let slot = serde_json::json!({
+            "request": index,
+            "now": now,
+            "worker_id": claim.worker.user_id.get(),
+            "task_arn": claim.worker.ecs_task_arn,
+            "cluster_arn": claim.worker.ecs_cluster_arn,
+            "scheme": claim.storage.scheme.as_str(),
+            "root": claim.storage.root,
+            "millis": now.timestamp_millis().to_string(),
+        });
+        let limit = usize::try_from(Ord::min(claim.limit, MAX_BATCH_JOBS)).unwrap_or(0);
+        slots.extend(std::iter::repeat_n(slot, limit));
+    }
+    if slots.is_empty() || first.job_types.as_ref().is_some_and(Vec::is_empty) {
+        return None;
+    }
+    let slot_count = i64::try_from(slots.len()).unwrap_or(i64::MAX);
+    let slots: Vec<serde_json::Value> = slots
+        .into_iter()
+        .zip(1_i64..)
+        .map(|(mut slot, number)| {
+            slot["slot"] = number.into();
+            slot
+        })
+        .collect();
+    let mut values: Vec<Value> = vec![serde_json::Value::from(slots).into(), slot_count.into()];
+    let type_filter = match &first.job_types {
+        Some(types) => {
+            let placeholders: Vec<String> = (0..types.len())
+                .map(|index| format!("${}", values.len() + 1 + index))
+                .collect();
+            values.extend(types.iter().cloned().map(Value::from));
+            format!(" AND \"type\" IN ({})", placeholders.join(", "))
+        }
+        None => String::new(),
+    };
+    let sql = format!(
+        "WITH slots AS ( \
+             SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(slot bigint, request int, \
+                 now timestamptz, worker_id int, task_arn text, cluster_arn text, scheme text, \
+                 root text, millis text) \
+         ), \
+         locked AS ( \
+             SELECT id, created_at FROM jobs \
+             WHERE status = 'PENDING' AND attempts < max_attempts{type_filter} \
+             ORDER BY created_at, id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
+         ), \
+         picked AS (SELECT id, row_number() OVER (ORDER BY created_at, id) AS slot FROM locked), \
+         assigned AS ( \
+             INSERT INTO job_assignments (created_at, updated_at, job_id, worker_id, \
+                 ecs_task_arn, ecs_cluster_arn, expires_at, storage_scheme, storage_uri) \
+             SELECT s.now, s.now, j.id, s.worker_id, s.task_arn, s.cluster_arn, \
+                 s.now + j.lease_seconds * interval '1 second', s.scheme, \
+                 s.root || '/' || lower(j.\"type\") || '/' || j.id::text || '/' || s.millis \
+             FROM picked p JOIN slots s ON s.slot = p.slot JOIN jobs j ON j.id = p.id \
+             RETURNING * \
+         ), \
+         updated AS ( \
+             UPDATE jobs j SET status = 'IN_PROGRESS', attempts = j.attempts + 1, \
+                 lease_expires_at = a.expires_at, current_assignment_id = a.id, \
+                 updated_at = a.created_at, version = j.version + 1 \
+             FROM assigned a WHERE j.id = a.job_id \
+             RETURNING j.* \
+         ) \
+         SELECT {columns}, s.request \
+         FROM updated j JOIN assigned a ON a.job_id = j.id JOIN picked p ON p.id = j.id \
+             JOIN slots s ON s.slot = p.slot \
+         ORDER BY s.slot",
+        columns = prefixed_columns(),
+    );
+    Some(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        sql,
+        values,
+    ))
 }
