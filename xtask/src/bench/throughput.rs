@@ -155,6 +155,8 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             auth: api::bearer(&token),
             deadline: Instant::now() + TIME_CAP,
         });
+        // A mark for profilers started alongside (see docs/performance.md).
+        eprintln!("xtask: measuring throughput, {phase}");
         let started = Instant::now();
         let (tally, observed) = bench
             .observe(

@@ -318,6 +318,88 @@ mod tests {
             .collect()
     }
 
+    /// The generic plan Postgres would cache for `statement` (parameters written out in
+    /// `arguments`), on tables as they are: one line per step.
+    #[cfg(feature = "test-support")]
+    async fn generic_plan(store: &SeaOrmStore, statement: &Statement, arguments: &str) -> String {
+        use sea_orm::TransactionTrait as _;
+
+        let txn = store.connection().begin().await.expect("begin");
+        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
+            .await
+            .expect("set");
+        txn.execute_unprepared(&format!("PREPARE batch AS {}", statement.sql))
+            .await
+            .expect("prepare");
+        let explained = Statement::from_string(
+            DbBackend::Postgres,
+            format!("EXPLAIN EXECUTE batch({arguments})"),
+        );
+        let rows = txn.query_all_raw(explained).await.expect("explain");
+        txn.rollback().await.expect("rollback");
+        rows.iter()
+            .map(|row| row.try_get::<String>("", "QUERY PLAN").expect("plan line"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The batch statements reach jobs and assignments by index even in a plan made while the
+    /// tables were empty and never analysed (a fresh install, or tables just truncated), so that
+    /// the cached plan does not scan whole tables once they have grown before the next
+    /// analysis. (Tables analysed while empty are planned as empty until analysed again, which
+    /// autovacuum does once they have grown: no statement shape is safe from that.)
+    #[cfg(feature = "test-support")]
+    #[tokio::test]
+    async fn batch_plans_never_scan_whole_tables() {
+        use chrono::TimeZone as _;
+        use reefguide_domain::job::{AssignmentId, JobState, StorageScheme};
+        use reefguide_ports::repositories::AssignmentUpdate;
+
+        let db =
+            crate::test_support::TestDatabase::create(crate::test_support::TestBackend::Postgres)
+                .await
+                .expect("test database");
+        let store = db.store();
+        let now = Utc
+            .with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
+            .single()
+            .expect("valid");
+        let claim = ClaimRequest {
+            job_types: Some(vec!["TEST".to_owned()]),
+            worker: WorkerTag::account(UserId::new(1).expect("positive")),
+            storage: StorageBase::new(StorageScheme::Local, "file:///results"),
+            limit: 1,
+            now,
+        };
+        let claims = claim::batch_claim_statement(&[claim]).expect("a statement");
+        let change = JobChange {
+            job_id: JobId::new(1).expect("positive"),
+            expected_version: 1,
+            state: JobState::new_pending(),
+            now,
+            assignment: Some(AssignmentUpdate {
+                id: AssignmentId::new(1).expect("positive"),
+                expires_at: None,
+                heartbeat_at: Some(now),
+                completed_at: None,
+                progress: None,
+                message: None,
+            }),
+            result: None,
+        };
+        let changes = change::change_statement(&[change]).expect("a statement");
+        for (statement, arguments) in [(&claims, "'[]', 1, 'TEST'"), (&changes, "'[]', 'channel'")]
+        {
+            let plan = generic_plan(store, statement, arguments).await;
+            for table in ["jobs", "job_assignments", "job_results"] {
+                assert!(
+                    !plan.contains(&format!("Seq Scan on {table} ")),
+                    "a scan of {table}:\n{plan}"
+                );
+            }
+        }
+    }
+
     #[cfg(feature = "test-support")]
     #[rstest::rstest]
     #[tokio::test]

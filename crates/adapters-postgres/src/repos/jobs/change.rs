@@ -161,7 +161,7 @@ async fn apply_batch(
 /// runs only for the jobs the update returned, so a stale version changes nothing. One row per
 /// change, in order: `changed`, and `version_matched` and `assignment_exists` in the snapshot,
 /// which tell a lost race (`false`) from an assignment that does not belong to the job (an error).
-fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statement> {
+pub(super) fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statement> {
     let mut rows = Vec::with_capacity(changes.len());
     for (n, change) in changes.iter().enumerate() {
         let state = &change.state;
@@ -189,6 +189,9 @@ fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statement> {
         }));
     }
     let values: Vec<Value> = vec![serde_json::Value::from(rows).into(), JOB_CHANNEL.into()];
+    // Rows of `jobs` and `job_assignments` are reached only through index conditions (`= ANY`
+    // of the batch's ids) and per-row scalar look-ups, never by joining the batch: a generic plan
+    // made while a table was nearly empty would otherwise scan the whole table once it has grown.
     let sql = "WITH input AS ( \
              SELECT * FROM jsonb_to_recordset($1::jsonb) AS i(n int, job_id int, \
                  expected_version bigint, status text, attempts int, lease timestamptz, \
@@ -201,10 +204,10 @@ fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statement> {
              UPDATE jobs j SET status = i.status, attempts = i.attempts, \
                  lease_expires_at = i.lease, updated_at = i.now, version = j.version + 1 \
              FROM input i \
-             WHERE j.id = i.job_id AND j.version = i.expected_version \
-                 AND (i.assignment_id IS NULL OR EXISTS ( \
-                     SELECT 1 FROM job_assignments a \
-                     WHERE a.id = i.assignment_id AND a.job_id = i.job_id)) \
+             WHERE j.id = ANY (ARRAY(SELECT job_id FROM input)) AND j.id = i.job_id \
+                 AND j.version = i.expected_version \
+                 AND (i.assignment_id IS NULL OR (SELECT a.job_id FROM job_assignments a \
+                     WHERE a.id = i.assignment_id) = i.job_id) \
              RETURNING i.n, j.id, j.\"type\" \
          ), \
          assignment AS ( \
@@ -215,7 +218,8 @@ fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statement> {
                  progress = COALESCE(i.progress, a.progress), \
                  message = COALESCE(i.message, a.message) \
              FROM changed c JOIN input i ON i.n = c.n \
-             WHERE a.id = i.assignment_id \
+             WHERE a.id = ANY (ARRAY(SELECT assignment_id FROM input)) \
+                 AND a.id = i.assignment_id \
              RETURNING a.id \
          ), \
          result AS ( \
@@ -230,14 +234,15 @@ fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statement> {
              SELECT pg_notify($2, c.\"type\") FROM changed c JOIN input i ON i.n = c.n \
              WHERE i.status = 'PENDING' \
          ) \
-         SELECT i.n, \
-             EXISTS (SELECT 1 FROM changed c WHERE c.n = i.n) AS changed, \
-             EXISTS (SELECT 1 FROM jobs j \
-                 WHERE j.id = i.job_id AND j.version = i.expected_version) AS version_matched, \
-             (i.assignment_id IS NULL OR EXISTS (SELECT 1 FROM job_assignments a \
-                 WHERE a.id = i.assignment_id AND a.job_id = i.job_id)) AS assignment_exists, \
+         SELECT i.n, c.n IS NOT NULL AS changed, \
+             COALESCE((SELECT j.version = i.expected_version FROM jobs j \
+                 WHERE j.id = i.job_id), false) AS version_matched, \
+             (i.assignment_id IS NULL OR (SELECT a.job_id FROM job_assignments a \
+                 WHERE a.id = i.assignment_id) IS NOT DISTINCT FROM i.job_id) \
+                 AS assignment_exists, \
              (SELECT count(*) FROM notified) AS notified \
-         FROM input i ORDER BY i.n";
+         FROM input i LEFT JOIN changed c ON c.n = i.n \
+         ORDER BY i.n";
     Ok(Statement::from_sql_and_values(
         DbBackend::Postgres,
         sql,

@@ -393,7 +393,7 @@ async fn claim_batch(
 /// answer: the claimed jobs with their assignments and claim index, in slot order. The storage
 /// URI is built exactly as `StorageBase::location_for` builds it (type names are ASCII, so
 /// `lower` agrees with Rust's lower-casing).
-fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement> {
+pub(super) fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement> {
     let first = claims.first()?;
     let mut slots = Vec::new();
     for (index, claim) in claims.iter().enumerate() {
@@ -434,6 +434,8 @@ fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement> {
         }
         None => String::new(),
     };
+    // The batch's jobs are reached by index (`= ANY` of their ids), never by a join that a
+    // generic plan made on a nearly empty table would turn into a scan of the whole table.
     let sql = format!(
         "WITH slots AS ( \
              SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(slot bigint, request int, \
@@ -441,25 +443,30 @@ fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement> {
                  root text, millis text) \
          ), \
          locked AS ( \
-             SELECT id, created_at FROM jobs \
+             SELECT id, created_at, \"type\", lease_seconds FROM jobs \
              WHERE status = 'PENDING' AND attempts < max_attempts{type_filter} \
              ORDER BY created_at, id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
          ), \
-         picked AS (SELECT id, row_number() OVER (ORDER BY created_at, id) AS slot FROM locked), \
+         picked AS ( \
+             SELECT id, \"type\", lease_seconds, \
+                 row_number() OVER (ORDER BY created_at, id) AS slot \
+             FROM locked \
+         ), \
          assigned AS ( \
              INSERT INTO job_assignments (created_at, updated_at, job_id, worker_id, \
                  ecs_task_arn, ecs_cluster_arn, expires_at, storage_scheme, storage_uri) \
-             SELECT s.now, s.now, j.id, s.worker_id, s.task_arn, s.cluster_arn, \
-                 s.now + j.lease_seconds * interval '1 second', s.scheme, \
-                 s.root || '/' || lower(j.\"type\") || '/' || j.id::text || '/' || s.millis \
-             FROM picked p JOIN slots s ON s.slot = p.slot JOIN jobs j ON j.id = p.id \
+             SELECT s.now, s.now, p.id, s.worker_id, s.task_arn, s.cluster_arn, \
+                 s.now + p.lease_seconds * interval '1 second', s.scheme, \
+                 s.root || '/' || lower(p.\"type\") || '/' || p.id::text || '/' || s.millis \
+             FROM picked p JOIN slots s ON s.slot = p.slot \
              RETURNING * \
          ), \
          updated AS ( \
              UPDATE jobs j SET status = 'IN_PROGRESS', attempts = j.attempts + 1, \
                  lease_expires_at = a.expires_at, current_assignment_id = a.id, \
                  updated_at = a.created_at, version = j.version + 1 \
-             FROM assigned a WHERE j.id = a.job_id \
+             FROM assigned a \
+             WHERE j.id = ANY (ARRAY(SELECT id FROM picked)) AND j.id = a.job_id \
              RETURNING j.* \
          ) \
          SELECT {columns}, s.request \
