@@ -7,15 +7,15 @@
 //! meanwhile (as a database groups concurrent commits). A lone request runs at once, so nothing
 //! waits for a batch to fill.
 //!
-//! The batches run one at a time on a task of their own, so a caller that goes away (a dropped
-//! future) never cancels a statement other callers depend on; a request whose caller is already
-//! gone when its batch forms is left out.
+//! The batches run on tasks of their own (a few at once at most), so a caller that goes away (a
+//! dropped future) never cancels a statement other callers depend on; a request whose caller is
+//! already gone when its batch forms is left out.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use reefguide_ports::StoreUnavailable;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// One kind of request that can run in batches.
 pub(crate) trait Batch: Send + Sync + 'static {
@@ -26,6 +26,9 @@ pub(crate) trait Batch: Send + Sync + 'static {
 
     /// Most requests in one batch.
     const MAX_BATCH: usize;
+
+    /// Most batches running at once (each on a connection of its own).
+    const MAX_IN_FLIGHT: usize = 1;
 
     /// Whether `next` may join `batch` (never empty); a request that may not waits for a later
     /// batch, ahead of requests that arrive after it.
@@ -153,8 +156,11 @@ impl<B: Batch> Batcher<B> {
     }
 }
 
-/// The task: forms batches from the waiting requests and runs them, one at a time.
+/// The task: forms batches from the waiting requests and runs them, at most
+/// [`Batch::MAX_IN_FLIGHT`] at once. A batch is formed only once it can run, so that requests
+/// arriving while the others run join it.
 async fn run_batches<B: Batch>(kind: Arc<B>, mut queue: mpsc::UnboundedReceiver<Waiting<B>>) {
+    let slots = Arc::new(Semaphore::new(B::MAX_IN_FLIGHT.max(1)));
     let mut waiting: VecDeque<Waiting<B>> = VecDeque::new();
     loop {
         if waiting.is_empty() {
@@ -163,6 +169,9 @@ async fn run_batches<B: Batch>(kind: Arc<B>, mut queue: mpsc::UnboundedReceiver<
                 None => return,
             }
         }
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
         while let Ok(next) = queue.try_recv() {
             waiting.push_back(next);
         }
@@ -170,11 +179,22 @@ async fn run_batches<B: Batch>(kind: Arc<B>, mut queue: mpsc::UnboundedReceiver<
         if requests.is_empty() {
             continue;
         }
-        let answers = kind.run(requests).await;
-        for (reply, answer) in replies.into_iter().zip(answers) {
-            // A caller that left meanwhile no longer wants its answer.
-            let _ = reply.send(answer);
-        }
+        let kind = Arc::clone(&kind);
+        tokio::spawn(async move {
+            let (size, started) = (requests.len(), std::time::Instant::now());
+            let answers = kind.run(requests).await;
+            drop(slot);
+            tracing::debug!(
+                kind = std::any::type_name::<B>(),
+                size,
+                elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                "batch"
+            );
+            for (reply, answer) in replies.into_iter().zip(answers) {
+                // A caller that left meanwhile no longer wants its answer.
+                let _ = reply.send(answer);
+            }
+        });
     }
 }
 
@@ -245,6 +265,49 @@ mod tests {
                 })
                 .collect())
         }
+    }
+
+    /// Runs two batches at once, counting the most that ever ran together.
+    #[derive(Default)]
+    struct TwoAtOnce {
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    impl Batch for TwoAtOnce {
+        type Request = u32;
+        type Response = usize;
+        const MAX_BATCH: usize = 2;
+        const MAX_IN_FLIGHT: usize = 2;
+
+        fn may_join(&self, _batch: &[u32], _next: &u32) -> bool {
+            true
+        }
+
+        async fn run_together(&self, batch: &[u32]) -> anyhow::Result<Vec<anyhow::Result<usize>>> {
+            let now = self.running.fetch_add(1, SeqCst) + 1;
+            self.most.fetch_max(now, SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            self.running.fetch_sub(1, SeqCst);
+            Ok(batch.iter().map(|_| Ok(batch.len())).collect())
+        }
+    }
+
+    #[tokio::test]
+    async fn batches_run_at_most_max_in_flight_at_once() {
+        let batcher = Arc::new(Batcher::new(TwoAtOnce::default()));
+        let tasks: Vec<_> = (0..9)
+            .map(|n| {
+                let batcher = batcher.clone();
+                tokio::spawn(async move { batcher.call(n).await })
+            })
+            .collect();
+        let mut sizes = Vec::new();
+        for task in tasks {
+            sizes.push(task.await.expect("task").expect("answer"));
+        }
+        assert_eq!(batcher.kind.most.load(SeqCst), 2);
+        assert!(sizes.iter().all(|size| (1..=2).contains(size)), "{sizes:?}");
     }
 
     fn batches(batcher: &Batcher<Doubling>) -> Vec<Vec<u32>> {

@@ -6,6 +6,7 @@
 pub mod jwt;
 pub mod keys;
 pub mod password;
+mod verified;
 
 pub use jwt::{Jwk, Jwks, JwtKeys};
 pub use keys::{KeyError, RsaKeyPair};

@@ -318,35 +318,84 @@ mod tests {
             .collect()
     }
 
+    /// Prepares `statement` as `batch` and runs `steps` (SQL using it) in a transaction that is
+    /// rolled back; the rows of the last step, one string per row (its first column).
+    #[cfg(feature = "test-support")]
+    async fn with_prepared(
+        store: &SeaOrmStore,
+        statement: &Statement,
+        steps: &[String],
+    ) -> Vec<String> {
+        use sea_orm::TransactionTrait as _;
+
+        let txn = store.connection().begin().await.expect("begin");
+        txn.execute_unprepared(&format!("PREPARE batch AS {}", statement.sql))
+            .await
+            .expect("prepare");
+        let mut rows = Vec::new();
+        for step in steps {
+            rows = txn
+                .query_all_raw(Statement::from_string(DbBackend::Postgres, step.clone()))
+                .await
+                .unwrap_or_else(|err| panic!("{step}: {err}"));
+        }
+        // A prepared statement outlives the transaction.
+        txn.execute_unprepared("DEALLOCATE batch")
+            .await
+            .expect("deallocate");
+        txn.rollback().await.expect("rollback");
+        rows.iter()
+            .map(|row| row.try_get_by_index::<String>(0).expect("a text column"))
+            .collect()
+    }
+
     /// The generic plan Postgres would cache for `statement` (parameters written out in
     /// `arguments`), on tables as they are: one line per step.
     #[cfg(feature = "test-support")]
     async fn generic_plan(store: &SeaOrmStore, statement: &Statement, arguments: &str) -> String {
-        use sea_orm::TransactionTrait as _;
-
-        let txn = store.connection().begin().await.expect("begin");
-        txn.execute_unprepared("SET LOCAL plan_cache_mode = force_generic_plan")
-            .await
-            .expect("set");
-        txn.execute_unprepared(&format!("PREPARE batch AS {}", statement.sql))
-            .await
-            .expect("prepare");
-        let explained = Statement::from_string(
-            DbBackend::Postgres,
+        let steps = [
+            "SET LOCAL plan_cache_mode = force_generic_plan".to_owned(),
             format!("EXPLAIN EXECUTE batch({arguments})"),
-        );
-        let rows = txn.query_all_raw(explained).await.expect("explain");
-        txn.rollback().await.expect("rollback");
-        rows.iter()
-            .map(|row| row.try_get::<String>("", "QUERY PLAN").expect("plan line"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        ];
+        with_prepared(store, statement, &steps).await.join("\n")
     }
 
-    /// The batch statements reach jobs and assignments by index even in a plan made while the
-    /// tables were empty and never analysed (a fresh install, or tables just truncated), so that
-    /// the cached plan does not scan whole tables once they have grown before the next
-    /// analysis. (Tables analysed while empty are planned as empty until analysed again, which
+    /// Arguments of the claim statement: one slot, type `TEST`.
+    #[cfg(feature = "test-support")]
+    const CLAIM_ARGUMENTS: &str = r#"'[{"slot": 1, "request": 0, "now": "2026-03-01T12:00:00Z",
+        "worker_id": 1, "task_arn": null, "cluster_arn": null, "scheme": "LOCAL",
+        "root": "file:///results", "millis": "1"}]', 'TEST'"#;
+
+    /// Arguments of the change statement: a heartbeat of job 1.
+    #[cfg(feature = "test-support")]
+    const CHANGE_ARGUMENTS: &str = r#"'[{"n": 0, "job_id": 1, "expected_version": 1,
+        "status": "IN_PROGRESS", "attempts": 1, "lease": "2026-03-01T13:00:00Z",
+        "now": "2026-03-01T12:00:00Z", "assignment_id": 1,
+        "expires_at": "2026-03-01T13:00:00Z", "heartbeat_at": "2026-03-01T12:00:00Z",
+        "has_result": false}]', 'channel'"#;
+
+    /// Whether Postgres settles on a generic plan for `statement` after some executions, rather
+    /// than planning every execution anew (which costs more than running a small batch).
+    #[cfg(feature = "test-support")]
+    async fn keeps_a_generic_plan(
+        store: &SeaOrmStore,
+        statement: &Statement,
+        arguments: &str,
+    ) -> bool {
+        let mut steps: Vec<String> = (0..8)
+            .map(|_| format!("EXECUTE batch({arguments})"))
+            .collect();
+        steps.push(
+            "SELECT (generic_plans > 0)::text FROM pg_prepared_statements WHERE name = 'batch'"
+                .to_owned(),
+        );
+        with_prepared(store, statement, &steps).await == ["true"]
+    }
+
+    /// The batch statements keep one generic plan, and it reaches jobs and assignments by index
+    /// even when made while the tables were empty and never analysed (a fresh install, or tables
+    /// just truncated), so that it does not scan whole tables once they have grown before the
+    /// next analysis. (Tables analysed while empty are planned as empty until analysed again, which
     /// autovacuum does once they have grown: no statement shape is safe from that.)
     #[cfg(feature = "test-support")]
     #[tokio::test]
@@ -388,8 +437,8 @@ mod tests {
             result: None,
         };
         let changes = change::change_statement(&[change]).expect("a statement");
-        for (statement, arguments) in [(&claims, "'[]', 1, 'TEST'"), (&changes, "'[]', 'channel'")]
-        {
+        let batches = [(&claims, CLAIM_ARGUMENTS), (&changes, CHANGE_ARGUMENTS)];
+        for (statement, arguments) in batches {
             let plan = generic_plan(store, statement, arguments).await;
             for table in ["jobs", "job_assignments", "job_results"] {
                 assert!(
@@ -397,6 +446,26 @@ mod tests {
                     "a scan of {table}:\n{plan}"
                 );
             }
+        }
+        // With a queue to claim from, Postgres must find the generic plan as good as planning
+        // every batch anew.
+        store
+            .connection()
+            .execute_unprepared(
+                "INSERT INTO jobs (created_at, updated_at, type, status, user_id, input_payload, \
+                     hash, attempts, max_attempts, lease_seconds, version) \
+                 SELECT now(), now(), 'TEST', 'PENDING', 1, jsonb_build_object('n', n), \
+                     md5(n::text), 0, 3, 60, 1 \
+                 FROM generate_series(1, 5000) AS n",
+            )
+            .await
+            .expect("jobs planted");
+        for (statement, arguments) in batches {
+            assert!(
+                keeps_a_generic_plan(store, statement, arguments).await,
+                "planned anew every time: {}",
+                statement.sql
+            );
         }
     }
 

@@ -11,6 +11,7 @@ use reefguide_ports::{IssuedToken, TokenIssuer, TokenVerifier};
 use serde::{Deserialize, Serialize};
 
 use super::keys::RsaKeyPair;
+use super::verified::VerifiedTokens;
 
 /// Tolerated clock skew when checking expiry, in seconds.
 const LEEWAY_SECONDS: u64 = 5;
@@ -65,6 +66,7 @@ struct Inner {
     ttl: Duration,
     validation: Validation,
     jwks: Jwks,
+    verified: VerifiedTokens,
 }
 
 impl std::fmt::Debug for JwtKeys {
@@ -122,6 +124,7 @@ impl JwtKeys {
                 ttl,
                 validation,
                 jwks,
+                verified: VerifiedTokens::new(Duration::seconds(LEEWAY_SECONDS.cast_signed())),
             }),
         })
     }
@@ -161,7 +164,21 @@ impl TokenIssuer for JwtKeys {
 }
 
 impl TokenVerifier for JwtKeys {
+    /// Verifies the token, or recalls it when the very same token was verified before (see
+    /// `verified`).
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
+        if let Some(recalled) = self.inner.verified.recall(token, Utc::now()) {
+            return recalled;
+        }
+        let claims = self.verify_signed(token)?;
+        self.inner.verified.remember(token, &claims);
+        Ok(claims)
+    }
+}
+
+impl JwtKeys {
+    /// Checks the token's header, signature, issuer and expiry, and reads its claims.
+    fn verify_signed(&self, token: &str) -> Result<AccessClaims, TokenRejection> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenRejection::Malformed)?;
         if header.alg != Algorithm::RS256 || header.kid.as_deref() != Some(self.inner.kid.as_str())
         {
@@ -272,6 +289,19 @@ mod tests {
             keys.verify(&parts.join(".")),
             Err(TokenRejection::BadSignature)
         );
+    }
+
+    #[test]
+    fn a_remembered_token_vouches_for_no_other() {
+        let keys = keys();
+        let token = keys.issue(&user(), Utc::now()).expect("issue").token;
+        let first = keys.verify(&token).expect("verify");
+        assert_eq!(keys.verify(&token), Ok(first));
+        // The same token with another signature (its first character changed).
+        let (unsigned, signature) = token.rsplit_once('.').expect("three parts");
+        let other = if signature.starts_with('A') { 'B' } else { 'A' };
+        let forged = format!("{unsigned}.{other}{}", &signature[1..]);
+        assert_eq!(keys.verify(&forged), Err(TokenRejection::BadSignature));
     }
 
     #[test]

@@ -65,7 +65,8 @@ impl SeaOrmStore {
 
 /// Postgres job changes, run in batches of one statement ([`crate::batch`]). A batch changes
 /// each job at most once: a second change of the same job waits for the next batch (it was
-/// decided on the version the first one changes, so it will find it changed).
+/// decided on the version the first one changes, so it will find it changed). Batches running
+/// at once lock their jobs in the order of their ids, so they never deadlock on jobs both change.
 #[derive(Debug, Clone)]
 pub(crate) struct ChangeBatch {
     /// The pool the statements run on.
@@ -77,6 +78,7 @@ impl Batch for ChangeBatch {
     type Response = bool;
 
     const MAX_BATCH: usize = 64;
+    const MAX_IN_FLIGHT: usize = 2;
 
     fn may_join(&self, batch: &[JobChange], next: &JobChange) -> bool {
         batch.iter().all(|change| change.job_id != next.job_id)
@@ -156,8 +158,9 @@ async fn apply_batch(
 /// JSON `null` payload stays JSON, not SQL `NULL`), the storage scheme and URI. `$2` is the
 /// notification channel of re-queued jobs.
 ///
-/// Every part of the statement sees the same snapshot, taken before any of them ran. The job
-/// update is guarded by the version and by the assignment's existence, and every other part
+/// The jobs are locked first, in the order of their ids. Every part of the statement sees the
+/// same snapshot, taken before any of them ran. The job update is guarded by the version and by
+/// the assignment's existence, and every other part
 /// runs only for the jobs the update returned, so a stale version changes nothing. One row per
 /// change, in order: `changed`, and `version_matched` and `assignment_exists` in the snapshot,
 /// which tell a lost race (`false`) from an assignment that does not belong to the job (an error).
@@ -200,11 +203,15 @@ pub(super) fn change_statement(changes: &[JobChange]) -> anyhow::Result<Statemen
                  message text, has_result bool, result_payload jsonb, \
                  result_assignment_id int, storage_scheme text, storage_uri text) \
          ), \
+         locked AS ( \
+             SELECT id FROM jobs WHERE id = ANY (ARRAY(SELECT job_id FROM input)) \
+             ORDER BY id FOR NO KEY UPDATE \
+         ), \
          changed AS ( \
              UPDATE jobs j SET status = i.status, attempts = i.attempts, \
                  lease_expires_at = i.lease, updated_at = i.now, version = j.version + 1 \
              FROM input i \
-             WHERE j.id = ANY (ARRAY(SELECT job_id FROM input)) AND j.id = i.job_id \
+             WHERE j.id = ANY (ARRAY(SELECT id FROM locked)) AND j.id = i.job_id \
                  AND j.version = i.expected_version \
                  AND (i.assignment_id IS NULL OR (SELECT a.job_id FROM job_assignments a \
                      WHERE a.id = i.assignment_id) = i.job_id) \

@@ -336,6 +336,8 @@ impl Batch for ClaimBatch {
     type Response = Vec<Claimed>;
 
     const MAX_BATCH: usize = 64;
+    // Concurrent claim statements skip each other's rows, never wait for them.
+    const MAX_IN_FLIGHT: usize = 2;
 
     fn may_join(&self, batch: &[ClaimRequest], next: &ClaimRequest) -> bool {
         let jobs = batch
@@ -388,8 +390,8 @@ async fn claim_batch(
 /// The statement of a batch of claims, or `None` when they cannot take anything. `$1` is a JSON
 /// array of the jobs' slots: for each job a claim may take (a claim asking for three jobs has
 /// three slots), its claim's index, claim time, account, task and cluster ARNs, storage scheme,
-/// root and the claim time in epoch milliseconds; `$2` the number of slots; then the job types
-/// if any. The oldest claimable jobs are numbered in claim order and slot `n` gets job `n`. The
+/// root and the claim time in epoch milliseconds; then the job types if any. The oldest
+/// claimable jobs, one per slot, are numbered in claim order and slot `n` gets job `n`. The
 /// answer: the claimed jobs with their assignments and claim index, in slot order. The storage
 /// URI is built exactly as `StorageBase::location_for` builds it (type names are ASCII, so
 /// `lower` agrees with Rust's lower-casing).
@@ -414,7 +416,6 @@ pub(super) fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement
     if slots.is_empty() || first.job_types.as_ref().is_some_and(Vec::is_empty) {
         return None;
     }
-    let slot_count = i64::try_from(slots.len()).unwrap_or(i64::MAX);
     let slots: Vec<serde_json::Value> = slots
         .into_iter()
         .zip(1_i64..)
@@ -423,7 +424,7 @@ pub(super) fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement
             slot
         })
         .collect();
-    let mut values: Vec<Value> = vec![serde_json::Value::from(slots).into(), slot_count.into()];
+    let mut values: Vec<Value> = vec![serde_json::Value::from(slots).into()];
     let type_filter = match &first.job_types {
         Some(types) => {
             let placeholders: Vec<String> = (0..types.len())
@@ -435,7 +436,9 @@ pub(super) fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement
         None => String::new(),
     };
     // The batch's jobs are reached by index (`= ANY` of their ids), never by a join that a
-    // generic plan made on a nearly empty table would turn into a scan of the whole table.
+    // generic plan made on a nearly empty table would turn into a scan of the whole table. The
+    // limit is a subquery rather than a parameter, so that the generic plan costs what custom
+    // ones do and Postgres keeps it instead of planning every batch anew.
     let sql = format!(
         "WITH slots AS ( \
              SELECT * FROM jsonb_to_recordset($1::jsonb) AS s(slot bigint, request int, \
@@ -445,7 +448,8 @@ pub(super) fn batch_claim_statement(claims: &[ClaimRequest]) -> Option<Statement
          locked AS ( \
              SELECT id, created_at, \"type\", lease_seconds FROM jobs \
              WHERE status = 'PENDING' AND attempts < max_attempts{type_filter} \
-             ORDER BY created_at, id LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED \
+             ORDER BY created_at, id LIMIT (SELECT count(*) FROM slots) \
+             FOR NO KEY UPDATE SKIP LOCKED \
          ), \
          picked AS ( \
              SELECT id, \"type\", lease_seconds, \
