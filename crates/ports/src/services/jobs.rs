@@ -32,7 +32,7 @@ use crate::repositories::jobs::{
 };
 use crate::wakeup::JobSignal;
 
-use self::leases::{Lease, LeaseBook, LeasedJob};
+use self::leases::{Assigning, Lease, LeaseBook, LeasedJob};
 
 mod leases;
 
@@ -100,6 +100,7 @@ pub struct JobService<S, C> {
     storage: StorageBase,
     signal: JobSignal,
     leases: LeaseBook,
+    assigning: Assigning,
 }
 
 /// A decision taken on a lease: done, or to be taken again on fresh rows.
@@ -127,6 +128,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             storage,
             signal,
             leases: LeaseBook::default(),
+            assigning: Assigning::default(),
         }
     }
 
@@ -253,19 +255,33 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             .await?)
     }
 
-    /// Up to [`POLL_LIMIT`] claimable jobs, oldest first (R1's `poll`).
+    /// Up to [`POLL_LIMIT`] claimable jobs, oldest first (R1's `poll`). Jobs that an `assign` of
+    /// this instance is claiming right now are left out (their claim is about to end their
+    /// `PENDING` status; R1's workers would only lose the race for them).
     pub async fn poll(&self, job_type: Option<String>) -> anyhow::Result<Vec<Job>> {
-        self.store.pending_jobs(job_type, POLL_LIMIT).await
+        let assigning = self.assigning.now();
+        let extra = u64::try_from(assigning.len()).unwrap_or(u64::MAX);
+        let mut jobs = self
+            .store
+            .pending_jobs(job_type, POLL_LIMIT.saturating_add(extra))
+            .await?;
+        jobs.retain(|job| !assigning.contains(&job.id));
+        jobs.truncate(usize::try_from(POLL_LIMIT).unwrap_or(usize::MAX));
+        Ok(jobs)
     }
 
     /// Assigns one job by id to the calling worker (R1's `assign`): atomic, exactly one of
-    /// several racing workers wins. A job this instance leased and whose lease has not ended is
-    /// not available without asking storage (R1's workers all try the same oldest jobs).
+    /// several racing workers wins. A job this instance leased and whose lease has not ended, or
+    /// that another `assign` of this instance is claiming right now, is not available without
+    /// asking storage (R1's workers all try the same oldest jobs).
     pub async fn assign(&self, id: JobId, worker: WorkerTag) -> Result<Claimed, AssignJobError> {
         let now = self.clock.now();
         if self.leases.is_leased(id, now) {
             return Err(AssignJobError::NotAvailable);
         }
+        let Some(_assigning) = self.assigning.start(id) else {
+            return Err(AssignJobError::NotAvailable);
+        };
         match self
             .store
             .assign_job(id, worker, self.storage.clone(), now)

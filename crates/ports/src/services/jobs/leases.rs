@@ -13,12 +13,17 @@
 //!   clock runs ahead could re-queue it slightly earlier; such a worker is told "not available"
 //!   and takes the job at its next poll.)
 //!
-//! Both memories are bounded ([`CAPACITY`] entries each, least recently used first out) and hold
-//! no payloads. Forgetting is always safe: remembering is an optimisation, never needed for
-//! correctness.
+//! - R1's `assign` of a job that another `assign` of this instance is claiming right now answers
+//!   "not available" at once ([`Assigning`]): of racing workers exactly one wins anyway, and the
+//!   first to arrive is the one that tries.
+//!
+//! Both memories of leases are bounded ([`CAPACITY`] entries each, least recently used first
+//! out) and hold no payloads. Forgetting is always safe: remembering is an optimisation, never
+//! needed for correctness.
 
+use std::collections::HashSet;
 use std::num::NonZeroUsize;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
@@ -127,10 +132,48 @@ impl LeaseBook {
 
     fn lock(&self) -> MutexGuard<'_, Memory> {
         // The memory holds no invariant a panicking holder could break half way.
-        self.inner
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The jobs that an `assign` of this instance is claiming right now.
+#[derive(Debug, Default)]
+pub(crate) struct Assigning {
+    jobs: Arc<Mutex<HashSet<JobId>>>,
+}
+
+impl Assigning {
+    /// Starts assigning `job`: `None` when another assignment of it is under way. The job counts
+    /// as being assigned until the returned guard is dropped.
+    pub fn start(&self, job: JobId) -> Option<AssigningGuard> {
+        lock(&self.jobs).insert(job).then(|| AssigningGuard {
+            jobs: Arc::clone(&self.jobs),
+            job,
+        })
+    }
+
+    /// The jobs being assigned now.
+    pub fn now(&self) -> HashSet<JobId> {
+        lock(&self.jobs).clone()
+    }
+}
+
+/// An assignment under way (see [`Assigning::start`]).
+#[derive(Debug)]
+pub(crate) struct AssigningGuard {
+    jobs: Arc<Mutex<HashSet<JobId>>>,
+    job: JobId,
+}
+
+impl Drop for AssigningGuard {
+    fn drop(&mut self) {
+        lock(&self.jobs).remove(&self.job);
+    }
+}
+
+fn lock(jobs: &Mutex<HashSet<JobId>>) -> MutexGuard<'_, HashSet<JobId>> {
+    // A set of ids holds no invariant a panicking holder could break half way.
+    jobs.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -194,6 +237,19 @@ mod tests {
         assert!(book.is_leased(jid(1), at(150)));
         book.remember(lease(1, 11, 120));
         assert!(book.is_leased(jid(1), at(150)));
+    }
+
+    #[test]
+    fn a_job_is_assigned_by_one_caller_at_a_time() {
+        let assigning = Assigning::default();
+        let first = assigning.start(jid(1)).expect("first");
+        assert!(assigning.start(jid(1)).is_none());
+        let other = assigning.start(jid(2)).expect("another job");
+        assert_eq!(assigning.now(), HashSet::from([jid(1), jid(2)]));
+        drop(first);
+        drop(other);
+        assert!(assigning.now().is_empty());
+        assert!(assigning.start(jid(1)).is_some());
     }
 
     #[test]

@@ -1349,6 +1349,129 @@ async fn a_job_leased_here_is_not_assignable_until_its_lease_ends() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// assignments under way
+
+/// A store whose `assign_job` waits for `gate` before answering with the mock's answer, and
+/// whose every other method is the mock's.
+struct GatedAssigns {
+    mock: MockJobRepository,
+    gate: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl JobRepository for GatedAssigns {
+    async fn submit_job(&self, new_job: NewJob) -> anyhow::Result<Submission> {
+        self.mock.submit_job(new_job).await
+    }
+    async fn find_job(&self, id: JobId) -> anyhow::Result<Option<JobDetails>> {
+        self.mock.find_job(id).await
+    }
+    async fn find_assignment(&self, id: AssignmentId) -> anyhow::Result<Option<(Assignment, Job)>> {
+        self.mock.find_assignment(id).await
+    }
+    async fn has_requested(&self, user: UserId, job: JobId) -> anyhow::Result<bool> {
+        self.mock.has_requested(user, job).await
+    }
+    async fn list_jobs(&self, query: JobQuery) -> anyhow::Result<JobPage> {
+        self.mock.list_jobs(query).await
+    }
+    async fn list_requests(
+        &self,
+        user: Option<UserId>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<JobRequest>> {
+        self.mock.list_requests(user, limit).await
+    }
+    async fn pending_jobs(&self, job_type: Option<String>, limit: u64) -> anyhow::Result<Vec<Job>> {
+        self.mock.pending_jobs(job_type, limit).await
+    }
+    async fn pending_counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        self.mock.pending_counts().await
+    }
+    async fn assign_job(
+        &self,
+        id: JobId,
+        worker: WorkerTag,
+        storage: StorageBase,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<AssignOutcome> {
+        self.gate.notified().await;
+        self.mock.assign_job(id, worker, storage, now).await
+    }
+    async fn claim_jobs(&self, request: ClaimRequest) -> anyhow::Result<Vec<Claimed>> {
+        self.mock.claim_jobs(request).await
+    }
+    async fn apply_change(&self, change: JobChange) -> anyhow::Result<bool> {
+        self.mock.apply_change(change).await
+    }
+    async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Job>> {
+        self.mock.expired_leases(now, limit).await
+    }
+    async fn invalidate_cache(&self, job_type: String) -> anyhow::Result<u64> {
+        self.mock.invalidate_cache(job_type).await
+    }
+}
+
+/// Pending job `n` (oldest first by id).
+fn pending_job(n: i64) -> Job {
+    Job {
+        id: jid(n),
+        ..test_job(JobState::new_pending())
+    }
+}
+
+#[tokio::test]
+async fn a_job_being_assigned_is_neither_assignable_nor_polled() {
+    let mut mock = MockJobRepository::new();
+    // Only the first assignment of job 1 reaches storage.
+    mock.expect_assign_job()
+        .with(eq(jid(1)), eq(worker()), eq(storage()), eq(now()))
+        .times(1)
+        .returning(|_, _, _, _| Ok(AssignOutcome::NotAvailable));
+    // The poll asks for one more job than it returns, for the one it leaves out.
+    mock.expect_pending_jobs()
+        .with(eq(None), eq(POLL_LIMIT + 1))
+        .times(1)
+        .returning(|_, limit| {
+            Ok((1..=i64::try_from(limit).expect("small"))
+                .map(pending_job)
+                .collect())
+        });
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let service = Arc::new(JobService::new(
+        GatedAssigns {
+            mock,
+            gate: gate.clone(),
+        },
+        FixedClock,
+        builtin(),
+        storage(),
+        JobSignal::new(),
+    ));
+    let first = tokio::spawn({
+        let service = service.clone();
+        async move { service.assign(jid(1), worker()).await }
+    });
+    tokio::task::yield_now().await;
+    let second = tokio::time::timeout(StdDuration::from_secs(5), service.assign(jid(1), worker()))
+        .await
+        .expect("answered without waiting for the first assignment");
+    assert!(
+        matches!(second, Err(AssignJobError::NotAvailable)),
+        "{second:?}"
+    );
+    let polled = service.poll(None).await.expect("polled");
+    let ids: Vec<JobId> = polled.iter().map(|job| job.id).collect();
+    assert_eq!(ids, (2..=11).map(jid).collect::<Vec<_>>());
+    gate.notify_one();
+    let first = first.await.expect("task");
+    assert!(
+        matches!(first, Err(AssignJobError::NotAvailable)),
+        "{first:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // expire_leases
 
 #[rstest]
