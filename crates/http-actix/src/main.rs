@@ -5,11 +5,15 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use reefguide_http_actix::cli::{Cli, run};
 
-/// mimalloc rather than glibc's malloc: it hands freed memory back to the system (glibc's
-/// per-thread arenas kept every argon2id block of concurrent logins, hundreds of MB) and is
-/// faster on the many small allocations of request handling (see docs/performance.md).
+/// jemalloc rather than glibc's malloc or mimalloc: its background threads hand freed memory
+/// back to the system a second after it was freed (glibc's per-thread arenas kept every argon2id
+/// block of concurrent logins, hundreds of MB; mimalloc kept tens of MB of freed pages
+/// resident), with the speed of a modern allocator (see docs/performance.md). The
+/// `system-allocator` feature keeps the system's malloc, for heap profilers that intercept it,
+/// such as heaptrack.
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {

@@ -148,7 +148,11 @@ fn run_released(scenario: &str) -> anyhow::Result<()> {
 }
 
 async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
-    let binary = build_binary(Profile::Release)?;
+    // A profiler's wrapper (docs/performance.md) may stand in for the release binary.
+    let binary = match std::env::var_os("XTASK_BENCH_SERVER") {
+        Some(program) => std::path::PathBuf::from(program),
+        None => build_binary(Profile::Release)?,
+    };
     let server_options = ServerOptions {
         binary: &binary,
         admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
