@@ -888,6 +888,102 @@ async fn concurrent_claims_get_their_own_types_and_limits(
 
 #[rstest]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_submissions_are_answered_one_by_one(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    // On Postgres concurrent submissions share transactions and statements: cache hits, new
+    // payloads, identical new payloads and types that do not cache, submitted together, must
+    // each get the answer a lone submission would.
+    let db = database(backend).await;
+    let store = wide_store(db.url()).await;
+    let owner = create_user(&store, "owner@example.com").await.id;
+    let stored = submit(&store, new_job(owner, TEST, json!({"stored": 1}), at(0))).await;
+    let mut jobs: Vec<(&str, NewJob)> = Vec::new();
+    for _ in 0..3 {
+        jobs.push(("hit", new_job(owner, TEST, json!({"stored": 1}), at(1))));
+        jobs.push(("same", new_job(owner, OTHER, json!({"same": 1}), at(1))));
+    }
+    for n in 0..8 {
+        jobs.push(("new", new_job(owner, TEST, json!({"new": n}), at(1))));
+    }
+    for n in 0..4 {
+        let job = NewJob {
+            use_cache: false,
+            ..new_job(owner, TEST, json!({"stored": 1, "uncached": n}), at(1))
+        };
+        jobs.push(("uncached", job));
+    }
+    let tasks: Vec<_> = jobs
+        .iter()
+        .map(|(_, job)| {
+            let (store, job) = (store.clone(), job.clone());
+            tokio::spawn(async move { store.submit_job(job).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for (task, (kind, _)) in tasks.into_iter().zip(&jobs) {
+        answers.push((*kind, task.await.expect("task").expect("submitted")));
+    }
+
+    let of = |wanted: &str| -> Vec<Submission> {
+        answers
+            .iter()
+            .filter(|(kind, _)| *kind == wanted)
+            .map(|(_, answer)| *answer)
+            .collect()
+    };
+    for hit in of("hit") {
+        assert_eq!((hit.job_id, hit.cached), (stored.job_id, true));
+    }
+    let same = of("same");
+    assert_eq!(
+        same.iter().map(|s| s.job_id).collect::<HashSet<_>>().len(),
+        1
+    );
+    assert_eq!(
+        same.iter().filter(|s| !s.cached).count(),
+        1,
+        "one created it"
+    );
+    let fresh: Vec<Submission> = of("new").into_iter().chain(of("uncached")).collect();
+    assert!(fresh.iter().all(|s| !s.cached));
+    let fresh_jobs: HashSet<JobId> = fresh.iter().map(|s| s.job_id).collect();
+    assert_eq!(
+        fresh_jobs.len(),
+        12,
+        "each new payload has a job of its own"
+    );
+    assert!(!fresh_jobs.contains(&stored.job_id) && !fresh_jobs.contains(&same[0].job_id));
+    let requests: HashSet<_> = answers.iter().map(|(_, s)| s.request_id).collect();
+    assert_eq!(requests.len(), answers.len(), "a request per submission");
+
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM jobs").await, 14);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM job_requests").await, 19);
+    let mismatched = "SELECT COUNT(*) FROM job_requests r JOIN jobs j ON j.id = r.job_id \
+        WHERE r.input_payload <> j.input_payload OR r.\"type\" <> j.\"type\"";
+    assert_eq!(
+        count(&store, mismatched).await,
+        0,
+        "each request's job has its payload"
+    );
+    for (_, answer) in &answers {
+        let sql = format!(
+            "SELECT COUNT(*) FROM job_requests WHERE id = {} AND job_id = {} AND cache_hit = {}",
+            answer.request_id.get(),
+            answer.job_id.get(),
+            answer.cached,
+        );
+        assert_eq!(
+            count(&store, &sql).await,
+            1,
+            "request {:?} as answered",
+            answer
+        );
+    }
+}
+
+#[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_changes_are_answered_one_by_one(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {

@@ -3,9 +3,9 @@
 //! The job state machine lives in the domain; the submodules make its transitions atomic, each
 //! in as few round trips to Postgres as it can (a data-modifying statement rather than a
 //! transaction of several), and in one `IMMEDIATE` transaction on SQLite:
-//! - `submit`: **submissions** find a reusable job or create one, and record the request;
-//!   identical submissions create one job, while cache hits and different submissions never wait
-//!   for each other;
+//! - `submit`, `submit_batch`: **submissions** find a reusable job or create one, and record the
+//!   request; identical submissions create one job, while cache hits and different submissions
+//!   never wait for each other;
 //! - `claim`: **claims** give the oldest claimable jobs, or one job by id, to a worker;
 //! - `change`: **every other change** is a compare-and-set on `jobs.version`, with the assignment
 //!   update and the result insert that go with it.
@@ -19,6 +19,7 @@ mod claim;
 mod listing;
 mod rows;
 mod submit;
+mod submit_batch;
 
 use std::collections::BTreeMap;
 
@@ -43,6 +44,7 @@ use self::change::ChangeBatch;
 use self::claim::{Claim, ClaimBatch, Pick, claimable, in_claim_order};
 use self::listing::with_details;
 use self::rows::{job_and_assignment, prefixed_columns, to_job, to_request};
+use self::submit_batch::SubmitBatch;
 use super::stored_time;
 use crate::SeaOrmStore;
 use crate::batch::Batcher;
@@ -63,6 +65,8 @@ pub(crate) struct JobBatches {
     claims: Batcher<ClaimBatch>,
     /// Job changes.
     changes: Batcher<ChangeBatch>,
+    /// Submissions.
+    submissions: Batcher<SubmitBatch>,
 }
 
 impl JobBatches {
@@ -71,6 +75,7 @@ impl JobBatches {
         Self {
             claims: Batcher::new(ClaimBatch { db: db.clone() }),
             changes: Batcher::new(ChangeBatch { db: db.clone() }),
+            submissions: Batcher::new(SubmitBatch { db: db.clone() }),
         }
     }
 }
@@ -374,6 +379,18 @@ mod tests {
         "expires_at": "2026-03-01T13:00:00Z", "heartbeat_at": "2026-03-01T12:00:00Z",
         "has_result": false}]', 'channel'"#;
 
+    /// Arguments of the submission lookup: a submission of a caching type.
+    #[cfg(feature = "test-support")]
+    const SUBMIT_ARGUMENTS: &str = r#"'[{"i": 0, "now": "2026-03-01T12:00:00Z", "owner": 1,
+        "type": "TEST", "payload": {"n": 1}, "hash": "c4ca4238a0b923820dcc509a6f75849b",
+        "max_attempts": 3, "lease_seconds": 60, "lock_key": 7, "use_cache": true}]'"#;
+
+    /// Arguments of the submission's creation: the same submission, and the channel.
+    #[cfg(feature = "test-support")]
+    const CREATE_ARGUMENTS: &str = r#"'[{"i": 0, "now": "2026-03-01T12:00:00Z", "owner": 1,
+        "type": "TEST", "payload": {"n": 1}, "hash": "c4ca4238a0b923820dcc509a6f75849b",
+        "max_attempts": 3, "lease_seconds": 60, "lock_key": 7, "use_cache": true}]', 'channel'"#;
+
     /// Whether Postgres settles on a generic plan for `statement` after some executions, rather
     /// than planning every execution anew (which costs more than running a small batch).
     #[cfg(feature = "test-support")]
@@ -437,7 +454,14 @@ mod tests {
             result: None,
         };
         let changes = change::change_statement(&[change]).expect("a statement");
-        let batches = [(&claims, CLAIM_ARGUMENTS), (&changes, CHANGE_ARGUMENTS)];
+        let lookups = submit_batch::reuse_or_lock(&[]);
+        let creations = submit_batch::reuse_or_create(&[]);
+        let batches = [
+            (&claims, CLAIM_ARGUMENTS),
+            (&changes, CHANGE_ARGUMENTS),
+            (&lookups, SUBMIT_ARGUMENTS),
+            (&creations, CREATE_ARGUMENTS),
+        ];
         for (statement, arguments) in batches {
             let plan = generic_plan(store, statement, arguments).await;
             for table in ["jobs", "job_assignments", "job_results"] {

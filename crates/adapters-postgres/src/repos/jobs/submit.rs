@@ -2,12 +2,10 @@
 //!
 //! Identical submissions (same type and payload hash) of a caching type must create one job
 //! between them, while cache hits and different submissions never wait for each other:
-//! - on **Postgres** a submission whose lookup finds nothing takes a transaction-scoped advisory
-//!   lock derived from the payload hash, and looks again, in a statement of its own (so with a
-//!   snapshot taken after the lock), before it creates the job. Each step is one data-modifying
-//!   statement: a transaction of `BEGIN`, "reuse or lock", `COMMIT` for a hit; one more statement,
-//!   "reuse or create" (which also notifies claimers on commit), for a miss; and a single
-//!   statement, outside any transaction, for a type that does not cache;
+//! - on **Postgres** concurrent submissions run in batches ([`super::submit_batch`]): a
+//!   submission whose lookup finds nothing takes a transaction-scoped advisory lock derived from
+//!   the payload hash, and looks again, in a statement of its own (so with a snapshot taken after
+//!   the lock), before it creates the job;
 //! - on **SQLite** the same steps run in one `IMMEDIATE` transaction, which holds the database's
 //!   single write lock from the first read, so the first lookup is final.
 
@@ -17,9 +15,8 @@ use reefguide_ports::repositories::{NewJob, Submission};
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, Condition, ConnectionTrait as _, DatabaseTransaction, DbBackend,
-    EntityTrait as _, Order, QueryFilter as _, QueryOrder as _, QuerySelect as _, QueryTrait as _,
-    Select, Statement, TransactionTrait as _, Value, Values,
+    ColumnTrait as _, Condition, DatabaseTransaction, DbBackend, EntityTrait as _, Order,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Select,
 };
 
 use super::rows::stored_policy;
@@ -27,59 +24,15 @@ use super::status_literal;
 use crate::SeaOrmStore;
 use crate::entities::{job_requests, job_results, jobs};
 use crate::errors::db_error;
-use crate::notify::JOB_CHANNEL;
 use crate::repos::{job_id, job_request_id, stored_time};
 
 impl SeaOrmStore {
     /// The body of `JobRepository::submit_job`.
     pub(super) async fn submit(&self, new_job: &NewJob) -> anyhow::Result<Submission> {
         match self.db.get_database_backend() {
-            DbBackend::Postgres => self.submit_in_statements(new_job).await,
+            DbBackend::Postgres => self.batches.submissions.call(new_job.clone()).await,
             _ => self.submit_in_transaction(new_job).await,
         }
-    }
-
-    /// The Postgres submission (see the module documentation).
-    async fn submit_in_statements(&self, new_job: &NewJob) -> anyhow::Result<Submission> {
-        let statements = Statements::new(new_job)?;
-        if !new_job.use_cache {
-            let row = self
-                .db
-                .query_one_raw(statements.create(false))
-                .await
-                .map_err(|err| db_error("cannot create the job", err))?;
-            return submission_from(row);
-        }
-        let txn = self
-            .db
-            .begin()
-            .await
-            .map_err(|err| db_error("cannot begin", err))?;
-        let reused = txn
-            .query_one_raw(statements.reuse_or_lock())
-            .await
-            .map_err(|err| db_error("cannot look up a cached job", err))?;
-        let reused = match reused {
-            Some(row) => row
-                .try_get::<Option<i32>>("", "request_id")
-                .map_err(|err| db_error("cannot read the lookup", err))?
-                .map(|_| row),
-            None => anyhow::bail!("the lookup statement returned no row"),
-        };
-        let submission = match reused {
-            Some(row) => submission_from(Some(row))?,
-            None => {
-                let row = txn
-                    .query_one_raw(statements.create(true))
-                    .await
-                    .map_err(|err| db_error("cannot create the job", err))?;
-                submission_from(row)?
-            }
-        };
-        txn.commit()
-            .await
-            .map_err(|err| db_error("cannot commit", err))?;
-        Ok(submission)
     }
 
     /// The SQLite submission: the same steps in one `IMMEDIATE` transaction.
@@ -113,157 +66,9 @@ impl SeaOrmStore {
     }
 }
 
-/// The Postgres statements of one submission. Every statement starts with the lookup (`found`),
-/// whose parameters come first; the submission's own values follow, numbered after them.
-struct Statements {
-    /// The lookup of a reusable job, with its parameters.
-    found: Statement,
-    /// The placeholders of the values below.
-    now: String,
-    owner: String,
-    job_type: String,
-    payload: String,
-    hash: String,
-    max_attempts: String,
-    lease_seconds: String,
-    lock_key: String,
-    channel: String,
-}
-
-impl Statements {
-    /// The statements of `new_job`.
-    fn new(new_job: &NewJob) -> anyhow::Result<Self> {
-        let (max_attempts, lease_seconds) = stored_policy(&new_job.policy)?;
-        let mut found = reusable(new_job).build(DbBackend::Postgres);
-        let values = &mut found.values.get_or_insert_with(|| Values(Vec::new())).0;
-        let mut bind = |value: Value| {
-            values.push(value);
-            format!("${}", values.len())
-        };
-        let now = bind(stored_time(new_job.now).into());
-        let owner = bind(new_job.owner.get().into());
-        let job_type = bind(new_job.job_type.clone().into());
-        let payload = bind(new_job.input_payload.clone().into());
-        let hash = bind(new_job.hash.as_str().into());
-        let max_attempts = bind(max_attempts.into());
-        let lease_seconds = bind(lease_seconds.into());
-        let lock_key = bind(advisory_lock_key(&new_job.hash).into());
-        let channel = bind(JOB_CHANNEL.into());
-        Ok(Self {
-            found,
-            now,
-            owner,
-            job_type,
-            payload,
-            hash,
-            max_attempts,
-            lease_seconds,
-            lock_key,
-            channel,
-        })
-    }
-
-    /// A statement with these parameters.
-    fn statement(&self, sql: String) -> Statement {
-        Statement {
-            sql,
-            ..self.found.clone()
-        }
-    }
-
-    /// The request insert, from a CTE `job (id, cached)`; returns the submission's columns.
-    fn request_insert(&self) -> String {
-        let Self {
-            now,
-            owner,
-            job_type,
-            payload,
-            ..
-        } = self;
-        format!(
-            "request AS ( \
-                 INSERT INTO job_requests (created_at, user_id, \"type\", input_payload, \
-                     cache_hit, job_id) \
-                 SELECT {now}, {owner}, {job_type}, {payload}, cached, id FROM job \
-                 RETURNING id AS request_id, job_id, cache_hit AS cached \
-             )"
-        )
-    }
-
-    /// Reuses a found job, or takes the hash's lock. One row: the submission, or nulls when the
-    /// lock was taken. (The lock's CTE is read from the outer side of the join: a CTE that
-    /// modifies nothing runs only as far as the main query reads it.)
-    fn reuse_or_lock(&self) -> Statement {
-        self.statement(format!(
-            "WITH found AS ({found}), \
-             job AS (SELECT id, true AS cached FROM found), \
-             {request}, \
-             locked AS ( \
-                 SELECT pg_advisory_xact_lock({lock_key}) WHERE NOT EXISTS (SELECT 1 FROM found) \
-             ) \
-             SELECT r.request_id, r.job_id, r.cached \
-             FROM (SELECT count(*) AS locks FROM locked) AS l LEFT JOIN request AS r ON true",
-            found = self.found.sql,
-            request = self.request_insert(),
-            lock_key = self.lock_key,
-        ))
-    }
-
-    /// Reuses a found job (`look`) or creates one, notifying claimers of a created one (on
-    /// commit); one row: the submission.
-    fn create(&self, look: bool) -> Statement {
-        let Self {
-            now,
-            owner,
-            job_type,
-            payload,
-            hash,
-            max_attempts,
-            lease_seconds,
-            channel,
-            ..
-        } = self;
-        let found = match look {
-            true => self.found.sql.clone(),
-            // The lookup's parameters stay referenced, so the statement keeps its numbering.
-            false => format!("SELECT id FROM ({}) AS lookup WHERE false", self.found.sql),
-        };
-        let pending = JobStatus::Pending.as_str();
-        self.statement(format!(
-            "WITH found AS ({found}), \
-             created AS ( \
-                 INSERT INTO jobs (created_at, updated_at, \"type\", status, user_id, \
-                     input_payload, hash, attempts, max_attempts, lease_seconds, version) \
-                 SELECT {now}, {now}, {job_type}, '{pending}', {owner}, {payload}, {hash}, 0, \
-                     {max_attempts}, {lease_seconds}, 0 \
-                 WHERE NOT EXISTS (SELECT 1 FROM found) \
-                 RETURNING id, \"type\" \
-             ), \
-             job AS (SELECT id, true AS cached FROM found UNION ALL \
-                 SELECT id, false FROM created), \
-             {request}, \
-             notified AS (SELECT pg_notify({channel}, \"type\") FROM created) \
-             SELECT r.request_id, r.job_id, r.cached \
-             FROM (SELECT count(*) AS notices FROM notified) AS n CROSS JOIN request AS r",
-            request = self.request_insert(),
-        ))
-    }
-}
-
-/// A submission from its row (`request_id`, `job_id`, `cached`).
-fn submission_from(row: Option<sea_orm::QueryResult>) -> anyhow::Result<Submission> {
-    let row = row.ok_or_else(|| anyhow::anyhow!("the submission statement returned no row"))?;
-    let read = |err| db_error("cannot read the submission", err);
-    Ok(Submission {
-        job_id: job_id(row.try_get("", "job_id").map_err(read)?)?,
-        cached: row.try_get("", "cached").map_err(read)?,
-        request_id: job_request_id(row.try_get("", "request_id").map_err(read)?)?,
-    })
-}
-
 /// The Postgres advisory-lock key of a payload hash: its first 64 bits. A hash that is not hex
 /// (never written by this crate) falls back to an FNV-1a digest of its text.
-fn advisory_lock_key(hash: &PayloadHash) -> i64 {
+pub(super) fn advisory_lock_key(hash: &PayloadHash) -> i64 {
     let text = hash.as_str();
     let bits = text
         .get(..16)
