@@ -379,17 +379,12 @@ mod tests {
         "expires_at": "2026-03-01T13:00:00Z", "heartbeat_at": "2026-03-01T12:00:00Z",
         "has_result": false}]', 'channel'"#;
 
-    /// Arguments of the submission lookup: a submission of a caching type.
+    /// Arguments of the submission lookup: a submission of a caching type. The creation
+    /// statement takes the same submission, then the channel.
     #[cfg(feature = "test-support")]
     const SUBMIT_ARGUMENTS: &str = r#"'[{"i": 0, "now": "2026-03-01T12:00:00Z", "owner": 1,
         "type": "TEST", "payload": {"n": 1}, "hash": "c4ca4238a0b923820dcc509a6f75849b",
         "max_attempts": 3, "lease_seconds": 60, "lock_key": 7, "use_cache": true}]'"#;
-
-    /// Arguments of the submission's creation: the same submission, and the channel.
-    #[cfg(feature = "test-support")]
-    const CREATE_ARGUMENTS: &str = r#"'[{"i": 0, "now": "2026-03-01T12:00:00Z", "owner": 1,
-        "type": "TEST", "payload": {"n": 1}, "hash": "c4ca4238a0b923820dcc509a6f75849b",
-        "max_attempts": 3, "lease_seconds": 60, "lock_key": 7, "use_cache": true}]', 'channel'"#;
 
     /// Whether Postgres settles on a generic plan for `statement` after some executions, rather
     /// than planning every execution anew (which costs more than running a small batch).
@@ -456,11 +451,12 @@ mod tests {
         let changes = change::change_statement(&[change]).expect("a statement");
         let lookups = submit_batch::reuse_or_lock(&[]);
         let creations = submit_batch::reuse_or_create(&[]);
+        let create_arguments = format!("{SUBMIT_ARGUMENTS}, 'channel'");
         let batches = [
             (&claims, CLAIM_ARGUMENTS),
             (&changes, CHANGE_ARGUMENTS),
             (&lookups, SUBMIT_ARGUMENTS),
-            (&creations, CREATE_ARGUMENTS),
+            (&creations, create_arguments.as_str()),
         ];
         for (statement, arguments) in batches {
             let plan = generic_plan(store, statement, arguments).await;

@@ -1,14 +1,15 @@
 //! Postgres submissions, run in batches ([`crate::batch`]).
 //!
 //! A batch of submissions of types that do not cache is one statement ("reuse or create" below,
-//! which for them only creates). A batch with a submission of a caching type is one transaction of at most four round trips, whatever its size: `BEGIN`, "reuse or
-//! lock" (every submission that finds a reusable job records its request at once; every other
-//! one takes its hash's transaction-scoped advisory lock, in key order so that concurrent batches
-//! never deadlock), then for the misses "reuse or create" (a statement of its own, so its
-//! snapshot is taken after the locks: it looks again, then creates the jobs, records the
-//! requests and notifies claimers on commit), then `COMMIT`. Two submissions of the same hash
-//! never share a batch, so each batch creates at most one job per hash, and identical
-//! submissions in concurrent batches (or server instances) meet at the lock as single ones do.
+//! which for them only creates). A batch with a submission of a caching type is one transaction of
+//! at most four round trips, whatever its size: `BEGIN`, "reuse or lock" (every submission that
+//! finds a reusable job records its request at once; every other one takes its hash's
+//! transaction-scoped advisory lock, in key order so that concurrent batches never deadlock), then
+//! for the misses "reuse or create" (a statement of its own, so its snapshot is taken after the
+//! locks: it looks again, then creates the jobs, records the requests and notifies claimers on
+//! commit), then `COMMIT`. Two submissions of the same hash never share a batch, so each batch
+//! creates at most one job per hash, and identical submissions in concurrent batches (or server
+//! instances) meet at the lock as single ones do.
 
 use reefguide_domain::job::JobStatus;
 use reefguide_ports::repositories::{NewJob, Submission};
@@ -171,12 +172,12 @@ fn submission(row: &QueryResult) -> anyhow::Result<Option<Submission>> {
     }))
 }
 
-/// The CTEs `input` (the records of `$1`) and `found` (each with the id of the job it may reuse,
-/// or null; always null for a type that does not cache): same hash and type, `PENDING` or `IN_PROGRESS` or `SUCCEEDED` with a cache-valid
-/// result; a `SUCCEEDED` one first, then the newest (as `submit::reusable`). Jobs are reached
-/// per record by the hash index, results per job by theirs: the result check is a scalar
-/// look-up with a limit rather than `EXISTS`, which a generic plan made on a nearly empty table
-/// turns into a hash of every result.
+/// The CTEs `input` (the records of `$1`) and `found` (each with the id of the job it may reuse, or
+/// null; always null for a type that does not cache): same hash and type, `PENDING` or
+/// `IN_PROGRESS` or `SUCCEEDED` with a cache-valid result; a `SUCCEEDED` one first, then the newest
+/// (as `submit::reusable`). Jobs are reached per record by the hash index, results per job by
+/// theirs: the result check is a scalar look-up with a limit rather than `EXISTS`, which a generic
+/// plan made on a nearly empty table turns into a hash of every result.
 fn input_and_found() -> String {
     let [pending, in_progress, succeeded] = [
         JobStatus::Pending,
@@ -207,8 +208,8 @@ fn input_and_found() -> String {
 }
 
 /// The first statement: records the requests of the submissions that found a job; locks the
-/// hashes of the others of caching types, in key order. One row per submission: `i`, and `request_id`, `job_id`,
-/// `cached` (nulls for a lock).
+/// hashes of the others of caching types, in key order. One row per submission: `i`, and
+/// `request_id`, `job_id`, `cached` (nulls for a lock).
 pub(super) fn reuse_or_lock(rows: &[serde_json::Value]) -> Statement {
     let sql = format!(
         "WITH {input_and_found}, \
