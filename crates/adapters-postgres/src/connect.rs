@@ -10,8 +10,9 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait as _;
 
+use crate::batch::Batcher;
 use crate::migrations::Migrator;
-use crate::repos::JobBatches;
+use crate::repos::{JobBatches, PolygonReads};
 use crate::user_cache::UserCache;
 
 /// How long an SQLite writer waits for another writer's lock before failing.
@@ -62,6 +63,8 @@ pub struct SeaOrmStore {
     pub(crate) users: Arc<UserCache>,
     /// Claims and job changes run in batches on Postgres (see `batch`). Unused on SQLite.
     pub(crate) batches: Arc<JobBatches>,
+    /// Reads of one polygon by id run in batches on Postgres (see `batch`). Unused on SQLite.
+    pub(crate) polygon_reads: Arc<Batcher<PolygonReads>>,
 }
 
 impl SeaOrmStore {
@@ -103,6 +106,7 @@ impl SeaOrmStore {
         })?;
         Ok(Self {
             batches: Arc::new(JobBatches::new(&db)),
+            polygon_reads: Arc::new(Batcher::new(PolygonReads { db: db.clone() })),
             db,
             write_gate: Arc::default(),
             users: Arc::new(UserCache::new(options.user_cache_ttl)),

@@ -284,6 +284,42 @@ async fn unknown_polygons_are_none(
 }
 
 #[rstest]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_reads_are_answered_one_by_one(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    // On Postgres concurrent reads by id share statements: each must get its own polygon, the
+    // same polygon read several times must reach every reader, and a missing id only its reader.
+    let db = database(backend).await;
+    let store = db.store();
+    let owner = create_user(store, "reader@example.com").await;
+    let mut polygons = Vec::new();
+    for n in 0..5 {
+        let corner = f64::from(n);
+        let area = rectangle(corner, corner, corner + 0.5, corner + 0.5);
+        polygons.push(create_polygon(store, owner.id, &area).await);
+    }
+    let mut wanted: Vec<(PolygonId, Option<Polygon>)> = Vec::new();
+    for round in 0..8 {
+        for polygon in &polygons {
+            wanted.push((polygon.id, Some(polygon.clone())));
+        }
+        wanted.push((polygon_id(900 + round), None));
+    }
+    let reads: Vec<_> = wanted
+        .iter()
+        .map(|(id, _)| {
+            let (store, id) = (store.clone(), *id);
+            tokio::spawn(async move { store.find_polygon(id).await })
+        })
+        .collect();
+    for (read, (id, expected)) in reads.into_iter().zip(&wanted) {
+        let found = read.await.expect("task").expect("query");
+        assert_eq!(&found, expected, "the read of polygon {id}");
+    }
+}
+
+#[rstest]
 #[tokio::test]
 async fn polygons_are_paged_by_id_with_owner_filter(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,

@@ -1,9 +1,10 @@
 //! Scenario `polygons`: authenticated `GET /api/polygons/:id`, the typical read of a signed-in
 //! user (token verification, the caller's roles, one row, JSON out).
 //!
-//! A user registers and logs in through the API and creates one polygon; then 32 and 256
-//! concurrent connections (one task each, closed loop) read it, each phase for 10 s after a 2 s
-//! unmeasured warm-up, on a fresh connection pool.
+//! A user registers and logs in through the API and creates 64 polygons; then 32 and 256
+//! concurrent connections (one task each, closed loop) read them in turn (request `n` reads
+//! polygon `n mod 64`, so concurrent reads are of different rows), each phase for 10 s after a
+//! 2 s unmeasured warm-up, on a fresh connection pool.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,8 @@ const CONNECTIONS: [usize; 2] = [32, 256];
 const WARM_UP: Duration = Duration::from_secs(2);
 /// Measured time per phase.
 const DURATION: Duration = Duration::from_secs(10);
+/// Polygons read in turn.
+const POLYGONS: usize = 64;
 /// The polygon owner.
 const USER: (&str, &str) = ("bench-polygons@reefguide.test", "bench-polygons-password");
 
@@ -28,15 +31,20 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
     let setup = load::client(4)?;
     api::register(&setup, &bench.base, USER.0, USER.1).await?;
     let token = api::login(&setup, &bench.base, USER.0, USER.1).await?;
-    let id = api::create_polygon(&setup, &bench.base, &token).await?;
-    let url = Arc::new(format!("{}/api/polygons/{id}", bench.base));
+    let mut urls = Vec::with_capacity(POLYGONS);
+    for _ in 0..POLYGONS {
+        let id = api::create_polygon(&setup, &bench.base, &token).await?;
+        urls.push(format!("{}/api/polygons/{id}", bench.base));
+    }
+    let urls = Arc::new(urls);
     let auth = Arc::new(api::bearer(&token));
     let mut phases = Vec::new();
     for connections in CONNECTIONS {
         let client = load::client(connections)?;
         let request: Request = {
-            let (url, auth) = (url.clone(), auth.clone());
-            Arc::new(move |_| {
+            let (urls, auth) = (urls.clone(), auth.clone());
+            Arc::new(move |n| {
+                let url = &urls[(n % POLYGONS as u64) as usize];
                 let sent = client
                     .get(url.as_str())
                     .header("authorization", auth.as_str());

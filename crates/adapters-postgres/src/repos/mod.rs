@@ -10,6 +10,7 @@ mod user_logs;
 mod users;
 
 pub(crate) use jobs::JobBatches;
+pub(crate) use polygons::PolygonReads;
 
 use std::ops::Deref;
 use std::sync::Arc;

@@ -4,6 +4,12 @@
 //! four plain, indexed columns, so the bounding-box filter of a listing is a range query on those
 //! columns and never a scan of the JSON. Deleting a polygon deletes its notes (`ON DELETE
 //! CASCADE`).
+//!
+//! On Postgres, concurrent reads of one polygon by id share one indexed statement
+//! ([`PolygonReads`]): the read of a signed-in user's study area is the hottest query of the API,
+//! and its cost is mostly the statement's round trip, not its row.
+
+use std::collections::HashMap;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
@@ -14,12 +20,13 @@ use reefguide_ports::{PolygonPage, PolygonQuery, PolygonRepository};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait as _, EntityTrait as _, PaginatorTrait as _, QueryFilter as _, QueryOrder as _,
-    QuerySelect as _,
+    ColumnTrait as _, DatabaseConnection, DbBackend, EntityTrait as _, PaginatorTrait as _,
+    QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
 };
 
 use super::{polygon_id, stored_time, user_id};
 use crate::SeaOrmStore;
+use crate::batch::Batch;
 use crate::entities::polygons::{self, Column};
 use crate::errors::db_error;
 
@@ -35,6 +42,57 @@ pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
         })
     };
     parse().with_context(|| format!("stored polygon {stored_id} cannot be read"))
+}
+
+/// Reads of one polygon by id, run in batches on Postgres (see [`crate::batch`]).
+#[derive(Debug)]
+pub(crate) struct PolygonReads {
+    /// The store's pool.
+    pub(crate) db: DatabaseConnection,
+}
+
+impl Batch for PolygonReads {
+    type Request = PolygonId;
+    type Response = Option<Polygon>;
+
+    const MAX_BATCH: usize = 64;
+    // Reads never wait for each other's rows.
+    const MAX_IN_FLIGHT: usize = 2;
+
+    fn may_join(&self, _batch: &[PolygonId], _next: &PolygonId) -> bool {
+        true
+    }
+
+    async fn run_together(
+        &self,
+        batch: &[PolygonId],
+    ) -> anyhow::Result<Vec<anyhow::Result<Option<Polygon>>>> {
+        let ids: Vec<i32> = batch.iter().map(|id| id.get()).collect();
+        let rows: HashMap<i32, polygons::Model> = polygons::Entity::find()
+            .from_raw_sql(read_statement(&ids))
+            .all(&self.db)
+            .await
+            .map_err(|err| db_error(format!("cannot load {} polygons", batch.len()), err))?
+            .into_iter()
+            .map(|row| (row.id, row))
+            .collect();
+        Ok(batch
+            .iter()
+            .map(|id| rows.get(&id.get()).cloned().map(to_polygon).transpose())
+            .collect())
+    }
+}
+
+/// The statement reading the polygons of `ids`. The ids travel as one JSON array, so that every
+/// batch size shares one prepared statement, and reach the rows through the primary key's index
+/// (`= ANY` of an array).
+fn read_statement(ids: &[i32]) -> Statement {
+    Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "SELECT * FROM polygons \
+         WHERE id = ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)::int))",
+        [serde_json::Value::from(ids).into()],
+    )
 }
 
 #[async_trait]
@@ -70,6 +128,9 @@ impl PolygonRepository for SeaOrmStore {
     }
 
     async fn find_polygon(&self, id: PolygonId) -> anyhow::Result<Option<Polygon>> {
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            return self.polygon_reads.call(id).await;
+        }
         polygons::Entity::find_by_id(id.get())
             .one(&self.db)
             .await
@@ -140,5 +201,45 @@ impl PolygonRepository for SeaOrmStore {
             .await
             .map_err(|err| db_error(format!("cannot delete polygon {id}"), err))?;
         Ok(deleted.rows_affected == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The batch read's generic plan (the one a prepared statement keeps) reaches polygons by
+    /// their primary key even when made while the table was empty and never analysed.
+    #[cfg(feature = "test-support")]
+    #[tokio::test]
+    async fn batch_reads_use_the_primary_key() {
+        use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
+
+        let db =
+            crate::test_support::TestDatabase::create(crate::test_support::TestBackend::Postgres)
+                .await
+                .expect("test database");
+        let txn = db.store().connection().begin().await.expect("begin");
+        let statement = super::read_statement(&[1, 2]);
+        let steps = [
+            "SET LOCAL plan_cache_mode = force_generic_plan".to_owned(),
+            format!("PREPARE reads(jsonb) AS {}", statement.sql),
+            "EXPLAIN EXECUTE reads('[1, 2]')".to_owned(),
+        ];
+        let mut plan = Vec::new();
+        for step in steps {
+            plan = txn
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Postgres,
+                    step.clone(),
+                ))
+                .await
+                .unwrap_or_else(|err| panic!("{step}: {err}"))
+                .iter()
+                .map(|row| row.try_get_by_index::<String>(0).unwrap_or_default())
+                .collect();
+        }
+        txn.rollback().await.expect("rollback");
+        let plan = plan.join("\n");
+        assert!(plan.contains("polygons_pkey"), "{plan}");
+        assert!(!plan.contains("Seq Scan on polygons"), "{plan}");
     }
 }
