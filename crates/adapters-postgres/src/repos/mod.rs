@@ -4,6 +4,8 @@
 mod health;
 mod jobs;
 mod notes;
+#[cfg(all(test, feature = "test-support"))]
+mod plans;
 mod polygons;
 mod refresh_tokens;
 mod user_logs;

@@ -211,34 +211,12 @@ mod tests {
     #[cfg(feature = "test-support")]
     #[tokio::test]
     async fn batch_reads_use_the_primary_key() {
-        use sea_orm::{ConnectionTrait as _, TransactionTrait as _};
-
         let db =
             crate::test_support::TestDatabase::create(crate::test_support::TestBackend::Postgres)
                 .await
                 .expect("test database");
-        let txn = db.store().connection().begin().await.expect("begin");
         let statement = super::read_statement(&[1, 2]);
-        let steps = [
-            "SET LOCAL plan_cache_mode = force_generic_plan".to_owned(),
-            format!("PREPARE reads(jsonb) AS {}", statement.sql),
-            "EXPLAIN EXECUTE reads('[1, 2]')".to_owned(),
-        ];
-        let mut plan = Vec::new();
-        for step in steps {
-            plan = txn
-                .query_all_raw(sea_orm::Statement::from_string(
-                    sea_orm::DbBackend::Postgres,
-                    step.clone(),
-                ))
-                .await
-                .unwrap_or_else(|err| panic!("{step}: {err}"))
-                .iter()
-                .map(|row| row.try_get_by_index::<String>(0).unwrap_or_default())
-                .collect();
-        }
-        txn.rollback().await.expect("rollback");
-        let plan = plan.join("\n");
+        let plan = crate::repos::plans::generic_plan(db.store(), &statement, "'[1, 2]'").await;
         assert!(plan.contains("polygons_pkey"), "{plan}");
         assert!(!plan.contains("Seq Scan on polygons"), "{plan}");
     }
