@@ -61,7 +61,8 @@ pub struct SeaOrmStore {
     pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Users as authentication reads them, invalidated on change (see `user_cache`).
     pub(crate) users: Arc<UserCache>,
-    /// Claims and job changes run in batches on Postgres (see `batch`). Unused on SQLite.
+    /// Claims, job changes and submissions run in batches on Postgres (see `batch`). Unused on
+    /// SQLite.
     pub(crate) batches: Arc<JobBatches>,
     /// Reads of one polygon by id run in batches on Postgres (see `batch`). Unused on SQLite.
     pub(crate) polygon_reads: Arc<Batcher<PolygonReads>>,
