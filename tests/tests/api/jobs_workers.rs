@@ -184,11 +184,23 @@ async fn poll_lists_up_to_ten_pending_jobs_oldest_first(
     .expect(200);
     let reply = app.get("/api/jobs/poll", Some(&worker)).await.expect(200);
     assert_eq!(job_ids(&reply), tests[2..12]);
+    // The job listed first was offered to that poller: the next poll starts after it...
     let reply = app
         .get("/api/jobs/poll?jobType=TEST", Some(&worker))
         .await
         .expect(200);
-    assert_eq!(job_ids(&reply), tests[2..12]);
+    assert_eq!(job_ids(&reply), tests[3..12]);
+    // ...and when only offered jobs wait, they are listed all the same.
+    for job in &tests[4..12] {
+        app.post("/api/jobs/assign", Some(&worker), json!({"jobId": job}))
+            .await
+            .expect(200);
+    }
+    let reply = app
+        .get("/api/jobs/poll?jobType=TEST", Some(&worker))
+        .await
+        .expect(200);
+    assert_eq!(job_ids(&reply), tests[2..4]);
 }
 
 #[rstest]

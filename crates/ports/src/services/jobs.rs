@@ -33,8 +33,10 @@ use crate::repositories::jobs::{
 use crate::wakeup::JobSignal;
 
 use self::leases::{Assigning, Lease, LeaseBook, LeasedJob};
+use self::offers::Offers;
 
 mod leases;
+pub mod offers;
 
 /// How often a change is re-decided when concurrent writers keep winning the compare-and-set.
 pub const MAX_CHANGE_ATTEMPTS: usize = 8;
@@ -48,6 +50,10 @@ pub const CLAIM_RECHECK: StdDuration = StdDuration::from_secs(1);
 
 /// How many jobs R1's `poll` returns at most.
 pub const POLL_LIMIT: u64 = 10;
+
+/// How many more jobs than [`POLL_LIMIT`] a poll reads at most, to make up for the jobs it leaves
+/// out (being assigned, or on offer).
+pub const MAX_POLL_SKIP: usize = 128;
 
 /// How many expired leases one sweep handles at most.
 pub const SWEEP_BATCH: u64 = 500;
@@ -101,6 +107,7 @@ pub struct JobService<S, C> {
     signal: JobSignal,
     leases: LeaseBook,
     assigning: Assigning,
+    offers: Offers,
 }
 
 /// A decision taken on a lease: done, or to be taken again on fresh rows.
@@ -129,6 +136,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             signal,
             leases: LeaseBook::default(),
             assigning: Assigning::default(),
+            offers: Offers::default(),
         }
     }
 
@@ -256,18 +264,27 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     }
 
     /// Up to [`POLL_LIMIT`] claimable jobs, oldest first (R1's `poll`). Jobs that an `assign` of
-    /// this instance is claiming right now are left out (their claim is about to end their
-    /// `PENDING` status; R1's workers would only lose the race for them).
+    /// this instance is claiming right now or has leased are left out (R1's workers would only
+    /// lose the race for them: the listing may have been read before the claim's commit), and so
+    /// are jobs that came first in another poll's answer moments ago (see [`offers`]), unless
+    /// nothing else is waiting. The first job listed is offered to this poller.
     pub async fn poll(&self, job_type: Option<String>) -> anyhow::Result<Vec<Job>> {
-        let assigning = self.assigning.now();
-        let extra = u64::try_from(assigning.len()).unwrap_or(u64::MAX);
+        let now = self.clock.now();
+        let left_out = self
+            .assigning
+            .count()
+            .saturating_add(self.offers.running(now));
+        let extra = u64::try_from(left_out.min(MAX_POLL_SKIP)).unwrap_or(0);
         let mut jobs = self
             .store
             .pending_jobs(job_type, POLL_LIMIT.saturating_add(extra))
             .await?;
-        jobs.retain(|job| !assigning.contains(&job.id));
-        jobs.truncate(usize::try_from(POLL_LIMIT).unwrap_or(usize::MAX));
-        Ok(jobs)
+        // Assignments that started or ended while the listing was read: a listing read before
+        // a claim's commit still shows its job as pending.
+        let assigning = self.assigning.now();
+        jobs.retain(|job| !assigning.contains(&job.id) && !self.leases.is_leased(job.id, now));
+        let limit = usize::try_from(POLL_LIMIT).unwrap_or(usize::MAX);
+        Ok(self.offers.answer(jobs, limit, now))
     }
 
     /// Assigns one job by id to the calling worker (R1's `assign`): atomic, exactly one of
@@ -276,6 +293,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// asking storage (R1's workers all try the same oldest jobs).
     pub async fn assign(&self, id: JobId, worker: WorkerTag) -> Result<Claimed, AssignJobError> {
         let now = self.clock.now();
+        self.offers.withdraw(id);
         if self.leases.is_leased(id, now) {
             return Err(AssignJobError::NotAvailable);
         }

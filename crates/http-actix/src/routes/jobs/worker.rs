@@ -76,6 +76,11 @@ fn known_type(state: &AppState, path: &str, name: &str) -> Result<String, ApiErr
 }
 
 /// Up to 10 claimable jobs, oldest first (R1's poll; claim them with `assign`).
+///
+/// So that workers polling together do not all race for the same job, the first job of an
+/// answer is offered to its poller: for half a second, or until someone assigns it, other polls
+/// leave it out (unless nothing else is waiting). Jobs being assigned right now are left out too.
+/// An offer is only a hint: any worker may still assign the job, and exactly one wins.
 #[utoipa::path(get, path = "/api/jobs/poll", tag = "workers", security(("bearerAuth" = [])),
     params(PollParams),
     responses(

@@ -152,6 +152,11 @@ impl Assigning {
         })
     }
 
+    /// How many jobs are being assigned now.
+    pub fn count(&self) -> usize {
+        lock(&self.jobs).len()
+    }
+
     /// The jobs being assigned now.
     pub fn now(&self) -> HashSet<JobId> {
         lock(&self.jobs).clone()

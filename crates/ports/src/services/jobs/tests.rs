@@ -12,6 +12,7 @@ use rstest::rstest;
 use serde_json::json;
 use tokio::time::Instant;
 
+use super::offers::OFFER_HOLD;
 use super::*;
 use crate::repositories::jobs::MockJobRepository;
 use crate::services::test_support::{now, user_with};
@@ -1142,6 +1143,91 @@ async fn poll_asks_for_at_most_ten_claimable_jobs() {
         .await
         .expect("polled");
     assert_eq!(got.len(), 1);
+}
+
+/// A store whose queue holds pending jobs `1..=waiting` (oldest first by id), answering every
+/// listing with as many of them as asked for.
+fn queue_of(waiting: i64) -> MockJobRepository {
+    let mut store = MockJobRepository::new();
+    store.expect_pending_jobs().returning(move |_, limit| {
+        let limit = i64::try_from(limit).expect("small");
+        Ok((1..=waiting.min(limit)).map(pending_job).collect())
+    });
+    store
+}
+
+/// The ids of a poll's answer.
+async fn polled_ids<C: Clock>(service: &JobService<MockJobRepository, C>) -> Vec<i32> {
+    let jobs = service.poll(None).await.expect("polled");
+    jobs.iter().map(|job| job.id.get()).collect()
+}
+
+#[tokio::test]
+async fn each_poller_meets_a_different_job_first() {
+    let service = service(queue_of(20));
+    assert_eq!(polled_ids(&service).await, (1..=10).collect::<Vec<_>>());
+    assert_eq!(polled_ids(&service).await, (2..=11).collect::<Vec<_>>());
+    assert_eq!(polled_ids(&service).await, (3..=12).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn a_poll_lists_jobs_on_offer_when_nothing_else_waits() {
+    let service = service(queue_of(2));
+    assert_eq!(polled_ids(&service).await, [1, 2]);
+    assert_eq!(polled_ids(&service).await, [2]);
+    assert_eq!(polled_ids(&service).await, [1, 2]);
+}
+
+#[tokio::test]
+async fn an_offer_ends_with_an_assign_of_its_job() {
+    let mut store = queue_of(20);
+    store
+        .expect_assign_job()
+        .returning(|_, _, _, _| Ok(AssignOutcome::NotAvailable));
+    let service = service(store);
+    assert_eq!(polled_ids(&service).await[0], 1);
+    let lost = service.assign(jid(1), worker()).await;
+    assert!(
+        matches!(lost, Err(AssignJobError::NotAvailable)),
+        "{lost:?}"
+    );
+    // The store still lists job 1 (as if another instance had re-queued it): offered again.
+    assert_eq!(polled_ids(&service).await[0], 1);
+}
+
+#[tokio::test]
+async fn a_poll_leaves_out_a_job_this_instance_leased_since_the_listing_was_read() {
+    let mut store = MockJobRepository::new();
+    // A listing read before the claim's commit: the claimed job still looks pending.
+    let leased = claimed().job.id;
+    store.expect_pending_jobs().returning(move |_, _| {
+        Ok(vec![
+            Job {
+                id: leased,
+                ..test_job(JobState::new_pending())
+            },
+            pending_job(2),
+        ])
+    });
+    let service = service_after_claim(store, ManualClock::starting_now()).await;
+    assert_eq!(polled_ids(&service).await, [2]);
+}
+
+#[tokio::test]
+async fn an_offer_ends_after_the_hold() {
+    let clock = ManualClock::starting_now();
+    let service = JobService::new(
+        queue_of(20),
+        clock.clone(),
+        builtin(),
+        storage(),
+        JobSignal::new(),
+    );
+    assert_eq!(polled_ids(&service).await[0], 1);
+    clock.set(now() + OFFER_HOLD - Duration::milliseconds(1));
+    assert_eq!(polled_ids(&service).await[0], 2);
+    clock.set(now() + OFFER_HOLD);
+    assert_eq!(polled_ids(&service).await[0], 1);
 }
 
 // ---------------------------------------------------------------------------------------------
