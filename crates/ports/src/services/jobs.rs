@@ -290,7 +290,8 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// Assigns one job by id to the calling worker (R1's `assign`): atomic, exactly one of
     /// several racing workers wins. A job this instance leased and whose lease has not ended, or
     /// that another `assign` of this instance is claiming right now, is not available without
-    /// asking storage (R1's workers all try the same oldest jobs).
+    /// asking storage (R1's workers all try the same oldest jobs). Ends the job's offer to the
+    /// poller that listed it first (see [`offers`]).
     pub async fn assign(&self, id: JobId, worker: WorkerTag) -> Result<Claimed, AssignJobError> {
         let now = self.clock.now();
         self.offers.withdraw(id);

@@ -71,25 +71,13 @@ impl Offers {
 
 #[cfg(test)]
 mod tests {
-    use reefguide_domain::job::JobState;
-
     use super::*;
-    use crate::services::jobs::tests::{jid, test_job};
+    use crate::services::jobs::tests::{jid, pending_job};
     use crate::services::test_support::now;
-
-    /// Pending jobs `ids`, oldest first.
-    fn pending(ids: impl IntoIterator<Item = i64>) -> Vec<Job> {
-        ids.into_iter()
-            .map(|n| Job {
-                id: jid(n),
-                ..test_job(JobState::new_pending())
-            })
-            .collect()
-    }
 
     /// The ids of the answer of a poll at `at` of jobs `ids`, at most 3.
     fn answer(offers: &Offers, ids: impl IntoIterator<Item = i64>, at: DateTime<Utc>) -> Vec<i32> {
-        let jobs = offers.answer(pending(ids), 3, at);
+        let jobs = offers.answer(ids.into_iter().map(pending_job).collect(), 3, at);
         jobs.iter().map(|job| job.id.get()).collect()
     }
 

@@ -1199,16 +1199,10 @@ async fn an_offer_ends_with_an_assign_of_its_job() {
 async fn a_poll_leaves_out_a_job_this_instance_leased_since_the_listing_was_read() {
     let mut store = MockJobRepository::new();
     // A listing read before the claim's commit: the claimed job still looks pending.
-    let leased = claimed().job.id;
-    store.expect_pending_jobs().returning(move |_, _| {
-        Ok(vec![
-            Job {
-                id: leased,
-                ..test_job(JobState::new_pending())
-            },
-            pending_job(2),
-        ])
-    });
+    let leased = i64::from(claimed().job.id.get());
+    store
+        .expect_pending_jobs()
+        .returning(move |_, _| Ok(vec![pending_job(leased), pending_job(2)]));
     let service = service_after_claim(store, ManualClock::starting_now()).await;
     assert_eq!(polled_ids(&service).await, [2]);
 }
@@ -1499,7 +1493,7 @@ impl JobRepository for GatedAssigns {
 }
 
 /// Pending job `n` (oldest first by id).
-fn pending_job(n: i64) -> Job {
+pub(crate) fn pending_job(n: i64) -> Job {
     Job {
         id: jid(n),
         ..test_job(JobState::new_pending())
