@@ -34,17 +34,14 @@ pub(crate) struct Offers {
 impl Offers {
     /// How many offers run at `now` (ended offers are forgotten).
     pub fn running(&self, now: DateTime<Utc>) -> usize {
-        let mut until = self.lock();
-        until.retain(|_, ends| *ends > now);
-        until.len()
+        self.running_at(now).len()
     }
 
     /// A poll's answer at `now` from `jobs`, the claimable jobs oldest first: without the jobs on
     /// offer (unless every one is), at most `limit`, the first of them offered. One step under
     /// one lock, so that concurrent polls never meet the same job first.
     pub fn answer(&self, mut jobs: Vec<Job>, limit: usize, now: DateTime<Utc>) -> Vec<Job> {
-        let mut until = self.lock();
-        until.retain(|_, ends| *ends > now);
+        let mut until = self.running_at(now);
         if jobs.iter().any(|job| !until.contains_key(&job.id)) {
             jobs.retain(|job| !until.contains_key(&job.id));
         }
@@ -61,6 +58,13 @@ impl Offers {
     /// Ends the offer of `job` (someone is trying to assign it).
     pub fn withdraw(&self, job: JobId) {
         self.lock().remove(&job);
+    }
+
+    /// The offers running at `now`, locked, the ended ones forgotten.
+    fn running_at(&self, now: DateTime<Utc>) -> MutexGuard<'_, HashMap<JobId, DateTime<Utc>>> {
+        let mut until = self.lock();
+        until.retain(|_, ends| *ends > now);
+        until
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<JobId, DateTime<Utc>>> {
