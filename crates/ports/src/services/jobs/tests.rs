@@ -1210,13 +1210,7 @@ async fn a_poll_leaves_out_a_job_this_instance_leased_since_the_listing_was_read
 #[tokio::test]
 async fn an_offer_ends_after_the_hold() {
     let clock = ManualClock::starting_now();
-    let service = JobService::new(
-        queue_of(20),
-        clock.clone(),
-        builtin(),
-        storage(),
-        JobSignal::new(),
-    );
+    let service = service_on(queue_of(20), clock.clone());
     assert_eq!(polled_ids(&service).await[0], 1);
     clock.set(now() + OFFER_HOLD - Duration::milliseconds(1));
     assert_eq!(polled_ids(&service).await[0], 2);
@@ -1247,6 +1241,14 @@ impl Clock for ManualClock {
     }
 }
 
+/// A service on `clock`.
+fn service_on(
+    store: MockJobRepository,
+    clock: ManualClock,
+) -> JobService<MockJobRepository, ManualClock> {
+    JobService::new(store, clock, builtin(), storage(), JobSignal::new())
+}
+
 /// A service on `clock` that has just handed out [`claimed`] through `claim`.
 async fn service_after_claim(
     mut store: MockJobRepository,
@@ -1256,7 +1258,7 @@ async fn service_after_claim(
         .expect_claim_jobs()
         .times(1)
         .returning(|_| Ok(vec![claimed()]));
-    let service = JobService::new(store, clock, builtin(), storage(), JobSignal::new());
+    let service = service_on(store, clock);
     let got = service.claim(None, worker(), StdDuration::ZERO).await;
     assert_eq!(got.expect("claim"), Some(claimed()));
     service
