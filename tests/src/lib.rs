@@ -135,7 +135,7 @@ impl TestApp {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings {
             port: 0,
-            api_domain: ISSUER.into(),
+            api_domain: Some(ISSUER.into()),
             data_dir: data_dir.path().to_path_buf(),
             database_url: Some(db.url().to_owned()),
             database_max_connections: 5,

@@ -24,10 +24,10 @@ use reefguide_ports::services::{
 use reefguide_ports::{ComputeCluster, JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::{ComputeKind, Settings, StorageKind};
+use crate::config::{ComputeKind, ServerUrls, Settings, StorageKind};
 use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
-use crate::middleware::{json_error_body, log_request, unknown_route};
+use crate::middleware::{cors, json_error_body, log_request, unknown_route};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimits;
 use crate::routes;
@@ -130,15 +130,28 @@ fn load_keys(settings: &Settings) -> anyhow::Result<RsaKeyPair> {
     Ok(pair)
 }
 
-/// Builds the application state: store, keys, services, service accounts. `public_url` is where
-/// clients reach this server (the local object store's signed URLs point there).
-pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Result<AppState> {
+/// Builds the application state: store, keys, services, service accounts. `urls` are the
+/// server's base URLs (see [`Settings::server_urls`]): `api_domain` is the JWT issuer, and
+/// `public_url` is where clients reach this server (the local object store's signed URLs and
+/// local workers point there).
+pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Result<AppState> {
+    if urls.loopback_for_wildcard {
+        tracing::warn!(
+            host = %settings.host,
+            api_domain = %urls.api_domain,
+            public_url = %urls.public_url,
+            "listening on a wildcard address but api_domain or public_url is not set, so the \
+             loopback address stands in for them: clients on other machines need public_url and \
+             api_domain set to an address they can reach"
+        );
+    }
+    let public_url = urls.public_url.as_str();
     let store = connect_store(settings, settings.migrate_on_start).await?;
     let pair = load_keys(settings)?;
     let jwt = JwtKeys::new(
         &pair,
         settings.jwt_key_id.clone(),
-        settings.api_domain.clone(),
+        urls.api_domain.clone(),
         Duration::minutes(i64::from(settings.access_token_minutes)),
     )?;
     let hasher = Argon2Hasher::new(Argon2Settings {
@@ -210,7 +223,7 @@ pub async fn build_state(settings: &Settings, public_url: &str) -> anyhow::Resul
         jwks: jwt.jwks().clone(),
         limits: RateLimits::new(settings),
         trust_forwarded_for: settings.trust_forwarded_for,
-        public_url: settings.api_domain.trim_end_matches('/').to_owned(),
+        public_url: urls.api_domain.trim_end_matches('/').to_owned(),
         job_type_names,
     })
 }
@@ -423,8 +436,8 @@ impl Application {
         let listener = TcpListener::bind((settings.host, settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
-        let public_url = settings.public_url_for(port);
-        let state = web::Data::new(build_state(&settings, &public_url).await?);
+        let urls = settings.server_urls(port);
+        let state = web::Data::new(build_state(&settings, &urls).await?);
         let mut background = vec![spawn_lease_sweeper(
             state.clone(),
             std::time::Duration::from_millis(settings.lease_sweep_interval_ms),
@@ -448,7 +461,11 @@ impl Application {
         }
         let local_pool = state.local_pool.clone();
         let body_limit = settings.body_limit_bytes;
+        let cors_origins = settings.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
+            // Outermost first: log every request; answer CORS preflights before any
+            // authentication and give every answer, errors included, its CORS headers; turn
+            // non-JSON error answers (actix's own, and CORS refusals) into JSON.
             App::new()
                 .app_data(state.clone())
                 .app_data(json_config(body_limit))
@@ -457,6 +474,8 @@ impl Application {
                 .app_data(path_config())
                 .configure(routes::configure)
                 .default_service(web::to(unknown_route))
+                .wrap(ErrorHandlers::new().default_handler(json_error_body))
+                .wrap(cors(&cors_origins))
                 .wrap(ErrorHandlers::new().default_handler(json_error_body))
                 .wrap(from_fn(log_request))
         })

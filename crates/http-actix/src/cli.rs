@@ -44,6 +44,7 @@ pub enum Command {
 
 /// Options of `reefguide worker` (also read from the environment).
 #[derive(Debug, clap::Args)]
+#[command(after_help = WORKER_S3_HELP)]
 pub struct WorkerArgs {
     /// The server's base URL.
     #[arg(
@@ -65,6 +66,17 @@ pub struct WorkerArgs {
     #[arg(long, env = "WORKER_IDLE_TIMEOUT_SECONDS")]
     pub idle_timeout_seconds: Option<u64>,
 }
+
+/// How `reefguide worker` stores result files on servers without upload URLs (R1) whose
+/// storage is S3: the worker SDK uploads directly, configured by the AWS SDK's own variables.
+const WORKER_S3_HELP: &str = "\
+Result files on servers without upload URLs (ReefGuide R1) that store results in S3 are PUT
+directly into the bucket, configured by the standard AWS environment:
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_PROFILE
+                       credentials (or the ECS task role / instance metadata)
+  AWS_REGION           the bucket's region (default us-east-1)
+  AWS_ENDPOINT_URL_S3  an S3-compatible endpoint such as MinIO or moto (path-style addressing),
+                       else AWS_ENDPOINT_URL";
 
 /// Key actions.
 #[derive(Debug, Subcommand)]
@@ -118,8 +130,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Runs the capacity manager until SIGINT.
 async fn manage(settings: Settings) -> anyhow::Result<()> {
-    let public_url = settings.public_url_for(settings.port);
-    let state = crate::app::build_state(&settings, &public_url).await?;
+    let state = crate::app::build_state(&settings, &settings.server_urls(settings.port)).await?;
     let manager =
         crate::capacity::build_manager(&settings, state.store.clone(), state.compute.clone())?;
     tracing::info!(
@@ -161,7 +172,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings.clone()).await?;
     app.stop_on_signals();
     tracing::info!(
-        address = %format!("http://{}:{}", settings.host, app.port()),
+        address = %format!("http://{}", std::net::SocketAddr::new(settings.host, app.port())),
         database = %mask_password(&database),
         data_dir = %settings.data_dir.display(),
         "reefguide listening"

@@ -7,7 +7,7 @@
 //! file and (upper-cased, prefixed) in the environment. Secrets are wrapped so they never print.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 
 use figment::Figment;
@@ -19,6 +19,10 @@ use reefguide_domain::{Email, Role};
 
 use crate::openapi::Deployment;
 use crate::routes::admin::MAX_DESIRED_COUNT;
+
+mod cors;
+
+pub use cors::{CorsOrigins, InvalidOrigin, Origin};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -46,8 +50,9 @@ pub struct Settings {
     pub host: IpAddr,
     /// Port to listen on (0 picks a free one).
     pub port: u16,
-    /// Public base URL of the API; the JWT issuer.
-    pub api_domain: String,
+    /// Public base URL of the API; the JWT issuer (`iss`). Unset: `public_url` when that is set,
+    /// else `http://<host>:<port>` of the listener (see [`Settings::server_urls`]).
+    pub api_domain: Option<String>,
     /// Directory for the embedded default's SQLite database and development keys.
     pub data_dir: PathBuf,
     /// Database URL (`postgres://…` or `sqlite://…`); default: SQLite in `data_dir`.
@@ -85,6 +90,9 @@ pub struct Settings {
     pub rate_limit_register_per_ip_per_hour: u32,
     /// Use the `X-Forwarded-For` address for rate limits (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
+    /// Browser origins allowed to call the API (CORS): `*` (any origin, as ReefGuide) or a list
+    /// of `scheme://host[:port]` origins.
+    pub cors_allowed_origins: CorsOrigins,
     /// argon2id memory cost in KiB.
     pub argon2_memory_kib: u32,
     /// argon2id passes.
@@ -123,7 +131,8 @@ pub struct Settings {
     /// Job types: overrides of the built-in ones and new ones, by name (see the README).
     pub job_types: BTreeMap<String, JobTypeSettings>,
     /// Base URL at which clients reach this API, used in the local store's signed URLs. Unset:
-    /// `api_domain`, or the bound address when `port` is 0 (a free port picked at start).
+    /// `api_domain` when that is set (unless `port` is 0), else `http://<host>:<port>` of the
+    /// listener (see [`Settings::server_urls`]).
     pub public_url: Option<String>,
     /// Where result files live: `local` (under `data_dir/results`, served by this API through
     /// signed URLs) or `s3`.
@@ -249,6 +258,19 @@ pub enum StorageKind {
     S3,
 }
 
+/// The base URLs of a running server (see [`Settings::server_urls`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerUrls {
+    /// The API's public base URL and the JWT issuer (`iss`), exactly as configured or derived.
+    pub api_domain: String,
+    /// Where clients reach this API (the local store's signed URLs, local workers' API URL),
+    /// without a trailing `/`.
+    pub public_url: String,
+    /// Whether a derived URL names the loopback address in place of a wildcard listen address:
+    /// clients on other machines cannot use it, they need `public_url` and `api_domain` set.
+    pub loopback_for_wildcard: bool,
+}
+
 /// The configuration of one job type. For a built-in type every field is optional and replaces
 /// the built-in value (except the schemas, which cannot be replaced); a new type needs
 /// `input_schema`.
@@ -280,7 +302,7 @@ impl Default for Settings {
         Self {
             host: IpAddr::from([127, 0, 0, 1]),
             port: 5000,
-            api_domain: "http://localhost:5000".into(),
+            api_domain: None,
             data_dir: PathBuf::from("reefguide-data"),
             database_url: None,
             database_max_connections: 10,
@@ -298,6 +320,7 @@ impl Default for Settings {
             rate_limit_login_per_account_per_minute: 10,
             rate_limit_register_per_ip_per_hour: 20,
             trust_forwarded_for: false,
+            cors_allowed_origins: CorsOrigins::Any,
             argon2_memory_kib: 19 * 1024,
             argon2_iterations: 2,
             argon2_parallelism: 1,
@@ -404,15 +427,38 @@ impl Settings {
         })
     }
 
-    /// Where clients reach this server once it listens on `bound_port` (see `public_url`).
+    /// The base URLs of this server once it listens on `bound_port`: each configured one as
+    /// given, the others derived.
+    ///
+    /// - `public_url`: as set; else `api_domain` when that is set and `port` is not 0 (with port
+    ///   0 the free port picked at start is not known in advance); else the listener's URL.
+    /// - `api_domain`: as set; else `public_url` when that is set; else the listener's URL.
+    ///
+    /// The listener's URL is `http://<host>:<bound_port>`, with the loopback address for a
+    /// wildcard host (`0.0.0.0`, `::`), which only clients on this machine can use.
     #[must_use]
-    pub fn public_url_for(&self, bound_port: u16) -> String {
-        let url = match &self.public_url {
-            Some(url) => url.clone(),
-            None if self.port == 0 => format!("http://{}:{bound_port}", self.host),
-            None => self.api_domain.clone(),
+    pub fn server_urls(&self, bound_port: u16) -> ServerUrls {
+        let wildcard = self.host.is_unspecified();
+        let host = match self.host {
+            IpAddr::V4(_) if wildcard => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) if wildcard => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            host => host,
         };
-        url.trim_end_matches('/').to_owned()
+        let listener = format!("http://{}", SocketAddr::new(host, bound_port));
+        let public_url = self
+            .public_url
+            .clone()
+            .or_else(|| self.api_domain.clone().filter(|_| self.port != 0));
+        let api_domain = self.api_domain.clone().or_else(|| self.public_url.clone());
+        let derived = public_url.is_none() || api_domain.is_none();
+        ServerUrls {
+            public_url: public_url
+                .unwrap_or_else(|| listener.clone())
+                .trim_end_matches('/')
+                .to_owned(),
+            api_domain: api_domain.unwrap_or(listener),
+            loopback_for_wildcard: wildcard && derived,
+        }
     }
 
     fn validate_storage(&self) -> Result<(), ConfigError> {
@@ -485,7 +531,9 @@ impl Settings {
             setting,
             reason: reason.to_owned(),
         };
-        if !(self.api_domain.starts_with("http://") || self.api_domain.starts_with("https://")) {
+        if let Some(domain) = &self.api_domain
+            && !(domain.starts_with("http://") || domain.starts_with("https://"))
+        {
             return Err(invalid("api_domain", "must be an http:// or https:// URL"));
         }
         if self.access_token_minutes == 0 {
@@ -686,6 +734,159 @@ mod tests {
             assert_eq!(settings.port, 6000);
             assert_eq!(settings.database_url.as_deref(), Some("postgres://db/ours"));
             assert!(!settings.rate_limit_enabled);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn urls_derive_from_host_and_port_unless_set() {
+        let settings = |configure: fn(&mut Settings)| {
+            let mut settings = Settings::default();
+            configure(&mut settings);
+            settings
+        };
+        let urls = settings(|s| s.port = 8080).server_urls(8080);
+        assert_eq!(urls.api_domain, "http://127.0.0.1:8080");
+        assert_eq!(urls.public_url, "http://127.0.0.1:8080");
+        assert!(!urls.loopback_for_wildcard);
+
+        // Only api_domain: public_url follows it (as before), except with port 0.
+        let domain = |s: &mut Settings| s.api_domain = Some("https://reef.example.org/".into());
+        let urls = settings(domain).server_urls(5000);
+        assert_eq!(urls.api_domain, "https://reef.example.org/");
+        assert_eq!(urls.public_url, "https://reef.example.org");
+        let urls = settings(|s| {
+            s.api_domain = Some("https://reef.example.org".into());
+            s.port = 0;
+        })
+        .server_urls(40123);
+        assert_eq!(urls.api_domain, "https://reef.example.org");
+        assert_eq!(urls.public_url, "http://127.0.0.1:40123");
+
+        // Only public_url: the issuer follows it.
+        let urls =
+            settings(|s| s.public_url = Some("http://10.0.0.5:5000".into())).server_urls(5000);
+        assert_eq!(urls.api_domain, "http://10.0.0.5:5000");
+        assert_eq!(urls.public_url, "http://10.0.0.5:5000");
+
+        // A wildcard host: the loopback address, flagged.
+        let urls = settings(|s| s.host = IpAddr::from([0, 0, 0, 0])).server_urls(5000);
+        assert_eq!(urls.api_domain, "http://127.0.0.1:5000");
+        assert!(urls.loopback_for_wildcard);
+        let urls = settings(|s| s.host = IpAddr::V6(Ipv6Addr::UNSPECIFIED)).server_urls(5000);
+        assert_eq!(urls.public_url, "http://[::1]:5000");
+        assert!(urls.loopback_for_wildcard);
+        let urls = settings(|s| {
+            s.host = IpAddr::from([0, 0, 0, 0]);
+            s.api_domain = Some("https://reef.example.org".into());
+            s.public_url = Some("https://files.example.org".into());
+        })
+        .server_urls(5000);
+        assert!(!urls.loopback_for_wildcard, "nothing derived");
+        let urls = settings(|s| s.host = IpAddr::V6(Ipv6Addr::LOCALHOST)).server_urls(5000);
+        assert_eq!(urls.api_domain, "http://[::1]:5000");
+    }
+
+    #[test]
+    fn api_domain_is_unset_by_default_and_read_from_r1_name() {
+        Jail::expect_with(|jail| {
+            let settings = Settings::from_figment(Settings::figment("none.toml")).expect("ok");
+            assert_eq!(settings.api_domain, None);
+            jail.set_env("API_DOMAIN", "https://reef.example.org");
+            let settings = Settings::from_figment(Settings::figment("none.toml")).expect("ok");
+            assert_eq!(
+                settings.api_domain.as_deref(),
+                Some("https://reef.example.org")
+            );
+            jail.set_env("API_DOMAIN", "reef.example.org");
+            let error = Settings::from_figment(Settings::figment("none.toml"))
+                .expect_err("no scheme")
+                .to_string();
+            assert!(error.contains("api_domain"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn cors_origins_are_any_by_default_a_list_from_env_or_file() {
+        Jail::expect_with(|jail| {
+            let load = |file: &str| Settings::from_figment(Settings::figment(file));
+            assert_eq!(
+                load("none.toml").expect("ok").cors_allowed_origins,
+                CorsOrigins::Any
+            );
+            jail.set_env("REEFGUIDE_CORS_ALLOWED_ORIGINS", "*");
+            assert_eq!(
+                load("none.toml").expect("ok").cors_allowed_origins,
+                CorsOrigins::Any
+            );
+            jail.set_env(
+                "REEFGUIDE_CORS_ALLOWED_ORIGINS",
+                "http://127.0.0.1:4200, HTTPS://App.Example.org:443,http://[::1]:80",
+            );
+            let origins = match load("none.toml").expect("ok").cors_allowed_origins {
+                CorsOrigins::List(origins) => origins,
+                CorsOrigins::Any => panic!("a list was configured"),
+            };
+            assert_eq!(
+                origins.iter().map(Origin::as_str).collect::<Vec<_>>(),
+                [
+                    "http://127.0.0.1:4200",
+                    "https://app.example.org",
+                    "http://[::1]"
+                ]
+            );
+            jail.clear_env();
+            jail.create_file(
+                "r.toml",
+                "cors_allowed_origins = [\"https://app.example.org\", \"http://localhost:4200\"]",
+            )?;
+            assert_eq!(
+                load("r.toml").expect("ok").cors_allowed_origins,
+                CorsOrigins::List(vec![
+                    Origin::parse("https://app.example.org").expect("origin"),
+                    Origin::parse("http://localhost:4200").expect("origin"),
+                ])
+            );
+            jail.create_file("s.toml", "cors_allowed_origins = \"*\"")?;
+            assert_eq!(
+                load("s.toml").expect("ok").cors_allowed_origins,
+                CorsOrigins::Any
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_cors_origins_stop_start_up_naming_the_setting() {
+        // What is an origin is pinned in `config::cors`; here, that a bad one stops start-up.
+        for bad in [
+            "https://app.example.org/",
+            "http://*.example.org",
+            "*,http://localhost:4200",
+        ] {
+            assert!(CorsOrigins::parse(bad).is_err(), "{bad} accepted");
+            Jail::expect_with(|jail| {
+                jail.set_env("REEFGUIDE_CORS_ALLOWED_ORIGINS", bad);
+                let error = Settings::from_figment(Settings::figment("none.toml"))
+                    .expect_err("invalid")
+                    .to_string();
+                // Named as the variable is (`CORS_ALLOWED_ORIGINS` in `REEFGUIDE_` variables).
+                assert!(
+                    error.to_lowercase().contains("cors_allowed_origins"),
+                    "{bad}: {error}"
+                );
+                assert!(!error.contains('\n'), "{error}");
+                Ok(())
+            });
+        }
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", "cors_allowed_origins = 5")?;
+            let error = Settings::from_figment(Settings::figment("r.toml")).expect_err("invalid");
+            assert!(
+                error.to_string().contains("cors_allowed_origins"),
+                "{error}"
+            );
             Ok(())
         });
     }

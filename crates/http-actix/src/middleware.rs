@@ -1,7 +1,8 @@
-//! Middleware: authentication, role guard, request logging, and JSON for framework errors.
+//! Middleware: CORS, authentication, role guard, request logging, and JSON for framework errors.
 
 use std::time::Instant;
 
+use actix_cors::{Cors, CorsError};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
@@ -11,8 +12,34 @@ use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _,
 use reefguide_domain::access::may_use_user_features;
 
 use crate::app::AppState;
+use crate::config::CorsOrigins;
 use crate::errors::ApiError;
 use crate::extract::CurrentUser;
+
+/// How long browsers may cache a preflight answer, in seconds.
+const CORS_MAX_AGE_SECONDS: usize = 3600;
+
+/// CORS for the browser front end, which runs on its own origin. It must wrap everything that
+/// can answer (authentication included), so that preflights are answered before any token is
+/// asked for and error answers carry `Access-Control-Allow-Origin` too.
+///
+/// With [`CorsOrigins::Any`] every origin gets `Access-Control-Allow-Origin: *`, as ReefGuide
+/// answers; credentials are never allowed (tokens travel in the `Authorization` header, not in
+/// cookies). With a list, an allowed origin is echoed back; another origin gets no CORS header
+/// (the browser then hides the answer) and its preflights are refused with 400.
+pub fn cors(origins: &CorsOrigins) -> Cors {
+    let cors = match origins {
+        CorsOrigins::Any => Cors::default().allow_any_origin().send_wildcard(),
+        CorsOrigins::List(origins) => origins.iter().fold(Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin.as_str())
+        }),
+    };
+    cors.allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
+        .expose_headers([header::RETRY_AFTER, header::CONTENT_DISPOSITION])
+        .max_age(CORS_MAX_AGE_SECONDS)
+        .block_on_origin_mismatch(false)
+}
 
 /// Authenticates the bearer token **before** anything reads the body, re-reading the user's
 /// roles from storage, and stores the [`CurrentUser`] for handlers.
@@ -153,10 +180,23 @@ pub fn json_error_body<B>(
     }
     let status = response.status();
     let allow = response.headers().get(header::ALLOW).cloned();
+    let cors_refusal = response
+        .response()
+        .error()
+        .and_then(|error| error.as_error::<CorsError>())
+        .map(ToString::to_string);
     let (req, _) = response.into_parts();
-    let error = match status.as_u16() {
-        404 => ApiError::not_found(format!("Route {} {} not found", req.method(), req.path())),
-        405 => ApiError::new(
+    let error = match (status.as_u16(), cors_refusal) {
+        // A preflight the CORS layer refused (origin, method or headers not allowed).
+        (_, Some(reason)) => ApiError::new(
+            status,
+            "cors_refused",
+            format!("Cross-origin request refused: {reason}"),
+        ),
+        (404, None) => {
+            ApiError::not_found(format!("Route {} {} not found", req.method(), req.path()))
+        }
+        (405, None) => ApiError::new(
             status,
             "method_not_allowed",
             format!("Method {} is not allowed on {}", req.method(), req.path()),

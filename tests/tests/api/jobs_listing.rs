@@ -141,6 +141,57 @@ async fn listing_filters_by_status_and_type_and_refuses_bad_parameters(
     }
 }
 
+/// An unknown type in the listing filter is a client mistake: 400 `unknown_job_type` naming the
+/// known types (as `/api/jobs/poll` answers), never an empty page.
+#[rstest]
+#[tokio::test]
+async fn listing_refuses_an_unknown_type_naming_the_known_ones(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (_, ana) = app.user("ana@example.com").await;
+    let admin = app.admin_token().await;
+    submit_test(&app, &ana, 1).await;
+    for route in ["/api/jobs", "/api/jobs/mine"] {
+        for (token, query) in [
+            (&ana, "type=BOGUS"),
+            (&admin, "type=BOGUS"),
+            (&ana, "type=test"),
+            (&ana, "type="),
+            (&ana, "status=PENDING&type=BOGUS"),
+        ] {
+            let reply = app
+                .get(&format!("{route}?{query}"), Some(token))
+                .await
+                .expect_error(400, "unknown_job_type");
+            let message = reply.body["message"].as_str().unwrap_or_default();
+            assert!(message.contains("in type"), "{route}?{query}: {message}");
+            for known in BUILTIN_TYPES {
+                assert!(message.contains(known), "{route}?{query}: {message}");
+            }
+        }
+    }
+    // The same wording as the worker poll's.
+    let worker = app.worker_token("worker@example.com").await;
+    let poll = app
+        .get("/api/jobs/poll?jobType=BOGUS", Some(&worker))
+        .await
+        .expect_error(400, "unknown_job_type");
+    let listing = app
+        .get("/api/jobs?type=BOGUS", Some(&ana))
+        .await
+        .expect_error(400, "unknown_job_type");
+    assert_eq!(
+        poll.body["message"]
+            .as_str()
+            .map(|m| m.replace("jobType", "type")),
+        listing.body["message"].as_str().map(str::to_owned)
+    );
+    // A known type still lists.
+    let reply = app.get("/api/jobs?type=TEST", Some(&ana)).await.expect(200);
+    assert_eq!(reply.body["total"], json!(1));
+}
+
 #[rstest]
 #[tokio::test]
 async fn cursor_paging_covers_every_job_exactly_once(

@@ -3,6 +3,7 @@
 
 mod admin_cluster;
 mod auth;
+mod cors;
 mod errors;
 mod health;
 mod jobs;
@@ -15,3 +16,4 @@ mod results;
 mod routes_documented;
 mod security;
 mod users;
+mod zero_config;

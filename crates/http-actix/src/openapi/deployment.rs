@@ -62,6 +62,9 @@ pub fn complete(document: &mut Value, deployment: &Deployment<'_>) {
     schemas["ScaleRequest"]["properties"]["desiredCount"]["maximum"] =
         json!(deployment.max_desired_count);
     set_query_schema(document, "/api/jobs/poll", "get", "jobType", &type_ref);
+    for listing in ["/api/jobs", "/api/jobs/mine"] {
+        set_query_schema(document, listing, "get", "type", &type_ref);
+    }
 }
 
 /// Sets the schema of query parameter `name` of an operation.

@@ -105,7 +105,7 @@ pub struct ListJobsParams {
     /// Only jobs with this status.
     #[param(value_type = Option<dto::JobStatusName>, example = "PENDING")]
     pub status: Option<String>,
-    /// Only jobs of this type.
+    /// Only jobs of this type (one of the deployment's types; another is a 400).
     #[serde(rename = "type")]
     #[param(rename = "type")]
     pub job_type: Option<String>,
@@ -129,7 +129,31 @@ pub struct JobListResponse {
     pub next_cursor: Option<String>,
 }
 
-fn parse_listing(params: &ListJobsParams) -> Result<JobListing, ApiError> {
+/// The registered name of job type `name`, or 400 `unknown_job_type` naming the request
+/// parameter it came in and the deployment's job types.
+fn known_type(state: &AppState, parameter: &str, name: &str) -> Result<String, ApiError> {
+    state
+        .jobs
+        .registry()
+        .get(name)
+        .map(|kind| kind.name().as_str().to_owned())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "unknown_job_type",
+                format!(
+                    "Unknown job type {name:?} in {parameter}; known types: {}",
+                    state.job_type_names.join(", ")
+                ),
+            )
+        })
+}
+
+fn parse_listing(state: &AppState, params: &ListJobsParams) -> Result<JobListing, ApiError> {
+    let job_type = params
+        .job_type
+        .as_deref()
+        .map(|name| known_type(state, "type", name))
+        .transpose()?;
     let mut validation = Validation::default();
     let status = validation.field(
         "status",
@@ -157,7 +181,7 @@ fn parse_listing(params: &ListJobsParams) -> Result<JobListing, ApiError> {
     let (status, limit, before) = validation.finish((status, limit, before))?;
     Ok(JobListing {
         status,
-        job_type: params.job_type.clone(),
+        job_type,
         limit,
         before,
     })
@@ -186,7 +210,8 @@ fn list_response(page: JobPage) -> JobListResponse {
     params(ListJobsParams),
     responses(
         (status = 200, description = "A page of jobs, newest first", body = JobListResponse),
-        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+        (status = 400, description = "Unknown type (`unknown_job_type`, naming the known \
+            types), or a bad status, limit or cursor", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
 pub async fn list_jobs(
@@ -194,7 +219,7 @@ pub async fn list_jobs(
     state: web::Data<AppState>,
     params: web::Query<ListJobsParams>,
 ) -> Result<web::Json<JobListResponse>, ApiError> {
-    let listing = parse_listing(&params)?;
+    let listing = parse_listing(&state, &params)?;
     let page = state.jobs.list_visible(&actor, listing).await?;
     Ok(web::Json(list_response(page)))
 }
@@ -204,7 +229,8 @@ pub async fn list_jobs(
     params(ListJobsParams),
     responses(
         (status = 200, description = "A page of the caller's jobs, newest first", body = JobListResponse),
-        (status = 400, description = "Bad status, limit or cursor", body = ErrorBody),
+        (status = 400, description = "Unknown type (`unknown_job_type`, naming the known \
+            types), or a bad status, limit or cursor", body = ErrorBody),
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
 pub async fn list_my_jobs(
@@ -212,7 +238,7 @@ pub async fn list_my_jobs(
     state: web::Data<AppState>,
     params: web::Query<ListJobsParams>,
 ) -> Result<web::Json<JobListResponse>, ApiError> {
-    let listing = parse_listing(&params)?;
+    let listing = parse_listing(&state, &params)?;
     let page = state.jobs.list_own(&actor, listing).await?;
     Ok(web::Json(list_response(page)))
 }

@@ -15,6 +15,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{AssignmentDto, JobDto};
+use super::known_type;
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
@@ -59,20 +60,6 @@ pub struct PollParams {
 pub struct PollResponse {
     /// Up to 10 claimable jobs, oldest first.
     pub jobs: Vec<JobDto>,
-}
-
-fn known_type(state: &AppState, path: &str, name: &str) -> Result<String, ApiError> {
-    state
-        .jobs
-        .registry()
-        .get(name)
-        .map(|kind| kind.name().as_str().to_owned())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_job_type",
-                format!("Unknown job type {name:?} in {path}"),
-            )
-        })
 }
 
 /// Up to 10 claimable jobs, oldest first (R1's poll; claim them with `assign`).
