@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio_util::sync::CancellationToken;
 
 use crate::handler::HandlerError;
+use crate::lease::Lease;
 use crate::upload::{Source, Uploader};
 
 /// The latest progress a handler recorded.
@@ -32,6 +33,7 @@ struct Inner {
     cancel: CancellationToken,
     progress: Mutex<Option<Progress>>,
     uploader: Arc<Uploader>,
+    lease: Arc<Lease>,
 }
 
 /// What the runner knows about a job when it builds its context.
@@ -42,6 +44,8 @@ pub(crate) struct ContextParts {
     pub storage_scheme: Option<String>,
     pub storage_uri: String,
     pub scratch_dir: PathBuf,
+    /// The assignment's lease, which bounds how long uploads retry during outages.
+    pub lease: Arc<Lease>,
 }
 
 impl JobContext {
@@ -57,6 +61,7 @@ impl JobContext {
                 cancel: CancellationToken::new(),
                 progress: Mutex::new(None),
                 uploader,
+                lease: parts.lease,
             }),
         }
     }
@@ -118,8 +123,13 @@ impl JobContext {
     ///
     /// The path must be relative, use `/` as separator and contain no `..`, empty segments or
     /// backslashes. The bytes go through a presigned upload URL from the API (which works for
-    /// S3 and the server's local store alike); on servers without that route a `file://`
-    /// store reachable from this machine is written directly.
+    /// S3 and the server's local store alike). On servers without that route (ReefGuide R1) a
+    /// `file://` store reachable from this machine is written directly, and an `s3://` one with
+    /// the AWS SDK and the standard credential chain (feature `s3`, on by default).
+    ///
+    /// Network errors and 5xx answers are retried with back-off while the job's lease lasts. If
+    /// the lease ends first (a long outage), the error is returned and the job is abandoned
+    /// whatever the handler then returns: it is not reported FAILED, the server re-queues it.
     pub async fn upload_bytes(
         &self,
         relative_path: &str,
@@ -144,6 +154,7 @@ impl JobContext {
                 &self.inner.storage_uri,
                 relative_path,
                 source,
+                &self.inner.lease,
             )
             .await
     }

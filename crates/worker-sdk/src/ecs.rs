@@ -14,6 +14,43 @@ pub(crate) struct EcsTask {
     pub cluster_arn: Option<String>,
 }
 
+/// The ARNs sent where the server requires both (R1's `POST /api/jobs/assign`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RequiredArns {
+    pub task_arn: String,
+    pub cluster_arn: String,
+}
+
+impl EcsTask {
+    /// The task's ARNs, each replaced by a placeholder naming `host` when unknown (outside ECS,
+    /// or when the metadata endpoint failed): R1 refuses an assign without both strings.
+    pub(crate) fn required_arns(&self, host: &str) -> RequiredArns {
+        let placeholder = || placeholder_arn(host);
+        RequiredArns {
+            task_arn: self.task_arn.clone().unwrap_or_else(placeholder),
+            cluster_arn: self.cluster_arn.clone().unwrap_or_else(placeholder),
+        }
+    }
+}
+
+/// What is sent instead of an unknown ARN: not an ARN, but it says which machine holds the job.
+pub(crate) fn placeholder_arn(host: &str) -> String {
+    format!("unknown (not an ECS task): host {host}")
+}
+
+/// This machine's host name, for placeholders and logs.
+pub(crate) fn host_name() -> String {
+    let name = gethostname::gethostname()
+        .to_string_lossy()
+        .trim()
+        .to_owned();
+    if name.is_empty() {
+        "unknown-host".to_owned()
+    } else {
+        name
+    }
+}
+
 #[derive(Debug, Deserialize)]
 struct TaskMetadata {
     #[serde(rename = "TaskARN", default)]
@@ -78,5 +115,20 @@ mod tests {
         );
         let empty: TaskMetadata = serde_json::from_str("{}").expect("parses");
         assert_eq!(parse(empty), EcsTask::default());
+    }
+
+    #[test]
+    fn required_arns_fall_back_to_placeholders_naming_the_host() {
+        let outside = EcsTask::default().required_arns("node-7");
+        assert_eq!(outside.task_arn, "unknown (not an ECS task): host node-7");
+        assert_eq!(outside.cluster_arn, outside.task_arn);
+        let inside = EcsTask {
+            task_arn: Some("arn:task".into()),
+            cluster_arn: None,
+        }
+        .required_arns("node-7");
+        assert_eq!(inside.task_arn, "arn:task");
+        assert_eq!(inside.cluster_arn, "unknown (not an ECS task): host node-7");
+        assert!(!host_name().is_empty());
     }
 }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -18,14 +18,11 @@ use tracing::Instrument as _;
 use crate::client::{ApiClient, ApiError};
 use crate::context::{ContextParts, JobContext, Progress};
 use crate::handler::{ErasedHandler, HandlerError};
+use crate::lease::{GaveUp, Lease, within_lease};
 use crate::upload::Uploader;
 use crate::wire::{
     Assignment, HeartbeatRequest, HeartbeatResponse, Job, ResultRequest, ResultStatus,
 };
-use crate::worker::backoff;
-
-/// Attempts at reporting a result on network errors and 5xx answers.
-const REPORT_ATTEMPTS: u32 = 6;
 /// How long an aborted handler task gets to unwind before its scratch directory is removed.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
 
@@ -167,10 +164,12 @@ pub(crate) async fn run_job(
     hard_stop: &CancellationToken,
 ) -> Outcome {
     let assignment_id = assignment.id;
+    let lease = Arc::new(Lease::from_expiry(assignment.expires_at.as_deref()));
+    let report = |result| report(&env.client, assignment_id, result, &lease, hard_stop);
     let Some(handler) = handler else {
         let message = format!("this worker has no handler for job type {}", job.job_type);
         tracing::error!("{message}");
-        return report(&env.client, assignment_id, failed(&message), hard_stop).await;
+        return report(failed(&message)).await;
     };
     let scratch_dir = env.scratch_root.join(format!(
         "job-{}-{}-{}",
@@ -184,7 +183,7 @@ pub(crate) async fn run_job(
             scratch_dir.display()
         );
         tracing::error!("{message}");
-        return report(&env.client, assignment_id, failed(&message), hard_stop).await;
+        return report(failed(&message)).await;
     }
     let ctx = JobContext::new(
         ContextParts {
@@ -194,20 +193,20 @@ pub(crate) async fn run_job(
             storage_scheme: assignment.storage_scheme.clone(),
             storage_uri: assignment.storage_uri.clone().unwrap_or_default(),
             scratch_dir: scratch_dir.clone(),
+            lease: lease.clone(),
         },
         env.uploader.clone(),
     );
     let outcome = match handler.start(job.input_payload, ctx.clone()) {
         Err(parse_error) => {
             tracing::warn!(error = %parse_error, "invalid job input");
-            let result = failed(&format!("invalid input: {parse_error}"));
-            report(&env.client, assignment_id, result, hard_stop).await
+            report(failed(&format!("invalid input: {parse_error}"))).await
         }
         Ok(future) => {
             tracing::info!("job started");
             let task = tokio::spawn(future.instrument(tracing::Span::current()));
             let supervised = supervise(task, &ctx, env.heartbeat_interval, hard_stop, |progress| {
-                heartbeat(env, assignment_id, progress)
+                heartbeat(env, assignment_id, progress, &lease)
             })
             .await;
             match supervised {
@@ -215,8 +214,17 @@ pub(crate) async fn run_job(
                     tracing::warn!(%reason, "job abandoned");
                     Outcome::Abandoned
                 }
+                Supervised::Finished(_) if lease.is_abandoned() => {
+                    // An outage outlasted the lease (or the lease was lost) while the handler
+                    // called the API: not the job's fault, so no FAILED report.
+                    tracing::warn!(
+                        "job abandoned: its lease ended while the server or the result store \
+                         was unreachable; the server re-queues it"
+                    );
+                    Outcome::Abandoned
+                }
                 Supervised::Finished(finished) => match result_for(finished) {
-                    Some(result) => report(&env.client, assignment_id, result, hard_stop).await,
+                    Some(result) => report(result).await,
                     None => Outcome::Abandoned,
                 },
             }
@@ -242,12 +250,24 @@ async fn fresh_dir(dir: &std::path::Path) -> std::io::Result<()> {
 }
 
 /// What a heartbeat answer means.
-pub(crate) fn heartbeat_verdict(answer: Result<crate::client::Reply, ApiError>) -> Verdict {
+/// An accepted heartbeat moves `lease` to the new expiry it carries.
+pub(crate) fn heartbeat_verdict(
+    answer: Result<crate::client::Reply, ApiError>,
+    lease: &Lease,
+) -> Verdict {
     let error = match answer {
         Ok(reply) if reply.status == StatusCode::OK => {
             return match reply.json::<HeartbeatResponse>() {
-                Ok(body) if body.cancelled => Verdict::Stop("the job was cancelled".to_owned()),
-                Ok(_) => Verdict::Continue,
+                Ok(body) => {
+                    if let Some(expires_at) = body.assignment.and_then(|a| a.expires_at) {
+                        lease.extend(&expires_at);
+                    }
+                    if body.cancelled {
+                        Verdict::Stop("the job was cancelled".to_owned())
+                    } else {
+                        Verdict::Continue
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "heartbeat answer not understood");
                     Verdict::Continue
@@ -260,13 +280,18 @@ pub(crate) fn heartbeat_verdict(answer: Result<crate::client::Reply, ApiError>) 
     match error.status() {
         Some(404 | 409 | 403) => Verdict::Stop(format!("lease lost: {}", error.message())),
         _ => {
-            tracing::warn!(%error, "heartbeat failed; will try again");
+            tracing::warn!(%error, "heartbeat failed; trying again at the next interval");
             Verdict::Continue
         }
     }
 }
 
-async fn heartbeat(env: &RunnerEnv, assignment_id: i64, progress: Option<Progress>) -> Verdict {
+async fn heartbeat(
+    env: &RunnerEnv,
+    assignment_id: i64,
+    progress: Option<Progress>,
+    lease: &Lease,
+) -> Verdict {
     if env.no_heartbeat_route.load(Ordering::Relaxed) {
         return Verdict::Continue;
     }
@@ -288,22 +313,23 @@ async fn heartbeat(env: &RunnerEnv, assignment_id: i64, progress: Option<Progres
         }
         return Verdict::Continue;
     }
-    let verdict = heartbeat_verdict(answer);
+    let verdict = heartbeat_verdict(answer, lease);
     tracing::debug!(?verdict, "heartbeat");
     verdict
 }
 
-/// Reports a result: retries network errors and 5xx with back-off, never reports twice after a
-/// success, and replaces a SUCCEEDED result the server refuses (400, e.g. failing the result
-/// schema) with one FAILED result carrying the server's message.
+/// Reports a result: retries network errors and 5xx with back-off while the lease lasts, never
+/// reports twice after a success, and replaces a SUCCEEDED result the server refuses (400, e.g.
+/// failing the result schema) with one FAILED result carrying the server's message.
 async fn report(
     client: &ApiClient,
     assignment_id: i64,
     result: ResultRequest,
+    lease: &Lease,
     hard_stop: &CancellationToken,
 ) -> Outcome {
     tokio::select! {
-        outcome = report_inner(client, assignment_id, result) => outcome,
+        outcome = report_within_lease(client, assignment_id, result, lease) => outcome,
         () = hard_stop.cancelled() => {
             tracing::warn!("shutdown grace period over while reporting; result not reported");
             Outcome::Abandoned
@@ -311,52 +337,49 @@ async fn report(
     }
 }
 
-/// What to do after one result attempt.
+/// What to do after the server refused a result.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum ReportStep {
     /// Done with this outcome.
     Done(Outcome),
-    /// Try the same request again after a pause.
-    Retry,
     /// Send this (FAILED) request instead.
     Replace(ResultRequest),
 }
 
-/// Decides the next step after attempt number `attempt` (0-based) answered `answer`.
-pub(crate) fn report_step(
-    request: &ResultRequest,
-    attempt: u32,
-    answer: &Result<StatusCode, ApiError>,
-) -> ReportStep {
-    let reported = match request.status {
-        ResultStatus::Succeeded => Outcome::Succeeded,
-        ResultStatus::Failed => Outcome::Failed,
-    };
-    let error = match answer {
-        Ok(status) if status.is_success() => return ReportStep::Done(reported),
-        Ok(_) => return ReportStep::Retry, // not used: callers pass errors for other statuses
-        Err(error) => error,
-    };
-    if error.is_transient() {
-        return if attempt + 1 < REPORT_ATTEMPTS {
-            ReportStep::Retry
-        } else {
-            tracing::error!(%error, "giving up reporting the result");
-            ReportStep::Done(Outcome::Abandoned)
-        };
-    }
-    match (error.status(), error.code()) {
-        // An earlier attempt landed although its answer was lost.
-        (Some(400), Some("assignment_completed")) if attempt > 0 => ReportStep::Done(reported),
-        (Some(400), Some("assignment_completed")) => {
-            tracing::error!(%error, "the assignment was already completed");
-            ReportStep::Done(Outcome::Abandoned)
+/// Whether a refusal says the assignment already has a result: this server's code
+/// `assignment_completed`, or R1's message.
+fn already_completed(error: &ApiError) -> bool {
+    error.status() == Some(400)
+        && (error.code() == Some("assignment_completed")
+            || error.message() == "Assignment already completed!")
+}
+
+/// Decides the next step after the server refused `request` with `error` (an answer that is not
+/// worth retrying); `resent` tells whether the request had been sent before, so that an earlier
+/// attempt may have landed although its answer was lost.
+pub(crate) fn after_refusal(request: &ResultRequest, resent: bool, error: &ApiError) -> ReportStep {
+    if already_completed(error) {
+        if resent {
+            return ReportStep::Done(reported(request));
         }
-        (Some(400), _) if request.status == ResultStatus::Succeeded => {
+        tracing::error!(%error, "the assignment was already completed");
+        return ReportStep::Done(Outcome::Abandoned);
+    }
+    match error.status() {
+        Some(400) if request.status == ResultStatus::Succeeded => {
             tracing::warn!(%error, "result refused; reporting FAILED instead");
             ReportStep::Replace(failed(&error.message()))
         }
-        (Some(409), _) => {
+        // R1 checks any result payload against the type's strict result schema, which
+        // `{"error": …}` never fits: FAILED without a payload is all it accepts.
+        Some(400) if request.result_payload.is_some() => {
+            tracing::warn!(%error, "FAILED result refused; reporting FAILED without a payload");
+            ReportStep::Replace(ResultRequest {
+                status: ResultStatus::Failed,
+                result_payload: None,
+            })
+        }
+        Some(409) => {
             tracing::warn!(%error, "lease lost before the result was reported");
             ReportStep::Done(Outcome::Abandoned)
         }
@@ -367,38 +390,53 @@ pub(crate) fn report_step(
     }
 }
 
-async fn report_inner(
+/// The outcome of a result the server accepted.
+fn reported(request: &ResultRequest) -> Outcome {
+    match request.status {
+        ResultStatus::Succeeded => Outcome::Succeeded,
+        ResultStatus::Failed => Outcome::Failed,
+    }
+}
+
+async fn report_within_lease(
     client: &ApiClient,
     assignment_id: i64,
     mut result: ResultRequest,
+    lease: &Lease,
 ) -> Outcome {
     let path = format!("/jobs/assignments/{assignment_id}/result");
-    let mut attempt = 0;
-    let mut replaced = false;
+    // SUCCEEDED → FAILED with the server's message → FAILED without a payload, at most.
+    let mut replacements_left = 2_u8;
     loop {
-        let answer = match client.post(&path, &result).await {
-            Ok(reply) if reply.status.is_success() => Ok(reply.status),
-            Ok(reply) => Err(reply.error()),
-            Err(error) => Err(error),
-        };
-        match report_step(&result, attempt, &answer) {
-            ReportStep::Done(outcome) => return outcome,
-            ReportStep::Retry => {
-                if let Err(error) = &answer {
-                    tracing::warn!(%error, attempt, "reporting the result failed; retrying");
+        let attempts = AtomicU32::new(0);
+        let sent = within_lease(lease, "result report", || {
+            attempts.fetch_add(1, Ordering::Relaxed);
+            async {
+                match client.post(&path, &result).await {
+                    Ok(reply) if reply.status.is_success() => Ok(()),
+                    Ok(reply) => Err(reply.error()),
+                    Err(error) => Err(error),
                 }
-                tokio::time::sleep(backoff(
-                    attempt,
-                    Duration::from_millis(200),
-                    Duration::from_secs(10),
-                ))
-                .await;
-                attempt += 1;
             }
-            ReportStep::Replace(failed) if !replaced => {
-                replaced = true;
+        })
+        .await;
+        let error = match sent {
+            Ok(()) => return reported(&result),
+            Err(GaveUp::LeaseOver(error)) => {
+                tracing::error!(
+                    %error,
+                    "the lease ended before the result could be reported; the server re-queues \
+                     the job"
+                );
+                return Outcome::Abandoned;
+            }
+            Err(GaveUp::Refused(error)) => error,
+        };
+        match after_refusal(&result, attempts.load(Ordering::Relaxed) > 1, &error) {
+            ReportStep::Done(outcome) => return outcome,
+            ReportStep::Replace(failed) if replacements_left > 0 => {
+                replacements_left -= 1;
                 result = failed;
-                attempt = 0;
             }
             ReportStep::Replace(_) => return Outcome::Abandoned,
         }
@@ -426,6 +464,7 @@ mod tests {
                 storage_scheme: Some("LOCAL".into()),
                 storage_uri: "file:///nowhere".into(),
                 scratch_dir: dir.to_path_buf(),
+                lease: Arc::new(Lease::lasting(Duration::from_secs(60))),
             },
             Arc::new(Uploader::new(client)),
         )
@@ -580,42 +619,50 @@ mod tests {
 
     #[test]
     fn heartbeat_verdicts() {
+        let lease = Lease::lasting(Duration::from_secs(5));
+        let verdict = |answer| heartbeat_verdict(answer, &lease);
         assert_eq!(
-            heartbeat_verdict(reply(200, r#"{"assignment":{},"cancelled":false}"#)),
+            verdict(reply(200, r#"{"assignment":{},"cancelled":false}"#)),
             Verdict::Continue
         );
         assert!(matches!(
-            heartbeat_verdict(reply(200, r#"{"assignment":{},"cancelled":true}"#)),
+            verdict(reply(200, r#"{"assignment":{},"cancelled":true}"#)),
             Verdict::Stop(_)
         ));
         assert!(matches!(
-            heartbeat_verdict(reply(
+            verdict(reply(
                 409,
                 r#"{"status":409,"message":"lost","code":"lease_lost"}"#
             )),
             Verdict::Stop(_)
         ));
-        assert!(matches!(
-            heartbeat_verdict(reply(404, "")),
-            Verdict::Stop(_)
-        ));
-        assert_eq!(heartbeat_verdict(reply(503, "")), Verdict::Continue);
+        assert!(matches!(verdict(reply(404, "")), Verdict::Stop(_)));
+        assert_eq!(verdict(reply(503, "")), Verdict::Continue);
         assert_eq!(
-            heartbeat_verdict(Err(ApiError::Transport("reset".into()))),
+            verdict(Err(ApiError::Transport("reset".into()))),
             Verdict::Continue
         );
     }
 
-    fn status_error(
-        status: u16,
-        code: Option<&str>,
-        message: &str,
-    ) -> Result<StatusCode, ApiError> {
-        Err(ApiError::Status {
+    #[test]
+    fn accepted_heartbeats_extend_the_lease() {
+        let lease = Lease::lasting(Duration::from_secs(5));
+        let before = lease.deadline();
+        let expiry = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc3339();
+        let body = format!(r#"{{"assignment":{{"expires_at":"{expiry}"}},"cancelled":false}}"#);
+        assert_eq!(
+            heartbeat_verdict(reply(200, &body), &lease),
+            Verdict::Continue
+        );
+        assert!(lease.deadline() > before + Duration::from_secs(500));
+    }
+
+    fn status_error(status: u16, code: Option<&str>, message: &str) -> ApiError {
+        ApiError::Status {
             status,
             code: code.map(str::to_owned),
             message: message.to_owned(),
-        })
+        }
     }
 
     #[test]
@@ -625,60 +672,55 @@ mod tests {
             result_payload: Some(json!({})),
         };
         let fail = failed("x");
+        // Lease lost: abandoned, not reported again.
+        let lost = status_error(409, Some("lease_lost"), "lost");
         assert_eq!(
-            report_step(&succeeded, 0, &Ok(StatusCode::OK)),
-            ReportStep::Done(Outcome::Succeeded)
-        );
-        assert_eq!(
-            report_step(&fail, 0, &Ok(StatusCode::OK)),
-            ReportStep::Done(Outcome::Failed)
-        );
-        // Network errors and 5xx are retried, up to a limit.
-        let transient = Err(ApiError::Transport("reset".into()));
-        assert_eq!(report_step(&succeeded, 0, &transient), ReportStep::Retry);
-        assert_eq!(
-            report_step(&succeeded, 4, &status_error(503, None, "down")),
-            ReportStep::Retry
-        );
-        assert_eq!(
-            report_step(&succeeded, 5, &transient),
-            ReportStep::Done(Outcome::Abandoned)
-        );
-        // Lease lost: never retried.
-        assert_eq!(
-            report_step(
-                &succeeded,
-                0,
-                &status_error(409, Some("lease_lost"), "lost")
-            ),
+            after_refusal(&succeeded, false, &lost),
             ReportStep::Done(Outcome::Abandoned)
         );
         // A SUCCEEDED result failing the schema becomes one FAILED report with the message.
         assert_eq!(
-            report_step(
+            after_refusal(
                 &succeeded,
-                0,
+                false,
                 &status_error(400, Some("validation_error"), "result invalid")
             ),
             ReportStep::Replace(failed("result invalid"))
         );
+        // R1 refuses `{"error": …}` as the result of every type: FAILED goes again bare, and a
+        // bare FAILED refused is the end.
+        let bare = ResultRequest {
+            status: ResultStatus::Failed,
+            result_payload: None,
+        };
+        let invalid = status_error(400, None, "Invalid result payload for job type TEST");
         assert_eq!(
-            report_step(
-                &fail,
-                0,
-                &status_error(400, Some("validation_error"), "bad")
-            ),
+            after_refusal(&fail, false, &invalid),
+            ReportStep::Replace(bare.clone())
+        );
+        assert_eq!(
+            after_refusal(&bare, false, &invalid),
             ReportStep::Done(Outcome::Abandoned)
         );
-        // Already completed after a retry: the lost first attempt had landed.
-        assert_eq!(
-            report_step(
-                &succeeded,
-                1,
-                &status_error(400, Some("assignment_completed"), "done")
-            ),
-            ReportStep::Done(Outcome::Succeeded)
-        );
+        // Already completed after a resend (ours and R1's answer): the first attempt landed
+        // although its answer was lost.
+        for done in [
+            status_error(400, Some("assignment_completed"), "done"),
+            status_error(400, None, "Assignment already completed!"),
+        ] {
+            assert_eq!(
+                after_refusal(&succeeded, true, &done),
+                ReportStep::Done(Outcome::Succeeded)
+            );
+            assert_eq!(
+                after_refusal(&fail, true, &done),
+                ReportStep::Done(Outcome::Failed)
+            );
+            assert_eq!(
+                after_refusal(&succeeded, false, &done),
+                ReportStep::Done(Outcome::Abandoned)
+            );
+        }
     }
 
     #[test]

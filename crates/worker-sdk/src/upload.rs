@@ -4,20 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
 
 use reqwest::StatusCode;
 
 use crate::client::{ApiClient, ApiError};
 use crate::handler::HandlerError;
+use crate::lease::{Lease, Transient, within_lease};
 use crate::wire::{UploadUrlsRequest, UploadUrlsResponse};
-use crate::worker::backoff;
 
 const ROUTE_UNKNOWN: u8 = 0;
 const ROUTE_PRESENT: u8 = 1;
 const ROUTE_MISSING: u8 = 2;
-/// Attempts per upload step (asking for the URL, the PUT) on transient errors.
-const ATTEMPTS: u32 = 4;
 
 /// What to upload.
 #[derive(Debug)]
@@ -66,6 +63,9 @@ pub(crate) fn local_dir(storage_uri: &str) -> Option<PathBuf> {
 pub(crate) struct Uploader {
     client: Arc<ApiClient>,
     route: AtomicU8,
+    /// Direct S3 uploads for servers without upload URLs; its client is built on first use.
+    #[cfg(feature = "s3")]
+    s3: crate::s3::S3Uploader,
 }
 
 enum UrlAnswer {
@@ -78,6 +78,22 @@ impl Uploader {
         Self {
             client,
             route: AtomicU8::new(ROUTE_UNKNOWN),
+            #[cfg(feature = "s3")]
+            s3: crate::s3::S3Uploader::default(),
+        }
+    }
+
+    /// Uses `settings` for direct S3 uploads (no effect without the `s3` feature).
+    pub(crate) fn with_s3(self, settings: crate::s3::S3Settings) -> Self {
+        #[cfg(feature = "s3")]
+        return Self {
+            s3: crate::s3::S3Uploader::new(settings),
+            ..self
+        };
+        #[cfg(not(feature = "s3"))]
+        {
+            let _ = settings;
+            self
         }
     }
 
@@ -88,14 +104,15 @@ impl Uploader {
         storage_uri: &str,
         relative_path: &str,
         source: Source,
+        lease: &Lease,
     ) -> Result<(), HandlerError> {
         validate_relative_path(relative_path)
             .map_err(|e| HandlerError::new(format!("invalid result file path: {e}")))?;
         if self.route.load(Ordering::Relaxed) != ROUTE_MISSING {
-            match self.upload_url(assignment_id, relative_path).await? {
+            match self.upload_url(assignment_id, relative_path, lease).await? {
                 UrlAnswer::Url(url) => {
                     self.route.store(ROUTE_PRESENT, Ordering::Relaxed);
-                    return self.put(&url, relative_path, &source).await;
+                    return self.put(&url, relative_path, &source, lease).await;
                 }
                 UrlAnswer::RouteMissing => {
                     tracing::info!("the server offers no upload URLs; falling back");
@@ -111,6 +128,12 @@ impl Uploader {
             return write_local(&dir, relative_path, source).await;
         }
         if is_s3 {
+            #[cfg(feature = "s3")]
+            return self
+                .s3
+                .upload(storage_uri, relative_path, &source, lease)
+                .await;
+            #[cfg(not(feature = "s3"))]
             return Err(HandlerError::new(format!(
                 "cannot upload {relative_path:?}: the server offers no upload URLs and direct S3 \
                  upload ({storage_uri}) needs the `s3` feature, which this SDK build does not have"
@@ -122,110 +145,130 @@ impl Uploader {
         )))
     }
 
+    /// Asks for a presigned PUT URL, retrying transient errors while the lease lasts.
     async fn upload_url(
         &self,
         assignment_id: i64,
         relative_path: &str,
+        lease: &Lease,
     ) -> Result<UrlAnswer, HandlerError> {
         let path = format!("/jobs/assignments/{assignment_id}/upload-urls");
         let body = UploadUrlsRequest {
             files: [relative_path],
         };
-        let mut attempt = 0;
-        loop {
-            let result = self.client.post(&path, &body).await;
-            let error = match result {
-                Ok(reply) if reply.status == StatusCode::OK => {
-                    let mut answer: UploadUrlsResponse = reply.json().map_err(upload_error)?;
-                    return answer
-                        .files
-                        .remove(relative_path)
-                        .map(UrlAnswer::Url)
-                        .ok_or_else(|| {
-                            HandlerError::new(format!(
-                                "the server returned no upload URL for {relative_path:?}"
-                            ))
-                        });
-                }
-                Ok(reply) if reply.status == StatusCode::NOT_FOUND => {
-                    return Ok(UrlAnswer::RouteMissing);
-                }
-                Ok(reply) => reply.error(),
-                Err(error) => error,
-            };
-            attempt += 1;
-            if !error.is_transient() || attempt >= ATTEMPTS {
-                return Err(upload_error(error));
+        let answer = within_lease(lease, "upload URL request", || async {
+            match self.client.post(&path, &body).await {
+                Ok(reply) if reply.status == StatusCode::OK => Ok(Some(reply)),
+                Ok(reply) if reply.status == StatusCode::NOT_FOUND => Ok(None),
+                Ok(reply) => Err(reply.error()),
+                Err(error) => Err(error),
             }
-            tracing::warn!(%error, relative_path, "asking for an upload URL failed; retrying");
-            tokio::time::sleep(backoff(
-                attempt - 1,
-                Duration::from_millis(200),
-                Duration::from_secs(5),
-            ))
-            .await;
-        }
+        })
+        .await
+        .map_err(|gave_up| {
+            let lease_lost = gave_up.is_lease_over() || gave_up.error().status() == Some(409);
+            lease_aware_error(
+                lease,
+                lease_lost,
+                format!("could not get an upload URL: {gave_up}"),
+            )
+        })?;
+        let Some(reply) = answer else {
+            return Ok(UrlAnswer::RouteMissing);
+        };
+        let mut answer: UploadUrlsResponse = reply.json().map_err(upload_error)?;
+        answer
+            .files
+            .remove(relative_path)
+            .map(UrlAnswer::Url)
+            .ok_or_else(|| {
+                HandlerError::new(format!(
+                    "the server returned no upload URL for {relative_path:?}"
+                ))
+            })
     }
 
+    /// PUTs the bytes to a presigned URL, retrying transient errors while the lease lasts.
     async fn put(
         &self,
         url: &str,
         relative_path: &str,
         source: &Source,
+        lease: &Lease,
     ) -> Result<(), HandlerError> {
-        let mut attempt = 0;
-        loop {
-            let request = self.client.http().put(url);
-            let request = match source {
-                Source::Bytes(bytes) => request.body(bytes.clone()),
-                Source::File(path) => {
-                    let file = tokio::fs::File::open(path).await.map_err(|e| {
-                        HandlerError::new(format!("cannot read {}: {e}", path.display()))
-                    })?;
-                    let length = file
-                        .metadata()
-                        .await
-                        .map_err(|e| {
-                            HandlerError::new(format!("cannot read {}: {e}", path.display()))
-                        })?
-                        .len();
-                    let stream = tokio_util::io::ReaderStream::new(file);
-                    request
-                        .header(reqwest::header::CONTENT_LENGTH, length)
-                        .body(reqwest::Body::wrap_stream(stream))
-                }
-            };
-            let error = match request.send().await {
-                Ok(response) if response.status().is_success() => {
-                    tracing::debug!(relative_path, "uploaded");
-                    return Ok(());
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    let body = response.text().await.unwrap_or_default();
-                    ApiError::Status {
-                        status: status.as_u16(),
-                        code: None,
-                        message: body.chars().take(300).collect(),
-                    }
-                }
-                Err(error) => ApiError::transport(&error),
-            };
-            attempt += 1;
-            if !error.is_transient() || attempt >= ATTEMPTS {
-                return Err(HandlerError::new(format!(
-                    "upload of {relative_path:?} failed: {error}"
-                )));
+        within_lease(lease, "upload", || self.put_once(url, source))
+            .await
+            .map_err(|gave_up| {
+                let lease_lost = gave_up.is_lease_over();
+                lease_aware_error(
+                    lease,
+                    lease_lost,
+                    format!("upload of {relative_path:?} failed: {gave_up}"),
+                )
+            })?;
+        tracing::debug!(relative_path, "uploaded");
+        Ok(())
+    }
+
+    /// One PUT of `source` to `url`.
+    async fn put_once(&self, url: &str, source: &Source) -> Result<(), PutError> {
+        let request = self.client.http().put(url);
+        let request = match source {
+            Source::Bytes(bytes) => request.body(bytes.clone()),
+            Source::File(path) => {
+                let unreadable = |error: std::io::Error| PutError::Unreadable {
+                    path: path.display().to_string(),
+                    error,
+                };
+                let file = tokio::fs::File::open(path).await.map_err(unreadable)?;
+                let length = file.metadata().await.map_err(unreadable)?.len();
+                let stream = tokio_util::io::ReaderStream::new(file);
+                request
+                    .header(reqwest::header::CONTENT_LENGTH, length)
+                    .body(reqwest::Body::wrap_stream(stream))
             }
-            tracing::warn!(%error, relative_path, "upload failed; retrying");
-            tokio::time::sleep(backoff(
-                attempt - 1,
-                Duration::from_millis(200),
-                Duration::from_secs(5),
-            ))
-            .await;
+        };
+        match request.send().await {
+            Ok(response) if response.status().is_success() => Ok(()),
+            Ok(response) => {
+                let status = response.status();
+                let body = response.text().await.unwrap_or_default();
+                Err(PutError::Api(ApiError::Status {
+                    status: status.as_u16(),
+                    code: None,
+                    message: body.chars().take(300).collect(),
+                }))
+            }
+            Err(error) => Err(PutError::Api(ApiError::transport(&error))),
         }
     }
+}
+
+/// Why one PUT failed.
+#[derive(Debug, thiserror::Error)]
+enum PutError {
+    /// The store answered with an error, or did not answer.
+    #[error(transparent)]
+    Api(ApiError),
+    /// The local file could not be read.
+    #[error("cannot read {path}: {error}")]
+    Unreadable { path: String, error: std::io::Error },
+}
+
+impl Transient for PutError {
+    fn is_transient(&self) -> bool {
+        matches!(self, Self::Api(error) if error.is_transient())
+    }
+}
+
+/// The handler's error for a call that gave up. When the lease ended during an outage, or the
+/// store says the lease is lost (409), the job is marked abandoned: the runner then leaves it for
+/// the server to re-queue instead of reporting FAILED.
+fn lease_aware_error(lease: &Lease, lease_lost: bool, message: String) -> HandlerError {
+    if lease_lost {
+        lease.abandon();
+    }
+    HandlerError::new(message)
 }
 
 fn upload_error(error: ApiError) -> HandlerError {

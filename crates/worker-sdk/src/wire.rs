@@ -61,6 +61,9 @@ pub(crate) struct Assignment {
     pub storage_scheme: Option<String>,
     #[serde(default)]
     pub storage_uri: Option<String>,
+    /// When the lease ends unless extended (RFC 3339).
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// `POST /api/jobs/claim` body.
@@ -89,15 +92,13 @@ pub(crate) struct PollResponse {
     pub jobs: Vec<Job>,
 }
 
-/// `POST /api/jobs/assign` body.
+/// `POST /api/jobs/assign` body. R1 requires both ARNs as strings.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct AssignRequest<'a> {
     pub job_id: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ecs_task_arn: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ecs_cluster_arn: Option<&'a str>,
+    pub ecs_task_arn: &'a str,
+    pub ecs_cluster_arn: &'a str,
 }
 
 /// `POST /api/jobs/assign` answer.
@@ -120,6 +121,16 @@ pub(crate) struct HeartbeatRequest {
 pub(crate) struct HeartbeatResponse {
     #[serde(default)]
     pub cancelled: bool,
+    /// The assignment with its extended lease.
+    #[serde(default)]
+    pub assignment: Option<LeaseView>,
+}
+
+/// The part of an assignment a heartbeat answer is read for.
+#[derive(Debug, Deserialize)]
+pub(crate) struct LeaseView {
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// `POST /api/jobs/assignments/{id}/result` body.
@@ -189,6 +200,27 @@ mod tests {
         assert_eq!(
             serde_json::to_value(&claim).expect("serialises"),
             serde_json::json!({"jobTypes": ["TEST"], "waitSeconds": 20})
+        );
+        let assign = AssignRequest {
+            job_id: 4,
+            ecs_task_arn: "task",
+            ecs_cluster_arn: "cluster",
+        };
+        assert_eq!(
+            serde_json::to_value(&assign).expect("serialises"),
+            serde_json::json!({"jobId": 4, "ecsTaskArn": "task", "ecsClusterArn": "cluster"})
+        );
+    }
+
+    #[test]
+    fn heartbeat_answer_carries_the_new_expiry() {
+        let body =
+            r#"{"assignment":{"id":7,"expires_at":"2026-01-01T00:10:00.000Z"},"cancelled":false}"#;
+        let parsed: HeartbeatResponse = serde_json::from_str(body).expect("parses");
+        assert!(!parsed.cancelled);
+        assert_eq!(
+            parsed.assignment.and_then(|a| a.expires_at).as_deref(),
+            Some("2026-01-01T00:10:00.000Z")
         );
     }
 }

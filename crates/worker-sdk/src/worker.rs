@@ -16,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use crate::client::{ApiClient, ApiError, CALL_TIMEOUT, normalise_base_url};
-use crate::ecs::{self, EcsTask};
+use crate::ecs::{self, EcsTask, RequiredArns};
 use crate::error::{BuildError, WorkerError};
 use crate::handler::{ErasedHandler, JobHandler, Typed};
 use crate::runner::{self, Outcome, RunnerEnv};
+use crate::s3::S3Settings;
 use crate::upload::Uploader;
 use crate::wire::{
     AssignRequest, AssignResponse, Assignment, ClaimRequest, ClaimResponse, Job, PollResponse,
@@ -67,6 +68,8 @@ pub struct WorkerBuilder {
     poll_interval: Duration,
     shutdown_grace: Duration,
     scratch_root: Option<PathBuf>,
+    /// Direct S3 uploads (servers without upload URLs); see the `s3_*` methods.
+    s3: S3Settings,
 }
 
 impl Default for WorkerBuilder {
@@ -82,6 +85,7 @@ impl Default for WorkerBuilder {
             poll_interval: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(30),
             scratch_root: None,
+            s3: S3Settings::default(),
         }
     }
 }
@@ -216,6 +220,7 @@ impl WorkerBuilder {
             scratch_root: self
                 .scratch_root
                 .unwrap_or_else(|| std::env::temp_dir().join("reefguide-worker")),
+            s3: self.s3,
         })
     }
 }
@@ -232,6 +237,7 @@ pub struct Worker {
     poll_interval: Duration,
     shutdown_grace: Duration,
     scratch_root: PathBuf,
+    s3: S3Settings,
 }
 
 impl fmt::Debug for Worker {
@@ -252,6 +258,8 @@ struct Shared {
     poll_interval: Duration,
     idle_timeout: Option<Duration>,
     ecs: EcsTask,
+    /// The ARNs sent with R1 assigns: the ECS task's, else placeholders naming this host.
+    arns: RequiredArns,
     env: RunnerEnv,
     /// Stop claiming (shutdown, idle timeout or a fatal error).
     stop: CancellationToken,
@@ -374,6 +382,7 @@ impl Worker {
             }
         }
         let ecs = ecs::detect(client.http()).await;
+        let arns = ecs.required_arns(&ecs::host_name());
         tracing::info!(job_types = ?self.job_types, concurrency = self.concurrency, "worker started");
 
         let auth_stop = CancellationToken::new();
@@ -392,9 +401,10 @@ impl Worker {
             poll_interval: self.poll_interval,
             idle_timeout: self.idle_timeout,
             ecs,
+            arns,
             env: RunnerEnv {
                 client: client.clone(),
-                uploader: Arc::new(Uploader::new(client.clone())),
+                uploader: Arc::new(Uploader::new(client.clone()).with_s3(self.s3)),
                 heartbeat_interval: self.heartbeat_interval,
                 scratch_root: self.scratch_root,
                 r1: Arc::new(AtomicBool::new(false)),
@@ -663,22 +673,70 @@ async fn poll_type(shared: &Shared, job_type: &str) -> Result<Option<(Job, Assig
         }
         let body = AssignRequest {
             job_id: job.id,
-            ecs_task_arn: shared.ecs.task_arn.as_deref(),
-            ecs_cluster_arn: shared.ecs.cluster_arn.as_deref(),
+            ecs_task_arn: &shared.arns.task_arn,
+            ecs_cluster_arn: &shared.arns.cluster_arn,
         };
         let reply = shared.client.post("/jobs/assign", &body).await?;
-        match reply.status {
-            StatusCode::OK => {
-                let assigned: AssignResponse = reply.json()?;
-                return Ok(Some((job, assigned.assignment)));
-            }
-            StatusCode::BAD_REQUEST | StatusCode::NOT_FOUND | StatusCode::CONFLICT => {
-                tracing::debug!(job_id = job.id, "job taken by another worker");
-            }
-            _ => return Err(reply.error()),
+        if reply.status == StatusCode::OK {
+            let assigned: AssignResponse = reply.json()?;
+            return Ok(Some((job, assigned.assignment)));
+        }
+        let error = reply.error();
+        if is_lost_race(&error) {
+            tracing::debug!(job_id = job.id, "job taken by another worker");
+        } else if error.status() != Some(400) {
+            return Err(error); // retried (network, 5xx) or fatal (403)
+        } else {
+            // Not a lost race: the server refuses this worker's assigns (e.g. R1's validation),
+            // which must not look like an idle queue.
+            tracing::warn!(
+                job_id = job.id,
+                status = error.status(),
+                message = %error.message(),
+                "the server refused to assign a job to this worker"
+            );
         }
     }
     Ok(None)
+}
+
+/// R1's answers when another worker took the job first: 400 `Job is not available for
+/// assignment` (R1 and this server, whose body also has code `job_not_available`), 404 (gone) or
+/// 409.
+pub(crate) fn is_lost_race(error: &ApiError) -> bool {
+    match error.status() {
+        Some(404 | 409) => true,
+        Some(400) => {
+            error.code() == Some("job_not_available")
+                || error.message() == "Job is not available for assignment"
+        }
+        _ => false,
+    }
+}
+
+/// Direct S3 uploads (feature `s3`): on servers that offer no upload URLs (ReefGuide R1) and
+/// store results in S3, result files are PUT with the AWS SDK and the standard AWS credential
+/// chain. The endpoint and region also come from the usual AWS configuration
+/// (`AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, `AWS_REGION`, profiles), so these methods are only
+/// needed to override it in code.
+#[cfg(feature = "s3")]
+impl WorkerBuilder {
+    /// The S3 endpoint for direct uploads, e.g. `http://127.0.0.1:9000` for MinIO or moto
+    /// (default: the AWS configuration's, else AWS itself). Implies path-style addressing unless
+    /// [`s3_force_path_style`](Self::s3_force_path_style) says otherwise.
+    pub fn s3_endpoint_url(mut self, url: impl Into<String>) -> Self {
+        self.s3.endpoint_url = Some(url.into());
+        self
+    }
+
+    /// Path-style S3 addressing (`<endpoint>/<bucket>/<key>`) instead of virtual hosts
+    /// (`<bucket>.<endpoint>/<key>`). Default: on when an endpoint is configured (here or by
+    /// `AWS_ENDPOINT_URL_S3`/`AWS_ENDPOINT_URL`/the profile), as S3-compatible stores need it;
+    /// off for AWS itself.
+    pub fn s3_force_path_style(mut self, force: bool) -> Self {
+        self.s3.force_path_style = Some(force);
+        self
+    }
 }
 
 #[cfg(test)]
@@ -774,6 +832,27 @@ mod tests {
             backoff(10, ERROR_BACKOFF, ERROR_BACKOFF_CAP),
             ERROR_BACKOFF_CAP
         );
+    }
+
+    #[test]
+    fn lost_races_are_told_from_refusals() {
+        let answer = |status: u16, code: Option<&str>, message: &str| ApiError::Status {
+            status,
+            code: code.map(str::to_owned),
+            message: message.to_owned(),
+        };
+        assert!(is_lost_race(&answer(
+            400,
+            None,
+            "Job is not available for assignment"
+        )));
+        assert!(is_lost_race(&answer(400, Some("job_not_available"), "x")));
+        assert!(is_lost_race(&answer(404, None, "Job not found")));
+        assert!(is_lost_race(&answer(409, None, "conflict")));
+        // R1's validation answer: a zod issue list, not a lost race.
+        let zod = r#"[{"type":"Body","errors":{"issues":[{"code":"invalid_type","expected":"string","received":"undefined","path":["ecsTaskArn"],"message":"Required"}],"name":"ZodError"}}]"#;
+        assert!(!is_lost_race(&answer(400, None, zod)));
+        assert!(!is_lost_race(&answer(503, None, "down")));
     }
 
     #[test]
