@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 
 pub use reefguide_adapters_postgres::test_support;
 
+pub mod r1_stub;
+
 /// Email of the ADMIN service account of every test app.
 pub const ADMIN_EMAIL: &str = "admin@reefguide.test";
 /// Its password.
