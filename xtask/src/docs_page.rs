@@ -152,7 +152,7 @@ fn rendered_operations(dom: &str) -> BTreeSet<String> {
 }
 
 /// Debian's Chromium, installed with apt-get when missing.
-fn ensure_chromium() -> anyhow::Result<PathBuf> {
+pub(crate) fn ensure_chromium() -> anyhow::Result<PathBuf> {
     let chromium = PathBuf::from(CHROMIUM);
     if chromium.is_file() {
         return Ok(chromium);

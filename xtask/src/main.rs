@@ -4,9 +4,12 @@
 //!   see [`test`].
 //! - `docs-page`: the docs page renders offline in headless Chromium, see [`docs_page`].
 //! - `fuzz-api`: schemathesis against the running server's OpenAPI document, see [`fuzz`].
+//! - `chaos`: the server killed and restarted under SDK workers loses no job, see [`chaos`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
 
 mod bench;
+mod chaos;
+mod cors_page;
 mod docs_page;
 mod fuzz;
 mod moto;
@@ -48,6 +51,10 @@ enum Task {
     /// Check that the docs page (/api/docs/) renders every operation in headless Chromium
     /// with no network but the server (installs Debian's chromium package when missing).
     DocsPage,
+    /// Check CORS in headless Chromium: a page on another local origin logs in, lists polygons
+    /// and submits a job with fetch under `*` and a listed origin, and is blocked when only
+    /// another origin is listed.
+    CorsPage,
     /// Fuzz the API against its own OpenAPI document with schemathesis (installed once into
     /// target/api-venv), as anonymous, USER, WORKER and ADMIN callers, on a fresh Postgres
     /// database; also validates the document as OpenAPI 3.1.
@@ -59,6 +66,10 @@ enum Task {
         #[arg(long, default_value_t = fuzz::FuzzOptions::CI.seed)]
         seed: u64,
     },
+    /// Kill the server (SIGKILL) twice while SDK worker processes run 2,400 TEST jobs on a
+    /// fresh Postgres database, restart it on the same port each time, and check that every job
+    /// SUCCEEDED exactly once (one result row each) and none FAILED.
+    Chaos,
     /// Run the benchmark suite of issue 9 on the release build against Postgres (DATABASE_URL or
     /// 127.0.0.1:5432), all scenarios on one server; prints a table per scenario and a summary
     /// against the targets, and writes target/bench/results.json (see docs/performance.md).
@@ -86,9 +97,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Test { args } => test(&args),
         Task::DocsPage => docs_page::run_check(&postgres_url()?),
+        Task::CorsPage => cors_page::run_check(&postgres_url()?),
         Task::FuzzApi { max_examples, seed } => {
             fuzz::run(&postgres_url()?, &fuzz::FuzzOptions { max_examples, seed })
         }
+        Task::Chaos => chaos::run(&postgres_url()?),
         Task::Bench { scenario } => bench::run(&postgres_url()?, &scenario),
     }
 }
@@ -129,11 +142,13 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     if args.is_empty() {
         // The whole suite: the API checks against the running server too.
-        let checks: [(&str, &dyn Fn() -> anyhow::Result<()>); 2] = [
+        let checks: &[(&str, &dyn Fn() -> anyhow::Result<()>)] = &[
             ("docs-page", &|| docs_page::run_check(&url)),
+            ("cors-page", &|| cors_page::run_check(&url)),
             ("fuzz-api", &|| fuzz::run(&url, &fuzz::FuzzOptions::CI)),
+            ("chaos", &|| chaos::run(&url)),
         ];
-        for (name, check) in checks {
+        for &(name, check) in checks {
             eprintln!("xtask: running {name}");
             if let Err(error) = check() {
                 eprintln!("xtask: {name} failed: {error:#}");

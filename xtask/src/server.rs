@@ -125,7 +125,41 @@ pub struct Server {
     child: Child,
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    launch: Launch,
     data_dir: tempfile::TempDir,
+}
+
+/// Everything needed to start the same server again (same port, database and data directory).
+struct Launch {
+    binary: PathBuf,
+    port: u16,
+    database_url: String,
+    admin: (String, String),
+    env: Vec<(String, String)>,
+}
+
+impl Launch {
+    fn spawn(&self, data_dir: &Path) -> anyhow::Result<Child> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))?;
+        Command::new(&self.binary)
+            .arg("serve")
+            .env("REEFGUIDE_CONFIG", data_dir.join("none.toml"))
+            .env("REEFGUIDE_DATABASE_URL", &self.database_url)
+            .env("REEFGUIDE_PORT", self.port.to_string())
+            .env("REEFGUIDE_DATA_DIR", data_dir)
+            .env("REEFGUIDE_RATE_LIMIT_ENABLED", "false")
+            .env("REEFGUIDE_LOG_LEVEL", "warn")
+            .env("ADMIN_USERNAME", &self.admin.0)
+            .env("ADMIN_PASSWORD", &self.admin.1)
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.binary.display()))
+    }
 }
 
 impl Server {
@@ -133,29 +167,40 @@ impl Server {
     pub async fn start(options: &ServerOptions<'_>, database_url: &str) -> anyhow::Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let data_dir = tempfile::tempdir()?;
-        let log = std::fs::File::create(data_dir.path().join("server.log"))?;
-        let child = Command::new(options.binary)
-            .arg("serve")
-            .env("REEFGUIDE_CONFIG", data_dir.path().join("none.toml"))
-            .env("REEFGUIDE_DATABASE_URL", database_url)
-            .env("REEFGUIDE_PORT", port.to_string())
-            .env("REEFGUIDE_DATA_DIR", data_dir.path())
-            .env("REEFGUIDE_RATE_LIMIT_ENABLED", "false")
-            .env("REEFGUIDE_LOG_LEVEL", "warn")
-            .env("ADMIN_USERNAME", options.admin.0)
-            .env("ADMIN_PASSWORD", options.admin.1)
-            .envs(options.env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("cannot start {}", options.binary.display()))?;
+        let launch = Launch {
+            binary: options.binary.to_path_buf(),
+            port,
+            database_url: database_url.to_owned(),
+            admin: (options.admin.0.to_owned(), options.admin.1.to_owned()),
+            env: options
+                .env
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect(),
+        };
+        let child = launch.spawn(data_dir.path())?;
         let server = Self {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            launch,
             data_dir,
         };
         server.wait_ready().await?;
         Ok(server)
+    }
+
+    /// Kills the process at once (SIGKILL: no graceful shutdown, as a crash or an OOM kill).
+    pub fn kill(&mut self) -> anyhow::Result<()> {
+        self.child.kill().context("cannot kill the server")?;
+        self.child.wait().context("cannot reap the server")?;
+        Ok(())
+    }
+
+    /// Starts the server again on the same port, database and data directory (after
+    /// [`kill`](Self::kill)) and waits until it is healthy.
+    pub async fn restart(&mut self) -> anyhow::Result<()> {
+        self.child = self.launch.spawn(self.data_dir.path())?;
+        self.wait_ready().await
     }
 
     /// The OpenAPI document it serves.

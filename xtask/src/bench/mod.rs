@@ -20,7 +20,7 @@
 //! each job scenario phase, so that phases do not see each other's jobs. The database is dropped
 //! afterwards.
 
-mod api;
+pub(crate) mod api;
 mod load;
 mod login;
 mod memory;

@@ -1,0 +1,755 @@
+//! `cargo xtask cors-page`: CORS tested in a real browser (issue 22).
+//!
+//! A page served from a second local origin (`http://127.0.0.1:<page port>`, a small static HTTP
+//! server on another port than the API) logs in, creates a polygon, lists polygons and submits a
+//! TEST job with `fetch` against the API at `http://127.0.0.1:<api port>`; headless Chromium
+//! loads it and dumps the DOM, where the page wrote each step's outcome. Three runs, each on its
+//! own server and scratch Postgres database:
+//!
+//! - `any-origin`: default settings (`cors_allowed_origins = "*"`): every step works;
+//! - `listed-origin`: `REEFGUIDE_CORS_ALLOWED_ORIGINS` names the page's origin: every step works;
+//! - `other-origin`: the list names only another origin: the browser blocks every request (the
+//!   login shows `error: TypeError: Failed to fetch`) and nothing is created.
+//!
+//! In the working runs the server's own answers (with the admin token) confirm the polygon and
+//! the job the page reported. The DOM dumps, Chromium's and the server's logs are kept under
+//! `target/cors-page/`.
+
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+use crate::docs_page::ensure_chromium;
+use crate::server::{Profile, Server, ServerOptions, build_binary, with_scratch_server};
+
+/// The page: plain JavaScript, no external assets.
+const PAGE_HTML: &str = include_str!("../cors-page/index.html");
+/// The setting naming the allowed origins.
+const CORS_VAR: &str = "REEFGUIDE_CORS_ALLOWED_ORIGINS";
+/// The only origin allowed in the run where the page's origin is not: nothing listens there.
+const OTHER_ORIGIN: &str = "http://127.0.0.1:1";
+/// The ADMIN account of the server, which the page logs in as.
+const ADMIN: (&str, &str) = ("cors-admin@reefguide.test", "cors-admin-password");
+/// Every host name resolves to nothing except the loopback address both origins use.
+const OFFLINE_RESOLVER: &str = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1";
+/// Virtual time the page's script gets (milliseconds); requests pause virtual time.
+const SCRIPT_BUDGET_MS: u32 = 15_000;
+/// Wall-clock limit for one Chromium run.
+const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
+/// The steps the page runs, in order, by the id of the element holding their outcome.
+const STEPS: [&str; 4] = ["login", "polygon", "polygons", "job"];
+
+/// What a run expects of the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    /// Every request reaches the API and its answer reaches the page.
+    Works,
+    /// The browser blocks every request (refused preflight); nothing is created.
+    Blocked,
+}
+
+/// One server configuration and what the page must see under it.
+struct Case {
+    /// Its name (the file names under `target/cors-page/`).
+    name: &'static str,
+    /// The scratch database's purpose (`reefguide_<purpose>_<pid>`).
+    purpose: &'static str,
+    /// `REEFGUIDE_CORS_ALLOWED_ORIGINS`, or `None` for the default (`*`).
+    allowed: Option<String>,
+    /// The expected outcome.
+    expect: Expect,
+}
+
+/// What every run shares.
+struct Shared<'a> {
+    admin_url: &'a str,
+    chromium: &'a Path,
+    binary: &'a Path,
+    work_dir: &'a Path,
+    page: &'a PageServer,
+}
+
+/// Runs the check: the three cases against fresh servers on scratch databases of the Postgres
+/// at `admin_url`.
+pub fn run_check(admin_url: &str) -> anyhow::Result<()> {
+    let chromium = ensure_chromium()?;
+    let binary = build_binary(Profile::Debug)?;
+    let work_dir = crate::target_dir().join("cors-page");
+    std::fs::create_dir_all(&work_dir)
+        .with_context(|| format!("cannot create {}", work_dir.display()))?;
+    // The page's origin is fixed first, so that the allowed-origin list can name it.
+    let page = PageServer::start(PAGE_HTML)?;
+    let origin = page.origin();
+    eprintln!("xtask: serving the CORS page at {origin}/");
+    // The server inherits xtask's environment: a setting there would replace the default.
+    let default_setting = std::env::var(CORS_VAR).ok().map(|inherited| {
+        eprintln!(
+            "xtask: {CORS_VAR}={inherited} is set here; the default case sets `*` explicitly"
+        );
+        "*".to_owned()
+    });
+    let cases = [
+        Case {
+            name: "any-origin",
+            purpose: "cors_any",
+            allowed: default_setting,
+            expect: Expect::Works,
+        },
+        Case {
+            name: "listed-origin",
+            purpose: "cors_listed",
+            allowed: Some(origin.clone()),
+            expect: Expect::Works,
+        },
+        Case {
+            name: "other-origin",
+            purpose: "cors_other",
+            allowed: Some(OTHER_ORIGIN.to_owned()),
+            expect: Expect::Blocked,
+        },
+    ];
+    let context = Shared {
+        admin_url,
+        chromium: &chromium,
+        binary: &binary,
+        work_dir: &work_dir,
+        page: &page,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start a tokio runtime")?;
+    let mut failed = Vec::new();
+    for case in &cases {
+        let setting = case.allowed.as_deref().map_or_else(
+            || "default `*`".to_owned(),
+            |list| format!("{CORS_VAR}={list}"),
+        );
+        match runtime.block_on(run_case(&context, case)) {
+            Ok(summary) => eprintln!("xtask: cors-page {} ({setting}): {summary}", case.name),
+            Err(error) => {
+                eprintln!(
+                    "xtask: cors-page {} ({setting}) failed: {error:#}",
+                    case.name
+                );
+                failed.push(case.name);
+            }
+        }
+    }
+    drop(page);
+    if !failed.is_empty() {
+        bail!(
+            "CORS page check failed for {} (DOM dumps and logs in {})",
+            failed.join(", "),
+            work_dir.display()
+        );
+    }
+    eprintln!(
+        "xtask: cors-page: the page at {origin} works with `*` and when listed, and is blocked \
+         when another origin is listed"
+    );
+    Ok(())
+}
+
+/// Starts a server configured for `case`, runs the page against it and checks the outcome;
+/// keeps the server's log.
+async fn run_case(context: &Shared<'_>, case: &Case) -> anyhow::Result<String> {
+    let env: Vec<(&str, &str)> = case
+        .allowed
+        .as_deref()
+        .map(|list| (CORS_VAR, list))
+        .into_iter()
+        .collect();
+    let options = ServerOptions {
+        binary: context.binary,
+        admin: ADMIN,
+        env: &env,
+    };
+    with_scratch_server(
+        context.admin_url,
+        case.purpose,
+        &options,
+        async |server, _| {
+            let result = check_case(context, case, server).await;
+            let log = context.work_dir.join(format!("{}-server.log", case.name));
+            if let Err(error) = std::fs::copy(server.log_path(), &log) {
+                eprintln!(
+                    "xtask: could not keep the server log in {}: {error}",
+                    log.display()
+                );
+            }
+            result
+        },
+    )
+    .await
+}
+
+/// Loads the page against `server` and checks the DOM and the server's data; returns a summary.
+async fn check_case(context: &Shared<'_>, case: &Case, server: &Server) -> anyhow::Result<String> {
+    let origin = context.page.origin();
+    let url = format!(
+        "{origin}/?api={}&email={}&password={}",
+        query_value(&server.base),
+        query_value(ADMIN.0),
+        query_value(ADMIN.1)
+    );
+    let dom_file = context.work_dir.join(format!("{}.html", case.name));
+    let log_file = context.work_dir.join(format!("{}-chromium.log", case.name));
+    let loads_before = context.page.loads();
+    let dom = load_page(context.chromium, &url, &dom_file, &log_file)?;
+    if context.page.loads() == loads_before {
+        bail!(
+            "Chromium never fetched the page from {origin}; its log is in {}",
+            log_file.display()
+        );
+    }
+    let page = PageOutcome::read(&dom);
+    let where_ = format!("DOM in {}", dom_file.display());
+    if page.title != "done" {
+        bail!(
+            "expected the page's script to finish (title `done`), the DOM has title `{}` and \
+             shows {}; {where_}",
+            page.title,
+            page.describe()
+        );
+    }
+    let shown_origin = page.step("origin");
+    if shown_origin != origin {
+        bail!("expected the page to run on origin {origin}, it shows `{shown_origin}`; {where_}");
+    }
+    let blocks = cors_blocks(&log_file)?;
+    let api = Api::login(&server.base).await?;
+    match case.expect {
+        Expect::Works => check_works(&page, &blocks, &api, &where_).await,
+        Expect::Blocked => check_blocked(&page, &blocks, &api, &where_).await,
+    }
+}
+
+/// Every step succeeded, and the server holds the polygon and the job the page reported.
+async fn check_works(
+    page: &PageOutcome,
+    blocks: &[String],
+    api: &Api,
+    where_: &str,
+) -> anyhow::Result<String> {
+    for id in STEPS {
+        let shown = page.step(id);
+        if !shown.starts_with("ok 200") {
+            bail!(
+                "expected step `{id}` to show `ok 200 …`, the DOM shows `{shown}`{}; the page \
+                 showed {}; {where_}",
+                blocked_hint(shown, blocks),
+                page.describe()
+            );
+        }
+    }
+    let polygon_id = page.number("polygon", "id=")?;
+    let listed = page.number("polygons", "count=")?;
+    if listed < 1 {
+        bail!(
+            "expected the page's polygon list to hold at least 1 polygon, the DOM shows `{}`; \
+             {where_}",
+            page.step("polygons")
+        );
+    }
+    let job_id = page.number("job", "jobId=")?;
+    let polygons = api.get("/api/polygons").await?;
+    let total = polygons["pagination"]["total"].as_i64().unwrap_or(0);
+    let has_polygon = polygons["polygons"]
+        .as_array()
+        .is_some_and(|list| list.iter().any(|p| p["id"].as_i64() == Some(polygon_id)));
+    if total < 1 || !has_polygon {
+        bail!(
+            "expected the server to hold polygon {polygon_id} the page created, GET \
+             /api/polygons answered {polygons}"
+        );
+    }
+    let jobs = api.get("/api/jobs").await?;
+    let has_job = jobs["jobs"].as_array().is_some_and(|list| {
+        list.iter()
+            .any(|job| job["id"].as_i64() == Some(job_id) && job["type"] == "TEST")
+    });
+    if !has_job {
+        bail!(
+            "expected the server to hold TEST job {job_id} the page submitted, GET /api/jobs answered {jobs}"
+        );
+    }
+    Ok(format!(
+        "login, polygon (id={polygon_id}), list (count={listed}) and job (jobId={job_id}) all ok \
+         across origins; the server holds {total} polygon(s) and TEST job {job_id}"
+    ))
+}
+
+/// The browser blocked every request (the login with a fetch error, which Chromium's console
+/// attributes to the CORS policy), and the server holds nothing the page could have created.
+async fn check_blocked(
+    page: &PageOutcome,
+    blocks: &[String],
+    api: &Api,
+    where_: &str,
+) -> anyhow::Result<String> {
+    let login = page.step("login");
+    if !login.starts_with("error: TypeError") {
+        bail!(
+            "expected the browser to block the login (`error: TypeError: Failed to fetch`), the \
+             DOM shows `{login}`; the page showed {}; {where_}",
+            page.describe()
+        );
+    }
+    for id in STEPS {
+        let shown = page.step(id);
+        if !shown.starts_with("error:") {
+            bail!(
+                "expected step `{id}` to be blocked (`error: …`), the DOM shows `{shown}`; \
+                 {where_}"
+            );
+        }
+    }
+    let Some(login_block) = blocks.iter().find(|line| line.contains("/api/auth/login")) else {
+        bail!(
+            "expected Chromium's console to say the login was blocked by the CORS policy, it \
+             reports {} such message(s) and none for /api/auth/login (the fetch failed for \
+             another reason?); {where_}",
+            blocks.len()
+        );
+    };
+    let polygons = api.get("/api/polygons").await?;
+    let jobs = api.get("/api/jobs").await?;
+    let polygon_total = polygons["pagination"]["total"].as_i64();
+    let job_total = jobs["total"].as_i64();
+    if polygon_total != Some(0) || job_total != Some(0) {
+        bail!(
+            "expected nothing created by the blocked page, the server lists {} polygon(s) and {} \
+             job(s)",
+            polygons["pagination"]["total"],
+            jobs["total"]
+        );
+    }
+    let reason = login_block
+        .split_once("blocked by CORS policy: ")
+        .map_or(login_block.as_str(), |(_, reason)| reason);
+    Ok(format!(
+        "every request blocked by the browser (login: `{login}`; Chromium: blocked by CORS \
+         policy: {reason}); the server holds no polygon and no job"
+    ))
+}
+
+/// A hint for an outcome that looks like a CORS block: Chromium's first CORS message, if any.
+fn blocked_hint(shown: &str, blocks: &[String]) -> String {
+    if !shown.starts_with("error: TypeError") {
+        return String::new();
+    }
+    blocks.first().map_or_else(
+        || " (the browser refused the request)".to_owned(),
+        |block| format!(" (Chromium: {block})"),
+    )
+}
+
+/// The CORS refusals Chromium's console reported in `log_file` (`Access to fetch at '…' from
+/// origin '…' has been blocked by CORS policy: …`), in order.
+fn cors_blocks(log_file: &Path) -> anyhow::Result<Vec<String>> {
+    let log = std::fs::read_to_string(log_file)
+        .with_context(|| format!("cannot read {}", log_file.display()))?;
+    Ok(parse_cors_blocks(&log))
+}
+
+/// The CORS refusals in a Chromium log.
+fn parse_cors_blocks(log: &str) -> Vec<String> {
+    log.lines()
+        .filter(|line| line.contains("CONSOLE") && line.contains("blocked by CORS policy"))
+        .map(|line| {
+            // `[…:INFO:CONSOLE:0] "<message>", source: <page url> (0)`
+            line.split_once("] \"")
+                .and_then(|(_, rest)| rest.rsplit_once("\", source:"))
+                .map_or(line, |(message, _)| message)
+                .to_owned()
+        })
+        .collect()
+}
+
+/// Runs headless Chromium on `url`, writing the DOM it dumps to `dom_file` and its log to
+/// `log_file`, and returns the DOM.
+fn load_page(
+    chromium: &Path,
+    url: &str,
+    dom_file: &Path,
+    log_file: &Path,
+) -> anyhow::Result<String> {
+    let profile = tempfile::tempdir().context("cannot create a Chromium profile directory")?;
+    let dom_out =
+        File::create(dom_file).with_context(|| format!("cannot create {}", dom_file.display()))?;
+    let log =
+        File::create(log_file).with_context(|| format!("cannot create {}", log_file.display()))?;
+    let mut child = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--host-resolver-rules={OFFLINE_RESOLVER}"))
+        .arg(format!("--virtual-time-budget={SCRIPT_BUDGET_MS}"))
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(url)
+        .stdin(Stdio::null())
+        .stdout(dom_out)
+        .stderr(log)
+        .spawn()
+        .with_context(|| format!("cannot run {}", chromium.display()))?;
+    let deadline = Instant::now() + CHROMIUM_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().context("cannot wait for chromium")? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "chromium did not finish loading {url} within {} s; its log is in {}",
+                CHROMIUM_TIMEOUT.as_secs(),
+                log_file.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if !status.success() {
+        bail!(
+            "chromium could not load {url}: {status}; its log is in {}",
+            log_file.display()
+        );
+    }
+    std::fs::read_to_string(dom_file).with_context(|| format!("cannot read {}", dom_file.display()))
+}
+
+/// What the page wrote into the DOM.
+struct PageOutcome {
+    /// The document title (`done` once the script has finished).
+    title: String,
+    /// `(element id, text)` of the origin, the API and every step.
+    steps: Vec<(&'static str, String)>,
+}
+
+impl PageOutcome {
+    /// Reads the title and the `<pre id=…>` elements from a dumped DOM.
+    fn read(dom: &str) -> Self {
+        let title = between(dom, "<title>", "</title>").map_or_else(String::new, unescape);
+        let steps = ["origin", "api"]
+            .into_iter()
+            .chain(STEPS)
+            .map(|id| {
+                let text = between(dom, &format!("<pre id=\"{id}\">"), "</pre>")
+                    .map_or_else(|| "(missing from the DOM)".to_owned(), unescape);
+                (id, text)
+            })
+            .collect();
+        Self { title, steps }
+    }
+
+    /// The text of element `id`.
+    fn step(&self, id: &str) -> &str {
+        self.steps
+            .iter()
+            .find(|(step, _)| *step == id)
+            .map_or("(missing from the DOM)", |(_, text)| text.as_str())
+    }
+
+    /// The number after `key` in step `id` (`id=3` in `ok 200 id=3`).
+    fn number(&self, id: &str, key: &str) -> anyhow::Result<i64> {
+        let shown = self.step(id);
+        shown
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(key))
+            .and_then(|number| number.parse().ok())
+            .with_context(|| {
+                format!("expected step `{id}` to show `{key}<number>`, the DOM shows `{shown}`")
+            })
+    }
+
+    /// Every step's text on one line, for failure messages.
+    fn describe(&self) -> String {
+        let mut text = String::new();
+        for (id, shown) in &self.steps {
+            if !text.is_empty() {
+                text.push_str(", ");
+            }
+            let _ = write!(text, "{id}=`{shown}`");
+        }
+        text
+    }
+}
+
+/// The text between the first `start` and the next `end`.
+fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let after = &text[text.find(start)? + start.len()..];
+    Some(&after[..after.find(end)?])
+}
+
+/// Undoes the entity escaping of serialised text content.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&")
+}
+
+/// `value` percent-encoded for a query string.
+fn query_value(value: &str) -> String {
+    let mut encoded = String::new();
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+/// The API as the admin sees it, for checking what the page did.
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Api {
+    /// Logs in as [`ADMIN`].
+    async fn login(base: &str) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .context("cannot build an HTTP client")?;
+        let answer: Value = client
+            .post(format!("{base}/api/auth/login"))
+            .json(&json!({"email": ADMIN.0, "password": ADMIN.1}))
+            .send()
+            .await
+            .context("cannot log in to the server")?
+            .error_for_status()
+            .context("the server refused the admin login")?
+            .json()
+            .await
+            .context("cannot read the login answer")?;
+        let token = answer["token"]
+            .as_str()
+            .with_context(|| format!("the login answer has no token: {answer}"))?
+            .to_owned();
+        Ok(Self {
+            client,
+            base: base.to_owned(),
+            token,
+        })
+    }
+
+    /// `GET path` with the admin token, as JSON.
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| format!("cannot GET {path}"))?
+            .error_for_status()
+            .with_context(|| format!("GET {path} failed"))?
+            .json()
+            .await
+            .with_context(|| format!("cannot read the answer to GET {path}"))
+    }
+}
+
+/// A static HTTP server on a free loopback port answering `GET /` (any query) with the page and
+/// everything else with 404; stopped on drop.
+struct PageServer {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    loads: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl PageServer {
+    /// Binds `127.0.0.1:0` and serves `html` from a thread.
+    fn start(html: &'static str) -> anyhow::Result<Self> {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").context("cannot bind the page server's port")?;
+        let port = listener.local_addr()?.port();
+        listener
+            .set_nonblocking(true)
+            .context("cannot make the page server's listener non-blocking")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let loads = Arc::new(AtomicUsize::new(0));
+        let thread = std::thread::Builder::new()
+            .name("cors-page-server".to_owned())
+            .spawn({
+                let stop = Arc::clone(&stop);
+                let loads = Arc::clone(&loads);
+                move || serve(&listener, html, &stop, &loads)
+            })
+            .context("cannot start the page server's thread")?;
+        Ok(Self {
+            port,
+            stop,
+            loads,
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`, the page's origin.
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// How many times the page has been served.
+    fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for PageServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Accepts connections until `stop`, answering each on its own thread (a browser may open
+/// connections it never uses).
+fn serve(listener: &TcpListener, html: &'static str, stop: &AtomicBool, loads: &Arc<AtomicUsize>) {
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                let loads = Arc::clone(loads);
+                let spawned = std::thread::Builder::new()
+                    .name("cors-page-connection".to_owned())
+                    .spawn(move || {
+                        // A connection the browser drops unused is no error worth reporting.
+                        let _ = answer(stream, html, &loads);
+                    });
+                if let Err(error) = spawned {
+                    eprintln!("xtask: the page server cannot answer a connection: {error}");
+                }
+            }
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(error) => {
+                eprintln!("xtask: the page server stopped: {error}");
+                return;
+            }
+        }
+    }
+}
+
+/// Reads one request from `stream` and answers it (`Connection: close`).
+fn answer(mut stream: TcpStream, html: &str, loads: &AtomicUsize) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request = Vec::new();
+    let mut buffer = [0_u8; 1024];
+    while !request.windows(4).any(|window| window == b"\r\n\r\n") && request.len() < 65_536 {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        request.extend_from_slice(&buffer[..read]);
+    }
+    let request = String::from_utf8_lossy(&request);
+    let mut request_line = request.lines().next().unwrap_or_default().split(' ');
+    let (method, target) = (request_line.next(), request_line.next().unwrap_or_default());
+    let path = target.split('?').next().unwrap_or_default();
+    let (status, content_type, body) = if method == Some("GET") && path == "/" {
+        loads.fetch_add(1, Ordering::SeqCst);
+        ("200 OK", "text/html; charset=utf-8", html)
+    } else {
+        ("404 Not Found", "text/plain; charset=utf-8", "not found\n")
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_read_from_the_dumped_dom() {
+        let dom = "<html><head><title>done</title></head><body>\
+            <pre id=\"origin\">http://127.0.0.1:5</pre><pre id=\"login\">ok 200 token</pre>\
+            <pre id=\"polygon\">http 400 {&quot;error&quot;:&quot;x &amp; y&quot;}</pre>\
+            <pre id=\"polygons\">ok 200 count=2</pre></body></html>";
+        let page = PageOutcome::read(dom);
+        assert_eq!(page.title, "done");
+        assert_eq!(page.step("login"), "ok 200 token");
+        assert_eq!(page.step("polygon"), "http 400 {\"error\":\"x & y\"}");
+        assert_eq!(page.step("job"), "(missing from the DOM)");
+        assert_eq!(page.number("polygons", "count=").ok(), Some(2));
+        assert!(page.number("login", "count=").is_err());
+    }
+
+    #[test]
+    fn cors_refusals_are_read_from_the_chromium_log() {
+        let log = "[1:2:3:ERROR:dbus/bus.cc:405] Failed to connect to the bus\n\
+            [1:1:3:INFO:CONSOLE:0] \"Access to fetch at 'http://127.0.0.1:2/api/auth/login' \
+            from origin 'http://127.0.0.1:3' has been blocked by CORS policy: No header.\", \
+            source: http://127.0.0.1:3/?api=x (0)\n\
+            [1:1:3:INFO:CONSOLE:0] \"hello\", source: http://127.0.0.1:3/ (0)";
+        assert_eq!(
+            parse_cors_blocks(log),
+            [
+                "Access to fetch at 'http://127.0.0.1:2/api/auth/login' from origin \
+              'http://127.0.0.1:3' has been blocked by CORS policy: No header."
+            ]
+        );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            query_value("http://127.0.0.1:80"),
+            "http%3A%2F%2F127.0.0.1%3A80"
+        );
+        assert_eq!(query_value("a@b.test"), "a%40b.test");
+    }
+
+    #[test]
+    fn the_page_server_serves_the_page_on_its_origin() -> anyhow::Result<()> {
+        let server = PageServer::start("<p>page</p>")?;
+        let fetch = |path: &str| -> anyhow::Result<String> {
+            let mut stream = TcpStream::connect(("127.0.0.1", server.port))?;
+            write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")?;
+            let mut answer = String::new();
+            stream.read_to_string(&mut answer)?;
+            Ok(answer)
+        };
+        let page = fetch("/?api=x")?;
+        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+        assert!(page.ends_with("<p>page</p>"), "{page}");
+        assert!(fetch("/favicon.ico")?.starts_with("HTTP/1.1 404"));
+        assert_eq!(server.loads(), 1);
+        assert!(server.origin().starts_with("http://127.0.0.1:"));
+        Ok(())
+    }
+}
