@@ -688,13 +688,15 @@ async fn poll_type(shared: &Shared, job_type: &str) -> Result<Option<(Job, Assig
             return Err(error); // retried (network, 5xx) or fatal (403)
         } else {
             // Not a lost race: the server refuses this worker's assigns (e.g. R1's validation),
-            // which must not look like an idle queue.
+            // which must not look like an idle queue. The next job would most likely meet the
+            // same refusal, so this poll ends here: one warning per poll, not one per job.
             tracing::warn!(
                 job_id = job.id,
                 status = error.status(),
                 message = %error.message(),
                 "the server refused to assign a job to this worker"
             );
+            break;
         }
     }
     Ok(None)
