@@ -43,15 +43,8 @@ pub async fn s3_test_bucket() -> (String, String) {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let store = S3ObjectStore::connect(&S3Settings {
-        endpoint_url: Some(endpoint.clone()),
-        force_path_style: true,
-        region: Some("us-east-1".into()),
-        ..S3Settings::new(bucket.clone())
-    })
-    .await
-    .expect("S3 client");
-    store
+    s3_test_store(&endpoint, &bucket)
+        .await
         .client()
         .create_bucket()
         .bucket(&bucket)
@@ -59,6 +52,19 @@ pub async fn s3_test_bucket() -> (String, String) {
         .await
         .expect("test bucket created");
     (endpoint, bucket)
+}
+
+/// A client of `bucket` in the S3-compatible store at `endpoint` (as [`s3_test_bucket`] names
+/// them: path-style addressing, region `us-east-1`).
+pub async fn s3_test_store(endpoint: &str, bucket: &str) -> S3ObjectStore {
+    S3ObjectStore::connect(&S3Settings {
+        endpoint_url: Some(endpoint.to_owned()),
+        force_path_style: true,
+        region: Some("us-east-1".into()),
+        ..S3Settings::new(bucket.to_owned())
+    })
+    .await
+    .expect("S3 client")
 }
 
 /// A running application and its private database.

@@ -13,7 +13,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reefguide_adapters_aws::{S3ObjectStore, S3Settings};
 use reefguide_tests::r1_stub::{R1Stub, R1StubOptions};
 use reefguide_worker_sdk::{HandlerError, JobContext, RunSummary, Worker, handler_fn};
 use serde_json::{Value, json};
@@ -174,6 +173,15 @@ fn start_worker_with(
     })
 }
 
+/// Tells the worker to stop and waits (30 s at most) for its summary.
+async fn stop_worker(stop: &Stop, worker: JoinHandle<RunSummary>) -> RunSummary {
+    stop.send_replace(true);
+    tokio::time::timeout(Duration::from_secs(30), worker)
+        .await
+        .expect("the worker stopped")
+        .expect("worker task")
+}
+
 /// Submits TEST jobs `{"id": n}` for `ids`; their job ids.
 fn submit_many(stub: &R1Stub, ids: std::ops::Range<i64>) -> Vec<i64> {
     ids.map(|n| stub.submit("TEST", json!({ "id": n })))
@@ -224,11 +232,7 @@ async fn the_sdk_completes_jobs_on_r1_sending_both_arns_with_every_assign() {
     let worker = start_worker(&stub, 3, &stop);
 
     wait_until_succeeded(&stub, &jobs, || None, String::new).await;
-    stop.send_replace(true);
-    let summary = tokio::time::timeout(Duration::from_secs(30), worker)
-        .await
-        .expect("the worker stopped")
-        .expect("worker task");
+    let summary = stop_worker(&stop, worker).await;
     assert_eq!(
         (summary.succeeded, summary.failed, summary.abandoned),
         (20, 0, 0),
@@ -264,11 +268,7 @@ async fn an_expired_access_token_is_renewed_through_r1s_refresh_route() {
     stub.expire_access_tokens();
     let second = submit_many(&stub, 2..4);
     wait_until_succeeded(&stub, &second, || None, String::new).await;
-    stop.send_replace(true);
-    let summary = tokio::time::timeout(Duration::from_secs(30), worker)
-        .await
-        .expect("the worker stopped")
-        .expect("worker task");
+    let summary = stop_worker(&stop, worker).await;
     assert_eq!(summary.succeeded, 4, "{summary:?}");
     let all: Vec<i64> = first.into_iter().chain(second).collect();
     assert_each_succeeded_once(&stub, &all);
@@ -316,11 +316,7 @@ async fn a_failing_handler_ends_its_job_failed_on_r1() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    stop.send_replace(true);
-    let summary = tokio::time::timeout(Duration::from_secs(30), worker)
-        .await
-        .expect("the worker stopped")
-        .expect("worker task");
+    let summary = stop_worker(&stop, worker).await;
     assert_eq!(
         (summary.succeeded, summary.failed, summary.abandoned),
         (0, 1, 0),
@@ -451,14 +447,7 @@ async fn the_reefguide_worker_binary_completes_test_jobs_on_r1_writing_results_t
     assert!(status.success(), "worker exited {status}:\n{}", read_log());
 
     // Each job's result.json is in S3 below its assignment's storage URI.
-    let store = S3ObjectStore::connect(&S3Settings {
-        endpoint_url: Some(endpoint.clone()),
-        force_path_style: true,
-        region: Some("us-east-1".into()),
-        ..S3Settings::new(bucket.clone())
-    })
-    .await
-    .expect("S3 client");
+    let store = reefguide_tests::s3_test_store(&endpoint, &bucket).await;
     for assignment in stub.assignments() {
         let prefix = assignment
             .storage_uri

@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::{self, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde_json::{Value, json};
 
-use crate::docs_page::ensure_chromium;
+use crate::docs_page::{chromium_command, ensure_chromium};
 use crate::server::{Profile, Server, ServerOptions, build_binary, with_scratch_server};
 
 /// The page: plain JavaScript, no external assets.
@@ -40,8 +40,6 @@ const CORS_VAR: &str = "REEFGUIDE_CORS_ALLOWED_ORIGINS";
 const OTHER_ORIGIN: &str = "http://127.0.0.1:1";
 /// The ADMIN account of the server, which the page logs in as.
 const ADMIN: (&str, &str) = ("cors-admin@reefguide.test", "cors-admin-password");
-/// Every host name resolves to nothing except the loopback address both origins use.
-const OFFLINE_RESOLVER: &str = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1";
 /// Virtual time the page's script gets (milliseconds); requests pause virtual time.
 const SCRIPT_BUDGET_MS: u32 = 15_000;
 /// Wall-clock limit for one Chromium run.
@@ -387,23 +385,8 @@ fn load_page(
         File::create(dom_file).with_context(|| format!("cannot create {}", dom_file.display()))?;
     let log =
         File::create(log_file).with_context(|| format!("cannot create {}", log_file.display()))?;
-    let mut child = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-        ])
-        .arg(format!("--host-resolver-rules={OFFLINE_RESOLVER}"))
-        .arg(format!("--virtual-time-budget={SCRIPT_BUDGET_MS}"))
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
+    let mut child = chromium_command(chromium, profile.path(), SCRIPT_BUDGET_MS)
+        .args(["--enable-logging=stderr", "--v=0", "--dump-dom"])
         .arg(url)
         .stdin(Stdio::null())
         .stdout(dom_out)

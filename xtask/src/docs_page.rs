@@ -17,10 +17,11 @@ use crate::server::{Profile, ServerOptions, build_binary, with_scratch_server};
 
 /// Where Debian's package puts the browser.
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// Every host name resolves to nothing except the loopback address the server listens on.
+/// Every host name resolves to nothing except the loopback address the server (and cors-page's
+/// page) listens on.
 const OFFLINE_RESOLVER: &str = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1";
 /// Virtual time the page gets to fetch the document and render (milliseconds).
-const RENDER_BUDGET_MS: &str = "20000";
+const RENDER_BUDGET_MS: u32 = 20_000;
 
 /// Runs the check.
 pub fn run_check(admin_url: &str) -> anyhow::Result<()> {
@@ -53,7 +54,7 @@ fn check_page(
 ) -> anyhow::Result<()> {
     let url = format!("{base}/api/docs/");
     let profile = tempfile::tempdir()?;
-    let output = chromium_command(chromium, profile.path())
+    let output = chromium_command(chromium, profile.path(), RENDER_BUDGET_MS)
         .arg("--dump-dom")
         .arg(&url)
         .stderr(Stdio::null())
@@ -78,7 +79,7 @@ fn check_page(
         );
     }
     let screenshot = work_dir.join("docs.png");
-    let status = chromium_command(chromium, profile.path())
+    let status = chromium_command(chromium, profile.path(), RENDER_BUDGET_MS)
         .arg(format!("--screenshot={}", screenshot.display()))
         .arg("--window-size=1280,2400")
         .arg(&url)
@@ -97,9 +98,10 @@ fn check_page(
     Ok(())
 }
 
-/// Headless Chromium with a fresh profile, no background traffic, and no name resolution but
-/// for the server.
-fn chromium_command(chromium: &Path, profile: &Path) -> Command {
+/// Headless Chromium with a fresh profile, no background traffic, no name resolution but for
+/// the loopback address, and `budget_ms` milliseconds of virtual time for the page (the
+/// cors-page check runs it too).
+pub(crate) fn chromium_command(chromium: &Path, profile: &Path, budget_ms: u32) -> Command {
     let mut command = Command::new(chromium);
     command
         .args([
@@ -113,7 +115,7 @@ fn chromium_command(chromium: &Path, profile: &Path) -> Command {
             "--disable-sync",
         ])
         .arg(format!("--host-resolver-rules={OFFLINE_RESOLVER}"))
-        .arg(format!("--virtual-time-budget={RENDER_BUDGET_MS}"))
+        .arg(format!("--virtual-time-budget={budget_ms}"))
         .arg(format!("--user-data-dir={}", profile.display()));
     command
 }

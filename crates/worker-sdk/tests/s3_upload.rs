@@ -4,7 +4,6 @@
 //! which stores results in S3 and has no upload-URL route, and its handler's
 //! `ctx.upload_bytes` / `ctx.upload_file` must land byte for byte under the assignment's prefix.
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,7 +13,8 @@ use aws_sdk_s3::Client;
 use chrono::{SecondsFormat, Utc};
 use reefguide_worker_sdk::{HandlerError, JobContext, RunSummary, Worker, handler_fn};
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Set in the child process of [`a_worker_configured_only_by_environment_uploads`]: the stub's
 /// URL the child's worker talks to.
@@ -216,60 +216,58 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Serves `r1` over HTTP/1.1 on a loopback port (one request per connection); returns its URL.
 async fn serve(r1: Arc<R1>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address: SocketAddr = listener.local_addr().expect("address");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let r1 = r1.clone();
-            tokio::spawn(async move {
-                let Some((method, path, body)) = read_request(&mut stream).await else {
-                    return;
-                };
-                let (status, content_type, answer) = r1.answer(&method, &path, &body);
-                let response = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
-                     connection: close\r\n\r\n{answer}",
-                    answer.len()
-                );
-                let _ = stream.write_all(response.as_bytes()).await;
-            });
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer_one(r1.clone(), stream));
         }
     });
-    format!("http://{address}")
+    url
 }
 
-/// Reads one request: method, path (with query) and body.
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<(String, String, String)> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0_u8; 8192];
+/// Reads one request from `stream`, writes `r1`'s answer and closes the connection.
+async fn answer_one(r1: Arc<R1>, mut stream: TcpStream) {
+    let Some((method, path, body)) = read_request(&mut stream).await else {
+        return;
+    };
+    let (status, content_type, answer) = r1.answer(&method, &path, &body);
+    let response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{answer}",
+        answer.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+}
+
+/// Reads one request line by line: method, path (with query) and the `content-length` bytes of
+/// its body; `None` when the connection ends before that.
+async fn read_request(stream: &mut TcpStream) -> Option<(String, String, String)> {
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    reader.read_line(&mut line).await.ok()?;
+    let mut request_line = line.split_whitespace();
+    let method = request_line.next()?.to_owned();
+    let path = request_line.next()?.to_owned();
+    let mut length = 0;
     loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
+        line.clear();
+        if reader.read_line(&mut line).await.ok()? == 0 {
             return None;
         }
-        buffer.extend_from_slice(&chunk[..n]);
-        let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
-        let length = head
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())?
-            })
-            .unwrap_or(0);
-        if buffer.len() >= end + 4 + length {
-            let body = String::from_utf8_lossy(&buffer[end + 4..end + 4 + length]).into_owned();
-            let mut parts = head.split_whitespace();
-            let method = parts.next()?.to_owned();
-            let path = parts.next()?.to_owned();
-            return Some((method, path, body));
+        let header = line.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
         }
     }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).await.ok()?;
+    Some((method, path, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// The storage URI R1 gives job `job_id`: `s3://<bucket>/results/test/<id>/<epoch ms>`.
@@ -333,6 +331,18 @@ async fn run(worker: Worker) -> RunSummary {
     .expect("no fatal error")
 }
 
+/// Serves `r1` and runs a worker against it in this process until its idle timeout; the worker
+/// is given the emulator's endpoint in code (`s3_endpoint_url`).
+async fn run_in_process(r1: Arc<R1>) -> RunSummary {
+    let url = serve(r1).await;
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let endpoint = endpoint();
+    run(worker(&url, scratch.path(), |builder| {
+        builder.s3_endpoint_url(endpoint)
+    }))
+    .await
+}
+
 /// Checks that the job succeeded and both files are in `bucket` under exactly `prefix`.
 async fn assert_uploaded(r1: &R1, client: &Client, bucket: &str, prefix: &str) {
     assert_eq!(
@@ -363,13 +373,7 @@ async fn r1_results_go_straight_to_s3() {
     let bucket = fresh_bucket(&client).await;
     let (uri, prefix) = storage_uri(&bucket, 41);
     let r1 = Arc::new(R1::new(41, uri));
-    let url = serve(r1.clone()).await;
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let endpoint = endpoint();
-    let summary = run(worker(&url, scratch.path(), |builder| {
-        builder.s3_endpoint_url(endpoint)
-    }))
-    .await;
+    let summary = run_in_process(r1.clone()).await;
     assert_eq!(
         summary,
         RunSummary {
@@ -386,14 +390,8 @@ async fn a_missing_bucket_fails_the_job_with_s3s_reason() {
     let missing = unique_bucket("missing");
     let (uri, prefix) = storage_uri(&missing, 42);
     let r1 = Arc::new(R1::new(42, uri));
-    let url = serve(r1.clone()).await;
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let endpoint = endpoint();
     let started = std::time::Instant::now();
-    let summary = run(worker(&url, scratch.path(), |builder| {
-        builder.s3_endpoint_url(endpoint)
-    }))
-    .await;
+    let summary = run_in_process(r1.clone()).await;
     assert_eq!(
         summary,
         RunSummary {
