@@ -165,7 +165,7 @@ pub(crate) fn ensure_chromium() -> anyhow::Result<PathBuf> {
         .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
     if !is_root {
         bail!(
-            "the docs-page check needs Chromium at {CHROMIUM}: install Debian's package with \
+            "the browser checks (docs-page, cors-page) need Chromium at {CHROMIUM}: install Debian's package with \
              `sudo apt-get install chromium`"
         );
     }
