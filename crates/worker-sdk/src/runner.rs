@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::task::{JoinError, JoinHandle};
-use tokio::time::MissedTickBehavior;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -23,6 +23,7 @@ use crate::upload::Uploader;
 use crate::wire::{
     Assignment, HeartbeatRequest, HeartbeatResponse, Job, ResultRequest, ResultStatus,
 };
+use crate::worker::backoff;
 /// How long an aborted handler task gets to unwind before its scratch directory is removed.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
 
@@ -54,9 +55,16 @@ pub(crate) struct RunnerEnv {
 pub(crate) enum Verdict {
     /// Keep going.
     Continue,
+    /// The heartbeat did not get through (a network error, a 5xx): keep going, and send the
+    /// next one sooner than the interval.
+    RetrySoon,
     /// Stop the handler without reporting (cancelled, or lease lost).
     Stop(String),
 }
+
+/// First pause before a heartbeat that did not get through is sent again; it doubles up to the
+/// heartbeat interval.
+const HEARTBEAT_RETRY: Duration = Duration::from_millis(200);
 
 /// How supervision of the handler task ended.
 pub(crate) enum Supervised {
@@ -132,20 +140,29 @@ where
     Fut: Future<Output = Verdict>,
 {
     let _abort_if_dropped = AbortOnDrop(task.abort_handle());
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
-    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut next_beat = Instant::now() + interval;
+    let mut failures = 0_u32;
     let reason = loop {
         tokio::select! {
             finished = &mut task => return Supervised::Finished(finished),
             () = hard_stop.cancelled() => break "shutdown grace period over".to_owned(),
-            _ = ticks.tick() => {
+            () = tokio::time::sleep_until(next_beat) => {
                 let verdict = tokio::select! {
                     verdict = heartbeat(ctx.latest_progress()) => verdict,
                     () = hard_stop.cancelled() => Verdict::Stop("shutdown grace period over".to_owned()),
                 };
-                if let Verdict::Stop(reason) = verdict {
-                    break reason;
-                }
+                let pause = match verdict {
+                    Verdict::Stop(reason) => break reason,
+                    Verdict::Continue => {
+                        failures = 0;
+                        interval
+                    }
+                    Verdict::RetrySoon => {
+                        failures = failures.saturating_add(1);
+                        backoff(failures - 1, HEARTBEAT_RETRY, interval)
+                    }
+                };
+                next_beat = Instant::now() + pause;
             }
         }
     };
@@ -279,8 +296,12 @@ pub(crate) fn heartbeat_verdict(
     };
     match error.status() {
         Some(404 | 409 | 403) => Verdict::Stop(format!("lease lost: {}", error.message())),
+        _ if error.is_transient() => {
+            tracing::warn!(%error, "heartbeat did not get through; trying again soon");
+            Verdict::RetrySoon
+        }
         _ => {
-            tracing::warn!(%error, "heartbeat failed; trying again at the next interval");
+            tracing::warn!(%error, "heartbeat refused; trying again at the next interval");
             Verdict::Continue
         }
     }
@@ -592,6 +613,38 @@ mod tests {
         assert_eq!(beats, 2);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_that_did_not_get_through_are_sent_again_sooner() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = test_ctx(dir.path());
+        let handler = crate::handler_fn(|_: Value, _ctx: JobContext| async move {
+            tokio::time::sleep(Duration::from_secs(50)).await;
+            Ok::<Value, HandlerError>(json!({}))
+        });
+        let task = start(handler, json!({}), &ctx).expect("parses");
+        let started = Instant::now();
+        let mut beats = Vec::new();
+        let supervised = supervise(
+            task,
+            &ctx,
+            Duration::from_secs(20),
+            &CancellationToken::new(),
+            |_| {
+                beats.push(started.elapsed().as_millis());
+                // The server is down for the first three heartbeats.
+                let verdict = if beats.len() <= 3 {
+                    Verdict::RetrySoon
+                } else {
+                    Verdict::Continue
+                };
+                async move { verdict }
+            },
+        )
+        .await;
+        assert!(matches!(supervised, Supervised::Finished(_)));
+        assert_eq!(beats, [20_000, 20_200, 20_600, 21_400, 41_400]);
+    }
+
     #[tokio::test]
     async fn hard_stop_aborts_the_handler() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -637,11 +690,12 @@ mod tests {
             Verdict::Stop(_)
         ));
         assert!(matches!(verdict(reply(404, "")), Verdict::Stop(_)));
-        assert_eq!(verdict(reply(503, "")), Verdict::Continue);
+        assert_eq!(verdict(reply(503, "")), Verdict::RetrySoon);
         assert_eq!(
             verdict(Err(ApiError::Transport("reset".into()))),
-            Verdict::Continue
+            Verdict::RetrySoon
         );
+        assert_eq!(verdict(reply(400, "")), Verdict::Continue);
     }
 
     #[test]
