@@ -115,11 +115,6 @@ pub(crate) enum GaveUp<E> {
 }
 
 impl<E> GaveUp<E> {
-    /// True when the lease ended before the call could succeed.
-    pub(crate) fn is_lease_over(&self) -> bool {
-        matches!(self, Self::LeaseOver(_))
-    }
-
     /// The last error.
     pub(crate) fn error(&self) -> &E {
         match self {
@@ -141,7 +136,8 @@ impl<E: fmt::Display> fmt::Display for GaveUp<E> {
 
 /// Runs `attempt` until it succeeds, fails with an error that is not transient, or the lease
 /// ends: transient errors are logged and retried after 0.2 s, doubling up to 5 s (never sleeping
-/// past the deadline). `what` names the call in the log.
+/// past the deadline). `what` names the call in the log. When the lease ends first, the job is
+/// marked abandoned ([`Lease::abandon`]): whatever the handler then returns, it is not reported.
 ///
 /// The deadline is the lease's as known when the call begins. Heartbeats that extend the lease
 /// meanwhile do not prolong the retries: a store that stays unreachable while the API answers
@@ -174,6 +170,7 @@ where
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             tracing::warn!(what, %error, "giving up: the job's lease has ended");
+            lease.abandon();
             return Err(GaveUp::LeaseOver(error));
         }
         let pause = backoff(failures, RETRY_BASE, RETRY_CAP).min(left);
@@ -266,6 +263,7 @@ mod tests {
         .await;
         assert!(matches!(result, Err(GaveUp::Refused(_))));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert!(!lease.is_abandoned(), "a refusal is the job's to report");
     }
 
     #[tokio::test(start_paused = true)]
@@ -288,6 +286,10 @@ mod tests {
         let result: Result<(), _> =
             within_lease(&lease, "test", || async { Err(Fake(true)) }).await;
         assert!(matches!(result, Err(GaveUp::LeaseOver(_))));
+        assert!(
+            lease.is_abandoned(),
+            "the job is left for the server to re-queue"
+        );
         let waited = started.elapsed();
         assert!(
             waited >= Duration::from_secs(30) && waited < Duration::from_secs(31),

@@ -166,12 +166,11 @@ impl Uploader {
         })
         .await
         .map_err(|gave_up| {
-            let lease_lost = gave_up.is_lease_over() || gave_up.error().status() == Some(409);
-            lease_aware_error(
-                lease,
-                lease_lost,
-                format!("could not get an upload URL: {gave_up}"),
-            )
+            // 409: the server says the lease is lost; the job is no longer this worker's.
+            if gave_up.error().status() == Some(409) {
+                lease.abandon();
+            }
+            HandlerError::new(format!("could not get an upload URL: {gave_up}"))
         })?;
         let Some(reply) = answer else {
             return Ok(UrlAnswer::RouteMissing);
@@ -199,12 +198,7 @@ impl Uploader {
         within_lease(lease, "upload", || self.put_once(url, source))
             .await
             .map_err(|gave_up| {
-                let lease_lost = gave_up.is_lease_over();
-                lease_aware_error(
-                    lease,
-                    lease_lost,
-                    format!("upload of {relative_path:?} failed: {gave_up}"),
-                )
+                HandlerError::new(format!("upload of {relative_path:?} failed: {gave_up}"))
             })?;
         tracing::debug!(relative_path, "uploaded");
         Ok(())
@@ -259,16 +253,6 @@ impl Transient for PutError {
     fn is_transient(&self) -> bool {
         matches!(self, Self::Api(error) if error.is_transient())
     }
-}
-
-/// The handler's error for a call that gave up. When the lease ended during an outage, or the
-/// store says the lease is lost (409), the job is marked abandoned: the runner then leaves it for
-/// the server to re-queue instead of reporting FAILED.
-fn lease_aware_error(lease: &Lease, lease_lost: bool, message: String) -> HandlerError {
-    if lease_lost {
-        lease.abandon();
-    }
-    HandlerError::new(message)
 }
 
 fn upload_error(error: ApiError) -> HandlerError {

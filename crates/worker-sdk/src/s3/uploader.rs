@@ -86,12 +86,7 @@ impl S3Uploader {
             put(client, location.bucket(), &key, source)
         })
         .await
-        .map_err(|gave_up| {
-            if gave_up.is_lease_over() {
-                lease.abandon();
-            }
-            HandlerError::new(gave_up.to_string())
-        })?;
+        .map_err(|gave_up| HandlerError::new(gave_up.to_string()))?;
         tracing::debug!(bucket = location.bucket(), key, "uploaded to S3");
         Ok(())
     }
