@@ -27,8 +27,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use serde_json::{Value, json};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
 
+use crate::bench::api;
 use crate::docs_page::{chromium_command, ensure_chromium};
 use crate::server::{Profile, Server, ServerOptions, build_binary, with_scratch_server};
 
@@ -491,17 +493,16 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
+/// The bytes a query value keeps as they are: RFC 3986's unreserved characters.
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `value` percent-encoded for a query string.
 fn query_value(value: &str) -> String {
-    let mut encoded = String::new();
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            encoded.push(char::from(byte));
-        } else {
-            let _ = write!(encoded, "%{byte:02X}");
-        }
-    }
-    encoded
+    utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 /// The API as the admin sees it, for checking what the page did.
@@ -519,21 +520,9 @@ impl Api {
             .timeout(Duration::from_secs(30))
             .build()
             .context("cannot build an HTTP client")?;
-        let answer: Value = client
-            .post(format!("{base}/api/auth/login"))
-            .json(&json!({"email": ADMIN.0, "password": ADMIN.1}))
-            .send()
+        let token = api::login(&client, base, ADMIN.0, ADMIN.1)
             .await
-            .context("cannot log in to the server")?
-            .error_for_status()
-            .context("the server refused the admin login")?
-            .json()
-            .await
-            .context("cannot read the login answer")?;
-        let token = answer["token"]
-            .as_str()
-            .with_context(|| format!("the login answer has no token: {answer}"))?
-            .to_owned();
+            .context("the admin cannot log in")?;
         Ok(Self {
             client,
             base: base.to_owned(),
