@@ -6,7 +6,8 @@
 //! is killed with SIGKILL twice ([`KILL_AT`]) and started again [`OUTAGE`] later on the same port,
 //! database and data directory. Claims, heartbeats, upload URLs, uploads and result reports meet
 //! refused connections in between. The check: every job ends SUCCEEDED, with exactly one result
-//! row, and none FAILED. The workers' and the server's logs are kept under `target/chaos/`.
+//! row and one completed assignment, and none FAILED. The workers' and the server's logs are
+//! kept under `target/chaos/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +18,7 @@ use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection, Statement};
 use serde_json::json;
 
 use crate::bench::api;
+use crate::bench::throughput::{QueueCheck, check_queue};
 use crate::server::{Profile, ScratchDatabase, Server, ServerOptions, build_binary};
 
 /// TEST jobs submitted (the issue asks for at least 2,000).
@@ -113,12 +115,12 @@ async fn drive(
     workers.stop();
     let totals = Totals::read(&db).await?;
     eprintln!(
-        "xtask: chaos: {:.1} s; jobs by status {:?}; result rows {}, jobs with more than one {}; \
+        "xtask: chaos: {:.1} s; jobs by status {:?}; result rows {}, jobs done more than once {}; \
          worker logs in {}",
         started.elapsed().as_secs_f64(),
         totals.by_status,
         totals.result_rows,
-        totals.jobs_with_several_results,
+        totals.queue.duplicate_jobs,
         logs.display()
     );
     totals.check()?;
@@ -178,11 +180,12 @@ async fn count(db: &DatabaseConnection, sql: &str) -> anyhow::Result<u64> {
     Ok(u64::try_from(value).unwrap_or(0))
 }
 
-/// What the database says at the end.
+/// What the database says at the end: the job statuses, the result rows, and the benchmark's
+/// queue check (jobs done twice, extra results).
 struct Totals {
     by_status: Vec<(String, u64)>,
     result_rows: u64,
-    jobs_with_several_results: u64,
+    queue: QueueCheck,
 }
 
 impl Totals {
@@ -202,36 +205,32 @@ impl Totals {
         Ok(Self {
             by_status,
             result_rows: count(db, "SELECT count(*) FROM job_results").await?,
-            jobs_with_several_results: count(
-                db,
-                "SELECT count(*) FROM (SELECT job_id FROM job_results GROUP BY job_id \
-                 HAVING count(*) > 1) AS repeated",
-            )
-            .await?,
+            queue: check_queue(db).await?,
         })
     }
 
-    /// Every job SUCCEEDED once: no other status, one result row per job.
+    /// Every job SUCCEEDED once: no other status, one result row per job, no job with two
+    /// results or two completed assignments.
     fn check(&self) -> anyhow::Result<()> {
-        let succeeded = self
-            .by_status
-            .iter()
-            .find(|(status, _)| status == "SUCCEEDED")
-            .map_or(0, |(_, jobs)| *jobs);
         let others: Vec<_> = self
             .by_status
             .iter()
             .filter(|(status, _)| status != "SUCCEEDED")
             .collect();
         ensure!(
-            succeeded == JOBS && others.is_empty(),
-            "expected all {JOBS} jobs SUCCEEDED, found {succeeded} and {others:?}"
+            u64::try_from(self.queue.succeeded) == Ok(JOBS) && self.queue.unfinished == 0,
+            "expected all {JOBS} jobs SUCCEEDED, found {} and {others:?}",
+            self.queue.succeeded
         );
         ensure!(
-            self.result_rows == JOBS && self.jobs_with_several_results == 0,
-            "expected one result row per job, found {} rows ({} jobs with more than one)",
+            self.result_rows == JOBS
+                && self.queue.duplicate_jobs == 0
+                && self.queue.extra_results == 0,
+            "expected one result row per job, found {} rows ({} jobs done more than once, {} \
+             extra results)",
             self.result_rows,
-            self.jobs_with_several_results
+            self.queue.duplicate_jobs,
+            self.queue.extra_results
         );
         Ok(())
     }

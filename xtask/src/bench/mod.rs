@@ -28,7 +28,7 @@ mod polygons;
 mod report;
 mod submit;
 mod system;
-mod throughput;
+pub(crate) mod throughput;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

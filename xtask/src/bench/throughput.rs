@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use sea_orm::{ConnectionTrait as _, Statement};
+use sea_orm::{ConnectionTrait as _, DatabaseConnection, Statement};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -89,17 +89,17 @@ impl Tally {
     }
 }
 
-/// What SQL says about the queue after a phase.
+/// What SQL says about the queue after a phase (or after `cargo xtask chaos`).
 #[derive(Debug, Serialize)]
-struct QueueCheck {
+pub(crate) struct QueueCheck {
     /// Jobs now SUCCEEDED.
-    succeeded: i64,
+    pub succeeded: i64,
     /// Jobs in any other status.
-    unfinished: i64,
+    pub unfinished: i64,
     /// Jobs with more than one result or more than one completed assignment.
-    duplicate_jobs: i64,
+    pub duplicate_jobs: i64,
     /// Results beyond the first of each job.
-    extra_results: i64,
+    pub extra_results: i64,
 }
 
 /// The figures of one phase.
@@ -165,7 +165,7 @@ pub async fn run(bench: &mut Bench) -> anyhow::Result<()> {
             )
             .await?;
         let seconds = started.elapsed().as_secs_f64();
-        let queue = check_queue(bench).await?;
+        let queue = check_queue(&bench.db).await?;
         let figures = figures((protocol, workers, jobs), seconds, tally, queue);
         rows.push(row(&phase, &figures, &observed));
         record(bench, &phase, &figures);
@@ -349,7 +349,7 @@ impl Worker {
 }
 
 /// Counts finished, unfinished and duplicated jobs in SQL.
-async fn check_queue(bench: &Bench) -> anyhow::Result<QueueCheck> {
+pub(crate) async fn check_queue(db: &DatabaseConnection) -> anyhow::Result<QueueCheck> {
     let sql = "SELECT \
         (SELECT count(*) FROM jobs WHERE status = 'SUCCEEDED'), \
         (SELECT count(*) FROM jobs WHERE status <> 'SUCCEEDED'), \
@@ -358,9 +358,8 @@ async fn check_queue(bench: &Bench) -> anyhow::Result<QueueCheck> {
             OR (SELECT count(*) FROM job_assignments a \
                 WHERE a.job_id = j.id AND a.completed_at IS NOT NULL) > 1), \
         (SELECT count(*) - count(DISTINCT job_id) FROM job_results)";
-    let row = bench
-        .db
-        .query_one_raw(Statement::from_string(bench.db.get_database_backend(), sql))
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
         .await?
         .context("the queue check returned no row")?;
     Ok(QueueCheck {
