@@ -1,51 +1,33 @@
-//! Ownership and feature-access rules, as pure functions the services apply.
+//! Who may see, change or do what: every access rule of reefguide, as pure functions the
+//! services apply.
 //!
-//! One place decides who may see or change what, so the routes cannot drift apart (broken
-//! object-level authorisation is the classic API flaw this guards against).
+//! One place decides, so the routes cannot drift apart (broken object-level authorisation is the
+//! classic API flaw this guards against) and no handler or middleware decides a rule of its own.
+//! The rules are grouped by what they guard:
+//!
+//! - `features`: which parts of the API an account may use at all, by its roles (the user
+//!   features, whose items a listing shows);
+//! - `polygons`: polygons and their notes (their owner, their author, or an administrator);
+//! - `jobs`: jobs, assignments, working the queue as a worker, and the result cache.
+//!
+//! Every rule is re-exported here (`access::may_manage_polygon`, …). The typed refusals of the
+//! polygon and note use cases are below; those of the job use cases are in
+//! [`crate::job::errors`].
 
 use thiserror::Error;
 
 use crate::note::NoteId;
 use crate::polygon::PolygonId;
-use crate::user::{Role, User, UserId};
 
-/// Whether `actor` may read, change, delete or export a polygon owned by `owner`: its owner or an
-/// administrator.
-pub fn may_manage_polygon(actor: &User, owner: UserId) -> bool {
-    actor.id == owner || actor.roles.is_admin()
-}
+mod features;
+mod jobs;
+mod polygons;
 
-/// Whether `actor` may read a polygon's notes or add a note to it: the same rule as managing it.
-pub fn may_annotate_polygon(actor: &User, polygon_owner: UserId) -> bool {
-    may_manage_polygon(actor, polygon_owner)
-}
-
-/// Whether `actor` may change or delete a note written by `author`: its author or an
-/// administrator.
-pub fn may_edit_note(actor: &User, author: UserId) -> bool {
-    actor.id == author || actor.roles.is_admin()
-}
-
-/// Whose items a listing shows to `actor`: `None` for everyone's (administrators), else the
-/// actor's own.
-pub fn listing_scope(actor: &User) -> Option<UserId> {
-    (!actor.roles.is_admin()).then_some(actor.id)
-}
-
-/// Whether `actor` may use the user features (polygons, notes, jobs) at all. Administrators
-/// always may; an account whose only role is WORKER is a service account and may not (workers
-/// use the worker routes, nothing a user owns); otherwise, when the deployment requires a role
-/// (`required_role`, e.g. ANALYST), the actor must hold it.
-pub fn may_use_user_features(actor: &User, required_role: Option<Role>) -> bool {
-    let roles = actor.roles.as_slice();
-    if actor.roles.is_admin() {
-        return true;
-    }
-    if !roles.is_empty() && roles.iter().all(|role| *role == Role::Worker) {
-        return false;
-    }
-    required_role.is_none_or(|role| actor.roles.contains(role))
-}
+pub use features::{listing_scope, may_use_user_features};
+pub use jobs::{
+    may_act_as_worker, may_cancel_job, may_invalidate_cache, may_view_job, may_work_assignment,
+};
+pub use polygons::{may_annotate_polygon, may_edit_note, may_manage_polygon};
 
 /// Reading, changing or deleting one polygon (and listing its notes).
 #[derive(Debug, Error)]
@@ -89,65 +71,22 @@ pub enum NoteAccessError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// Accounts for the rules' unit tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::user::{Email, Roles};
+mod test_support {
+    use crate::user::{Email, Role, Roles, User, UserId};
 
-    fn user(id: i64, roles: &[Role]) -> User {
+    /// User `id` with `roles`.
+    pub(super) fn user(id: i64, roles: &[Role]) -> User {
         User {
-            id: UserId::new(id).expect("positive"),
+            id: id_of(id),
             email: Email::parse(&format!("u{id}@example.com")).expect("email"),
             roles: roles.iter().copied().collect::<Roles>(),
         }
     }
 
-    fn id(raw: i64) -> UserId {
+    /// The user id `raw`.
+    pub(super) fn id_of(raw: i64) -> UserId {
         UserId::new(raw).expect("positive")
-    }
-
-    #[test]
-    fn owner_and_admin_manage_polygons_others_do_not() {
-        assert!(may_manage_polygon(&user(1, &[]), id(1)));
-        assert!(!may_manage_polygon(&user(2, &[]), id(1)));
-        assert!(!may_manage_polygon(
-            &user(2, &[Role::Analyst, Role::Worker]),
-            id(1)
-        ));
-        assert!(may_manage_polygon(&user(3, &[Role::Admin]), id(1)));
-        assert!(may_annotate_polygon(&user(1, &[]), id(1)));
-        assert!(!may_annotate_polygon(&user(2, &[]), id(1)));
-    }
-
-    #[test]
-    fn author_and_admin_edit_notes() {
-        assert!(may_edit_note(&user(1, &[]), id(1)));
-        assert!(!may_edit_note(&user(2, &[]), id(1)));
-        assert!(may_edit_note(&user(3, &[Role::Admin]), id(1)));
-    }
-
-    #[test]
-    fn admins_list_everything_others_their_own() {
-        assert_eq!(listing_scope(&user(1, &[])), Some(id(1)));
-        assert_eq!(listing_scope(&user(3, &[Role::Admin])), None);
-    }
-
-    #[test]
-    fn feature_gate() {
-        assert!(may_use_user_features(&user(1, &[]), None));
-        assert!(!may_use_user_features(&user(1, &[]), Some(Role::Analyst)));
-        assert!(may_use_user_features(
-            &user(1, &[Role::Analyst]),
-            Some(Role::Analyst)
-        ));
-        assert!(!may_use_user_features(&user(1, &[Role::Worker]), None));
-        assert!(may_use_user_features(
-            &user(1, &[Role::Worker, Role::Analyst]),
-            None
-        ));
-        assert!(may_use_user_features(
-            &user(1, &[Role::Admin]),
-            Some(Role::Analyst)
-        ));
     }
 }

@@ -13,8 +13,8 @@ use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, RefreshError,
 };
 use reefguide_domain::job::errors::{
-    AssignJobError, AssignmentError, CancelJobError, InvalidateCacheError, JobAccessError,
-    SubmitJobError,
+    AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
+    JobAccessError, NotAWorker, PollError, SubmitJobError,
 };
 use reefguide_domain::job::registry::PayloadErrors;
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
@@ -366,9 +366,34 @@ impl From<CancelJobError> for ApiError {
     }
 }
 
+impl From<NotAWorker> for ApiError {
+    fn from(error: NotAWorker) -> Self {
+        Self::forbidden(error.to_string())
+    }
+}
+
+impl From<PollError> for ApiError {
+    fn from(error: PollError) -> Self {
+        match error {
+            PollError::NotAWorker(e) => e.into(),
+            PollError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<ClaimError> for ApiError {
+    fn from(error: ClaimError) -> Self {
+        match error {
+            ClaimError::NotAWorker(e) => e.into(),
+            ClaimError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
 impl From<AssignJobError> for ApiError {
     fn from(error: AssignJobError) -> Self {
         match error {
+            AssignJobError::NotAWorker(e) => e.into(),
             AssignJobError::NotFound(_) => Self::not_found(error.to_string()),
             AssignJobError::NotAvailable => {
                 Self::bad_request("job_not_available", error.to_string())
@@ -381,6 +406,7 @@ impl From<AssignJobError> for ApiError {
 impl From<AssignmentError> for ApiError {
     fn from(error: AssignmentError) -> Self {
         match error {
+            AssignmentError::NotAWorker(e) => e.into(),
             AssignmentError::NotFound(_) => Self::not_found(error.to_string()),
             AssignmentError::NotHolder => Self::new(
                 StatusCode::FORBIDDEN,
@@ -402,6 +428,7 @@ impl From<AssignmentError> for ApiError {
 impl From<InvalidateCacheError> for ApiError {
     fn from(error: InvalidateCacheError) -> Self {
         match error {
+            InvalidateCacheError::Forbidden => Self::forbidden(error.to_string()),
             InvalidateCacheError::UnknownType(_) => {
                 Self::bad_request("unknown_job_type", error.to_string())
             }

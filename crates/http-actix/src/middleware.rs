@@ -77,25 +77,6 @@ pub async fn require_admin(
     }
 }
 
-/// Lets only workers (role WORKER) and administrators through; must run after [`require_user`].
-/// Contract §9: R1 let any logged-in user act as a worker.
-pub async fn require_worker(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let allowed = req
-        .extensions()
-        .get::<CurrentUser>()
-        .map(|CurrentUser(user)| {
-            user.roles.is_admin() || user.roles.contains(reefguide_domain::Role::Worker)
-        });
-    match allowed {
-        Some(true) => next.call(req).await,
-        Some(false) => Err(ApiError::forbidden("Worker or administrator role required").into()),
-        None => Err(ApiError::unauthorized("Authentication required").into()),
-    }
-}
-
 /// Lets through only users allowed to use the user features (polygons, notes, jobs): see
 /// `reefguide_domain::access::may_use_user_features`. Must run after [`require_user`].
 pub async fn require_user_features(

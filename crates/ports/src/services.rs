@@ -11,7 +11,7 @@ pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
 pub use capacity::{
     CapacityConfigError, CapacityError, CapacityManager, CycleReport, TargetError, TargetReport,
 };
-pub use jobs::{HeartbeatReply, JobListing, JobService, Progress, SweepSummary};
+pub use jobs::{HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,

@@ -1,28 +1,10 @@
-//! Who may see and change a job, and the typed outcomes of every job use case.
+//! The typed outcomes of every job use case. Who may do what is decided in
+//! [`crate::access`].
 
 use thiserror::Error;
 
 use super::model::{AssignmentId, JobId};
 use super::state::JobStatus;
-use crate::user::{User, UserId};
-
-/// Whether `actor` may read a job owned by `owner`: its owner, a user who requested it through a
-/// cache hit (`requested`), or an administrator.
-pub fn may_view_job(actor: &User, owner: UserId, requested: bool) -> bool {
-    actor.id == owner || requested || actor.roles.is_admin()
-}
-
-/// Whether `actor` may cancel a job owned by `owner`: its owner or an administrator. A user who
-/// only reused the job through the cache may not cancel it for everyone else.
-pub fn may_cancel_job(actor: &User, owner: UserId) -> bool {
-    actor.id == owner || actor.roles.is_admin()
-}
-
-/// Whether `actor` may act on an assignment claimed by `holder` (heartbeat, result, upload
-/// URLs): the claiming account or an administrator.
-pub fn may_work_assignment(actor: &User, holder: UserId) -> bool {
-    actor.id == holder || actor.roles.is_admin()
-}
 
 /// Submitting a job.
 #[derive(Debug, Error)]
@@ -72,9 +54,40 @@ pub enum CancelJobError {
     Unexpected(#[from] anyhow::Error),
 }
 
+/// The caller may not work the job queue: it is neither a worker nor an administrator (see
+/// [`crate::access::may_act_as_worker`]). Every worker use case refuses with this first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("Worker or administrator role required")]
+pub struct NotAWorker;
+
+/// A worker listing claimable jobs (R1's `poll`).
+#[derive(Debug, Error)]
+pub enum PollError {
+    /// The caller may not work the queue.
+    #[error(transparent)]
+    NotAWorker(#[from] NotAWorker),
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A worker claiming the oldest claimable job.
+#[derive(Debug, Error)]
+pub enum ClaimError {
+    /// The caller may not work the queue.
+    #[error(transparent)]
+    NotAWorker(#[from] NotAWorker),
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
 /// A worker assigning itself one job by id (R1's `assign`).
 #[derive(Debug, Error)]
 pub enum AssignJobError {
+    /// The caller may not work the queue.
+    #[error(transparent)]
+    NotAWorker(#[from] NotAWorker),
     /// No such job.
     #[error("Job not found")]
     NotFound(JobId),
@@ -90,6 +103,9 @@ pub enum AssignJobError {
 /// A worker's heartbeat or result for an assignment.
 #[derive(Debug, Error)]
 pub enum AssignmentError {
+    /// The caller may not work the queue.
+    #[error(transparent)]
+    NotAWorker(#[from] NotAWorker),
     /// No such assignment.
     #[error("Assignment not found")]
     NotFound(AssignmentId),
@@ -114,44 +130,13 @@ pub enum AssignmentError {
 /// Invalidating the cached results of a job type.
 #[derive(Debug, Error)]
 pub enum InvalidateCacheError {
+    /// The caller is not an administrator (see [`crate::access::may_invalidate_cache`]).
+    #[error("Administrator role required")]
+    Forbidden,
     /// No job type of that name.
     #[error("Unknown job type {0:?}")]
     UnknownType(String),
     /// Anything else; the cause is logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::user::{Email, Role, Roles};
-
-    fn user(id: i64, roles: &[Role]) -> User {
-        User {
-            id: UserId::new(id).expect("positive"),
-            email: Email::parse(&format!("u{id}@example.com")).expect("email"),
-            roles: roles.iter().copied().collect::<Roles>(),
-        }
-    }
-
-    fn id(raw: i64) -> UserId {
-        UserId::new(raw).expect("positive")
-    }
-
-    #[test]
-    fn owner_requester_and_admin_view_jobs() {
-        assert!(may_view_job(&user(1, &[]), id(1), false));
-        assert!(may_view_job(&user(2, &[]), id(1), true));
-        assert!(!may_view_job(&user(2, &[]), id(1), false));
-        assert!(!may_view_job(&user(2, &[Role::Worker]), id(1), false));
-        assert!(may_view_job(&user(3, &[Role::Admin]), id(1), false));
-    }
-
-    #[test]
-    fn only_owner_and_admin_cancel() {
-        assert!(may_cancel_job(&user(1, &[]), id(1)));
-        assert!(!may_cancel_job(&user(2, &[Role::Analyst]), id(1)));
-        assert!(may_cancel_job(&user(3, &[Role::Admin]), id(1)));
-    }
 }

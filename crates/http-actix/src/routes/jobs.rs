@@ -129,23 +129,26 @@ pub struct JobListResponse {
     pub next_cursor: Option<String>,
 }
 
-/// The registered name of job type `name`, or 400 `unknown_job_type` naming the request
-/// parameter it came in and the deployment's job types.
+/// The registered name of job type `name`, or 400 `unknown_job_type` (see [`unknown_type`]).
 fn known_type(state: &AppState, parameter: &str, name: &str) -> Result<String, ApiError> {
     state
         .jobs
         .registry()
         .get(name)
         .map(|kind| kind.name().as_str().to_owned())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "unknown_job_type",
-                format!(
-                    "Unknown job type {name:?} in {parameter}; known types: {}",
-                    state.job_type_names.join(", ")
-                ),
-            )
-        })
+        .ok_or_else(|| unknown_type(state, parameter, name))
+}
+
+/// 400 `unknown_job_type` for `name`, naming the request parameter it came in and the
+/// deployment's job types.
+fn unknown_type(state: &AppState, parameter: &str, name: &str) -> ApiError {
+    ApiError::bad_request(
+        "unknown_job_type",
+        format!(
+            "Unknown job type {name:?} in {parameter}; known types: {}",
+            state.job_type_names.join(", ")
+        ),
+    )
 }
 
 fn parse_listing(state: &AppState, params: &ListJobsParams) -> Result<JobListing, ApiError> {
@@ -446,10 +449,7 @@ pub async fn invalidate_cache(
     state: web::Data<AppState>,
     body: web::Json<InvalidateCacheRequest>,
 ) -> Result<web::Json<InvalidateCacheResponse>, ApiError> {
-    if !actor.roles.is_admin() {
-        return Err(ApiError::forbidden("Administrator role required"));
-    }
-    let affected_results = state.jobs.invalidate_cache(&body.job_type).await?;
+    let affected_results = state.jobs.invalidate_cache(&actor, &body.job_type).await?;
     Ok(web::Json(InvalidateCacheResponse {
         message: format!(
             "Invalidated {affected_results} cached result(s) of job type {}",

@@ -6,22 +6,33 @@
 //! another writer got there first the use case reads again and decides again (at most
 //! [`MAX_CHANGE_ATTEMPTS`] times). Claims are atomic in storage itself.
 //!
-//! Heartbeats and results first decide on the lease this instance remembers from the claim or the
-//! last heartbeat (see [`leases`]), which saves reading the assignment and its job again; only a
-//! change that storage accepted is answered from such a copy.
+//! Every worker use case first checks that the caller may work the queue
+//! ([`may_act_as_worker`]); the other rules are applied where the use case reads what they are
+//! about. All of them are decided in [`reefguide_domain::access`].
+//!
+//! What this instance remembers to go faster ([`shortcuts`]) is behind one type: heartbeats and
+//! results first decide on the lease remembered from the claim or the last heartbeat, which saves
+//! reading the assignment and its job again (only a change that storage accepted is answered
+//! from such a copy); R1's poll and assign skip jobs that are leased, being assigned, or offered
+//! to another poller.
 
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Utc};
 use reefguide_domain::User;
+use reefguide_domain::access::{
+    listing_scope, may_act_as_worker, may_cancel_job, may_invalidate_cache, may_view_job,
+    may_work_assignment,
+};
 use reefguide_domain::job::errors::{
-    AssignJobError, AssignmentError, CancelJobError, InvalidateCacheError, JobAccessError,
-    SubmitJobError, may_cancel_job, may_view_job, may_work_assignment,
+    AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
+    JobAccessError, NotAWorker, PollError, SubmitJobError,
 };
 use reefguide_domain::job::registry::{JobType, JobTypeRegistry};
 use reefguide_domain::job::{
-    Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobState, JobStatus, Outcome,
-    PayloadHash, StorageBase, TransitionError,
+    Assignment, AssignmentId, ClaimTypes, EcsArn, Job, JobDetails, JobId, JobRequest, JobState,
+    JobStatus, Outcome, PayloadHash, ProgressMessage, ProgressPercent, StorageBase,
+    TransitionError,
 };
 use serde_json::Value;
 
@@ -32,11 +43,11 @@ use crate::repositories::jobs::{
 };
 use crate::wakeup::JobSignal;
 
-use self::leases::{Assigning, Lease, LeaseBook, LeasedJob};
-use self::offers::Offers;
+use self::shortcuts::{Lease, LeasedJob, Shortcuts};
 
-mod leases;
-pub mod offers;
+pub use self::shortcuts::OFFER_HOLD;
+
+mod shortcuts;
 
 /// How often a change is re-decided when concurrent writers keep winning the compare-and-set.
 pub const MAX_CHANGE_ATTEMPTS: usize = 8;
@@ -83,10 +94,30 @@ pub struct HeartbeatReply {
 /// A heartbeat's optional progress report.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
-    /// Percent complete, 0..=100.
-    pub percent: Option<f64>,
+    /// Percent complete.
+    pub percent: Option<ProgressPercent>,
     /// A short human message.
-    pub message: Option<String>,
+    pub message: Option<ProgressMessage>,
+}
+
+/// Where a worker runs, as it names itself when it takes a job (both optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkerArns {
+    /// Its ECS task ARN.
+    pub task: Option<EcsArn>,
+    /// Its ECS cluster ARN.
+    pub cluster: Option<EcsArn>,
+}
+
+impl WorkerArns {
+    /// How storage records `actor` working under these ARNs.
+    fn tag(self, actor: &User) -> WorkerTag {
+        WorkerTag {
+            user_id: actor.id,
+            ecs_task_arn: self.task.map(EcsArn::into_string),
+            ecs_cluster_arn: self.cluster.map(EcsArn::into_string),
+        }
+    }
 }
 
 /// What one sweep did.
@@ -105,15 +136,16 @@ pub struct JobService<S, C> {
     registry: JobTypeRegistry,
     storage: StorageBase,
     signal: JobSignal,
-    leases: LeaseBook,
-    assigning: Assigning,
-    offers: Offers,
+    shortcuts: Shortcuts,
 }
 
-/// A decision taken on a lease: done, or to be taken again on fresh rows.
+/// A decision taken on a lease: the answer, or to be taken again on fresh rows.
 enum Attempt<T> {
-    /// Storage accepted the change (or nothing had to change): the answer.
+    /// Storage accepted the change: the answer.
     Done(T),
+    /// An answer that changed nothing (e.g. "the job was cancelled"): final only when decided
+    /// on fresh rows, never on a remembered copy.
+    Unchanged(T),
     /// Another writer changed the job first.
     Lost,
 }
@@ -134,9 +166,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             registry,
             storage,
             signal,
-            leases: LeaseBook::default(),
-            assigning: Assigning::default(),
-            offers: Offers::default(),
+            shortcuts: Shortcuts::default(),
         }
     }
 
@@ -192,11 +222,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
 
     /// The jobs the caller owns or requested (every job for administrators).
     pub async fn list_visible(&self, actor: &User, listing: JobListing) -> anyhow::Result<JobPage> {
-        let scope = if actor.roles.is_admin() {
-            JobScope::All
-        } else {
-            JobScope::VisibleTo(actor.id)
-        };
+        let scope = listing_scope(actor).map_or(JobScope::All, JobScope::VisibleTo);
         self.list(scope, listing).await
     }
 
@@ -219,8 +245,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
 
     /// The caller's job requests (everyone's for administrators), newest first.
     pub async fn requests(&self, actor: &User, limit: u64) -> anyhow::Result<Vec<JobRequest>> {
-        let user = (!actor.roles.is_admin()).then_some(actor.id);
-        self.store.list_requests(user, limit).await
+        self.store.list_requests(listing_scope(actor), limit).await
     }
 
     /// Cancels a pending or running job (its owner or an administrator). A running job's worker
@@ -251,8 +276,16 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         Err(contention(id).into())
     }
 
-    /// Marks every cached result of a job type as stale; the number of results affected.
-    pub async fn invalidate_cache(&self, job_type: &str) -> Result<u64, InvalidateCacheError> {
+    /// Marks every cached result of a job type as stale (administrators only); the number of
+    /// results affected.
+    pub async fn invalidate_cache(
+        &self,
+        actor: &User,
+        job_type: &str,
+    ) -> Result<u64, InvalidateCacheError> {
+        if !may_invalidate_cache(actor) {
+            return Err(InvalidateCacheError::Forbidden);
+        }
         let kind = self
             .registry
             .get(job_type)
@@ -266,48 +299,48 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// Up to [`POLL_LIMIT`] claimable jobs, oldest first (R1's `poll`). Jobs that an `assign` of
     /// this instance is claiming right now or has leased are left out (R1's workers would only
     /// lose the race for them: the listing may have been read before the claim's commit), and so
-    /// are jobs that came first in another poll's answer moments ago (see [`offers`]), unless
+    /// are jobs that came first in another poll's answer moments ago (see [`shortcuts`]), unless
     /// nothing else is waiting. The first job listed is offered to this poller.
-    pub async fn poll(&self, job_type: Option<String>) -> anyhow::Result<Vec<Job>> {
+    pub async fn poll(
+        &self,
+        actor: &User,
+        job_type: Option<String>,
+    ) -> Result<Vec<Job>, PollError> {
+        require_worker(actor)?;
         let now = self.clock.now();
-        let left_out = self
-            .assigning
-            .count()
-            .saturating_add(self.offers.running(now));
-        let extra = u64::try_from(left_out.min(MAX_POLL_SKIP)).unwrap_or(0);
-        let mut jobs = self
+        let margin = self.shortcuts.poll_margin(now).min(MAX_POLL_SKIP);
+        let extra = u64::try_from(margin).unwrap_or(0);
+        let listing = self
             .store
             .pending_jobs(job_type, POLL_LIMIT.saturating_add(extra))
             .await?;
-        // Assignments that started or ended while the listing was read: a listing read before
-        // a claim's commit still shows its job as pending.
-        let assigning = self.assigning.now();
-        jobs.retain(|job| !assigning.contains(&job.id) && !self.leases.is_leased(job.id, now));
         let limit = usize::try_from(POLL_LIMIT).unwrap_or(usize::MAX);
-        Ok(self.offers.answer(jobs, limit, now))
+        Ok(self.shortcuts.poll_answer(listing, limit, now))
     }
 
     /// Assigns one job by id to the calling worker (R1's `assign`): atomic, exactly one of
     /// several racing workers wins. A job this instance leased and whose lease has not ended, or
     /// that another `assign` of this instance is claiming right now, is not available without
     /// asking storage (R1's workers all try the same oldest jobs). Ends the job's offer to the
-    /// poller that listed it first (see [`offers`]).
-    pub async fn assign(&self, id: JobId, worker: WorkerTag) -> Result<Claimed, AssignJobError> {
+    /// poller that listed it first (see [`shortcuts`]).
+    pub async fn assign(
+        &self,
+        actor: &User,
+        id: JobId,
+        arns: WorkerArns,
+    ) -> Result<Claimed, AssignJobError> {
+        require_worker(actor)?;
         let now = self.clock.now();
-        self.offers.withdraw(id);
-        if self.leases.is_leased(id, now) {
-            return Err(AssignJobError::NotAvailable);
-        }
-        let Some(_assigning) = self.assigning.start(id) else {
+        let Some(_assigning) = self.shortcuts.start_assign(id, now) else {
             return Err(AssignJobError::NotAvailable);
         };
         match self
             .store
-            .assign_job(id, worker, self.storage.clone(), now)
+            .assign_job(id, arns.tag(actor), self.storage.clone(), now)
             .await?
         {
             AssignOutcome::Assigned(claimed) => {
-                self.remember(&claimed);
+                self.shortcuts.claimed(&claimed);
                 Ok(*claimed)
             }
             AssignOutcome::NotFound => Err(AssignJobError::NotFound(id)),
@@ -315,14 +348,19 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         }
     }
 
-    /// Claims the oldest claimable job of the given types, waiting up to `wait` (at most
-    /// [`MAX_CLAIM_WAIT`]) for one to arrive; `None` when none did.
+    /// Claims the oldest claimable job of the given types (any type when `None`), waiting up to
+    /// `wait` (at most [`MAX_CLAIM_WAIT`]) for one to arrive; `None` when none did.
     pub async fn claim(
         &self,
-        job_types: Option<Vec<String>>,
-        worker: WorkerTag,
+        actor: &User,
+        job_types: Option<ClaimTypes>,
+        arns: WorkerArns,
         wait: StdDuration,
-    ) -> anyhow::Result<Option<Claimed>> {
+    ) -> Result<Option<Claimed>, ClaimError> {
+        require_worker(actor)?;
+        let job_types: Option<Vec<String>> =
+            job_types.map(|types| types.names().map(str::to_owned).collect());
+        let worker = arns.tag(actor);
         let deadline = tokio::time::Instant::now() + wait.min(MAX_CLAIM_WAIT);
         let mut waiter = self.signal.subscribe();
         loop {
@@ -338,7 +376,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
                 })
                 .await?;
             if let Some(claimed) = claimed.into_iter().next() {
-                self.remember(&claimed);
+                self.shortcuts.claimed(&claimed);
                 return Ok(Some(claimed));
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -357,23 +395,11 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         id: AssignmentId,
         progress: Progress,
     ) -> Result<HeartbeatReply, AssignmentError> {
-        let mut remembered = self.leases.take(id);
-        for _ in 0..MAX_CHANGE_ATTEMPTS {
-            let from_memory = remembered.is_some();
-            let lease = match remembered.take() {
-                Some(lease) => lease,
-                None => self.read_lease(id).await?,
-            };
-            match self.try_heartbeat(actor, lease, &progress).await {
-                Ok(Attempt::Done(reply)) if !(from_memory && reply.cancelled) => return Ok(reply),
-                Err(err) if !from_memory || matches!(err, AssignmentError::Unexpected(_)) => {
-                    return Err(err);
-                }
-                // Lost to another writer, or refused on a remembered copy: decide on fresh rows.
-                _ => {}
-            }
-        }
-        Err(contention_on(id).into())
+        require_worker(actor)?;
+        self.on_lease(id, async |lease| {
+            self.try_heartbeat(actor, lease, &progress).await
+        })
+        .await
     }
 
     /// One heartbeat decided on `lease`; on success the extended lease is remembered.
@@ -386,20 +412,22 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         check_holder(actor, &lease)?;
         let Lease { assignment, job } = lease;
         if job.state.status() == JobStatus::Cancelled {
-            return Ok(Attempt::Done(HeartbeatReply {
+            return Ok(Attempt::Unchanged(HeartbeatReply {
                 assignment,
                 cancelled: true,
             }));
         }
         let now = self.clock.now();
         let next = job.state.heartbeat(now, &job.policy).map_err(lease_lost)?;
+        let percent = progress.percent.map(ProgressPercent::get);
+        let message = progress.message.as_ref().map(|m| m.as_str().to_owned());
         let update = AssignmentUpdate {
             id: assignment.id,
             expires_at: next.lease_expires_at(),
             heartbeat_at: Some(now),
             completed_at: None,
-            progress: progress.percent,
-            message: progress.message.clone(),
+            progress: percent,
+            message: message.clone(),
         };
         let change = JobChange {
             assignment: Some(update),
@@ -413,11 +441,11 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             updated_at: now,
             expires_at: next.lease_expires_at().unwrap_or(assignment.expires_at),
             heartbeat_at: Some(now),
-            progress: progress.percent.or(assignment.progress),
-            message: progress.message.clone().or(assignment.message),
+            progress: percent.or(assignment.progress),
+            message: message.or(assignment.message),
             ..assignment
         };
-        self.leases.remember(Lease {
+        self.shortcuts.remember_lease(Lease {
             assignment: assignment.clone(),
             job: LeasedJob {
                 state: next,
@@ -441,26 +469,12 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         outcome: Outcome,
         result_payload: Option<Value>,
     ) -> Result<(), AssignmentError> {
-        let mut remembered = self.leases.take(id);
-        for _ in 0..MAX_CHANGE_ATTEMPTS {
-            let from_memory = remembered.is_some();
-            let lease = match remembered.take() {
-                Some(lease) => lease,
-                None => self.read_lease(id).await?,
-            };
-            match self
-                .try_report(actor, lease, outcome, result_payload.as_ref())
+        require_worker(actor)?;
+        self.on_lease(id, async |lease| {
+            self.try_report(actor, lease, outcome, result_payload.as_ref())
                 .await
-            {
-                Ok(Attempt::Done(())) => return Ok(()),
-                Err(err) if !from_memory || matches!(err, AssignmentError::Unexpected(_)) => {
-                    return Err(err);
-                }
-                // Lost to another writer, or refused on a remembered copy: decide on fresh rows.
-                _ => {}
-            }
-        }
-        Err(contention_on(id).into())
+        })
+        .await
     }
 
     /// One result report decided on `lease`.
@@ -505,6 +519,36 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         })
     }
 
+    /// Decides a change of assignment `id`'s lease with `decide`: first on the lease this instance
+    /// remembers, if any, then on fresh rows whenever another writer changed the job first or a
+    /// remembered copy was refused or answered without a change (at most
+    /// [`MAX_CHANGE_ATTEMPTS`] decisions in all).
+    async fn on_lease<T>(
+        &self,
+        id: AssignmentId,
+        mut decide: impl AsyncFnMut(Lease) -> Result<Attempt<T>, AssignmentError>,
+    ) -> Result<T, AssignmentError> {
+        let mut remembered = self.shortcuts.take_lease(id);
+        for _ in 0..MAX_CHANGE_ATTEMPTS {
+            let from_memory = remembered.is_some();
+            let lease = match remembered.take() {
+                Some(lease) => lease,
+                None => self.read_lease(id).await?,
+            };
+            match decide(lease).await {
+                Ok(Attempt::Done(answer)) => return Ok(answer),
+                Ok(Attempt::Unchanged(answer)) if !from_memory => return Ok(answer),
+                Err(err) if !from_memory || matches!(err, AssignmentError::Unexpected(_)) => {
+                    return Err(err);
+                }
+                // Lost to another writer, or refused or unconfirmed on a remembered copy: decide
+                // on fresh rows.
+                _ => {}
+            }
+        }
+        Err(contention_on(id).into())
+    }
+
     /// Re-queues (or times out, once attempts are used up) every job whose lease expired. Safe to
     /// run from several server instances at once: each change is a compare-and-set, so a job is
     /// handled by exactly one of them.
@@ -543,12 +587,6 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         Ok(Lease::new(assignment, &job))
     }
 
-    /// Remembers the lease of a job just claimed.
-    fn remember(&self, claimed: &Claimed) {
-        self.leases
-            .remember(Lease::new(claimed.assignment.clone(), &claimed.job));
-    }
-
     fn change(&self, job: &Job, next: JobState) -> JobChange {
         change_at(job.id, job.version, next, self.clock.now())
     }
@@ -564,6 +602,15 @@ fn change_at(id: JobId, version: i64, next: JobState, now: DateTime<Utc>) -> Job
         now,
         assignment: None,
         result: None,
+    }
+}
+
+/// Refuses an actor that may not work the queue ([`may_act_as_worker`]).
+pub(crate) fn require_worker(actor: &User) -> Result<(), NotAWorker> {
+    if may_act_as_worker(actor) {
+        Ok(())
+    } else {
+        Err(NotAWorker)
     }
 }
 

@@ -10,7 +10,7 @@ use reefguide_domain::job::{AssignmentId, Job, JobId, JobResult, JobStatus};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
 use thiserror::Error;
 
-use super::jobs::{held_assignment, lease_lost, visible_job};
+use super::jobs::{held_assignment, lease_lost, require_worker, visible_job};
 use crate::clock::Clock;
 use crate::object_store::{ObjectStore, ObjectStoreError};
 use crate::repositories::jobs::JobRepository;
@@ -77,7 +77,8 @@ pub enum DownloadError {
 /// Why upload URLs were refused.
 #[derive(Debug, Error)]
 pub enum UploadUrlError {
-    /// The assignment does not exist, belongs to another worker, is completed, or lost its lease.
+    /// The caller may not work the queue, or the assignment does not exist, belongs to another
+    /// worker, is completed, or lost its lease.
     #[error(transparent)]
     Assignment(#[from] AssignmentError),
     /// No file was named.
@@ -168,6 +169,7 @@ impl<S: JobRepository, C: Clock> ResultFileService<S, C> {
         id: AssignmentId,
         paths: Vec<RelativePath>,
     ) -> Result<UploadUrls, UploadUrlError> {
+        require_worker(actor).map_err(AssignmentError::from)?;
         if paths.is_empty() {
             return Err(UploadUrlError::NoFiles);
         }

@@ -1,41 +1,36 @@
 //! Jobs (contract §7), worker side: R1's `poll` → `assign` → `result`, the atomic long-polling
-//! `claim`, and heartbeats. Only WORKER and ADMIN accounts reach these routes.
+//! `claim`, and heartbeats. Only WORKER and ADMIN accounts may use them: the job service decides
+//! (`reefguide_domain::access::may_act_as_worker`) and answers anyone else 403.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use actix_web::{HttpResponse, web};
-use reefguide_domain::UserId;
-use reefguide_domain::job::{AssignmentId, JobId, Outcome};
+use reefguide_domain::job::worker::InvalidClaimTypes;
+use reefguide_domain::job::{
+    AssignmentId, ClaimTypes, EcsArn, JobId, Outcome, ProgressMessage, ProgressPercent,
+};
 use reefguide_domain::storage::RelativePath;
-use reefguide_ports::repositories::WorkerTag;
-use reefguide_ports::services::Progress;
+use reefguide_ports::services::{Progress, WorkerArns};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::dto::{AssignmentDto, JobDto};
-use super::known_type;
+use super::{known_type, unknown_type};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
-use crate::middleware::{require_user, require_worker, screen_request};
+use crate::middleware::{require_user, screen_request};
 use crate::wire::{MessageResponse, Validation};
 
-/// Longest accepted heartbeat message, in characters.
-const MAX_MESSAGE_CHARS: usize = 1000;
-/// Longest accepted ARN, in characters.
-const MAX_ARN_CHARS: usize = 2048;
-/// Most job types one claim may name.
-const MAX_CLAIM_TYPES: usize = 64;
-
-/// Registers the worker routes, each behind authentication and the worker-role guard. They are
-/// registered before the `/jobs` user scope so that `/jobs/poll` is never read as a job id.
+/// Registers the worker routes, each behind authentication (the job service refuses callers
+/// that are not workers). They are registered before the `/jobs` user scope so that
+/// `/jobs/poll` is never read as a job id.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let guarded = |path: &str| {
         web::resource(path)
             .wrap(actix_web::middleware::from_fn(screen_request))
-            .wrap(actix_web::middleware::from_fn(require_worker))
             .wrap(actix_web::middleware::from_fn(require_user))
     };
     cfg.service(guarded("/jobs/poll").route(web::get().to(poll_jobs)))
@@ -76,6 +71,7 @@ pub struct PollResponse {
         (status = 401, description = "Missing or invalid token", body = ErrorBody),
         (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody)))]
 pub async fn poll_jobs(
+    CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     params: web::Query<PollParams>,
 ) -> Result<web::Json<PollResponse>, ApiError> {
@@ -84,7 +80,7 @@ pub async fn poll_jobs(
         .as_deref()
         .map(|name| known_type(&state, "jobType", name))
         .transpose()?;
-    let jobs = state.jobs.poll(job_type).await?;
+    let jobs = state.jobs.poll(&actor, job_type).await?;
     Ok(web::Json(PollResponse {
         jobs: jobs.iter().map(JobDto::bare).collect(),
     }))
@@ -113,30 +109,23 @@ pub struct AssignmentResponse {
     pub assignment: AssignmentDto,
 }
 
-fn worker_tag(
+/// The ARNs a worker names itself by; an empty one counts as none (as R1 sends them).
+fn worker_arns(
     validation: &mut Validation,
-    user_id: UserId,
     task: Option<String>,
     cluster: Option<String>,
-) -> Option<WorkerTag> {
+) -> Option<WorkerArns> {
     let arn = |value: Option<String>| {
         value
             .filter(|arn| !arn.is_empty())
-            .map(|arn| {
-                if arn.chars().count() <= MAX_ARN_CHARS {
-                    Ok(arn)
-                } else {
-                    Err(format!("must be at most {MAX_ARN_CHARS} characters"))
-                }
-            })
+            .map(EcsArn::new)
             .transpose()
     };
     let task = validation.field("ecsTaskArn", arn(task));
     let cluster = validation.field("ecsClusterArn", arn(cluster));
-    Some(WorkerTag {
-        user_id,
-        ecs_task_arn: task?,
-        ecs_cluster_arn: cluster?,
+    Some(WorkerArns {
+        task: task?,
+        cluster: cluster?,
     })
 }
 
@@ -163,9 +152,9 @@ pub async fn assign_job(
     } = body.into_inner();
     let mut validation = Validation::default();
     let job_id = validation.field("jobId", JobId::new(job_id));
-    let worker = worker_tag(&mut validation, actor.id, ecs_task_arn, ecs_cluster_arn);
-    let (job_id, worker) = validation.finish((job_id, worker))?;
-    let claimed = state.jobs.assign(job_id, worker).await?;
+    let arns = worker_arns(&mut validation, ecs_task_arn, ecs_cluster_arn);
+    let (job_id, arns) = validation.finish((job_id, arns))?;
+    let claimed = state.jobs.assign(&actor, job_id, arns).await?;
     Ok(web::Json(AssignmentResponse {
         assignment: AssignmentDto::bare(&claimed.assignment),
     }))
@@ -225,13 +214,12 @@ pub async fn claim_job(
         "jobTypes",
         job_types
             .map(|names| {
-                if names.len() > MAX_CLAIM_TYPES {
-                    return Err(format!("must name at most {MAX_CLAIM_TYPES} types"));
-                }
-                names
-                    .iter()
-                    .map(|name| known_type(&state, "jobTypes", name).map_err(|e| e.to_string()))
-                    .collect::<Result<Vec<_>, _>>()
+                ClaimTypes::parse(&names, state.jobs.registry()).map_err(|e| match e {
+                    InvalidClaimTypes::Unknown(name) => {
+                        unknown_type(&state, "jobTypes", &name).to_string()
+                    }
+                    InvalidClaimTypes::TooMany { .. } => e.to_string(),
+                })
             })
             .transpose(),
     );
@@ -249,15 +237,17 @@ pub async fn claim_job(
             )),
         },
     );
-    let worker = worker_tag(&mut validation, actor.id, ecs_task_arn, ecs_cluster_arn);
-    let (job_types, wait, worker) = validation.finish((job_types, wait, worker))?;
-    Ok(match state.jobs.claim(job_types, worker, wait).await? {
-        Some(claimed) => HttpResponse::Ok().json(ClaimResponse {
-            job: JobDto::bare(&claimed.job),
-            assignment: AssignmentDto::bare(&claimed.assignment),
-        }),
-        None => HttpResponse::NoContent().finish(),
-    })
+    let arns = worker_arns(&mut validation, ecs_task_arn, ecs_cluster_arn);
+    let (job_types, wait, arns) = validation.finish((job_types, wait, arns))?;
+    Ok(
+        match state.jobs.claim(&actor, job_types, arns, wait).await? {
+            Some(claimed) => HttpResponse::Ok().json(ClaimResponse {
+                job: JobDto::bare(&claimed.job),
+                assignment: AssignmentDto::bare(&claimed.assignment),
+            }),
+            None => HttpResponse::NoContent().finish(),
+        },
+    )
 }
 
 /// A heartbeat, optionally with progress.
@@ -301,22 +291,8 @@ pub async fn heartbeat(
 ) -> Result<web::Json<HeartbeatResponse>, ApiError> {
     let HeartbeatRequest { progress, message } = optional_json(&body)?;
     let mut validation = Validation::default();
-    let percent = validation.field(
-        "progress",
-        match progress {
-            Some(p) if !(0.0..=100.0).contains(&p) => Err("must be a number from 0 to 100"),
-            other => Ok(other),
-        },
-    );
-    let message = validation.field(
-        "message",
-        match message {
-            Some(m) if m.chars().count() > MAX_MESSAGE_CHARS => {
-                Err(format!("must be at most {MAX_MESSAGE_CHARS} characters"))
-            }
-            other => Ok(other),
-        },
-    );
+    let percent = validation.field("progress", progress.map(ProgressPercent::new).transpose());
+    let message = validation.field("message", message.map(ProgressMessage::new).transpose());
     let (percent, message) = validation.finish((percent, message))?;
     let reply = state
         .jobs

@@ -12,7 +12,6 @@ use rstest::rstest;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::offers::OFFER_HOLD;
 use super::*;
 use crate::repositories::jobs::MockJobRepository;
 use crate::services::test_support::{now, user_with};
@@ -79,12 +78,33 @@ pub(crate) fn worker_account() -> User {
     user_with(WORKER_ACCOUNT, &[Role::Worker])
 }
 
+/// How storage records the worker account working under [`arns`].
 fn worker() -> WorkerTag {
     WorkerTag {
         user_id: worker_account().id,
         ecs_task_arn: Some("arn:aws:ecs:task/1".into()),
         ecs_cluster_arn: Some("arn:aws:ecs:cluster/c".into()),
     }
+}
+
+/// The ARNs the worker account names itself by.
+fn arns() -> WorkerArns {
+    let arn = |raw: &str| Some(EcsArn::new(raw.to_owned()).expect("valid ARN"));
+    WorkerArns {
+        task: arn("arn:aws:ecs:task/1"),
+        cluster: arn("arn:aws:ecs:cluster/c"),
+    }
+}
+
+/// The built-in types called `names`, to claim.
+fn claim_types(names: &[&str]) -> ClaimTypes {
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    ClaimTypes::parse(&names, &builtin()).expect("known types")
+}
+
+/// An administrator.
+fn admin() -> User {
+    user_with(ADMIN, &[Role::Admin])
 }
 
 /// An `IN_PROGRESS` state claimed `minutes_ago` (its 60-minute lease ends 60 - `minutes_ago`
@@ -695,8 +715,8 @@ async fn a_heartbeat_extends_the_lease_and_records_progress() {
             &worker_account(),
             aid(ASSIGNMENT),
             Progress {
-                percent: Some(42.0),
-                message: Some("halfway".into()),
+                percent: ProgressPercent::new(42.0).ok(),
+                message: ProgressMessage::new("halfway".into()).ok(),
             },
         )
         .await
@@ -1009,8 +1029,9 @@ async fn a_claimable_job_is_returned_at_once() {
     let started = Instant::now();
     let got = service(store)
         .claim(
-            Some(vec!["TEST".into()]),
-            worker(),
+            &worker_account(),
+            Some(claim_types(&["TEST"])),
+            arns(),
             StdDuration::from_secs(20),
         )
         .await
@@ -1025,7 +1046,7 @@ async fn without_a_wait_an_empty_queue_is_checked_once() {
     let store = claim_store(Arc::new(AtomicBool::new(false)), calls.clone());
     let started = Instant::now();
     let got = service(store)
-        .claim(None, worker(), StdDuration::ZERO)
+        .claim(&worker_account(), None, arns(), StdDuration::ZERO)
         .await
         .expect("claimed");
     assert_eq!(got, None);
@@ -1050,7 +1071,7 @@ async fn a_notification_ends_a_waiting_claim_early() {
     });
     let started = Instant::now();
     let got = service
-        .claim(None, worker(), StdDuration::from_secs(20))
+        .claim(&worker_account(), None, arns(), StdDuration::from_secs(20))
         .await
         .expect("claimed");
     notifier.await.expect("notifier ran");
@@ -1069,7 +1090,12 @@ async fn a_waiting_claim_rechecks_every_second_until_its_wait_ends() {
     let store = claim_store(Arc::new(AtomicBool::new(false)), calls.clone());
     let started = Instant::now();
     let got = service(store)
-        .claim(None, worker(), StdDuration::from_millis(2_500))
+        .claim(
+            &worker_account(),
+            None,
+            arns(),
+            StdDuration::from_millis(2_500),
+        )
         .await
         .expect("claimed");
     assert_eq!(got, None);
@@ -1088,7 +1114,7 @@ async fn a_long_wait_is_capped() {
     let store = claim_store(Arc::new(AtomicBool::new(false)), calls.clone());
     let started = Instant::now();
     let got = service(store)
-        .claim(None, worker(), StdDuration::from_secs(120))
+        .claim(&worker_account(), None, arns(), StdDuration::from_secs(120))
         .await
         .expect("claimed");
     assert_eq!(got, None);
@@ -1116,7 +1142,9 @@ async fn assign_maps_every_outcome() {
             .with(eq(jid(JOB)), eq(worker()), eq(storage()), eq(now()))
             .times(1)
             .returning(move |_, _, _, _| Ok(answer.clone()));
-        let got = service(store).assign(jid(JOB), worker()).await;
+        let got = service(store)
+            .assign(&worker_account(), jid(JOB), arns())
+            .await;
         match outcome {
             AssignOutcome::Assigned(_) => assert_eq!(got.expect("assigned"), claimed()),
             AssignOutcome::NotFound => assert!(
@@ -1139,7 +1167,7 @@ async fn poll_asks_for_at_most_ten_claimable_jobs() {
         .times(1)
         .returning(|_, _| Ok(vec![test_job(JobState::new_pending())]));
     let got = service(store)
-        .poll(Some("TEST".into()))
+        .poll(&worker_account(), Some("TEST".into()))
         .await
         .expect("polled");
     assert_eq!(got.len(), 1);
@@ -1158,7 +1186,7 @@ fn queue_of(waiting: i64) -> MockJobRepository {
 
 /// The ids of a poll's answer.
 async fn polled_ids<C: Clock>(service: &JobService<MockJobRepository, C>) -> Vec<i32> {
-    let jobs = service.poll(None).await.expect("polled");
+    let jobs = service.poll(&worker_account(), None).await.expect("polled");
     jobs.iter().map(|job| job.id.get()).collect()
 }
 
@@ -1186,7 +1214,7 @@ async fn an_offer_ends_with_an_assign_of_its_job() {
         .returning(|_, _, _, _| Ok(AssignOutcome::NotAvailable));
     let service = service(store);
     assert_eq!(polled_ids(&service).await[0], 1);
-    let lost = service.assign(jid(1), worker()).await;
+    let lost = service.assign(&worker_account(), jid(1), arns()).await;
     assert!(
         matches!(lost, Err(AssignJobError::NotAvailable)),
         "{lost:?}"
@@ -1259,7 +1287,9 @@ async fn service_after_claim(
         .times(1)
         .returning(|_| Ok(vec![claimed()]));
     let service = service_on(store, clock);
-    let got = service.claim(None, worker(), StdDuration::ZERO).await;
+    let got = service
+        .claim(&worker_account(), None, arns(), StdDuration::ZERO)
+        .await;
     assert_eq!(got.expect("claim"), Some(claimed()));
     service
 }
@@ -1415,18 +1445,18 @@ async fn a_job_leased_here_is_not_assignable_until_its_lease_ends() {
         .returning(|_, _, _, _| Ok(AssignOutcome::NotAvailable));
     store.expect_apply_change().times(1).returning(|_| Ok(true));
     let service = service_after_claim(store, clock.clone()).await;
-    let got = service.assign(jid(JOB), worker()).await;
+    let got = service.assign(&worker_account(), jid(JOB), arns()).await;
     assert!(matches!(got, Err(AssignJobError::NotAvailable)), "{got:?}");
     // Still after its result: a finished job never becomes assignable again.
     service
         .report(&worker_account(), aid(ASSIGNMENT), Outcome::Failed, None)
         .await
         .expect("reported");
-    let got = service.assign(jid(JOB), worker()).await;
+    let got = service.assign(&worker_account(), jid(JOB), arns()).await;
     assert!(matches!(got, Err(AssignJobError::NotAvailable)), "{got:?}");
     // Once the lease has ended, only storage knows (the sweeper may have re-queued it).
     clock.set(now() + Duration::minutes(60));
-    let got = service.assign(jid(JOB), worker()).await;
+    let got = service.assign(&worker_account(), jid(JOB), arns()).await;
     assert!(matches!(got, Err(AssignJobError::NotAvailable)), "{got:?}");
 }
 
@@ -1532,17 +1562,20 @@ async fn a_job_being_assigned_is_neither_assignable_nor_polled() {
     ));
     let first = tokio::spawn({
         let service = service.clone();
-        async move { service.assign(jid(1), worker()).await }
+        async move { service.assign(&worker_account(), jid(1), arns()).await }
     });
     tokio::task::yield_now().await;
-    let second = tokio::time::timeout(StdDuration::from_secs(5), service.assign(jid(1), worker()))
-        .await
-        .expect("answered without waiting for the first assignment");
+    let second = tokio::time::timeout(
+        StdDuration::from_secs(5),
+        service.assign(&worker_account(), jid(1), arns()),
+    )
+    .await
+    .expect("answered without waiting for the first assignment");
     assert!(
         matches!(second, Err(AssignJobError::NotAvailable)),
         "{second:?}"
     );
-    let polled = service.poll(None).await.expect("polled");
+    let polled = service.poll(&worker_account(), None).await.expect("polled");
     let ids: Vec<JobId> = polled.iter().map(|job| job.id).collect();
     assert_eq!(ids, (2..=11).map(jid).collect::<Vec<_>>());
     gate.notify_one();
@@ -1676,7 +1709,7 @@ async fn a_sweep_that_requeues_nothing_wakes_nobody() {
 async fn invalidating_an_unknown_type_is_refused() {
     let mut store = MockJobRepository::new();
     store.expect_invalidate_cache().never();
-    let got = service(store).invalidate_cache("NOPE").await;
+    let got = service(store).invalidate_cache(&admin(), "NOPE").await;
     assert!(
         matches!(&got, Err(InvalidateCacheError::UnknownType(name)) if name == "NOPE"),
         "{got:?}"
@@ -1692,8 +1725,80 @@ async fn invalidating_a_known_type_counts_the_results() {
         .times(1)
         .returning(|_| Ok(4));
     let got = service(store)
-        .invalidate_cache("TEST")
+        .invalidate_cache(&admin(), "TEST")
         .await
         .expect("invalidated");
     assert_eq!(got, 4);
+}
+
+#[tokio::test]
+async fn only_an_administrator_invalidates_the_cache() {
+    let mut store = MockJobRepository::new();
+    store.expect_invalidate_cache().never();
+    let service = service(store);
+    for actor in [
+        user_with(OWNER, &[]),
+        user_with(OWNER, &[Role::Analyst]),
+        worker_account(),
+    ] {
+        // Refused before the type is even looked up.
+        let got = service.invalidate_cache(&actor, "NOPE").await;
+        assert!(
+            matches!(got, Err(InvalidateCacheError::Forbidden)),
+            "{got:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the worker role
+
+#[rstest]
+#[case::no_role(&[])]
+#[case::analyst(&[Role::Analyst])]
+#[tokio::test]
+async fn only_workers_and_administrators_work_the_queue(#[case] roles: &[Role]) {
+    // A store that must not be asked anything.
+    let service = service(MockJobRepository::new());
+    let user = user_with(OTHER, roles);
+    let polled = service.poll(&user, None).await;
+    assert!(
+        matches!(polled, Err(PollError::NotAWorker(_))),
+        "{polled:?}"
+    );
+    let assigned = service.assign(&user, jid(JOB), arns()).await;
+    assert!(
+        matches!(assigned, Err(AssignJobError::NotAWorker(_))),
+        "{assigned:?}"
+    );
+    let claimed = service.claim(&user, None, arns(), StdDuration::ZERO).await;
+    assert!(
+        matches!(claimed, Err(ClaimError::NotAWorker(_))),
+        "{claimed:?}"
+    );
+    let beat = service
+        .heartbeat(&user, aid(ASSIGNMENT), Progress::default())
+        .await;
+    assert!(
+        matches!(beat, Err(AssignmentError::NotAWorker(_))),
+        "{beat:?}"
+    );
+    let reported = service
+        .report(&user, aid(ASSIGNMENT), Outcome::Failed, None)
+        .await;
+    assert!(
+        matches!(reported, Err(AssignmentError::NotAWorker(_))),
+        "{reported:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_administrator_works_the_queue() {
+    let mut store = MockJobRepository::new();
+    store
+        .expect_pending_jobs()
+        .times(1)
+        .returning(|_, _| Ok(vec![]));
+    let got = service(store).poll(&admin(), None).await;
+    assert!(matches!(&got, Ok(jobs) if jobs.is_empty()), "{got:?}");
 }

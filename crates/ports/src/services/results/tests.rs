@@ -257,6 +257,23 @@ async fn refusal(job: Job, actor: &User, paths: Vec<RelativePath>) -> UploadUrlE
 }
 
 #[tokio::test]
+async fn an_account_that_is_not_a_worker_may_not_ask() {
+    // Refused before the files are counted or the assignment is read.
+    let mut objects = MockObjectStore::new();
+    objects.expect_presign_put().never();
+    let got = service(MockJobRepository::new(), objects)
+        .upload_urls(&user_with(OWNER, &[Role::Analyst]), aid(ASSIGNMENT), vec![])
+        .await;
+    assert!(
+        matches!(
+            got,
+            Err(UploadUrlError::Assignment(AssignmentError::NotAWorker(_)))
+        ),
+        "{got:?}"
+    );
+}
+
+#[tokio::test]
 async fn another_worker_may_not_ask() {
     let got = refusal(
         test_job(running()),

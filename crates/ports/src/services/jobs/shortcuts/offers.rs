@@ -23,24 +23,24 @@ use reefguide_domain::job::{Job, JobId};
 pub const OFFER_HOLD: TimeDelta = TimeDelta::milliseconds(500);
 
 /// Most jobs on offer at once; a poll offers nothing while this many offers are running.
-pub(crate) const MAX_OFFERS: usize = 1_024;
+pub(super) const MAX_OFFERS: usize = 1_024;
 
 /// The jobs on offer and when each offer ends.
 #[derive(Debug, Default)]
-pub(crate) struct Offers {
+pub(super) struct Offers {
     until: Mutex<HashMap<JobId, DateTime<Utc>>>,
 }
 
 impl Offers {
     /// How many offers run at `now` (ended offers are forgotten).
-    pub fn running(&self, now: DateTime<Utc>) -> usize {
+    pub(super) fn running(&self, now: DateTime<Utc>) -> usize {
         self.running_at(now).len()
     }
 
     /// A poll's answer at `now` from `jobs`, the claimable jobs oldest first: without the jobs on
     /// offer (unless every one is), at most `limit`, the first of them offered. One step under
     /// one lock, so that concurrent polls never meet the same job first.
-    pub fn answer(&self, mut jobs: Vec<Job>, limit: usize, now: DateTime<Utc>) -> Vec<Job> {
+    pub(super) fn answer(&self, mut jobs: Vec<Job>, limit: usize, now: DateTime<Utc>) -> Vec<Job> {
         let mut until = self.running_at(now);
         if jobs.iter().any(|job| !until.contains_key(&job.id)) {
             jobs.retain(|job| !until.contains_key(&job.id));
@@ -56,7 +56,7 @@ impl Offers {
     }
 
     /// Ends the offer of `job` (someone is trying to assign it).
-    pub fn withdraw(&self, job: JobId) {
+    pub(super) fn withdraw(&self, job: JobId) {
         self.lock().remove(&job);
     }
 

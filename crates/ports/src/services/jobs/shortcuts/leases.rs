@@ -1,5 +1,5 @@
-//! What this service instance remembers of the leases it handed out, so that the common path of
-//! a worker's life costs fewer storage round trips:
+//! The leases this instance handed out or last changed, so that the common path of a worker's
+//! life costs fewer storage round trips:
 //!
 //! - a heartbeat or result report decides on the remembered assignment and job instead of
 //!   reading them again. The compare-and-set on the job's version makes that safe: every change
@@ -13,24 +13,18 @@
 //!   clock runs ahead could re-queue it slightly earlier; such a worker is told "not available"
 //!   and takes the job at its next poll.)
 //!
-//! - R1's `assign` of a job that another `assign` of this instance is claiming right now answers
-//!   "not available" at once ([`Assigning`]): of racing workers exactly one wins anyway, and the
-//!   first to arrive is the one that tries.
-//!
-//! Both memories of leases are bounded ([`CAPACITY`] entries each, least recently used first
-//! out) and hold no payloads. Forgetting is always safe: remembering is an optimisation, never
-//! needed for correctness.
+//! Both memories are bounded ([`CAPACITY`] entries each, least recently used first out) and hold
+//! no payloads.
 
-use std::collections::HashSet;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
 use lru::LruCache;
 use reefguide_domain::job::{Assignment, AssignmentId, Job, JobId, JobState, RetryPolicy};
 
 /// How many leases, and how many leased job ids, are remembered at most.
-pub(crate) const CAPACITY: NonZeroUsize = NonZeroUsize::new(8_192).expect("non-zero");
+pub(super) const CAPACITY: NonZeroUsize = NonZeroUsize::new(8_192).expect("non-zero");
 
 /// The part of a job that heartbeats and results decide on (a job without its payload).
 #[derive(Debug, Clone, PartialEq)]
@@ -83,7 +77,7 @@ impl Lease {
 
 /// The remembered leases (by assignment) and leased jobs (until when they stay leased).
 #[derive(Debug)]
-pub(crate) struct LeaseBook {
+pub(super) struct LeaseBook {
     inner: Mutex<Memory>,
 }
 
@@ -107,7 +101,7 @@ impl Default for LeaseBook {
 impl LeaseBook {
     /// Remembers a lease just granted or just changed. The job stays known as leased until the
     /// latest lease end remembered for it.
-    pub fn remember(&self, lease: Lease) {
+    pub(super) fn remember(&self, lease: Lease) {
         let mut memory = self.lock();
         let until = lease.assignment.expires_at;
         let known = memory.leased_until.get(&lease.job.id).copied();
@@ -118,12 +112,12 @@ impl LeaseBook {
 
     /// Takes the remembered lease of an assignment out of the book (a caller whose change
     /// storage accepts remembers the changed lease again).
-    pub fn take(&self, id: AssignmentId) -> Option<Lease> {
+    pub(super) fn take(&self, id: AssignmentId) -> Option<Lease> {
         self.lock().leases.pop(&id)
     }
 
     /// Whether `job` is known to be leased at `now`, hence not assignable.
-    pub fn is_leased(&self, job: JobId, now: DateTime<Utc>) -> bool {
+    pub(super) fn is_leased(&self, job: JobId, now: DateTime<Utc>) -> bool {
         self.lock()
             .leased_until
             .get(&job)
@@ -134,51 +128,6 @@ impl LeaseBook {
         // The memory holds no invariant a panicking holder could break half way.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-/// The jobs that an `assign` of this instance is claiming right now.
-#[derive(Debug, Default)]
-pub(crate) struct Assigning {
-    jobs: Arc<Mutex<HashSet<JobId>>>,
-}
-
-impl Assigning {
-    /// Starts assigning `job`: `None` when another assignment of it is under way. The job counts
-    /// as being assigned until the returned guard is dropped.
-    pub fn start(&self, job: JobId) -> Option<AssigningGuard> {
-        lock(&self.jobs).insert(job).then(|| AssigningGuard {
-            jobs: Arc::clone(&self.jobs),
-            job,
-        })
-    }
-
-    /// How many jobs are being assigned now.
-    pub fn count(&self) -> usize {
-        lock(&self.jobs).len()
-    }
-
-    /// The jobs being assigned now.
-    pub fn now(&self) -> HashSet<JobId> {
-        lock(&self.jobs).clone()
-    }
-}
-
-/// An assignment under way (see [`Assigning::start`]).
-#[derive(Debug)]
-pub(crate) struct AssigningGuard {
-    jobs: Arc<Mutex<HashSet<JobId>>>,
-    job: JobId,
-}
-
-impl Drop for AssigningGuard {
-    fn drop(&mut self) {
-        lock(&self.jobs).remove(&self.job);
-    }
-}
-
-fn lock(jobs: &Mutex<HashSet<JobId>>) -> MutexGuard<'_, HashSet<JobId>> {
-    // A set of ids holds no invariant a panicking holder could break half way.
-    jobs.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -242,19 +191,6 @@ mod tests {
         assert!(book.is_leased(jid(1), at(150)));
         book.remember(lease(1, 11, 120));
         assert!(book.is_leased(jid(1), at(150)));
-    }
-
-    #[test]
-    fn a_job_is_assigned_by_one_caller_at_a_time() {
-        let assigning = Assigning::default();
-        let first = assigning.start(jid(1)).expect("first");
-        assert!(assigning.start(jid(1)).is_none());
-        let other = assigning.start(jid(2)).expect("another job");
-        assert_eq!(assigning.now(), HashSet::from([jid(1), jid(2)]));
-        drop(first);
-        drop(other);
-        assert!(assigning.now().is_empty());
-        assert!(assigning.start(jid(1)).is_some());
     }
 
     #[test]
