@@ -18,7 +18,7 @@ use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::{Email, Role};
 
 use crate::openapi::Deployment;
-use crate::routes::admin::MAX_DESIRED_COUNT;
+use reefguide_domain::capacity::MAX_DESIRED_COUNT;
 
 mod cors;
 
