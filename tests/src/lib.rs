@@ -141,20 +141,18 @@ impl TestApp {
     pub async fn spawn_with(backend: TestBackend, configure: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDatabase::create(backend).await.expect("test database");
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut settings = Settings {
-            port: 0,
-            api_domain: Some(ISSUER.into()),
-            data_dir: data_dir.path().to_path_buf(),
-            database_url: Some(db.url().to_owned()),
-            database_max_connections: 5,
-            jwt_private_key: Some(KEYS.private_pem().to_owned().into()),
-            rate_limit_enabled: false,
-            http_workers: Some(1),
-            log_level: "warn".into(),
-            admin_username: Some(ADMIN_EMAIL.into()),
-            admin_password: Some(ADMIN_PASSWORD.to_owned().into()),
-            ..Settings::default()
-        };
+        let mut settings = Settings::default();
+        settings.server.port = 0;
+        settings.server.api_domain = Some(ISSUER.into());
+        settings.server.data_dir = data_dir.path().to_path_buf();
+        settings.database.database_url = Some(db.url().to_owned());
+        settings.database.database_max_connections = 5;
+        settings.auth.jwt_private_key = Some(KEYS.private_pem().to_owned().into());
+        settings.limits.rate_limit_enabled = false;
+        settings.server.http_workers = Some(1);
+        settings.server.log_level = "warn".into();
+        settings.auth.admin_username = Some(ADMIN_EMAIL.into());
+        settings.auth.admin_password = Some(ADMIN_PASSWORD.to_owned().into());
         configure(&mut settings);
         let app = Application::build(settings)
             .await

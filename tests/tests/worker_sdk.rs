@@ -138,7 +138,7 @@ async fn result_file(app: &TestApp, admin: &str, job_id: i64) -> Value {
 }
 
 fn short_leases(s: &mut Settings) {
-    s.job_types.insert(
+    s.jobs.job_types.insert(
         "TEST".into(),
         JobTypeSettings {
             lease_seconds: Some(1),
@@ -146,7 +146,7 @@ fn short_leases(s: &mut Settings) {
             ..JobTypeSettings::default()
         },
     );
-    s.lease_sweep_interval_ms = 100;
+    s.jobs.lease_sweep_interval_ms = 100;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -155,8 +155,8 @@ fn short_leases(s: &mut Settings) {
 async fn four_workers_complete_five_hundred_jobs_each_exactly_once() {
     const JOBS: i64 = 500;
     let app = TestApp::spawn_with(TestBackend::Postgres, |s| {
-        s.database_max_connections = 16;
-        s.http_workers = Some(2);
+        s.database.database_max_connections = 16;
+        s.server.http_workers = Some(2);
     })
     .await;
     let admin = app.admin_token().await;

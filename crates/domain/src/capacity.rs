@@ -21,6 +21,10 @@
 use chrono::{DateTime, Duration, Utc};
 use thiserror::Error;
 
+/// The largest desired worker count an administrator may set for a cluster (contract §8: the
+/// `scale` action refuses more, and no deployment advertises more).
+pub const MAX_DESIRED_COUNT: u32 = 10;
+
 /// The settings of a [`ScalingPolicy`], before validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScalingSettings {

@@ -89,19 +89,19 @@ pub struct AppState {
 /// Connects to the database named by the settings, creating the data directory for the embedded
 /// SQLite default, and applies migrations when `migrate` is set.
 pub async fn connect_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {
-    if settings.database_url.is_none() {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+    if settings.database.database_url.is_none() {
+        std::fs::create_dir_all(&settings.server.data_dir).with_context(|| {
             format!(
                 "cannot create data directory {}",
-                settings.data_dir.display()
+                settings.server.data_dir.display()
             )
         })?;
     }
     let store = SeaOrmStore::connect(
         &settings.effective_database_url(),
         StoreOptions {
-            max_connections: settings.database_max_connections,
-            user_cache_ttl: std::time::Duration::from_secs(settings.user_cache_seconds),
+            max_connections: settings.database.database_max_connections,
+            user_cache_ttl: std::time::Duration::from_secs(settings.database.user_cache_seconds),
             ..StoreOptions::default()
         },
     )
@@ -116,12 +116,15 @@ pub async fn connect_store(settings: &Settings, migrate: bool) -> anyhow::Result
 }
 
 fn load_keys(settings: &Settings) -> anyhow::Result<RsaKeyPair> {
-    if let Some(private) = &settings.jwt_private_key {
-        return RsaKeyPair::from_pem(private.expose_secret(), settings.jwt_public_key.as_deref())
-            .map_err(Into::into);
+    if let Some(private) = &settings.auth.jwt_private_key {
+        return RsaKeyPair::from_pem(
+            private.expose_secret(),
+            settings.auth.jwt_public_key.as_deref(),
+        )
+        .map_err(Into::into);
     }
-    let (pair, created) = RsaKeyPair::load_or_generate_dev(&settings.data_dir)?;
-    let path = settings.data_dir.join("dev-jwt-private.pem");
+    let (pair, created) = RsaKeyPair::load_or_generate_dev(&settings.server.data_dir)?;
+    let path = settings.server.data_dir.join("dev-jwt-private.pem");
     tracing::warn!(
         path = %path.display(),
         created,
@@ -131,13 +134,13 @@ fn load_keys(settings: &Settings) -> anyhow::Result<RsaKeyPair> {
 }
 
 /// Builds the application state: store, keys, services, service accounts. `urls` are the
-/// server's base URLs (see [`Settings::server_urls`]): `api_domain` is the JWT issuer, and
+/// server's base URLs (see [`ServerSettings::urls`](crate::config::ServerSettings::urls)): `api_domain` is the JWT issuer, and
 /// `public_url` is where clients reach this server (the local object store's signed URLs and
 /// local workers point there).
 pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Result<AppState> {
     if urls.loopback_for_wildcard {
         tracing::warn!(
-            host = %settings.host,
+            host = %settings.server.host,
             api_domain = %urls.api_domain,
             public_url = %urls.public_url,
             "listening on a wildcard address but api_domain or public_url is not set, so the \
@@ -146,19 +149,20 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         );
     }
     let public_url = urls.public_url.as_str();
-    let store = connect_store(settings, settings.migrate_on_start).await?;
+    let store = connect_store(settings, settings.database.migrate_on_start).await?;
     let pair = load_keys(settings)?;
     let jwt = JwtKeys::new(
         &pair,
-        settings.jwt_key_id.clone(),
+        settings.auth.jwt_key_id.clone(),
         urls.api_domain.clone(),
-        Duration::minutes(i64::from(settings.access_token_minutes)),
+        Duration::minutes(i64::from(settings.auth.access_token_minutes)),
     )?;
     let hasher = Argon2Hasher::new(Argon2Settings {
-        memory_kib: settings.argon2_memory_kib,
-        iterations: settings.argon2_iterations,
-        parallelism: settings.argon2_parallelism,
+        memory_kib: settings.auth.argon2_memory_kib,
+        iterations: settings.auth.argon2_iterations,
+        parallelism: settings.auth.argon2_parallelism,
         max_concurrent: settings
+            .auth
             .argon2_max_concurrent
             .unwrap_or(Argon2Settings::default().max_concurrent),
     })?;
@@ -168,14 +172,14 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         jwt.clone(),
         SystemClock,
         AuthSettings {
-            refresh_token_ttl: Duration::hours(i64::from(settings.refresh_token_hours)),
-            rotate_refresh_tokens: settings.rotate_refresh_tokens,
+            refresh_token_ttl: Duration::hours(i64::from(settings.auth.refresh_token_hours)),
+            rotate_refresh_tokens: settings.auth.rotate_refresh_tokens,
         },
     );
     let users = UserAdminService::new(store.clone(), hasher, SystemClock);
     ensure_service_accounts(settings, &users).await?;
     let (compute, local_pool) = compute_cluster(settings, public_url, &users).await?;
-    let registry = settings.job_registry()?;
+    let registry = settings.jobs.registry()?;
     let job_type_names = registry.names();
     let openapi = ApiDoc::render(&settings.deployment(&registry))?;
     let job_signal = JobSignal::new();
@@ -192,9 +196,9 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         objects,
         SystemClock,
         ResultFileLimits {
-            max_download_files: settings.download_max_files,
+            max_download_files: settings.storage.download_max_files,
             upload_expiry: PresignExpiry::from_seconds(i64::from(
-                settings.upload_url_expiry_seconds,
+                settings.storage.upload_url_expiry_seconds,
             ))?,
             ..ResultFileLimits::default()
         },
@@ -207,22 +211,24 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         jobs,
         results,
         local_objects,
-        upload_max_bytes: settings.upload_max_bytes,
+        upload_max_bytes: settings.storage.upload_max_bytes,
         compute,
         local_pool,
         job_signal,
-        claim_max_wait: std::time::Duration::from_secs(u64::from(settings.claim_max_wait_seconds)),
-        body_limit: settings.body_limit_bytes,
+        claim_max_wait: std::time::Duration::from_secs(u64::from(
+            settings.jobs.claim_max_wait_seconds,
+        )),
+        body_limit: settings.limits.body_limit_bytes,
         openapi: openapi.into(),
         polygon_limits: PolygonLimits {
-            max_positions: settings.polygon_max_positions,
-            max_rings: settings.polygon_max_rings,
+            max_positions: settings.limits.polygon_max_positions,
+            max_rings: settings.limits.polygon_max_rings,
         },
-        required_role: settings.required_role,
+        required_role: settings.auth.required_role,
         store,
         jwks: jwt.jwks().clone(),
-        limits: RateLimits::new(settings),
-        trust_forwarded_for: settings.trust_forwarded_for,
+        limits: RateLimits::new(&settings.limits),
+        trust_forwarded_for: settings.limits.trust_forwarded_for,
         public_url: urls.api_domain.trim_end_matches('/').to_owned(),
         job_type_names,
     })
@@ -233,29 +239,29 @@ async fn object_store(
     settings: &Settings,
     public_url: &str,
 ) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<LocalObjectStore>)> {
-    match settings.storage {
+    match settings.storage.kind {
         StorageKind::S3 => {
             let s3 = S3ObjectStore::connect(&S3Settings {
-                bucket: settings.s3_bucket.clone().unwrap_or_default(),
-                prefix: settings.s3_prefix.clone(),
-                endpoint_url: settings.s3_endpoint_url.clone(),
-                force_path_style: settings.s3_force_path_style,
-                region: settings.s3_region.clone(),
+                bucket: settings.storage.s3_bucket.clone().unwrap_or_default(),
+                prefix: settings.storage.s3_prefix.clone(),
+                endpoint_url: settings.storage.s3_endpoint_url.clone(),
+                force_path_style: settings.storage.s3_force_path_style,
+                region: settings.storage.s3_region.clone(),
             })
             .await?;
             Ok((Arc::new(s3), None))
         }
         StorageKind::Local => {
-            let key = match &settings.storage_signing_key {
+            let key = match &settings.storage.storage_signing_key {
                 Some(secret) => SigningKey::from_secret(secret.expose_secret()),
                 None => {
-                    let path = settings.data_dir.join("storage-signing.key");
+                    let path = settings.server.data_dir.join("storage-signing.key");
                     SigningKey::load_or_create(&path)
                         .with_context(|| format!("cannot read or create {}", path.display()))?
                         .0
                 }
             };
-            let root = settings.data_dir.join("results");
+            let root = settings.server.data_dir.join("results");
             let local = LocalObjectStore::new(&root, key, public_url)
                 .with_context(|| format!("cannot use results directory {}", root.display()))?;
             Ok((Arc::new(local.clone()), Some(local)))
@@ -276,15 +282,17 @@ async fn compute_cluster(
     public_url: &str,
     users: &UserAdmin,
 ) -> anyhow::Result<(Arc<dyn ComputeCluster>, Option<LocalWorkerPool>)> {
-    match settings.compute {
+    match settings.compute.kind {
         ComputeKind::Ecs => {
             let mut ecs = EcsSettings::new(
-                settings.ecs_cluster.clone().unwrap_or_default(),
-                settings.ecs_service.clone().unwrap_or_default(),
+                settings.compute.ecs_cluster.clone().unwrap_or_default(),
+                settings.compute.ecs_service.clone().unwrap_or_default(),
             );
-            ecs.endpoint_url.clone_from(&settings.ecs_endpoint_url);
-            ecs.region.clone_from(&settings.ecs_region);
+            ecs.endpoint_url
+                .clone_from(&settings.compute.ecs_endpoint_url);
+            ecs.region.clone_from(&settings.compute.ecs_region);
             ecs.targets = settings
+                .compute
                 .ecs_targets
                 .iter()
                 .map(|(name, target)| {
@@ -310,7 +318,7 @@ async fn compute_cluster(
                 )
                 .await
                 .context("cannot create the local worker account")?;
-            let program = match &settings.local_worker_program {
+            let program = match &settings.compute.local_worker_program {
                 Some(program) => program.clone(),
                 None => std::env::current_exe()
                     .context("cannot locate this binary to run local workers")?
@@ -331,8 +339,8 @@ async fn compute_cluster(
                         ),
                     ],
                 },
-                desired_count: settings.local_workers,
-                max_workers: settings.local_max_workers,
+                desired_count: settings.compute.local_workers,
+                max_workers: settings.compute.local_max_workers,
             })?;
             Ok((Arc::new(pool.clone()), Some(pool)))
         }
@@ -353,20 +361,20 @@ async fn ensure_service_accounts(settings: &Settings, users: &UserAdmin) -> anyh
     let accounts: [(&str, &Option<String>, &Option<SecretString>, Role); 3] = [
         (
             "ADMIN",
-            &settings.admin_username,
-            &settings.admin_password,
+            &settings.auth.admin_username,
+            &settings.auth.admin_password,
             Role::Admin,
         ),
         (
             "WORKER",
-            &settings.worker_username,
-            &settings.worker_password,
+            &settings.auth.worker_username,
+            &settings.auth.worker_password,
             Role::Worker,
         ),
         (
             "MANAGER",
-            &settings.manager_username,
-            &settings.manager_password,
+            &settings.auth.manager_username,
+            &settings.auth.manager_password,
             Role::Worker,
         ),
     ];
@@ -433,21 +441,26 @@ pub struct Application {
 impl Application {
     /// Wires everything and binds the listener (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let listener = TcpListener::bind((settings.host, settings.port))
-            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let listener = TcpListener::bind((settings.server.host, settings.server.port))
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    settings.server.host, settings.server.port
+                )
+            })?;
         let port = listener.local_addr()?.port();
-        let urls = settings.server_urls(port);
+        let urls = settings.server.urls(port);
         let state = web::Data::new(build_state(&settings, &urls).await?);
         let mut background = vec![spawn_lease_sweeper(
             state.clone(),
-            std::time::Duration::from_millis(settings.lease_sweep_interval_ms),
+            std::time::Duration::from_millis(settings.jobs.lease_sweep_interval_ms),
         )];
         let signal = state.job_signal.clone();
         background.extend(state.store.listen_for_changes(move || signal.notify()));
         if let Some(pool) = state.local_pool.clone() {
             background.push(spawn_pool_keeper(pool));
         }
-        if settings.capacity_manager {
+        if settings.compute.capacity_manager {
             let manager = crate::capacity::build_manager(
                 &settings,
                 state.store.clone(),
@@ -456,12 +469,12 @@ impl Application {
             background.push(tokio::spawn(crate::capacity::run_loop(
                 manager,
                 state.store.clone(),
-                std::time::Duration::from_millis(settings.capacity_interval_ms),
+                std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
             )));
         }
         let local_pool = state.local_pool.clone();
-        let body_limit = settings.body_limit_bytes;
-        let cors_origins = settings.cors_allowed_origins.clone();
+        let body_limit = settings.limits.body_limit_bytes;
+        let cors_origins = settings.server.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {
             // Outermost first: log every request; answer CORS preflights before any
             // authentication and give every answer, errors included, its CORS headers; turn
@@ -484,7 +497,7 @@ impl Application {
         // long-polling claims should not hold a shutdown for actix's default 30 s.
         .disable_signals()
         .shutdown_timeout(5);
-        if let Some(workers) = settings.http_workers {
+        if let Some(workers) = settings.server.http_workers {
             server = server.workers(workers);
         }
         Ok(Self {

@@ -29,11 +29,11 @@ pub fn build_manager(
     store: Store,
     compute: Arc<dyn ComputeCluster>,
 ) -> anyhow::Result<Manager> {
-    let registry = settings.job_registry()?;
+    let registry = settings.jobs.registry()?;
     let mut policies = BTreeMap::new();
-    for (target, policy) in &settings.capacity_targets {
-        let policy = settings
-            .scaling_policy(policy)
+    for (target, policy) in &settings.compute.capacity_targets {
+        let policy = policy
+            .scaling_policy()
             .with_context(|| format!("capacity_targets.{target}"))?;
         policies.insert(target.clone(), policy);
     }

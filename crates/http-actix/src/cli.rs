@@ -95,12 +95,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = Settings::load()?;
-            telemetry::init(&settings.log_level);
+            telemetry::init(&settings.server.log_level);
             actix_web::rt::System::new().block_on(serve(settings))
         }
         Command::Migrate => {
             let settings = Settings::load()?;
-            telemetry::init(&settings.log_level);
+            telemetry::init(&settings.server.log_level);
             actix_web::rt::System::new().block_on(async {
                 connect_store(&settings, true).await?;
                 println!("migrations applied");
@@ -112,13 +112,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => generate_keys(out_dir),
         Command::Openapi => {
             let settings = Settings::load()?;
-            let registry = settings.job_registry()?;
+            let registry = settings.jobs.registry()?;
             println!("{}", ApiDoc::render(&settings.deployment(&registry))?);
             Ok(())
         }
         Command::Manager => {
             let settings = Settings::load()?;
-            telemetry::init(&settings.log_level);
+            telemetry::init(&settings.server.log_level);
             actix_web::rt::System::new().block_on(manage(settings))
         }
         Command::Worker(args) => {
@@ -130,18 +130,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Runs the capacity manager until SIGINT.
 async fn manage(settings: Settings) -> anyhow::Result<()> {
-    let state = crate::app::build_state(&settings, &settings.server_urls(settings.port)).await?;
+    let state =
+        crate::app::build_state(&settings, &settings.server.urls(settings.server.port)).await?;
     let manager =
         crate::capacity::build_manager(&settings, state.store.clone(), state.compute.clone())?;
     tracing::info!(
-        interval_ms = settings.capacity_interval_ms,
+        interval_ms = settings.compute.capacity_interval_ms,
         "capacity manager started"
     );
     tokio::select! {
         () = crate::capacity::run_loop(
             manager,
             state.store.clone(),
-            std::time::Duration::from_millis(settings.capacity_interval_ms),
+            std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
         ) => {}
         result = tokio::signal::ctrl_c() => result.context("cannot wait for Ctrl-C")?,
     }
@@ -172,9 +173,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = Application::build(settings.clone()).await?;
     app.stop_on_signals();
     tracing::info!(
-        address = %format!("http://{}", std::net::SocketAddr::new(settings.host, app.port())),
+        address = %format!("http://{}", std::net::SocketAddr::new(settings.server.host, app.port())),
         database = %mask_password(&database),
-        data_dir = %settings.data_dir.display(),
+        data_dir = %settings.server.data_dir.display(),
         "reefguide listening"
     );
     app.run_until_stopped().await.context("server failed")

@@ -6,7 +6,7 @@ use std::num::NonZeroU32;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::Settings;
+use crate::config::LimitsSettings;
 use crate::errors::ApiError;
 
 /// Keys kept before stale ones are pruned.
@@ -31,7 +31,7 @@ fn per_hour(n: u32) -> Quota {
 
 impl RateLimits {
     /// Builds the limiters from settings.
-    pub fn new(settings: &Settings) -> Self {
+    pub fn new(settings: &LimitsSettings) -> Self {
         Self {
             enabled: settings.rate_limit_enabled,
             login_per_ip: RateLimiter::keyed(per_minute(

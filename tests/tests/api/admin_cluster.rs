@@ -57,12 +57,12 @@ async fn only_admins_see_and_change_the_cluster() {
 #[tokio::test]
 async fn an_unreachable_ecs_is_a_502_with_the_upstream_message() {
     let app = TestApp::spawn_with(TestBackend::Sqlite, |s| {
-        s.compute = ComputeKind::Ecs;
-        s.ecs_cluster = Some("reef".into());
-        s.ecs_service = Some("workers".into());
+        s.compute.kind = ComputeKind::Ecs;
+        s.compute.ecs_cluster = Some("reef".into());
+        s.compute.ecs_service = Some("workers".into());
         // Nothing listens here.
-        s.ecs_endpoint_url = Some("http://127.0.0.1:9".into());
-        s.ecs_region = Some("us-east-1".into());
+        s.compute.ecs_endpoint_url = Some("http://127.0.0.1:9".into());
+        s.compute.ecs_region = Some("us-east-1".into());
     })
     .await;
     let admin = app.admin_token().await;
@@ -91,11 +91,11 @@ async fn a_missing_ecs_service_is_a_502_naming_it() {
         panic!("ECS tests need S3_ENDPOINT_URL (moto): run them with `cargo xtask test`")
     });
     let app = TestApp::spawn_with(TestBackend::Sqlite, move |s| {
-        s.compute = ComputeKind::Ecs;
-        s.ecs_cluster = Some("no-such-cluster".into());
-        s.ecs_service = Some("no-such-service".into());
-        s.ecs_endpoint_url = Some(endpoint);
-        s.ecs_region = Some("us-east-1".into());
+        s.compute.kind = ComputeKind::Ecs;
+        s.compute.ecs_cluster = Some("no-such-cluster".into());
+        s.compute.ecs_service = Some("no-such-service".into());
+        s.compute.ecs_endpoint_url = Some(endpoint);
+        s.compute.ecs_region = Some("us-east-1".into());
     })
     .await;
     let admin = app.admin_token().await;

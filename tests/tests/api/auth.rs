@@ -162,7 +162,7 @@ async fn refresh_token_gives_a_new_access_token(
 async fn rotation_replaces_tokens_and_detects_reuse(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let app = TestApp::spawn_with(backend, |s| s.rotate_refresh_tokens = true).await;
+    let app = TestApp::spawn_with(backend, |s| s.auth.rotate_refresh_tokens = true).await;
     app.register("ana@example.com", PASSWORD).await;
     let (_, first) = app.login("ana@example.com", PASSWORD).await;
     let reply = app
@@ -312,9 +312,9 @@ async fn login_is_rate_limited_per_address_and_account(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.rate_limit_enabled = true;
-        s.rate_limit_login_per_ip_per_minute = 100;
-        s.rate_limit_login_per_account_per_minute = 3;
+        s.limits.rate_limit_enabled = true;
+        s.limits.rate_limit_login_per_ip_per_minute = 100;
+        s.limits.rate_limit_login_per_account_per_minute = 3;
     })
     .await;
     let body = json!({"email": "victim@example.com", "password": "guess-guess"});
@@ -348,8 +348,8 @@ async fn login_is_rate_limited_per_address_and_account(
 #[tokio::test]
 async fn register_is_rate_limited_per_address(#[values(TestBackend::Sqlite)] backend: TestBackend) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.rate_limit_enabled = true;
-        s.rate_limit_register_per_ip_per_hour = 2;
+        s.limits.rate_limit_enabled = true;
+        s.limits.rate_limit_register_per_ip_per_hour = 2;
     })
     .await;
     app.register("a1@example.com", PASSWORD).await;
@@ -367,8 +367,8 @@ async fn register_is_rate_limited_per_address(#[values(TestBackend::Sqlite)] bac
 #[tokio::test]
 async fn login_is_rate_limited_per_address(#[values(TestBackend::Sqlite)] backend: TestBackend) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.rate_limit_enabled = true;
-        s.rate_limit_login_per_ip_per_minute = 2;
+        s.limits.rate_limit_enabled = true;
+        s.limits.rate_limit_login_per_ip_per_minute = 2;
     })
     .await;
     for n in 0..2 {

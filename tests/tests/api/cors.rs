@@ -192,7 +192,7 @@ async fn a_configured_list_lets_only_its_origins_in(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let app = TestApp::spawn_with(backend, |settings| {
-        settings.cors_allowed_origins =
+        settings.server.cors_allowed_origins =
             CorsOrigins::parse("http://127.0.0.1:4200,https://app.example.org")
                 .expect("valid origins");
     })

@@ -59,7 +59,7 @@ async fn body_over_the_limit_is_413(
 #[rstest]
 #[tokio::test]
 async fn body_limit_is_configurable(#[values(TestBackend::Sqlite)] backend: TestBackend) {
-    let app = TestApp::spawn_with(backend, |s| s.body_limit_bytes = 2048).await;
+    let app = TestApp::spawn_with(backend, |s| s.limits.body_limit_bytes = 2048).await;
     let body = serde_json::to_vec(&json!({"email": "a@b.com", "password": "x".repeat(4096)}))
         .expect("json");
     app.send_raw(Method::POST, "/api/auth/register", None, body)

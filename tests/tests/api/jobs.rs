@@ -437,7 +437,7 @@ async fn a_type_restricted_to_a_role_is_submittable_only_by_that_role_and_admin(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.job_types.insert(
+        s.jobs.job_types.insert(
             "TEST".into(),
             type_settings(|t| t.allowed_roles = Some(vec![Role::Analyst])),
         );
@@ -486,7 +486,7 @@ async fn a_configured_type_restricted_to_emails(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.job_types.insert(
+        s.jobs.job_types.insert(
             "PRIVATE_MODEL".into(),
             type_settings(|t| {
                 t.description = Some("A private model".into());

@@ -28,7 +28,7 @@ const PATIENCE: Duration = Duration::from_secs(10);
 /// TEST jobs with a lease of `lease_seconds` and two attempts; the sweeper runs every 100 ms.
 fn short_leases(lease_seconds: u32) -> impl FnOnce(&mut Settings) {
     move |s| {
-        s.job_types.insert(
+        s.jobs.job_types.insert(
             "TEST".into(),
             JobTypeSettings {
                 lease_seconds: Some(lease_seconds),
@@ -36,7 +36,7 @@ fn short_leases(lease_seconds: u32) -> impl FnOnce(&mut Settings) {
                 ..JobTypeSettings::default()
             },
         );
-        s.lease_sweep_interval_ms = 100;
+        s.jobs.lease_sweep_interval_ms = 100;
     }
 }
 
@@ -181,7 +181,7 @@ async fn a_lapsed_lease_is_refused_even_before_the_sweeper_runs(
 ) {
     let app = TestApp::spawn_with(backend, |s| {
         short_leases(1)(s);
-        s.lease_sweep_interval_ms = 600_000;
+        s.jobs.lease_sweep_interval_ms = 600_000;
     })
     .await;
     let (_, ana) = app.user("ana@example.com").await;
@@ -449,8 +449,8 @@ async fn finish(client: &reqwest::Client, base: &str, token: &str, assignment: i
 async fn two_thousand_jobs_are_each_granted_exactly_once_to_racing_workers() {
     let started = Instant::now();
     let app = TestApp::spawn_with(TestBackend::Postgres, |s| {
-        s.database_max_connections = 16;
-        s.http_workers = Some(2);
+        s.database.database_max_connections = 16;
+        s.server.http_workers = Some(2);
     })
     .await;
     let admin = app.admin_token().await;
@@ -572,8 +572,8 @@ async fn two_hundred_identical_concurrent_submissions_make_one_job(
 ) {
     const SUBMISSIONS: usize = 200;
     let app = TestApp::spawn_with(backend, |s| {
-        s.database_max_connections = 16;
-        s.http_workers = Some(2);
+        s.database.database_max_connections = 16;
+        s.server.http_workers = Some(2);
     })
     .await;
     let mut tokens = Vec::new();

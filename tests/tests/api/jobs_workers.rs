@@ -97,8 +97,8 @@ async fn a_worker_service_account_from_settings_works_the_queue(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.worker_username = Some("svc-worker@reefguide.test".into());
-        s.worker_password = Some("worker-password-1".to_owned().into());
+        s.auth.worker_username = Some("svc-worker@reefguide.test".into());
+        s.auth.worker_password = Some("worker-password-1".to_owned().into());
     })
     .await;
     let (worker, _) = app

@@ -668,7 +668,7 @@ async fn workers_may_not_use_notes(
 async fn required_role_gates_notes(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let app = TestApp::spawn_with(backend, |s| s.required_role = Some(Role::Analyst)).await;
+    let app = TestApp::spawn_with(backend, |s| s.auth.required_role = Some(Role::Analyst)).await;
     let admin = app.admin_token().await;
     let (ana_id, ana) = app.user("ana@example.com").await;
     app.get("/api/notes", Some(&ana))

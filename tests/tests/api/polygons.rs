@@ -736,8 +736,8 @@ async fn geometry_limits_are_configurable(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let app = TestApp::spawn_with(backend, |s| {
-        s.polygon_max_positions = 50;
-        s.polygon_max_rings = 2;
+        s.limits.polygon_max_positions = 50;
+        s.limits.polygon_max_rings = 2;
     })
     .await;
     let (_, token) = app.user("ana@example.com").await;
@@ -1302,7 +1302,7 @@ async fn workers_may_not_use_polygons(
 async fn required_role_gates_polygons(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let app = TestApp::spawn_with(backend, |s| s.required_role = Some(Role::Analyst)).await;
+    let app = TestApp::spawn_with(backend, |s| s.auth.required_role = Some(Role::Analyst)).await;
     let admin = app.admin_token().await;
     let (ana_id, ana) = app.user("ana@example.com").await;
     let body = json!({"polygon": square(0, 0, 1)});

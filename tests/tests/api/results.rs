@@ -28,11 +28,11 @@ async fn app_with(store: Store, configure: impl FnOnce(&mut Settings)) -> TestAp
     };
     TestApp::spawn_with(TestBackend::Sqlite, move |s| {
         if let Some((endpoint, bucket)) = bucket {
-            s.storage = StorageKind::S3;
-            s.s3_bucket = Some(bucket);
-            s.s3_endpoint_url = Some(endpoint);
-            s.s3_force_path_style = true;
-            s.s3_region = Some("us-east-1".into());
+            s.storage.kind = StorageKind::S3;
+            s.storage.s3_bucket = Some(bucket);
+            s.storage.s3_endpoint_url = Some(endpoint);
+            s.storage.s3_force_path_style = true;
+            s.storage.s3_region = Some("us-east-1".into());
         }
         configure(s);
     })
@@ -263,7 +263,7 @@ async fn only_succeeded_jobs_have_downloads() {
 
 #[tokio::test]
 async fn download_parameters_are_checked_and_the_file_count_bounded() {
-    let app = TestApp::spawn_with(TestBackend::Sqlite, |s| s.download_max_files = 2).await;
+    let app = TestApp::spawn_with(TestBackend::Sqlite, |s| s.storage.download_max_files = 2).await;
     let (ana, worker, job_id, assignment) = running_job(&app).await;
     finish_with_files(
         &app,
@@ -368,14 +368,14 @@ async fn upload_urls_are_for_the_lease_holder_only(
 #[tokio::test]
 async fn a_lost_lease_gets_no_upload_urls() {
     let app = TestApp::spawn_with(TestBackend::Sqlite, |s| {
-        s.job_types.insert(
+        s.jobs.job_types.insert(
             "TEST".into(),
             JobTypeSettings {
                 lease_seconds: Some(1),
                 ..JobTypeSettings::default()
             },
         );
-        s.lease_sweep_interval_ms = 600_000;
+        s.jobs.lease_sweep_interval_ms = 600_000;
     })
     .await;
     let (_, worker, _, assignment) = running_job(&app).await;
@@ -494,7 +494,8 @@ async fn signed_urls_expire() {
 
 #[tokio::test]
 async fn uploads_are_bounded_in_size() {
-    let app = TestApp::spawn_with(TestBackend::Sqlite, |s| s.upload_max_bytes = 1_000).await;
+    let app =
+        TestApp::spawn_with(TestBackend::Sqlite, |s| s.storage.upload_max_bytes = 1_000).await;
     let (_, worker, _, assignment) = running_job(&app).await;
     let reply = upload_urls(&app, &worker, assignment, &["big.bin", "small.bin"])
         .await

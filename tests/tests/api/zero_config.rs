@@ -50,9 +50,9 @@ async fn with_no_urls_set_a_test_job_runs_and_downloads_on_a_port_other_than_500
 ) {
     let port = free_port();
     let app = TestApp::spawn_with(backend, |settings| {
-        settings.port = port;
-        settings.api_domain = None;
-        settings.public_url = None;
+        settings.server.port = port;
+        settings.server.api_domain = None;
+        settings.server.public_url = None;
     })
     .await;
     let base = format!("http://127.0.0.1:{port}");

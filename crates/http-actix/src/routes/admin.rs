@@ -3,6 +3,7 @@
 //! message, never 500.
 
 use actix_web::web;
+use reefguide_domain::capacity::MAX_DESIRED_COUNT;
 use reefguide_ports::{Deployment, ServiceEvent, ServiceStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -10,9 +11,6 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::wire::{MessageResponse, timestamp};
-
-/// Largest desired count accepted by `scale` (contract §8).
-pub(crate) const MAX_DESIRED_COUNT: u32 = 10;
 
 /// Registers the routes (inside a scope that requires ADMIN).
 pub fn configure(cfg: &mut web::ServiceConfig) {
