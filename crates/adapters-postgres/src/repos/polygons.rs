@@ -28,7 +28,7 @@ use super::{polygon_id, stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::batch::Batch;
 use crate::entities::polygons::{self, Column};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 
 /// A stored polygon as a domain polygon; geometry that no longer parses is an error.
 pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
@@ -72,7 +72,7 @@ impl Batch for PolygonReads {
             .from_raw_sql(read_statement(&ids))
             .all(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load {} polygons", batch.len()), err))?
+            .with_db_context(|| format!("cannot load {} polygons", batch.len()))?
             .into_iter()
             .map(|row| (row.id, row))
             .collect();
@@ -118,7 +118,7 @@ impl PolygonRepository for SeaOrmStore {
         let inserted = polygons::Entity::insert(row)
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot create polygon for user {owner}"), err))?;
+            .with_db_context(|| format!("cannot create polygon for user {owner}"))?;
         Ok(Polygon {
             id: polygon_id(inserted.last_insert_id)?,
             owner,
@@ -134,7 +134,7 @@ impl PolygonRepository for SeaOrmStore {
         polygons::Entity::find_by_id(id.get())
             .one(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load polygon {id}"), err))?
+            .with_db_context(|| format!("cannot load polygon {id}"))?
             .map(to_polygon)
             .transpose()
     }
@@ -157,14 +157,14 @@ impl PolygonRepository for SeaOrmStore {
             .clone()
             .count(&self.db)
             .await
-            .map_err(|err| db_error("cannot count polygons", err))?;
+            .db_context("cannot count polygons")?;
         let polygons = select
             .order_by_asc(Column::Id)
             .offset(query.offset)
             .limit(query.limit)
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list polygons", err))?
+            .db_context("cannot list polygons")?
             .into_iter()
             .map(to_polygon)
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -187,7 +187,7 @@ impl PolygonRepository for SeaOrmStore {
             .filter(Column::Id.eq(id.get()))
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot update polygon {id}"), err))?;
+            .with_db_context(|| format!("cannot update polygon {id}"))?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
@@ -199,7 +199,7 @@ impl PolygonRepository for SeaOrmStore {
         let deleted = polygons::Entity::delete_by_id(id.get())
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot delete polygon {id}"), err))?;
+            .with_db_context(|| format!("cannot delete polygon {id}"))?;
         Ok(deleted.rows_affected == 1)
     }
 }
