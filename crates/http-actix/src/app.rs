@@ -104,6 +104,7 @@ pub async fn connect_store(settings: &Settings, migrate: bool) -> anyhow::Result
             user_cache_ttl: std::time::Duration::from_secs(settings.user_cache_seconds),
             ..StoreOptions::default()
         },
+        Arc::new(SystemClock),
     )
     .await?;
     if migrate {

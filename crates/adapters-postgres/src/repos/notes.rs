@@ -6,7 +6,6 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use chrono::Utc;
 use reefguide_domain::{Note, NoteContent, NoteId, PolygonId, UserId};
 use reefguide_ports::NoteRepository;
 use sea_orm::sea_query::Expr;
@@ -79,7 +78,7 @@ impl NoteRepository for SeaOrmStore {
         content: &NoteContent,
     ) -> anyhow::Result<Option<Note>> {
         let what = || format!("cannot create note on polygon {polygon}");
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.clock.now());
         let row = notes::ActiveModel {
             id: NotSet,
             user_id: Set(author.get()),

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use chrono::Utc;
 use reefguide_domain::geometry::PolygonGeometry;
 use reefguide_domain::{Polygon, PolygonId, UserId};
 use reefguide_ports::{PolygonPage, PolygonQuery, PolygonRepository};
@@ -102,7 +101,7 @@ impl PolygonRepository for SeaOrmStore {
         owner: UserId,
         geometry: &PolygonGeometry,
     ) -> anyhow::Result<Polygon> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.clock.now());
         let bbox = geometry.bbox();
         let row = polygons::ActiveModel {
             id: NotSet,
@@ -183,7 +182,10 @@ impl PolygonRepository for SeaOrmStore {
             .col_expr(Column::MinLat, Expr::value(bbox.min_lat()))
             .col_expr(Column::MaxLon, Expr::value(bbox.max_lon()))
             .col_expr(Column::MaxLat, Expr::value(bbox.max_lat()))
-            .col_expr(Column::UpdatedAt, Expr::value(stored_time(Utc::now())))
+            .col_expr(
+                Column::UpdatedAt,
+                Expr::value(stored_time(self.clock.now())),
+            )
             .filter(Column::Id.eq(id.get()))
             .exec(&self.db)
             .await

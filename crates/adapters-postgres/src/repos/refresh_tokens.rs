@@ -64,7 +64,7 @@ impl RefreshTokenRepository for SeaOrmStore {
             expires_at: Set(stored_time(record.expires_at)),
             revoked_at: Set(record.revoked_at.map(stored_time)),
             rotated_at: Set(record.rotated_at.map(stored_time)),
-            created_at: Set(stored_time(Utc::now())),
+            created_at: Set(stored_time(self.clock.now())),
         };
         refresh_tokens::Entity::insert(row)
             .exec(&self.db)

@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use chrono::Utc;
 use reefguide_domain::user::errors::CreateUserError;
 use reefguide_domain::{Email, PasswordHash, Roles, User, UserCredentials, UserId};
 use reefguide_ports::{NewUser, UserRepository};
@@ -115,7 +114,7 @@ impl UserRepository for SeaOrmStore {
             email: Set(new_user.email.as_str().to_owned()),
             password_hash: Set(new_user.password_hash.as_str().to_owned()),
             roles: Set(roles_to_json(&new_user.roles)),
-            created_at: Set(stored_time(Utc::now())),
+            created_at: Set(stored_time(self.clock.now())),
         };
         let inserted = users::Entity::insert(row)
             .exec(&self.db)
