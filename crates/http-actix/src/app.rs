@@ -9,7 +9,7 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use chrono::Duration;
-use reefguide_adapters_aws::local_compute::{LocalComputeSettings, LocalWorkerPool, WorkerCommand};
+use reefguide_adapters_aws::local::{LocalComputeSettings, LocalWorkerPool, WorkerCommand};
 use reefguide_adapters_aws::{
     EcsCluster, EcsSettings, EcsTarget, LocalObjectStore, S3ObjectStore, S3Settings, SigningKey,
 };
@@ -257,7 +257,7 @@ async fn object_store(
                 }
             };
             let root = settings.data_dir.join("results");
-            let local = LocalObjectStore::new(&root, key, public_url)
+            let local = LocalObjectStore::new(&root, key, public_url, Arc::new(SystemClock))
                 .with_context(|| format!("cannot use results directory {}", root.display()))?;
             Ok((Arc::new(local.clone()), Some(local)))
         }
@@ -318,7 +318,7 @@ async fn compute_cluster(
                     .display()
                     .to_string(),
             };
-            let pool = LocalWorkerPool::start(LocalComputeSettings {
+            let pool_settings = LocalComputeSettings {
                 command: WorkerCommand {
                     program,
                     args: vec!["worker".into()],
@@ -334,7 +334,8 @@ async fn compute_cluster(
                 },
                 desired_count: settings.local_workers,
                 max_workers: settings.local_max_workers,
-            })?;
+            };
+            let pool = LocalWorkerPool::start(pool_settings, Arc::new(SystemClock))?;
             Ok((Arc::new(pool.clone()), Some(pool)))
         }
     }
