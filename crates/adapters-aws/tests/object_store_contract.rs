@@ -18,7 +18,7 @@ use reefguide_adapters_aws::{
 };
 use reefguide_domain::job::{JobId, StorageLocation, StorageScheme};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
-use reefguide_ports::{Listing, ObjectStore, ObjectStoreError, StoredObject};
+use reefguide_ports::{Listing, ObjectStore, ObjectStoreError, StoredObject, SystemClock};
 use rstest::rstest;
 use tempfile::TempDir;
 use tokio::task::JoinSet;
@@ -64,8 +64,13 @@ impl Harness {
 
     fn local() -> Self {
         let dir = tempfile::tempdir().expect("a temporary directory");
-        let store = LocalObjectStore::new(dir.path(), SigningKey::generate(), LOCAL_PUBLIC_URL)
-            .expect("a local store");
+        let store = LocalObjectStore::new(
+            dir.path(),
+            SigningKey::generate(),
+            LOCAL_PUBLIC_URL,
+            Arc::new(SystemClock),
+        )
+        .expect("a local store");
         Self {
             store: Arc::new(store.clone()),
             foreign_uris: vec![

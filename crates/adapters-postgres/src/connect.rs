@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use reefguide_ports::Clock;
 use sea_orm::sqlx::{self, sqlite::SqliteJournalMode};
 use sea_orm::{
     ConnAcquireErr, ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
@@ -53,9 +54,12 @@ impl Default for StoreOptions {
 
 /// The storage adapter: a pooled sea-orm connection to Postgres or SQLite. Cheap to clone (the
 /// pool is shared). Implements every storage port of `reefguide-ports`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SeaOrmStore {
     pub(crate) db: DatabaseConnection,
+    /// The time the store stamps on the rows it creates or changes itself (a user's, a token's,
+    /// a polygon's or a note's creation, a polygon's update); job times come from the service.
+    pub(crate) clock: Arc<dyn Clock>,
     /// Queues this store's SQLite write transactions fairly, in the process, instead of letting
     /// them poll SQLite's lock (see `SeaOrmStore::begin_write`). Unused on Postgres.
     pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
@@ -68,14 +72,28 @@ pub struct SeaOrmStore {
     pub(crate) polygon_reads: Arc<Batcher<PolygonReads>>,
 }
 
+impl std::fmt::Debug for SeaOrmStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeaOrmStore")
+            .field("db", &self.db)
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SeaOrmStore {
     /// Connects to `url`: `postgres://…` (or `postgresql://…`), `sqlite://path` or
     /// `sqlite::memory:`.
     ///
     /// For SQLite the file is created when missing, foreign keys are enforced, the journal is in
     /// WAL mode and writers wait up to five seconds for each other's locks instead of failing.
-    /// The error, if any, is one line naming the URL with its password masked.
-    pub async fn connect(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
+    /// The error, if any, is one line naming the URL with its password masked. `clock` is the
+    /// time the store stamps on the rows it creates or changes itself.
+    pub async fn connect(
+        url: &str,
+        options: StoreOptions,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let redacted = redact_url(url);
         let backend = backend_of(url)
             .map_err(|err| anyhow::anyhow!("cannot connect to database {redacted}: {err}"))?;
@@ -109,6 +127,7 @@ impl SeaOrmStore {
             batches: Arc::new(JobBatches::new(&db)),
             polygon_reads: Arc::new(Batcher::new(PolygonReads { db: db.clone() })),
             db,
+            clock,
             write_gate: Arc::default(),
             users: Arc::new(UserCache::new(options.user_cache_ttl)),
         })

@@ -5,6 +5,10 @@
 //! [`is_foreign_key_violation`]; everything else becomes an opaque `anyhow::Error` through
 //! [`db_error`], which says what was being done and, when the database could not be reached at
 //! all, carries [`StoreUnavailable`] in its cause chain so the HTTP layer can answer 503.
+//!
+//! Call sites say what they were doing with [`DbContext`], as they would with
+//! [`anyhow::Context`]: `.db_context("cannot list polygons")?`, or
+//! `.with_db_context(|| format!("cannot load job {id}"))?` when the text is built.
 
 use std::fmt::Display;
 
@@ -20,6 +24,38 @@ pub(crate) fn db_error(what: impl Display + Send + Sync + 'static, err: DbErr) -
             .context(what)
     } else {
         anyhow::Error::new(err).context(what)
+    }
+}
+
+/// [`db_error`] as an extension of sea-orm results, in the manner of [`anyhow::Context`].
+pub(crate) trait DbContext<T> {
+    /// The value, or the error as [`db_error`] describes it with `what`.
+    fn db_context<C>(self, what: C) -> anyhow::Result<T>
+    where
+        C: Display + Send + Sync + 'static;
+
+    /// The value, or the error as [`db_error`] describes it with `what()`, which is called only
+    /// on failure.
+    fn with_db_context<C, F>(self, what: F) -> anyhow::Result<T>
+    where
+        C: Display + Send + Sync + 'static,
+        F: FnOnce() -> C;
+}
+
+impl<T> DbContext<T> for Result<T, DbErr> {
+    fn db_context<C>(self, what: C) -> anyhow::Result<T>
+    where
+        C: Display + Send + Sync + 'static,
+    {
+        self.map_err(|err| db_error(what, err))
+    }
+
+    fn with_db_context<C, F>(self, what: F) -> anyhow::Result<T>
+    where
+        C: Display + Send + Sync + 'static,
+        F: FnOnce() -> C,
+    {
+        self.map_err(|err| db_error(what(), err))
     }
 }
 
@@ -71,6 +107,25 @@ mod tests {
                 .any(|cause| cause.downcast_ref::<StoreUnavailable>().is_some())
         );
         assert!(format!("{err:#}").starts_with("cannot load user: "));
+    }
+
+    #[test]
+    fn the_extension_describes_errors_as_db_error_does() {
+        let failed: Result<(), DbErr> = Err(DbErr::ConnectionAcquire(ConnAcquireErr::Timeout));
+        let err = failed
+            .with_db_context(|| format!("cannot load user {}", 7))
+            .expect_err("an error");
+        let expected = db_error(
+            "cannot load user 7",
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        );
+        assert_eq!(format!("{err:#}"), format!("{expected:#}"));
+        assert!(
+            err.chain()
+                .any(|cause| cause.downcast_ref::<StoreUnavailable>().is_some())
+        );
+        let fine: Result<u8, DbErr> = Ok(1);
+        assert_eq!(fine.db_context("unused").expect("a value"), 1);
     }
 
     #[test]

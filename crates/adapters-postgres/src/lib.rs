@@ -21,9 +21,10 @@
 //! in plain indexed columns next to the GeoJSON, so the spatial filter is an indexed range query.
 //!
 //! The job queue is where the backends differ most: on Postgres a claim is a single statement
-//! (`FOR UPDATE SKIP LOCKED` in a data-modifying CTE), concurrent claims and job changes share
-//! such statements, and identical submissions serialise on an advisory lock, while SQLite runs the same steps in `IMMEDIATE` transactions (its single writer
-//! serialises them; the store queues its own writers fairly first). Postgres also relays "a job
+//! (`FOR NO KEY UPDATE SKIP LOCKED` in a data-modifying CTE), concurrent claims, job changes and
+//! submissions share such statements, and identical submissions serialise on an advisory lock,
+//! while SQLite runs the same steps in `IMMEDIATE` transactions (its single writer serialises
+//! them; the store queues its own writers fairly first). Postgres also relays "a job
 //! became claimable" between server instances with `LISTEN`/`NOTIFY`
 //! ([`SeaOrmStore::listen_for_changes`]).
 //!
@@ -33,9 +34,10 @@
 //! - `migrations`: one file per schema migration (`m0001_accounts`, `m0002_study_areas`,
 //!   `m0003_jobs`, …);
 //! - `repos`: one port implementation per file;
-//! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes;
-//! - `batch`: concurrent claims and job changes run together, one statement per batch, on
-//!   Postgres;
+//! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes, with the
+//!   `DbContext` extension that call sites describe their failures with;
+//! - `batch`: concurrent claims, job changes, submissions and polygon reads run together, one
+//!   statement (or one short transaction) per batch, on Postgres;
 //! - `notify`: the Postgres notification listener (claimable jobs on [`JOB_CHANNEL`], changed
 //!   users on [`USER_CHANNEL`]);
 //! - `user_cache`: the users authentication reads on every request, kept in memory for a short
@@ -55,7 +57,7 @@
 //! polygons unreadable.
 //!
 //! # Tests
-//! The `test-support` feature adds [`test_support`]: fresh, migrated, throw-away databases on
+//! The `test-support` feature adds `test_support`: fresh, migrated, throw-away databases on
 //! either backend, used by this crate's contract suites (`tests/contract.rs`,
 //! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`) and by other crates' tests.
 

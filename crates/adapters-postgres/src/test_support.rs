@@ -8,9 +8,11 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`. When that server cannot be reached, `create`
 //! fails with a message saying so: Postgres tests fail, they are never skipped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use reefguide_ports::SystemClock;
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
 
 use crate::connect::{describe_connect_error, redact_url};
@@ -102,7 +104,7 @@ impl TestDatabase {
             .tempdir()
             .context("cannot create a temporary directory for the SQLite test database")?;
         let url = format!("sqlite://{}", dir.path().join("reefguide.db").display());
-        let store = SeaOrmStore::connect(&url, TEST_STORE_OPTIONS).await?;
+        let store = SeaOrmStore::connect(&url, TEST_STORE_OPTIONS, Arc::new(SystemClock)).await?;
         store.migrate().await?;
         Ok(Self {
             url,
@@ -131,7 +133,7 @@ impl TestDatabase {
         let url = with_database(&admin_url, &name);
         // From here on, an early return still drops the database.
         let database = PostgresDatabase { admin_url, name };
-        let store = SeaOrmStore::connect(&url, TEST_STORE_OPTIONS).await?;
+        let store = SeaOrmStore::connect(&url, TEST_STORE_OPTIONS, Arc::new(SystemClock)).await?;
         store.migrate().await?;
         Ok(Self {
             url,

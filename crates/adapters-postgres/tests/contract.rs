@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use common::{database, execute, user_id};
 use reefguide_adapters_postgres::test_support::TestBackend;
@@ -16,7 +18,7 @@ use reefguide_domain::{
     RefreshTokenRecord, RefreshTokenSecret, Role, Roles, User, UserAction, UserId,
 };
 use reefguide_ports::{
-    HealthCheck, NewUser, RefreshTokenRepository, UserLogRepository, UserRepository,
+    HealthCheck, NewUser, RefreshTokenRepository, SystemClock, UserLogRepository, UserRepository,
 };
 use rstest::rstest;
 use sea_orm::{ConnectionTrait as _, Statement};
@@ -299,6 +301,7 @@ async fn other_instances_forget_changed_users_on_postgres() {
             user_cache_ttl: std::time::Duration::from_secs(600),
             ..StoreOptions::default()
         },
+        Arc::new(SystemClock),
     )
     .await
     .expect("connected");
@@ -987,9 +990,10 @@ async fn migrations_are_idempotent(
     let user = create(db.store(), "keep@example.com").await;
 
     db.store().migrate().await.expect("second migration run");
-    let reconnected = SeaOrmStore::connect(db.url(), StoreOptions::default())
-        .await
-        .expect("reconnect");
+    let reconnected =
+        SeaOrmStore::connect(db.url(), StoreOptions::default(), Arc::new(SystemClock))
+            .await
+            .expect("reconnect");
     reconnected.migrate().await.expect("third migration run");
     assert_eq!(
         reconnected.find_user(user.id).await.expect("query"),
@@ -1016,9 +1020,13 @@ async fn backend_is_reported(
 
 #[tokio::test]
 async fn in_memory_sqlite_works() {
-    let store = SeaOrmStore::connect("sqlite::memory:", StoreOptions::default())
-        .await
-        .expect("connect");
+    let store = SeaOrmStore::connect(
+        "sqlite::memory:",
+        StoreOptions::default(),
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect("connect");
     store.migrate().await.expect("migrate");
     let user = create(&store, "mem@example.com").await;
     assert_eq!(store.find_user(user.id).await.expect("query"), Some(user));
@@ -1032,9 +1040,13 @@ async fn connection_errors_are_one_line_without_password() {
         ..StoreOptions::default()
     };
     // Port 1 on localhost: nothing listens there.
-    let err = SeaOrmStore::connect("postgres://app:sup3r-s3cret@127.0.0.1:1/reef", options)
-        .await
-        .expect_err("nothing listens on port 1");
+    let err = SeaOrmStore::connect(
+        "postgres://app:sup3r-s3cret@127.0.0.1:1/reef",
+        options,
+        Arc::new(SystemClock),
+    )
+    .await
+    .expect_err("nothing listens on port 1");
     let message = format!("{err:#}");
     assert!(
         message.starts_with("cannot connect to database postgres://app:***@127.0.0.1:1/reef: "),
@@ -1047,7 +1059,7 @@ async fn connection_errors_are_one_line_without_password() {
     );
     assert!(!message.contains('\n'), "{message}");
 
-    let err = SeaOrmStore::connect("mysql://u:pw@h/db", options)
+    let err = SeaOrmStore::connect("mysql://u:pw@h/db", options, Arc::new(SystemClock))
         .await
         .expect_err("unsupported scheme");
     assert!(!format!("{err:#}").contains(":pw@"));

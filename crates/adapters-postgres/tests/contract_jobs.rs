@@ -10,6 +10,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
@@ -25,7 +26,7 @@ use reefguide_ports::repositories::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobQuery, JobScope, NewJob,
     NewResult, Submission, WorkerTag,
 };
-use reefguide_ports::{JobRepository, NewUser, UserRepository};
+use reefguide_ports::{JobRepository, NewUser, SystemClock, UserRepository};
 use rstest::rstest;
 use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
@@ -1428,6 +1429,7 @@ async fn wide_store(url: &str) -> SeaOrmStore {
             connect_timeout: StdDuration::from_secs(30),
             ..StoreOptions::default()
         },
+        Arc::new(SystemClock),
     )
     .await
     .expect("connected")
@@ -1667,7 +1669,7 @@ async fn listeners_hear_new_and_requeued_jobs_on_postgres() {
         .expect("listener alive");
 
     // Another instance (its own pool) submits.
-    let other = SeaOrmStore::connect(db.url(), StoreOptions::default())
+    let other = SeaOrmStore::connect(db.url(), StoreOptions::default(), Arc::new(SystemClock))
         .await
         .expect("connected");
     let submission = submit(&other, new_job(owner, TEST, json!({"x": 1}), at(0))).await;

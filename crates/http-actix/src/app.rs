@@ -9,7 +9,7 @@ use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use chrono::Duration;
-use reefguide_adapters_aws::local_compute::{LocalComputeSettings, LocalWorkerPool, WorkerCommand};
+use reefguide_adapters_aws::local::{LocalComputeSettings, LocalWorkerPool, WorkerCommand};
 use reefguide_adapters_aws::{
     EcsCluster, EcsSettings, EcsTarget, LocalObjectStore, S3ObjectStore, S3Settings, SigningKey,
 };
@@ -104,6 +104,7 @@ pub async fn connect_store(settings: &Settings, migrate: bool) -> anyhow::Result
             user_cache_ttl: std::time::Duration::from_secs(settings.database.user_cache_seconds),
             ..StoreOptions::default()
         },
+        Arc::new(SystemClock),
     )
     .await?;
     if migrate {
@@ -262,7 +263,7 @@ async fn object_store(
                 }
             };
             let root = settings.server.data_dir.join("results");
-            let local = LocalObjectStore::new(&root, key, public_url)
+            let local = LocalObjectStore::new(&root, key, public_url, Arc::new(SystemClock))
                 .with_context(|| format!("cannot use results directory {}", root.display()))?;
             Ok((Arc::new(local.clone()), Some(local)))
         }
@@ -325,7 +326,7 @@ async fn compute_cluster(
                     .display()
                     .to_string(),
             };
-            let pool = LocalWorkerPool::start(LocalComputeSettings {
+            let pool_settings = LocalComputeSettings {
                 command: WorkerCommand {
                     program,
                     args: vec!["worker".into()],
@@ -341,7 +342,8 @@ async fn compute_cluster(
                 },
                 desired_count: settings.compute.local_workers,
                 max_workers: settings.compute.local_max_workers,
-            })?;
+            };
+            let pool = LocalWorkerPool::start(pool_settings, Arc::new(SystemClock))?;
             Ok((Arc::new(pool.clone()), Some(pool)))
         }
     }

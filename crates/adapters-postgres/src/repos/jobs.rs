@@ -41,7 +41,7 @@ use sea_orm::{
 };
 
 use self::change::ChangeBatch;
-use self::claim::{Claim, ClaimBatch, Pick, claimable, in_claim_order};
+use self::claim::{ClaimBatch, claimable, in_claim_order};
 use self::listing::with_details;
 use self::rows::{job_and_assignment, prefixed_columns, to_job, to_request};
 use self::submit_batch::SubmitBatch;
@@ -49,7 +49,7 @@ use super::stored_time;
 use crate::SeaOrmStore;
 use crate::batch::Batcher;
 use crate::entities::{job_requests, job_results, jobs};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 
 /// A status as an SQL literal rather than a bound parameter, so that Postgres can match the
 /// partial indexes on `status` (a parameter could not be proven equal to their predicate).
@@ -86,7 +86,7 @@ impl SeaOrmStore {
         jobs::Entity::find_by_id(id)
             .one(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load job {id}"), err))
+            .with_db_context(|| format!("cannot load job {id}"))
     }
 }
 
@@ -103,9 +103,10 @@ fn pending_counts_query() -> sea_orm::Select<jobs::Entity> {
 #[async_trait]
 impl JobRepository for SeaOrmStore {
     async fn submit_job(&self, new_job: NewJob) -> anyhow::Result<Submission> {
-        self.submit(&new_job)
+        let job_type = new_job.job_type.clone();
+        self.submit(new_job)
             .await
-            .with_context(|| format!("cannot submit a {} job", new_job.job_type))
+            .with_context(|| format!("cannot submit a {job_type} job"))
     }
 
     async fn find_job(&self, id: JobId) -> anyhow::Result<Option<JobDetails>> {
@@ -137,7 +138,7 @@ impl JobRepository for SeaOrmStore {
             .db
             .query_one_raw(statement)
             .await
-            .map_err(|err| db_error(format!("cannot load assignment {id}"), err))?
+            .with_db_context(|| format!("cannot load assignment {id}"))?
         else {
             return Ok(None);
         };
@@ -155,7 +156,7 @@ impl JobRepository for SeaOrmStore {
             .into_tuple::<i32>()
             .one(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot look up requests for job {job}"), err))?;
+            .with_db_context(|| format!("cannot look up requests for job {job}"))?;
         Ok(found.is_some())
     }
 
@@ -177,7 +178,7 @@ impl JobRepository for SeaOrmStore {
             .limit(limit)
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list job requests", err))?
+            .db_context("cannot list job requests")?
             .into_iter()
             .map(to_request)
             .collect()
@@ -189,7 +190,7 @@ impl JobRepository for SeaOrmStore {
             .limit(limit)
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list pending jobs", err))?
+            .db_context("cannot list pending jobs")?
             .into_iter()
             .map(to_job)
             .collect()
@@ -200,7 +201,7 @@ impl JobRepository for SeaOrmStore {
             .into_tuple::<(String, i64)>()
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot count pending jobs", err))?
+            .db_context("cannot count pending jobs")?
             .into_iter()
             .map(|(job_type, pending)| {
                 let pending = u64::try_from(pending)
@@ -217,45 +218,18 @@ impl JobRepository for SeaOrmStore {
         storage: StorageBase,
         now: DateTime<Utc>,
     ) -> anyhow::Result<AssignOutcome> {
-        let claim = Claim {
-            pick: Pick::One(id),
-            worker: &worker,
-            storage: &storage,
-            now: stored_time(now),
-        };
-        let outcome = self.claim(claim).await?;
-        if let Some(claimed) = outcome.claimed.into_iter().next() {
-            return Ok(AssignOutcome::Assigned(Box::new(claimed)));
-        }
-        let exists = match outcome.job_exists {
-            Some(exists) => exists,
-            None => self.job_row(id.get()).await?.is_some(),
-        };
-        Ok(match exists {
-            true => AssignOutcome::NotAvailable,
-            false => AssignOutcome::NotFound,
-        })
+        self.assign(id, &worker, &storage, now).await
     }
 
     async fn claim_jobs(&self, request: ClaimRequest) -> anyhow::Result<Vec<Claimed>> {
-        let outcome = self
-            .claim(Claim {
-                pick: Pick::Oldest {
-                    job_types: request.job_types.as_deref(),
-                    limit: request.limit,
-                },
-                worker: &request.worker,
-                storage: &request.storage,
-                now: stored_time(request.now),
-            })
-            .await?;
-        Ok(outcome.claimed)
+        self.claim_oldest(request).await
     }
 
     async fn apply_change(&self, change: JobChange) -> anyhow::Result<bool> {
-        self.apply(&change)
+        let job = change.job_id;
+        self.apply(change)
             .await
-            .with_context(|| format!("cannot change job {}", change.job_id))
+            .with_context(|| format!("cannot change job {job}"))
     }
 
     async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Job>> {
@@ -267,7 +241,7 @@ impl JobRepository for SeaOrmStore {
             .limit(limit)
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list expired leases", err))?
+            .db_context("cannot list expired leases")?
             .into_iter()
             .map(to_job)
             .collect()
@@ -285,7 +259,7 @@ impl JobRepository for SeaOrmStore {
             .filter(job_results::Column::JobId.in_subquery(of_type))
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot invalidate {job_type} results"), err))?;
+            .with_db_context(|| format!("cannot invalidate {job_type} results"))?;
         Ok(updated.rows_affected)
     }
 }

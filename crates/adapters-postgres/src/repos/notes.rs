@@ -6,7 +6,6 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use chrono::Utc;
 use reefguide_domain::{Note, NoteContent, NoteId, PolygonId, UserId};
 use reefguide_ports::NoteRepository;
 use sea_orm::sea_query::Expr;
@@ -19,7 +18,7 @@ use super::{note_id, polygon_id, stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::notes::{self, Column};
 use crate::entities::polygons;
-use crate::errors::{db_error, is_foreign_key_violation};
+use crate::errors::{DbContext as _, db_error, is_foreign_key_violation};
 
 /// A stored note as a domain note; content that no longer passes the rules is an error.
 fn to_note(row: notes::Model) -> anyhow::Result<Note> {
@@ -45,7 +44,7 @@ impl SeaOrmStore {
             .into_tuple::<i32>()
             .one(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load polygon {id}"), err))?;
+            .with_db_context(|| format!("cannot load polygon {id}"))?;
         Ok(found.is_some())
     }
 
@@ -63,7 +62,7 @@ impl SeaOrmStore {
             .order_by_asc(Column::Id)
             .all(&self.db)
             .await
-            .map_err(|err| db_error(what, err))?
+            .db_context(what)?
             .into_iter()
             .map(to_note)
             .collect()
@@ -79,7 +78,7 @@ impl NoteRepository for SeaOrmStore {
         content: &NoteContent,
     ) -> anyhow::Result<Option<Note>> {
         let what = || format!("cannot create note on polygon {polygon}");
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.clock.now());
         let row = notes::ActiveModel {
             id: NotSet,
             user_id: Set(author.get()),
@@ -112,7 +111,7 @@ impl NoteRepository for SeaOrmStore {
         notes::Entity::find_by_id(id.get())
             .one(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load note {id}"), err))?
+            .with_db_context(|| format!("cannot load note {id}"))?
             .map(to_note)
             .transpose()
     }
@@ -142,7 +141,7 @@ impl NoteRepository for SeaOrmStore {
             .filter(Column::Id.eq(id.get()))
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot update note {id}"), err))?;
+            .with_db_context(|| format!("cannot update note {id}"))?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
@@ -153,7 +152,7 @@ impl NoteRepository for SeaOrmStore {
         let deleted = notes::Entity::delete_by_id(id.get())
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot delete note {id}"), err))?;
+            .with_db_context(|| format!("cannot delete note {id}"))?;
         Ok(deleted.rows_affected == 1)
     }
 }

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use chrono::Utc;
 use reefguide_domain::geometry::PolygonGeometry;
 use reefguide_domain::{Polygon, PolygonId, UserId};
 use reefguide_ports::{PolygonPage, PolygonQuery, PolygonRepository};
@@ -28,7 +27,7 @@ use super::{polygon_id, stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::batch::Batch;
 use crate::entities::polygons::{self, Column};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 
 /// A stored polygon as a domain polygon; geometry that no longer parses is an error.
 pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
@@ -72,7 +71,7 @@ impl Batch for PolygonReads {
             .from_raw_sql(read_statement(&ids))
             .all(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load {} polygons", batch.len()), err))?
+            .with_db_context(|| format!("cannot load {} polygons", batch.len()))?
             .into_iter()
             .map(|row| (row.id, row))
             .collect();
@@ -102,7 +101,7 @@ impl PolygonRepository for SeaOrmStore {
         owner: UserId,
         geometry: &PolygonGeometry,
     ) -> anyhow::Result<Polygon> {
-        let now = stored_time(Utc::now());
+        let now = stored_time(self.clock.now());
         let bbox = geometry.bbox();
         let row = polygons::ActiveModel {
             id: NotSet,
@@ -118,7 +117,7 @@ impl PolygonRepository for SeaOrmStore {
         let inserted = polygons::Entity::insert(row)
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot create polygon for user {owner}"), err))?;
+            .with_db_context(|| format!("cannot create polygon for user {owner}"))?;
         Ok(Polygon {
             id: polygon_id(inserted.last_insert_id)?,
             owner,
@@ -134,7 +133,7 @@ impl PolygonRepository for SeaOrmStore {
         polygons::Entity::find_by_id(id.get())
             .one(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load polygon {id}"), err))?
+            .with_db_context(|| format!("cannot load polygon {id}"))?
             .map(to_polygon)
             .transpose()
     }
@@ -157,14 +156,14 @@ impl PolygonRepository for SeaOrmStore {
             .clone()
             .count(&self.db)
             .await
-            .map_err(|err| db_error("cannot count polygons", err))?;
+            .db_context("cannot count polygons")?;
         let polygons = select
             .order_by_asc(Column::Id)
             .offset(query.offset)
             .limit(query.limit)
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list polygons", err))?
+            .db_context("cannot list polygons")?
             .into_iter()
             .map(to_polygon)
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -183,11 +182,14 @@ impl PolygonRepository for SeaOrmStore {
             .col_expr(Column::MinLat, Expr::value(bbox.min_lat()))
             .col_expr(Column::MaxLon, Expr::value(bbox.max_lon()))
             .col_expr(Column::MaxLat, Expr::value(bbox.max_lat()))
-            .col_expr(Column::UpdatedAt, Expr::value(stored_time(Utc::now())))
+            .col_expr(
+                Column::UpdatedAt,
+                Expr::value(stored_time(self.clock.now())),
+            )
             .filter(Column::Id.eq(id.get()))
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot update polygon {id}"), err))?;
+            .with_db_context(|| format!("cannot update polygon {id}"))?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
@@ -199,7 +201,7 @@ impl PolygonRepository for SeaOrmStore {
         let deleted = polygons::Entity::delete_by_id(id.get())
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot delete polygon {id}"), err))?;
+            .with_db_context(|| format!("cannot delete polygon {id}"))?;
         Ok(deleted.rows_affected == 1)
     }
 }

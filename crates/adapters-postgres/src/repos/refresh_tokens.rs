@@ -18,7 +18,7 @@ use sea_orm::{
 use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::refresh_tokens::{self, Column};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 
 /// A stored token as a domain record.
 fn to_record(row: refresh_tokens::Model) -> anyhow::Result<RefreshTokenRecord> {
@@ -48,7 +48,7 @@ impl SeaOrmStore {
             .filter(Column::RotatedAt.is_null())
             .exec(&self.db)
             .await
-            .map_err(|err| db_error("cannot update refresh token", err))?;
+            .db_context("cannot update refresh token")?;
         Ok(updated.rows_affected == 1)
     }
 }
@@ -64,12 +64,12 @@ impl RefreshTokenRepository for SeaOrmStore {
             expires_at: Set(stored_time(record.expires_at)),
             revoked_at: Set(record.revoked_at.map(stored_time)),
             rotated_at: Set(record.rotated_at.map(stored_time)),
-            created_at: Set(stored_time(Utc::now())),
+            created_at: Set(stored_time(self.clock.now())),
         };
         refresh_tokens::Entity::insert(row)
             .exec(&self.db)
             .await
-            .map_err(|err| db_error("cannot store refresh token", err))?;
+            .db_context("cannot store refresh token")?;
         Ok(())
     }
 
@@ -81,7 +81,7 @@ impl RefreshTokenRepository for SeaOrmStore {
             .filter(Column::TokenHash.eq(hash.as_str()))
             .one(&self.db)
             .await
-            .map_err(|err| db_error("cannot load refresh token", err))?
+            .db_context("cannot load refresh token")?
             .map(to_record)
             .transpose()
     }
@@ -113,7 +113,7 @@ impl RefreshTokenRepository for SeaOrmStore {
             .filter(Column::RevokedAt.is_null())
             .exec(&self.db)
             .await
-            .map_err(|err| db_error("cannot revoke refresh-token family", err))?;
+            .db_context("cannot revoke refresh-token family")?;
         Ok(updated.rows_affected)
     }
 
@@ -128,12 +128,7 @@ impl RefreshTokenRepository for SeaOrmStore {
             .filter(Column::RevokedAt.is_null())
             .exec(&self.db)
             .await
-            .map_err(|err| {
-                db_error(
-                    format!("cannot revoke refresh tokens of user {user_id}"),
-                    err,
-                )
-            })?;
+            .with_db_context(|| format!("cannot revoke refresh tokens of user {user_id}"))?;
         Ok(updated.rows_affected)
     }
 }

@@ -16,7 +16,7 @@ use super::users::to_user;
 use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::{user_logs, users};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 
 /// A stored entry as a domain entry, with its user if it still exists.
 fn to_entry(row: user_logs::Model, user: Option<User>) -> anyhow::Result<UserLogEntry> {
@@ -46,7 +46,7 @@ impl SeaOrmStore {
             .filter(users::Column::Id.is_in(ids))
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot load the users of log entries", err))?
+            .db_context("cannot load the users of log entries")?
             .iter()
             .map(|row| Ok((row.id, to_user(row)?)))
             .collect()
@@ -66,7 +66,7 @@ impl UserLogRepository for SeaOrmStore {
         user_logs::Entity::insert(row)
             .exec(&self.db)
             .await
-            .map_err(|err| db_error("cannot append to the user log", err))?;
+            .db_context("cannot append to the user log")?;
         Ok(())
     }
 
@@ -79,7 +79,7 @@ impl UserLogRepository for SeaOrmStore {
             .clone()
             .count(&self.db)
             .await
-            .map_err(|err| db_error("cannot count user-log entries", err))?;
+            .db_context("cannot count user-log entries")?;
         let rows = select
             .order_by_desc(user_logs::Column::Time)
             .order_by_desc(user_logs::Column::Id)
@@ -87,7 +87,7 @@ impl UserLogRepository for SeaOrmStore {
             .limit(u64::from(query.page.limit()))
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list user-log entries", err))?;
+            .db_context("cannot list user-log entries")?;
         let users = self
             .users_by_id(rows.iter().map(|row| row.user_id).collect())
             .await?;

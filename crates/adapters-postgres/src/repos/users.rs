@@ -2,7 +2,6 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use chrono::Utc;
 use reefguide_domain::user::errors::CreateUserError;
 use reefguide_domain::{Email, PasswordHash, Roles, User, UserCredentials, UserId};
 use reefguide_ports::{NewUser, UserRepository};
@@ -18,7 +17,7 @@ use serde_json::Value;
 use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::users;
-use crate::errors::{db_error, on_unique_violation};
+use crate::errors::{DbContext as _, db_error, on_unique_violation};
 use crate::user_cache::USER_CHANNEL;
 
 /// Roles as stored: a JSON array of role names.
@@ -103,7 +102,7 @@ impl SeaOrmStore {
         users::Entity::find_by_id(id.get())
             .one(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot load user {id}"), err))
+            .with_db_context(|| format!("cannot load user {id}"))
     }
 }
 
@@ -115,7 +114,7 @@ impl UserRepository for SeaOrmStore {
             email: Set(new_user.email.as_str().to_owned()),
             password_hash: Set(new_user.password_hash.as_str().to_owned()),
             roles: Set(roles_to_json(&new_user.roles)),
-            created_at: Set(stored_time(Utc::now())),
+            created_at: Set(stored_time(self.clock.now())),
         };
         let inserted = users::Entity::insert(row)
             .exec(&self.db)
@@ -152,7 +151,7 @@ impl UserRepository for SeaOrmStore {
             .filter(users::Column::Email.eq(email.as_str()))
             .one(&self.db)
             .await
-            .map_err(|err| db_error("cannot load user by email", err))?
+            .db_context("cannot load user by email")?
             .map(to_credentials)
             .transpose()
     }
@@ -166,7 +165,7 @@ impl UserRepository for SeaOrmStore {
             .order_by_asc(users::Column::Id)
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list users", err))?
+            .db_context("cannot list users")?
             .iter()
             .map(to_user)
             .collect()
@@ -184,7 +183,7 @@ impl UserRepository for SeaOrmStore {
             .order_by_asc(users::Column::Id)
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot load users by id", err))?
+            .db_context("cannot load users by id")?
             .iter()
             .map(to_user)
             .collect()
@@ -192,19 +191,16 @@ impl UserRepository for SeaOrmStore {
 
     async fn set_roles(&self, id: UserId, roles: &Roles) -> anyhow::Result<Option<User>> {
         let what = || format!("cannot set roles of user {id}");
-        let txn = self
-            .begin_user_change()
-            .await
-            .map_err(|err| db_error(what(), err))?;
+        let txn = self.begin_user_change().await.with_db_context(what)?;
         let updated = users::Entity::update_many()
             .col_expr(users::Column::Roles, Expr::value(roles_to_json(roles)))
             .filter(users::Column::Id.eq(id.get()))
             .exec(&txn)
             .await
-            .map_err(|err| db_error(what(), err))?;
+            .with_db_context(what)?;
         self.commit_user_change(txn, id, updated.rows_affected == 1)
             .await
-            .map_err(|err| db_error(what(), err))?;
+            .with_db_context(what)?;
         if updated.rows_affected == 0 {
             return Ok(None);
         }
@@ -220,16 +216,13 @@ impl UserRepository for SeaOrmStore {
             .filter(users::Column::Id.eq(id.get()))
             .exec(&self.db)
             .await
-            .map_err(|err| db_error(format!("cannot set password of user {id}"), err))?;
+            .with_db_context(|| format!("cannot set password of user {id}"))?;
         Ok(updated.rows_affected == 1)
     }
 
     async fn delete_user(&self, id: UserId) -> anyhow::Result<bool> {
         let what = || format!("cannot delete user {id}");
-        let txn = self
-            .begin_user_change()
-            .await
-            .map_err(|err| db_error(what(), err))?;
+        let txn = self.begin_user_change().await.with_db_context(what)?;
         // Refresh tokens, polygons (with every note on them) and the notes the user wrote go
         // with the user (ON DELETE CASCADE, in this statement); audit-log entries stay. Tables
         // added later that a user owns without a cascading foreign key are cleared here, in the
@@ -237,10 +230,10 @@ impl UserRepository for SeaOrmStore {
         let deleted = users::Entity::delete_by_id(id.get())
             .exec(&txn)
             .await
-            .map_err(|err| db_error(what(), err))?;
+            .with_db_context(what)?;
         self.commit_user_change(txn, id, deleted.rows_affected == 1)
             .await
-            .map_err(|err| db_error(what(), err))?;
+            .with_db_context(what)?;
         Ok(deleted.rows_affected == 1)
     }
 }

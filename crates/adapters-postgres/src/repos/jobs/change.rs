@@ -24,30 +24,25 @@ use super::rows::{stored_attempts, stored_lease};
 use crate::SeaOrmStore;
 use crate::batch::Batch;
 use crate::entities::{job_assignments, job_results, jobs};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 use crate::notify::JOB_CHANNEL;
 use crate::repos::stored_time;
 
 impl SeaOrmStore {
     /// The body of `JobRepository::apply_change`: whether the job was still at the expected
     /// version (and is now changed).
-    pub(super) async fn apply(&self, change: &JobChange) -> anyhow::Result<bool> {
+    pub(super) async fn apply(&self, change: JobChange) -> anyhow::Result<bool> {
         match self.db.get_database_backend() {
-            DbBackend::Postgres => self.batches.changes.call(change.clone()).await,
-            _ => self.apply_in_transaction(change).await,
+            DbBackend::Postgres => self.batches.changes.call(change).await,
+            _ => self.apply_in_transaction(&change).await,
         }
     }
 
     /// The SQLite change: the same steps in one `IMMEDIATE` transaction.
     async fn apply_in_transaction(&self, change: &JobChange) -> anyhow::Result<bool> {
-        let txn = self
-            .begin_write()
-            .await
-            .map_err(|err| db_error("cannot begin", err))?;
+        let txn = self.begin_write().await.db_context("cannot begin")?;
         if !compare_and_set(&txn, change).await? {
-            txn.rollback()
-                .await
-                .map_err(|err| db_error("cannot roll back", err))?;
+            txn.rollback().await.db_context("cannot roll back")?;
             return Ok(false);
         }
         if let Some(update) = &change.assignment {
@@ -56,9 +51,7 @@ impl SeaOrmStore {
         if let Some(result) = &change.result {
             insert_result(&txn, change.job_id, result, change).await?;
         }
-        txn.commit()
-            .await
-            .map_err(|err| db_error("cannot commit", err))?;
+        txn.commit().await.db_context("cannot commit")?;
         Ok(true)
     }
 }
@@ -127,7 +120,7 @@ async fn apply_batch(
     let rows = db
         .query_all_raw(change_statement(changes)?)
         .await
-        .map_err(|err| db_error("cannot run the change statement", err))?;
+        .db_context("cannot run the change statement")?;
     anyhow::ensure!(
         rows.len() == changes.len(),
         "the change statement answered {} of {} changes",
@@ -139,7 +132,7 @@ async fn apply_batch(
         .map(|(row, change)| {
             let read = |column: &str| {
                 row.try_get::<bool>("", column)
-                    .map_err(|err| db_error("cannot read the change statement's answer", err))
+                    .db_context("cannot read the change statement's answer")
             };
             let answer = ChangeAnswer {
                 changed: read("changed")?,
@@ -279,7 +272,7 @@ async fn compare_and_set(txn: &DatabaseTransaction, change: &JobChange) -> anyho
         .filter(jobs::Column::Version.eq(change.expected_version))
         .exec(txn)
         .await
-        .map_err(|err| db_error("cannot update the job", err))?;
+        .db_context("cannot update the job")?;
     Ok(updated.rows_affected == 1)
 }
 
@@ -320,7 +313,7 @@ async fn update_assignment(
         .filter(Column::JobId.eq(job.get()))
         .exec(txn)
         .await
-        .map_err(|err| db_error("cannot update the assignment", err))?;
+        .db_context("cannot update the assignment")?;
     anyhow::ensure!(
         updated.rows_affected == 1,
         "assignment {} of job {job} does not exist",
@@ -350,6 +343,6 @@ async fn insert_result(
     job_results::Entity::insert(row)
         .exec(txn)
         .await
-        .map_err(|err| db_error("cannot insert the result", err))?;
+        .db_context("cannot insert the result")?;
     Ok(())
 }

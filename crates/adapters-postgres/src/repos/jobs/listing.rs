@@ -14,7 +14,7 @@ use sea_orm::{
 use super::rows::{to_assignment, to_job, to_result};
 use crate::SeaOrmStore;
 use crate::entities::{job_assignments, job_requests, job_results, jobs};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 use crate::repos::job_id;
 
 /// The jobs a scope covers.
@@ -55,7 +55,7 @@ impl SeaOrmStore {
             .clone()
             .count(&self.db)
             .await
-            .map_err(|err| db_error("cannot count jobs", err))?;
+            .db_context("cannot count jobs")?;
         if query.limit == 0 {
             return Ok(JobPage {
                 jobs: Vec::new(),
@@ -72,7 +72,7 @@ impl SeaOrmStore {
             .limit(query.limit.saturating_add(1))
             .all(&self.db)
             .await
-            .map_err(|err| db_error("cannot list jobs", err))?;
+            .db_context("cannot list jobs")?;
         // One row beyond the page says whether there is a next page.
         let more = u64::try_from(rows.len()).unwrap_or(u64::MAX) > query.limit;
         rows.truncate(usize::try_from(query.limit).unwrap_or(usize::MAX));
@@ -104,7 +104,7 @@ pub(super) async fn with_details(
         .order_by_asc(job_assignments::Column::Id)
         .all(db)
         .await
-        .map_err(|err| db_error("cannot load job assignments", err))?;
+        .db_context("cannot load job assignments")?;
     let mut by_job: HashMap<i32, Vec<_>> = HashMap::new();
     for row in assignments {
         let result = results.remove(&row.id);
@@ -133,7 +133,7 @@ async fn results_by_assignment(
         .filter(job_results::Column::JobId.is_in(job_ids.iter().copied()))
         .all(db)
         .await
-        .map_err(|err| db_error("cannot load job results", err))?
+        .db_context("cannot load job results")?
         .into_iter()
         .map(|row| Ok((row.assignment_id, to_result(row)?)))
         .collect()

@@ -10,7 +10,7 @@ use reefguide_domain::job::{
 use sea_orm::{FromQueryResult as _, Iterable as _, QueryResult};
 
 use crate::entities::{job_assignments, job_requests, job_results, jobs};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 use crate::repos::{assignment_id, job_id, job_request_id, job_result_id, stored_time, user_id};
 
 /// A stored job as a domain job; a row whose state or policy breaks the domain's rules is an
@@ -63,10 +63,9 @@ pub(super) fn prefixed_columns() -> String {
 
 /// A job and an assignment from a row of [`prefixed_columns`].
 pub(super) fn job_and_assignment(row: &QueryResult) -> anyhow::Result<(Job, Assignment)> {
-    let job = jobs::Model::from_query_result(row, "j_")
-        .map_err(|err| db_error("cannot read a job", err))?;
+    let job = jobs::Model::from_query_result(row, "j_").db_context("cannot read a job")?;
     let assignment = job_assignments::Model::from_query_result(row, "a_")
-        .map_err(|err| db_error("cannot read an assignment", err))?;
+        .db_context("cannot read an assignment")?;
     Ok((to_job(job)?, to_assignment(assignment)?))
 }
 

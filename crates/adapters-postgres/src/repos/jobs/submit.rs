@@ -23,31 +23,28 @@ use super::rows::stored_policy;
 use super::status_literal;
 use crate::SeaOrmStore;
 use crate::entities::{job_requests, job_results, jobs};
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 use crate::repos::{job_id, job_request_id, stored_time};
 
 impl SeaOrmStore {
     /// The body of `JobRepository::submit_job`.
-    pub(super) async fn submit(&self, new_job: &NewJob) -> anyhow::Result<Submission> {
+    pub(super) async fn submit(&self, new_job: NewJob) -> anyhow::Result<Submission> {
         match self.db.get_database_backend() {
-            DbBackend::Postgres => self.batches.submissions.call(new_job.clone()).await,
-            _ => self.submit_in_transaction(new_job).await,
+            DbBackend::Postgres => self.batches.submissions.call(new_job).await,
+            _ => self.submit_in_transaction(&new_job).await,
         }
     }
 
     /// The SQLite submission: the same steps in one `IMMEDIATE` transaction.
     async fn submit_in_transaction(&self, new_job: &NewJob) -> anyhow::Result<Submission> {
         let now = stored_time(new_job.now);
-        let txn = self
-            .begin_write()
-            .await
-            .map_err(|err| db_error("cannot begin", err))?;
+        let txn = self.begin_write().await.db_context("cannot begin")?;
         let reused = match new_job.use_cache {
             true => reusable(new_job)
                 .into_tuple::<i32>()
                 .one(&*txn)
                 .await
-                .map_err(|err| db_error("cannot look up a cached job", err))?,
+                .db_context("cannot look up a cached job")?,
             false => None,
         };
         let job = match reused {
@@ -55,9 +52,7 @@ impl SeaOrmStore {
             None => insert_job(&txn, new_job, now).await?,
         };
         let request = insert_request(&txn, new_job, job, reused.is_some(), now).await?;
-        txn.commit()
-            .await
-            .map_err(|err| db_error("cannot commit", err))?;
+        txn.commit().await.db_context("cannot commit")?;
         Ok(Submission {
             job_id: job_id(job)?,
             cached: reused.is_some(),
@@ -143,7 +138,7 @@ async fn insert_job(
     let inserted = jobs::Entity::insert(row)
         .exec(txn)
         .await
-        .map_err(|err| db_error("cannot insert the job", err))?;
+        .db_context("cannot insert the job")?;
     Ok(inserted.last_insert_id)
 }
 
@@ -167,7 +162,7 @@ async fn insert_request(
     let inserted = job_requests::Entity::insert(row)
         .exec(txn)
         .await
-        .map_err(|err| db_error("cannot insert the job request", err))?;
+        .db_context("cannot insert the job request")?;
     Ok(inserted.last_insert_id)
 }
 

@@ -21,7 +21,7 @@ use sea_orm::{
 use super::rows::stored_policy;
 use super::submit::advisory_lock_key;
 use crate::batch::Batch;
-use crate::errors::db_error;
+use crate::errors::DbContext as _;
 use crate::notify::JOB_CHANNEL;
 use crate::repos::{job_id, job_request_id, stored_time};
 
@@ -73,10 +73,7 @@ async fn submit_batch(
         record(&mut answers, &created)?;
         return collect(answers);
     }
-    let txn = db
-        .begin()
-        .await
-        .map_err(|err| db_error("cannot begin", err))?;
+    let txn = db.begin().await.db_context("cannot begin")?;
     let looked = run(&txn, reuse_or_lock(&rows), "cannot look up cached jobs").await?;
     let mut misses = Vec::new();
     for row in &looked {
@@ -90,9 +87,7 @@ async fn submit_batch(
         let created = run(&txn, reuse_or_create(&misses), "cannot create the jobs").await?;
         record(&mut answers, &created)?;
     }
-    txn.commit()
-        .await
-        .map_err(|err| db_error("cannot commit", err))?;
+    txn.commit().await.db_context("cannot commit")?;
     collect(answers)
 }
 
@@ -102,9 +97,7 @@ async fn run(
     statement: Statement,
     failure: &'static str,
 ) -> anyhow::Result<Vec<QueryResult>> {
-    db.query_all_raw(statement)
-        .await
-        .map_err(|err| db_error(failure, err))
+    db.query_all_raw(statement).await.db_context(failure)
 }
 
 /// Puts the submissions of `rows` at their positions in `answers`.
@@ -151,7 +144,7 @@ fn input_rows(batch: &[NewJob]) -> anyhow::Result<Vec<serde_json::Value>> {
 fn row_index(row: &QueryResult, len: usize) -> anyhow::Result<usize> {
     let index: i32 = row
         .try_get("", "i")
-        .map_err(|err| db_error("cannot read the submission statement's answer", err))?;
+        .db_context("cannot read the submission statement's answer")?;
     usize::try_from(index)
         .ok()
         .filter(|index| *index < len)
@@ -160,14 +153,14 @@ fn row_index(row: &QueryResult, len: usize) -> anyhow::Result<usize> {
 
 /// The submission a result row holds, or `None` when its lookup found nothing (and it locked).
 fn submission(row: &QueryResult) -> anyhow::Result<Option<Submission>> {
-    let read = |err| db_error("cannot read the submission", err);
-    let request: Option<i32> = row.try_get("", "request_id").map_err(read)?;
+    const READ: &str = "cannot read the submission";
+    let request: Option<i32> = row.try_get("", "request_id").db_context(READ)?;
     let Some(request) = request else {
         return Ok(None);
     };
     Ok(Some(Submission {
-        job_id: job_id(row.try_get("", "job_id").map_err(read)?)?,
-        cached: row.try_get("", "cached").map_err(read)?,
+        job_id: job_id(row.try_get("", "job_id").db_context(READ)?)?,
+        cached: row.try_get("", "cached").db_context(READ)?,
         request_id: job_request_id(request)?,
     }))
 }

@@ -8,9 +8,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use chrono::Utc;
 use reefguide_ports::{
-    ComputeCluster, ComputeError, Deployment, ServiceEvent, ServiceStatus, TaskInfo, TaskState,
+    Clock, ComputeCluster, ComputeError, Deployment, ServiceEvent, ServiceStatus, TaskInfo,
+    TaskState,
 };
 use tokio::process::{Child, Command};
 
@@ -54,6 +54,8 @@ struct Pool {
     workers: Vec<Worker>,
     /// The latest events, newest first.
     events: VecDeque<ServiceEvent>,
+    /// The time events are stamped with.
+    clock: Arc<dyn Clock>,
 }
 
 /// Worker processes on this machine.
@@ -73,11 +75,15 @@ impl std::fmt::Debug for LocalWorkerPool {
 }
 
 impl LocalWorkerPool {
-    /// A pool that starts `settings.desired_count` workers now.
+    /// A pool that starts `settings.desired_count` workers now; its events are stamped with
+    /// `clock`'s time.
     ///
     /// # Errors
     /// When a worker process cannot be started.
-    pub fn start(settings: LocalComputeSettings) -> Result<Self, ComputeError> {
+    pub fn start(
+        settings: LocalComputeSettings,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ComputeError> {
         let desired = settings.desired_count.min(settings.max_workers);
         let pool = Self {
             settings: Arc::new(settings),
@@ -86,6 +92,7 @@ impl LocalWorkerPool {
                 deployment: 1,
                 workers: Vec::new(),
                 events: VecDeque::new(),
+                clock,
             })),
         };
         pool.reconcile()?;
@@ -188,9 +195,11 @@ fn reap(pool: &mut Pool) {
     }
 }
 
+/// Records an event, stamped with the pool's clock (keeping the latest [`EVENTS_KEPT`]).
 fn record(pool: &mut Pool, message: String) {
+    let created_at = pool.clock.now();
     pool.events.push_front(ServiceEvent {
-        created_at: Utc::now(),
+        created_at,
         message,
     });
     pool.events.truncate(EVENTS_KEPT);
@@ -304,22 +313,27 @@ impl ComputeCluster for LocalWorkerPool {
 
 #[cfg(test)]
 mod tests {
+    use reefguide_ports::SystemClock;
+
     use super::*;
 
     /// Workers that sleep for a minute (or exit at once with `exit_at_once`).
     fn pool(desired: u32, exit_at_once: bool) -> LocalWorkerPool {
-        LocalWorkerPool::start(LocalComputeSettings {
-            command: WorkerCommand {
-                program: "sh".into(),
-                args: vec![
-                    "-c".into(),
-                    if exit_at_once { "exit 0" } else { "sleep 60" }.into(),
-                ],
-                env: vec![],
+        LocalWorkerPool::start(
+            LocalComputeSettings {
+                command: WorkerCommand {
+                    program: "sh".into(),
+                    args: vec![
+                        "-c".into(),
+                        if exit_at_once { "exit 0" } else { "sleep 60" }.into(),
+                    ],
+                    env: vec![],
+                },
+                desired_count: desired,
+                max_workers: 3,
             },
-            desired_count: desired,
-            max_workers: 3,
-        })
+            Arc::new(SystemClock),
+        )
         .expect("pool starts")
     }
 
@@ -387,15 +401,18 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_program_is_an_upstream_error() {
-        let started = LocalWorkerPool::start(LocalComputeSettings {
-            command: WorkerCommand {
-                program: "/nonexistent/reefguide-worker".into(),
-                args: vec![],
-                env: vec![],
+        let started = LocalWorkerPool::start(
+            LocalComputeSettings {
+                command: WorkerCommand {
+                    program: "/nonexistent/reefguide-worker".into(),
+                    args: vec![],
+                    env: vec![],
+                },
+                desired_count: 1,
+                max_workers: 1,
             },
-            desired_count: 1,
-            max_workers: 1,
-        });
+            Arc::new(SystemClock),
+        );
         assert!(matches!(started, Err(ComputeError::Upstream(_))));
     }
 }

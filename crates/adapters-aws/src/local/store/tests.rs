@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::TimeZone as _;
 use percent_encoding::percent_decode_str;
 use reefguide_domain::job::JobId;
-use reefguide_ports::StoredObject;
+use reefguide_ports::{StoredObject, SystemClock};
 use rstest::{fixture, rstest};
 use tempfile::TempDir;
 
@@ -31,6 +31,7 @@ fn fx() -> Fixture {
         &dir.path().join("data"),
         SigningKey::generate(),
         &format!("{PUBLIC_URL}/"),
+        Arc::new(SystemClock),
     )
     .expect("the store opens");
     let claimed = Utc
@@ -133,6 +134,7 @@ fn new_creates_and_canonicalizes_the_root() {
         &dir.path().join("x/../nested/data"),
         SigningKey::generate(),
         PUBLIC_URL,
+        Arc::new(SystemClock),
     )
     .expect("the store opens");
     let expected = dir
@@ -288,12 +290,14 @@ async fn only_stores_sharing_the_key_accept_a_url(fx: Fixture) {
         fx.store.root(),
         SigningKey::from_secret("shared"),
         PUBLIC_URL,
+        Arc::new(SystemClock),
     )
     .expect("the store opens");
     let same_secret = LocalObjectStore::new(
         fx.store.root(),
         SigningKey::from_secret("shared"),
         PUBLIC_URL,
+        Arc::new(SystemClock),
     )
     .expect("the store opens");
     let url = secret
@@ -779,8 +783,10 @@ async fn key_files_are_created_then_reloaded(fx: Fixture) {
         fx.store.inner.key.sign(SignedMethod::Get, "a/b", 7)
     );
 
-    let first = LocalObjectStore::new(fx.store.root(), created, PUBLIC_URL).expect("opens");
-    let second = LocalObjectStore::new(fx.store.root(), loaded, PUBLIC_URL).expect("opens");
+    let first = LocalObjectStore::new(fx.store.root(), created, PUBLIC_URL, Arc::new(SystemClock))
+        .expect("opens");
+    let second = LocalObjectStore::new(fx.store.root(), loaded, PUBLIC_URL, Arc::new(SystemClock))
+        .expect("opens");
     let url = first
         .presign_put(&fx.location, &rel("a.txt"), PresignExpiry::DEFAULT)
         .await

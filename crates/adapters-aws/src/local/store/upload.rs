@@ -12,7 +12,9 @@ use rand::rngs::OsRng;
 /// The directory below the root where uploads in progress are written. Keys may not name it.
 pub(crate) const UPLOADS_DIR: &str = ".uploads";
 
-/// A file being written; see the [module documentation](self).
+/// A stored file being written: the bytes go to a temporary file under `<root>/.uploads/`, which
+/// replaces the target in one rename on [`finish`](Self::finish); dropped before that, it leaves
+/// nothing behind.
 #[derive(Debug)]
 pub struct Upload {
     /// The temporary file, `None` while a write holds it (or after a write was abandoned).
