@@ -7,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, Next};
-use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
+use actix_web::{HttpMessage as _, HttpRequest, ResponseError as _, web};
 
 use reefguide_domain::access::may_use_user_features;
 
@@ -215,11 +215,6 @@ pub fn json_error_body<B>(
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, body).map_into_right_body(),
     ))
-}
-
-/// The fallback for unknown routes: a JSON 404.
-pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
-    ApiError::not_found(format!("Route {} {} not found", req.method(), req.path())).error_response()
 }
 
 /// Screens what a handler is about to read, with 400s the handlers would otherwise not give:
