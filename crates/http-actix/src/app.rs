@@ -27,7 +27,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use crate::config::{ComputeKind, ServerUrls, Settings, StorageKind};
 use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
-use crate::middleware::{cors, json_error_body, log_request, unknown_route};
+use crate::middleware::{cors, json_error_body, log_request};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimits;
 use crate::routes;
@@ -481,18 +481,18 @@ impl Application {
             // Outermost first: log every request; answer CORS preflights before any
             // authentication and give every answer, errors included, its CORS headers; turn
             // non-JSON error answers (actix's own, and CORS refusals) into JSON.
-            App::new()
-                .app_data(state.clone())
-                .app_data(json_config(body_limit))
-                .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(query_config())
-                .app_data(path_config())
-                .configure(routes::configure)
-                .default_service(web::to(unknown_route))
-                .wrap(ErrorHandlers::new().default_handler(json_error_body))
-                .wrap(cors(&cors_origins))
-                .wrap(ErrorHandlers::new().default_handler(json_error_body))
-                .wrap(from_fn(log_request))
+            routes::serve(
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(json_config(body_limit))
+                    .app_data(web::PayloadConfig::new(body_limit))
+                    .app_data(query_config())
+                    .app_data(path_config()),
+            )
+            .wrap(ErrorHandlers::new().default_handler(json_error_body))
+            .wrap(cors(&cors_origins))
+            .wrap(ErrorHandlers::new().default_handler(json_error_body))
+            .wrap(from_fn(log_request))
         })
         .listen(listener)?
         // `reefguide serve` handles SIGINT/SIGTERM itself (stopping local workers first), and

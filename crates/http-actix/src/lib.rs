@@ -4,7 +4,8 @@
 //! services; it holds no business rule. Layout:
 //! - [`config`]: settings from defaults, file and environment;
 //! - [`app`]: wiring and the [`app::Application`] that serves;
-//! - [`routes`]: one module per route group, each handler annotated for OpenAPI;
+//! - [`routes`]: one module per route group, each handler annotated for OpenAPI and registered
+//!   with its documentation;
 //! - [`errors`]: the JSON error model and the mapping from use-case errors to status codes;
 //! - [`crypto`]: the password-hashing and token adapters.
 

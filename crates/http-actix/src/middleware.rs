@@ -7,7 +7,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{StatusCode, header};
 use actix_web::middleware::{ErrorHandlerResponse, Next};
-use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, ResponseError as _, web};
+use actix_web::{HttpMessage as _, HttpRequest, ResponseError as _, web};
 
 use reefguide_domain::access::may_use_user_features;
 
@@ -73,6 +73,25 @@ pub async fn require_admin(
     match is_admin {
         Some(true) => next.call(req).await,
         Some(false) => Err(ApiError::forbidden("Administrator role required").into()),
+        None => Err(ApiError::unauthorized("Authentication required").into()),
+    }
+}
+
+/// Lets only callers that may act as workers through
+/// (`reefguide_domain::access::may_act_as_worker`: WORKER or ADMIN); must run after
+/// [`require_user`]. The job service applies the same rule; this gate answers 403 before the
+/// request body is read, as R1's role check does before its body validation.
+pub async fn require_worker(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let allowed = req
+        .extensions()
+        .get::<CurrentUser>()
+        .map(|CurrentUser(user)| reefguide_domain::access::may_act_as_worker(user));
+    match allowed {
+        Some(true) => next.call(req).await,
+        Some(false) => Err(ApiError::forbidden("Worker or administrator role required").into()),
         None => Err(ApiError::unauthorized("Authentication required").into()),
     }
 }
@@ -196,11 +215,6 @@ pub fn json_error_body<B>(
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, body).map_into_right_body(),
     ))
-}
-
-/// The fallback for unknown routes: a JSON 404.
-pub async fn unknown_route(req: HttpRequest) -> HttpResponse {
-    ApiError::not_found(format!("Route {} {} not found", req.method(), req.path())).error_response()
 }
 
 /// Screens what a handler is about to read, with 400s the handlers would otherwise not give:

@@ -1,7 +1,10 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations and the wire types, then
-//! completed with the deployment's job types and limits.
+//! The OpenAPI 3.1 document: what is said once for the whole API ([`ApiDoc`]: info, tags, the
+//! security scheme, the error body), the operations collected from the routes as they are
+//! registered ([`crate::routes::documented`]), completed with the deployment's job types and
+//! limits.
 
 mod deployment;
+pub mod responses;
 
 pub use deployment::Deployment;
 
@@ -9,10 +12,10 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::errors::{ErrorBody, ErrorDetail};
-use crate::routes::jobs::{self, worker};
-use crate::routes::{admin, auth, health, notes, polygons, storage, users};
+use crate::routes;
 
-/// The API's OpenAPI document.
+/// What the API's OpenAPI document says once for the whole API; the operations come from the
+/// routes ([`ApiDoc::render`]).
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -21,57 +24,6 @@ use crate::routes::{admin, auth, health, notes, polygons, storage, users};
                        the ReefGuide web API. Errors are always JSON: `{status, message, code, details?}`. \
                        Request bodies are JSON objects; a NUL character (U+0000) anywhere in a \
                        request is refused with 400 `nul_character`."
-    ),
-    paths(
-        health::root,
-        health::health,
-        health::jwks,
-        health::openapi,
-        health::service_info,
-        auth::register,
-        auth::login,
-        auth::token,
-        auth::logout,
-        auth::profile,
-        auth::change_password,
-        users::list_users,
-        users::create_user,
-        users::get_user,
-        users::delete_user,
-        users::set_roles,
-        users::reset_password,
-        users::list_logs,
-        polygons::list_polygons,
-        polygons::create_polygon,
-        polygons::get_polygon,
-        polygons::update_polygon,
-        polygons::delete_polygon,
-        notes::list_notes,
-        notes::create_note,
-        notes::polygon_notes,
-        notes::polygon_notes_r2,
-        notes::update_note,
-        notes::delete_note,
-        jobs::submit_job,
-        jobs::list_jobs,
-        jobs::list_my_jobs,
-        jobs::job_types,
-        jobs::job_requests,
-        jobs::get_job,
-        jobs::cancel_job,
-        jobs::invalidate_cache,
-        jobs::download_job,
-        worker::poll_jobs,
-        worker::assign_job,
-        worker::claim_job,
-        worker::heartbeat,
-        worker::submit_result,
-        worker::upload_urls,
-        storage::download_file,
-        admin::cluster_status,
-        admin::scale,
-        admin::redeploy,
-        storage::upload_file,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerAuth),
@@ -110,13 +62,16 @@ impl Modify for BearerAuth {
 }
 
 impl ApiDoc {
-    /// The document of a deployment as pretty JSON: the generated document, completed with what
-    /// only the configuration knows (see [`deployment`]).
+    /// The document of a deployment as pretty JSON: [`ApiDoc`] with the operations of every
+    /// route as registered ([`routes::documented`]), completed with what only the configuration
+    /// knows (see [`deployment`]).
     ///
     /// # Errors
     /// When the document cannot be serialised (a bug).
     pub fn render(deployment: &Deployment<'_>) -> Result<String, serde_json::Error> {
-        let mut document = serde_json::to_value(ApiDoc::openapi())?;
+        let mut openapi = ApiDoc::openapi();
+        openapi.merge(routes::documented());
+        let mut document = serde_json::to_value(openapi)?;
         deployment::complete(&mut document, deployment);
         serde_json::to_string_pretty(&document)
     }

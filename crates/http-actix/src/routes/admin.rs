@@ -2,21 +2,21 @@
 //! redeploy, on ECS or on the local worker pool. Upstream failures are 502 with the upstream
 //! message, never 500.
 
-use actix_web::web;
+use actix_web::{get, post, web};
 use reefguide_domain::capacity::MAX_DESIRED_COUNT;
 use reefguide_ports::{Deployment, ServiceEvent, ServiceStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
+use crate::openapi::responses::{NotAdmin, Unauthenticated};
 use crate::wire::{MessageResponse, timestamp};
 
-/// Registers the routes (inside a scope that requires ADMIN).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/status").route(web::get().to(cluster_status)))
-        .service(web::resource("/scale").route(web::post().to(scale)))
-        .service(web::resource("/redeploy").route(web::post().to(redeploy)));
+/// Registers the routes (inside the `/api/admin` scope, which requires ADMIN).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(cluster_status).service(scale).service(redeploy);
 }
 
 /// The worker service.
@@ -103,12 +103,13 @@ fn event(e: ServiceEvent) -> EventDto {
 }
 
 /// The worker service's status.
-#[utoipa::path(get, path = "/api/admin/status", tag = "admin", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "admin", security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "The worker service", body = StatusResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin,
         (status = 502, description = "The cluster failed (upstream message)", body = ErrorBody)))]
+#[get("/status")]
 pub async fn cluster_status(
     state: web::Data<AppState>,
 ) -> Result<web::Json<StatusResponse>, ApiError> {
@@ -126,14 +127,15 @@ pub struct ScaleRequest {
 }
 
 /// Sets how many workers the service keeps running.
-#[utoipa::path(post, path = "/api/admin/scale", tag = "admin", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "admin", security(("bearerAuth" = [])),
     request_body = ScaleRequest,
     responses(
         (status = 200, description = "Scaled", body = MessageResponse),
         (status = 400, description = "desiredCount outside 0..10", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin,
         (status = 502, description = "The cluster failed (upstream message)", body = ErrorBody)))]
+#[post("/scale")]
 pub async fn scale(
     state: web::Data<AppState>,
     body: web::Json<ScaleRequest>,
@@ -154,12 +156,13 @@ pub async fn scale(
 }
 
 /// Replaces the service's workers with fresh ones (minimum healthy 50 %, maximum 200 %).
-#[utoipa::path(post, path = "/api/admin/redeploy", tag = "admin", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "admin", security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "Redeployment started", body = MessageResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin,
         (status = 502, description = "The cluster failed (upstream message)", body = ErrorBody)))]
+#[post("/redeploy")]
 pub async fn redeploy(state: web::Data<AppState>) -> Result<web::Json<MessageResponse>, ApiError> {
     state.compute.redeploy().await?;
     Ok(web::Json(MessageResponse::new("Redeployment started")))

@@ -1,33 +1,38 @@
 //! Authentication routes (contract §3).
 
 use actix_web::middleware::from_fn;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use reefguide_domain::{Email, Password, RefreshTokenSecret};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::scope::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::CurrentUser;
 use crate::middleware::{require_user, screen_request};
+use crate::openapi::responses::Unauthenticated;
 use crate::wire::{MessageResponse, UserDto, Validation, client_ip};
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let checked = |path: &str| web::resource(path).wrap(from_fn(screen_request));
-    cfg.service(checked("/register").route(web::post().to(register)))
-        .service(checked("/login").route(web::post().to(login)))
-        .service(checked("/token").route(web::post().to(token)))
-        .service(checked("/logout").route(web::post().to(logout)))
+/// Registers the routes (inside the `/api/auth` scope). Each route is a scope of its own, so that
+/// its middleware also runs before the answer to a wrong method (405), as it did when each route
+/// was a resource wrapped in it; a handler's own path is therefore empty.
+pub fn configure(cfg: &mut ServiceConfig) {
+    let screened = |path: &'static str| scope(path).wrap(from_fn(screen_request));
+    cfg.service(screened("/register").service(register))
+        .service(screened("/login").service(login))
+        .service(screened("/token").service(token))
+        .service(screened("/logout").service(logout))
         .service(
-            web::resource("/profile")
+            scope("/profile")
                 .wrap(from_fn(require_user))
-                .route(web::get().to(profile)),
+                .service(profile),
         )
         .service(
-            checked("/change-password")
+            screened("/change-password")
                 .wrap(from_fn(require_user))
-                .route(web::post().to(change_password)),
+                .service(change_password),
         );
 }
 
@@ -52,12 +57,13 @@ pub struct RegisterResponse {
 }
 
 /// Creates an account with no roles.
-#[utoipa::path(post, path = "/api/auth/register", tag = "auth", request_body = CredentialsRequest,
+#[utoipa::path(tag = "auth", request_body = CredentialsRequest,
     responses(
         (status = 200, description = "Registered", body = RegisterResponse),
         (status = 400, description = "Invalid email or password, or `user_exists`", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
+#[post("")]
 pub async fn register(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -85,12 +91,13 @@ pub struct LoginResponse {
 }
 
 /// Exchanges email and password for tokens.
-#[utoipa::path(post, path = "/api/auth/login", tag = "auth", request_body = CredentialsRequest,
+#[utoipa::path(tag = "auth", request_body = CredentialsRequest,
     responses(
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Invalid credentials", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
+#[post("")]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -125,11 +132,12 @@ pub struct TokenResponse {
 }
 
 /// Exchanges a refresh token for a new access token.
-#[utoipa::path(post, path = "/api/auth/token", tag = "auth", request_body = RefreshTokenRequest,
+#[utoipa::path(tag = "auth", request_body = RefreshTokenRequest,
     responses(
         (status = 200, description = "New access token", body = TokenResponse),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Invalid, expired or revoked refresh token", body = ErrorBody)))]
+#[post("")]
 pub async fn token(
     state: web::Data<AppState>,
     body: web::Json<RefreshTokenRequest>,
@@ -145,11 +153,12 @@ pub async fn token(
 }
 
 /// Revokes a refresh token.
-#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", request_body = RefreshTokenRequest,
+#[utoipa::path(tag = "auth", request_body = RefreshTokenRequest,
     responses(
         (status = 204, description = "Revoked"),
         (status = 400, description = "Malformed body", body = ErrorBody),
         (status = 401, description = "Invalid or already revoked refresh token", body = ErrorBody)))]
+#[post("")]
 pub async fn logout(
     state: web::Data<AppState>,
     body: web::Json<RefreshTokenRequest>,
@@ -169,10 +178,11 @@ pub struct ProfileResponse {
 }
 
 /// The authenticated user.
-#[utoipa::path(get, path = "/api/auth/profile", tag = "auth", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "auth", security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "The caller", body = ProfileResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody)))]
+        Unauthenticated))]
+#[get("")]
 pub async fn profile(CurrentUser(user): CurrentUser) -> web::Json<ProfileResponse> {
     web::Json(ProfileResponse {
         user: UserDto::from(&user),
@@ -195,12 +205,13 @@ pub struct ChangePasswordRequest {
 }
 
 /// Changes the caller's password and revokes all its refresh tokens.
-#[utoipa::path(post, path = "/api/auth/change-password", tag = "auth", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "auth", security(("bearerAuth" = [])),
     request_body = ChangePasswordRequest,
     responses(
         (status = 200, description = "Changed", body = MessageResponse),
         (status = 400, description = "Weak new password or confirmation mismatch", body = ErrorBody),
         (status = 401, description = "Missing token or wrong old password", body = ErrorBody)))]
+#[post("")]
 pub async fn change_password(
     CurrentUser(user): CurrentUser,
     state: web::Data<AppState>,

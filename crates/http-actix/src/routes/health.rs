@@ -2,10 +2,11 @@
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, routes, web};
 use reefguide_ports::HealthCheck as _;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::crypto::Jwks;
@@ -14,19 +15,22 @@ use crate::wire::MessageResponse;
 /// How long the health check waits for the database.
 const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource(["", "/"]).route(web::get().to(root)))
-        .service(web::resource("/health").route(web::get().to(health)))
-        .service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)))
-        .service(web::resource("/openapi.json").route(web::get().to(openapi)))
-        .service(web::resource("/service-info").route(web::get().to(service_info)));
+/// Registers the routes (inside the `/api` scope).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(root)
+        .service(health)
+        .service(jwks)
+        .service(openapi)
+        .service(service_info);
 }
 
 /// Liveness of the API process (R1).
-#[utoipa::path(get, path = "/api", tag = "health",
+#[utoipa::path(tag = "health",
     responses((status = 200, description = "The API is up", body = MessageResponse,
         example = json!({"message": "API healthy."}))))]
+#[routes]
+#[get("")]
+#[get("/")]
 pub async fn root() -> web::Json<MessageResponse> {
     web::Json(MessageResponse::new("API healthy."))
 }
@@ -43,10 +47,11 @@ pub struct HealthResponse {
 }
 
 /// Health of the service and its database.
-#[utoipa::path(get, path = "/api/health", tag = "health",
+#[utoipa::path(tag = "health",
     responses(
         (status = 200, description = "Service and database are up", body = HealthResponse),
         (status = 503, description = "The database is unreachable", body = HealthResponse)))]
+#[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let healthy = matches!(
         tokio::time::timeout(DB_CHECK_TIMEOUT, state.store.ping()).await,
@@ -67,15 +72,17 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// The public key that verifies access tokens (RFC 7517).
-#[utoipa::path(get, path = "/api/.well-known/jwks.json", tag = "health",
+#[utoipa::path(tag = "health",
     responses((status = 200, description = "JWK set", body = Jwks)))]
+#[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> web::Json<Jwks> {
     web::Json(state.jwks.clone())
 }
 
 /// This OpenAPI document.
-#[utoipa::path(get, path = "/api/openapi.json", tag = "health",
+#[utoipa::path(tag = "health",
     responses((status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+#[get("/openapi.json")]
 pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -134,8 +141,9 @@ pub struct ServiceInfo {
 const API_CONTRACT_VERSION: &str = "1.0.0";
 
 /// Describes this service (GA4GH service-info shape).
-#[utoipa::path(get, path = "/api/service-info", tag = "health",
+#[utoipa::path(tag = "health",
     responses((status = 200, description = "Service description", body = ServiceInfo)))]
+#[get("/service-info")]
 pub async fn service_info(state: web::Data<AppState>) -> web::Json<ServiceInfo> {
     web::Json(ServiceInfo {
         id: "org.reefguide.api",

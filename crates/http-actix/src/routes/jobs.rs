@@ -6,7 +6,7 @@ pub mod worker;
 
 use std::collections::BTreeMap;
 
-use actix_web::web;
+use actix_web::{get, post, routes, web};
 use reefguide_domain::job::{JobId, JobStatus};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry};
 use reefguide_ports::repositories::JobPage;
@@ -14,11 +14,14 @@ use reefguide_ports::services::{DownloadRequest, JobListing};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::scope::scope;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::dto::{JobDto, JobRequestDto};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
+use crate::openapi::responses::{NotAdmin, Unauthenticated};
 use crate::wire::Validation;
 
 /// Default and largest page sizes of job listings.
@@ -28,21 +31,21 @@ const MAX_LIMIT: u64 = 200;
 const DEFAULT_REQUESTS: u64 = 100;
 const MAX_REQUESTS: u64 = 1000;
 
-/// Registers the user routes (inside a scope that authenticates and applies the feature gate).
-/// The fixed paths come before `/{id}` so that `types` or `mine` is never read as an id.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["", "/"])
-            .route(web::get().to(list_jobs))
-            .route(web::post().to(submit_job)),
-    )
-    .service(web::resource("/mine").route(web::get().to(list_my_jobs)))
-    .service(web::resource("/types").route(web::get().to(job_types)))
-    .service(web::resource("/requests").route(web::get().to(job_requests)))
-    .service(web::resource("/invalidate-cache").route(web::post().to(invalidate_cache)))
-    .service(web::resource("/{id}").route(web::get().to(get_job)))
-    .service(web::resource("/{id}/cancel").route(web::post().to(cancel_job)))
-    .service(web::resource("/{id}/download").route(web::get().to(download_job)));
+/// Registers the user routes (inside the `/api/jobs` scope, which authenticates and applies the
+/// feature gate). The fixed paths come before `/{id}` so that `types` or `mine` is never read as
+/// an id. `invalidate-cache` (POST only) is a scope of its own: as a bare route, a GET to it
+/// would miss the route's method guard and reach `GET /{id}` (400, invalid id) instead of getting
+/// a 405.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_jobs)
+        .service(submit_job)
+        .service(list_my_jobs)
+        .service(job_types)
+        .service(job_requests)
+        .service(scope("/invalidate-cache").service(invalidate_cache))
+        .service(get_job)
+        .service(cancel_job)
+        .service(download_job);
 }
 
 /// A job submission.
@@ -73,14 +76,17 @@ pub struct SubmitJobResponse {
 
 /// Submits a job; an identical earlier job that is pending, running or succeeded (with a valid
 /// result) is reused when the type caches.
-#[utoipa::path(post, path = "/api/jobs", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     request_body = SubmitJobRequest,
     responses(
         (status = 200, description = "Submitted (or served from the cache)", body = SubmitJobResponse),
         (status = 400, description = "Unknown type (`unknown_job_type`) or a payload failing the \
             type's schema (`validation_error`, with details)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not submit this type", body = ErrorBody)))]
+#[routes]
+#[post("")]
+#[post("/")]
 pub async fn submit_job(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -209,14 +215,17 @@ fn list_response(page: JobPage) -> JobListResponse {
 }
 
 /// The caller's jobs and the jobs it requested through the cache (every job for ADMIN).
-#[utoipa::path(get, path = "/api/jobs", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     params(ListJobsParams),
     responses(
         (status = 200, description = "A page of jobs, newest first", body = JobListResponse),
         (status = 400, description = "Unknown type (`unknown_job_type`, naming the known \
             types), or a bad status, limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+#[routes]
+#[get("")]
+#[get("/")]
 pub async fn list_jobs(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -228,14 +237,15 @@ pub async fn list_jobs(
 }
 
 /// The caller's own jobs.
-#[utoipa::path(get, path = "/api/jobs/mine", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     params(ListJobsParams),
     responses(
         (status = 200, description = "A page of the caller's jobs, newest first", body = JobListResponse),
         (status = 400, description = "Unknown type (`unknown_job_type`, naming the known \
             types), or a bad status, limit or cursor", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+#[get("/mine")]
 pub async fn list_my_jobs(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -278,11 +288,12 @@ pub struct JobTypesResponse {
 }
 
 /// The job types the caller may submit, with their schemas.
-#[utoipa::path(get, path = "/api/jobs/types", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "The types the caller may submit", body = JobTypesResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+#[get("/types")]
 pub async fn job_types(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -324,13 +335,14 @@ pub struct JobRequestsResponse {
 }
 
 /// The caller's submissions (everyone's for ADMIN), cached or not.
-#[utoipa::path(get, path = "/api/jobs/requests", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     params(RequestsParams),
     responses(
         (status = 200, description = "Requests, newest first", body = JobRequestsResponse),
         (status = 400, description = "Bad limit", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not use jobs", body = ErrorBody)))]
+#[get("/requests")]
 pub async fn job_requests(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -366,14 +378,15 @@ pub struct JobResponse {
 
 /// One job with its assignments and results: its owner, a user who requested it through the
 /// cache, or ADMIN.
-#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Job id")),
     responses(
         (status = 200, description = "The job", body = JobResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the owner, a requester or ADMIN", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody)))]
+#[get("/{id}")]
 pub async fn get_job(
     PathId(id): PathId<JobId>,
     CurrentUser(actor): CurrentUser,
@@ -387,15 +400,16 @@ pub async fn get_job(
 
 /// Cancels a pending or running job (its owner or ADMIN). A running job's worker is told to stop
 /// at its next heartbeat and its result is refused.
-#[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Job id")),
     responses(
         (status = 200, description = "The job, now CANCELLED", body = JobResponse),
         (status = 400, description = "Invalid id, or the job already ended \
             (`job_not_cancellable`)", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody)))]
+#[post("/{id}/cancel")]
 pub async fn cancel_job(
     PathId(id): PathId<JobId>,
     CurrentUser(actor): CurrentUser,
@@ -437,13 +451,14 @@ pub struct InvalidateCacheResponse {
 
 /// Stops reusing every stored result of a job type (ADMIN): the next identical submission runs
 /// again.
-#[utoipa::path(post, path = "/api/jobs/invalidate-cache", tag = "jobs",
+#[utoipa::path(tag = "jobs",
     security(("bearerAuth" = [])), request_body = InvalidateCacheRequest,
     responses(
         (status = 200, description = "Invalidated", body = InvalidateCacheResponse),
         (status = 400, description = "Unknown job type", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not ADMIN", body = ErrorBody)))]
+        Unauthenticated,
+        NotAdmin))]
+#[post("")]
 pub async fn invalidate_cache(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -498,18 +513,19 @@ pub struct DownloadResponse {
 
 /// Presigned download URLs for every result file of a succeeded job (its owner, a requester or
 /// ADMIN). In the embedded default the URLs point at this API's `/api/storage/…`.
-#[utoipa::path(get, path = "/api/jobs/{id}/download", tag = "jobs", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "jobs", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Job id"), DownloadParams),
     responses(
         (status = 200, description = "The files, each with a presigned URL", body = DownloadResponse),
         (status = 400, description = "Job not SUCCEEDED, no results, more files than the \
             configured maximum (narrow with filterPrefix), or invalid parameters", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the owner, a requester or ADMIN", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
         (status = 409, description = "The files are in a store this server is not configured \
             for", body = ErrorBody),
         (status = 502, description = "The result store failed", body = ErrorBody)))]
+#[get("/{id}/download")]
 pub async fn download_job(
     PathId(id): PathId<JobId>,
     CurrentUser(actor): CurrentUser,

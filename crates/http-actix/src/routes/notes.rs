@@ -1,29 +1,26 @@
 //! Notes (contract §6): the caller's notes, a polygon's notes, and authored changes.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, put, routes, web};
 use reefguide_domain::{Note, NoteContent, NoteId, PolygonId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
+use crate::openapi::responses::Unauthenticated;
 use crate::wire::{Validation, timestamp};
 
-/// Registers the routes (inside a scope that authenticates and applies the feature gate).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["", "/"])
-            .route(web::get().to(list_notes))
-            .route(web::post().to(create_note)),
-    )
-    .service(web::resource("/polygon/{id}").route(web::get().to(polygon_notes_r2)))
-    .service(
-        web::resource("/{id}")
-            .route(web::get().to(polygon_notes))
-            .route(web::put().to(update_note))
-            .route(web::delete().to(delete_note)),
-    );
+/// Registers the routes (inside the `/api/notes` scope, which authenticates and applies the
+/// feature gate).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_notes)
+        .service(create_note)
+        .service(polygon_notes_r2)
+        .service(polygon_notes)
+        .service(update_note)
+        .service(delete_note);
 }
 
 /// A note as R1 serialises it.
@@ -75,11 +72,14 @@ fn notes_response(notes: &[Note]) -> web::Json<NotesResponse> {
 }
 
 /// The caller's notes (all for ADMIN).
-#[utoipa::path(get, path = "/api/notes", tag = "notes", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "notes", security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "Notes", body = NotesResponse),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not use notes", body = ErrorBody)))]
+#[routes]
+#[get("")]
+#[get("/")]
 pub async fn list_notes(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -96,14 +96,15 @@ async fn notes_of_polygon(
 }
 
 /// The notes of a polygon (R1 path: the id is a **polygon** id).
-#[utoipa::path(get, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "notes", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 200, description = "The polygon's notes", body = NotesResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the polygon's owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "Polygon not found", body = ErrorBody)))]
+#[get("/{id}")]
 pub async fn polygon_notes(
     PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
@@ -113,14 +114,15 @@ pub async fn polygon_notes(
 }
 
 /// The notes of a polygon (R2 path).
-#[utoipa::path(get, path = "/api/notes/polygon/{id}", tag = "notes", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "notes", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 200, description = "The polygon's notes", body = NotesResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the polygon's owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "Polygon not found", body = ErrorBody)))]
+#[get("/polygon/{id}")]
 pub async fn polygon_notes_r2(
     PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
@@ -143,14 +145,17 @@ pub struct CreateNoteRequest {
 }
 
 /// Adds a note to one of the caller's polygons.
-#[utoipa::path(post, path = "/api/notes", tag = "notes", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "notes", security(("bearerAuth" = [])),
     request_body = CreateNoteRequest,
     responses(
         (status = 200, description = "Created", body = NoteResponse),
         (status = 400, description = "Invalid content or polygon id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the polygon's owner", body = ErrorBody),
         (status = 404, description = "Polygon not found", body = ErrorBody)))]
+#[routes]
+#[post("")]
+#[post("/")]
 pub async fn create_note(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -175,14 +180,15 @@ pub struct UpdateNoteRequest {
 }
 
 /// Replaces a note's content (its author or ADMIN).
-#[utoipa::path(put, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "notes", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Note id")), request_body = UpdateNoteRequest,
     responses(
         (status = 200, description = "Updated", body = NoteResponse),
         (status = 400, description = "Invalid id or content", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the author and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such note", body = ErrorBody)))]
+#[put("/{id}")]
 pub async fn update_note(
     PathId(id): PathId<NoteId>,
     CurrentUser(actor): CurrentUser,
@@ -199,14 +205,15 @@ pub async fn update_note(
 }
 
 /// Deletes a note (its author or ADMIN).
-#[utoipa::path(delete, path = "/api/notes/{id}", tag = "notes", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "notes", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Note id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the author and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such note", body = ErrorBody)))]
+#[delete("/{id}")]
 pub async fn delete_note(
     PathId(id): PathId<NoteId>,
     CurrentUser(actor): CurrentUser,

@@ -2,17 +2,19 @@
 
 pub mod kml;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, put, routes, web};
 use reefguide_domain::geometry::{BoundingBox, PolygonGeometry};
 use reefguide_domain::{Note, Polygon, PolygonId};
 use reefguide_ports::services::{PolygonExport, PolygonListing};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
+use crate::openapi::responses::Unauthenticated;
 use crate::wire::{Validation, timestamp};
 
 /// Default and largest page sizes of the polygon listing.
@@ -21,19 +23,14 @@ const MAX_LIMIT: u64 = 1000;
 /// Largest `offset` (the databases take a signed 64-bit offset; nobody pages this far).
 const MAX_OFFSET: u64 = 1_000_000_000;
 
-/// Registers the routes (inside a scope that authenticates and applies the feature gate).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource(["", "/"])
-            .route(web::get().to(list_polygons))
-            .route(web::post().to(create_polygon)),
-    )
-    .service(
-        web::resource("/{id}")
-            .route(web::get().to(get_polygon))
-            .route(web::put().to(update_polygon))
-            .route(web::delete().to(delete_polygon)),
-    );
+/// Registers the routes (inside the `/api/polygons` scope, which authenticates and applies the
+/// feature gate).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_polygons)
+        .service(create_polygon)
+        .service(get_polygon)
+        .service(update_polygon)
+        .service(delete_polygon);
 }
 
 /// A polygon as R1 serialises it.
@@ -202,7 +199,7 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
 }
 
 /// The caller's polygons (all for ADMIN), as JSON, GeoJSON or KML.
-#[utoipa::path(get, path = "/api/polygons", tag = "polygons", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "polygons", security(("bearerAuth" = [])),
     params(ListParams),
     responses(
         (status = 200, description = "A page of polygons; a GeoJSON FeatureCollection with \
@@ -212,8 +209,11 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
                 (Object = "application/geo+json"),
                 (String = "application/vnd.google-earth.kml+xml"))),
         (status = 400, description = "Bad limit, offset, bbox or format", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not use polygons", body = ErrorBody)))]
+#[routes]
+#[get("")]
+#[get("/")]
 pub async fn list_polygons(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -284,14 +284,15 @@ fn geometry(state: &AppState, body: &PolygonRequest) -> Result<PolygonGeometry, 
 }
 
 /// One polygon.
-#[utoipa::path(get, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "polygons", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 200, description = "The polygon", body = PolygonResponse),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such polygon", body = ErrorBody)))]
+#[get("/{id}")]
 pub async fn get_polygon(
     PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
@@ -304,13 +305,16 @@ pub async fn get_polygon(
 }
 
 /// Stores a polygon owned by the caller.
-#[utoipa::path(post, path = "/api/polygons", tag = "polygons", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "polygons", security(("bearerAuth" = [])),
     request_body = PolygonRequest,
     responses(
         (status = 200, description = "Stored", body = PolygonResponse),
         (status = 400, description = "Invalid geometry, with the reason", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "The caller may not use polygons", body = ErrorBody)))]
+#[routes]
+#[post("")]
+#[post("/")]
 pub async fn create_polygon(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -324,14 +328,15 @@ pub async fn create_polygon(
 }
 
 /// Replaces a polygon's geometry.
-#[utoipa::path(put, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "polygons", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Polygon id")), request_body = PolygonRequest,
     responses(
         (status = 200, description = "Updated", body = PolygonResponse),
         (status = 400, description = "Invalid id or geometry", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such polygon", body = ErrorBody)))]
+#[put("/{id}")]
 pub async fn update_polygon(
     PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,
@@ -346,14 +351,15 @@ pub async fn update_polygon(
 }
 
 /// Deletes a polygon and its notes.
-#[utoipa::path(delete, path = "/api/polygons/{id}", tag = "polygons", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "polygons", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Polygon id")),
     responses(
         (status = 204, description = "Deleted, with its notes"),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not the owner and not ADMIN", body = ErrorBody),
         (status = 404, description = "No such polygon", body = ErrorBody)))]
+#[delete("/{id}")]
 pub async fn delete_polygon(
     PathId(id): PathId<PolygonId>,
     CurrentUser(actor): CurrentUser,

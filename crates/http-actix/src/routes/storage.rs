@@ -4,23 +4,20 @@
 
 use actix_files::NamedFile;
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use chrono::Utc;
 use futures_util::StreamExt as _;
 use reefguide_adapters_aws::{LocalObjectStore, SignedMethod};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 
 /// Registers `/storage/{key}` (inside the `/api` scope).
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/storage/{key:.+}")
-            .route(web::get().to(download_file))
-            .route(web::put().to(upload_file)),
-    );
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(download_file).service(upload_file);
 }
 
 /// The signature part of a signed URL.
@@ -48,7 +45,7 @@ fn local_store(state: &AppState) -> Result<&LocalObjectStore, ApiError> {
 }
 
 /// Downloads a result file through a signed URL from `GET /api/jobs/{id}/download`.
-#[utoipa::path(get, path = "/api/storage/{key}", tag = "storage",
+#[utoipa::path(tag = "storage",
     params(("key" = String, Path, description = "The file's key (as in the signed URL)"),
         SignedParams),
     responses(
@@ -58,6 +55,7 @@ fn local_store(state: &AppState) -> Result<&LocalObjectStore, ApiError> {
             (url_expired)", body = ErrorBody),
         (status = 404, description = "No such file, or results are not stored locally",
             body = ErrorBody)))]
+#[get("/storage/{key:.+}")]
 pub async fn download_file(
     req: HttpRequest,
     key: web::Path<String>,
@@ -86,7 +84,7 @@ pub async fn download_file(
 
 /// Uploads a result file through a signed URL from `POST /api/jobs/assignments/{id}/upload-urls`.
 /// The body is the file's bytes; a repeated upload replaces the file.
-#[utoipa::path(put, path = "/api/storage/{key}", tag = "storage",
+#[utoipa::path(tag = "storage",
     params(("key" = String, Path, description = "The file's key (as in the signed URL)"),
         SignedParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
@@ -97,6 +95,7 @@ pub async fn download_file(
             (url_expired)", body = ErrorBody),
         (status = 404, description = "Results are not stored locally", body = ErrorBody),
         (status = 413, description = "Larger than upload_max_bytes", body = ErrorBody)))]
+#[put("/storage/{key:.+}")]
 pub async fn upload_file(
     key: web::Path<String>,
     params: web::Query<SignedParams>,

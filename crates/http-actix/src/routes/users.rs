@@ -1,56 +1,56 @@
 //! User administration (contract §4); the scope is wrapped in `require_user` + `require_admin`.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, delete, get, put, routes, web};
 use reefguide_domain::{Email, LogQuery, PageRequest, Password, Roles, UserId, UserLogEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
+use crate::openapi::responses::{NotAdmin, Unauthenticated};
 use crate::wire::{MessageResponse, UserDto, Validation, timestamp};
 
 /// Default and largest page sizes of the audit log.
 const LOG_DEFAULT_LIMIT: u32 = 50;
 const LOG_MAX_LIMIT: u32 = 100;
 
-/// Registers the routes.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/utils/log").route(web::get().to(list_logs)))
-        .service(
-            web::resource(["", "/"])
-                .route(web::get().to(list_users))
-                .route(web::post().to(create_user)),
-        )
-        .service(
-            web::resource("/{id}")
-                .route(web::get().to(get_user))
-                .route(web::delete().to(delete_user)),
-        )
-        .service(web::resource("/{id}/roles").route(web::put().to(set_roles)))
-        .service(web::resource("/{id}/password").route(web::put().to(reset_password)));
+/// Registers the routes (inside the `/api/users` scope, which requires ADMIN).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(list_logs)
+        .service(list_users)
+        .service(create_user)
+        .service(get_user)
+        .service(delete_user)
+        .service(set_roles)
+        .service(reset_password);
 }
 
 /// Every user.
-#[utoipa::path(get, path = "/api/users", tag = "users", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "users", security(("bearerAuth" = [])),
     responses(
         (status = 200, description = "All users", body = Vec<UserDto>),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody)))]
+        Unauthenticated,
+        NotAdmin))]
+#[routes]
+#[get("")]
+#[get("/")]
 pub async fn list_users(state: web::Data<AppState>) -> Result<web::Json<Vec<UserDto>>, ApiError> {
     let users = state.users.list().await?;
     Ok(web::Json(users.iter().map(UserDto::from).collect()))
 }
 
 /// One user.
-#[utoipa::path(get, path = "/api/users/{id}", tag = "users", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "users", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "User id")),
     responses(
         (status = 200, description = "The user", body = UserDto),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin,
         (status = 404, description = "No such user", body = ErrorBody)))]
+#[get("/{id}")]
 pub async fn get_user(
     PathId(id): PathId<UserId>,
     state: web::Data<AppState>,
@@ -82,13 +82,16 @@ pub struct CreateUserResponse {
 }
 
 /// Creates a user with roles.
-#[utoipa::path(post, path = "/api/users", tag = "users", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "users", security(("bearerAuth" = [])),
     request_body = CreateUserRequest,
     responses(
         (status = 200, description = "Created", body = CreateUserResponse),
         (status = 400, description = "Invalid fields or `user_exists`", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody)))]
+        Unauthenticated,
+        NotAdmin))]
+#[routes]
+#[post("")]
+#[post("/")]
 pub async fn create_user(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -112,14 +115,15 @@ pub struct SetRolesRequest {
 }
 
 /// Replaces a user's roles.
-#[utoipa::path(put, path = "/api/users/{id}/roles", tag = "users", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "users", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "User id")), request_body = SetRolesRequest,
     responses(
         (status = 200, description = "Updated user", body = UserDto),
         (status = 400, description = "Invalid id or role", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin,
         (status = 404, description = "No such user", body = ErrorBody)))]
+#[put("/{id}/roles")]
 pub async fn set_roles(
     PathId(id): PathId<UserId>,
     CurrentUser(actor): CurrentUser,
@@ -142,14 +146,15 @@ pub struct ResetPasswordRequest {
 }
 
 /// Sets a user's password and revokes its refresh tokens.
-#[utoipa::path(put, path = "/api/users/{id}/password", tag = "users", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "users", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "User id")), request_body = ResetPasswordRequest,
     responses(
         (status = 200, description = "Password set", body = MessageResponse),
         (status = 400, description = "Invalid id or weak password", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin,
         (status = 404, description = "No such user", body = ErrorBody)))]
+#[put("/{id}/password")]
 pub async fn reset_password(
     PathId(id): PathId<UserId>,
     CurrentUser(actor): CurrentUser,
@@ -164,14 +169,15 @@ pub async fn reset_password(
 }
 
 /// Deletes a user, its refresh tokens and what it owns; its log entries stay.
-#[utoipa::path(delete, path = "/api/users/{id}", tag = "users", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "users", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "User id")),
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin,
         (status = 404, description = "No such user", body = ErrorBody)))]
+#[delete("/{id}")]
 pub async fn delete_user(
     PathId(id): PathId<UserId>,
     CurrentUser(actor): CurrentUser,
@@ -268,13 +274,14 @@ fn optional_integer(
 }
 
 /// The audit log, newest first.
-#[utoipa::path(get, path = "/api/users/utils/log", tag = "users", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "users", security(("bearerAuth" = [])),
     params(LogParams),
     responses(
         (status = 200, description = "A page of entries", body = LogResponse),
         (status = 400, description = "Non-numeric parameter", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not an administrator", body = ErrorBody)))]
+        Unauthenticated,
+        NotAdmin))]
+#[get("/utils/log")]
 pub async fn list_logs(
     state: web::Data<AppState>,
     params: web::Query<LogParams>,

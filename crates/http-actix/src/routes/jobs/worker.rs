@@ -1,11 +1,12 @@
 //! Jobs (contract §7), worker side: R1's `poll` → `assign` → `result`, the atomic long-polling
-//! `claim`, and heartbeats. Only WORKER and ADMIN accounts may use them: the job service decides
-//! (`reefguide_domain::access::may_act_as_worker`) and answers anyone else 403.
+//! `claim`, and heartbeats. Only WORKER and ADMIN accounts may use them
+//! (`reefguide_domain::access::may_act_as_worker`): their scope answers anyone else 403 before
+//! the body is read, and the job service applies the same rule.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, get, post, web};
 use reefguide_domain::job::worker::InvalidClaimTypes;
 use reefguide_domain::job::{
     AssignmentId, ClaimTypes, EcsArn, JobId, Outcome, ProgressMessage, ProgressPercent,
@@ -15,30 +16,37 @@ use reefguide_ports::services::{Progress, WorkerArns};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::dto::{AssignmentDto, JobDto};
 use super::{known_type, unknown_type};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
-use crate::middleware::{require_user, screen_request};
+use crate::openapi::responses::{NotWorker, Unauthenticated};
+use crate::routes::worker_scope;
 use crate::wire::{MessageResponse, Validation};
 
-/// Registers the worker routes, each behind authentication (the job service refuses callers
-/// that are not workers). They are registered before the `/jobs` user scope so that
-/// `/jobs/poll` is never read as a job id.
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    let guarded = |path: &str| {
-        web::resource(path)
-            .wrap(actix_web::middleware::from_fn(screen_request))
-            .wrap(actix_web::middleware::from_fn(require_user))
-    };
-    cfg.service(guarded("/jobs/poll").route(web::get().to(poll_jobs)))
-        .service(guarded("/jobs/assign").route(web::post().to(assign_job)))
-        .service(guarded("/jobs/claim").route(web::post().to(claim_job)))
-        .service(guarded("/jobs/assignments/{id}/heartbeat").route(web::post().to(heartbeat)))
-        .service(guarded("/jobs/assignments/{id}/result").route(web::post().to(submit_result)))
-        .service(guarded("/jobs/assignments/{id}/upload-urls").route(web::post().to(upload_urls)));
+/// Registers the worker routes (inside the `/api` scope), each in a scope that authenticates and
+/// requires the worker role. They are registered before the `/jobs` user scope so that
+/// `/jobs/poll` is never read as a job id. Each path is a scope of its own rather than one
+/// `/jobs` scope, which would claim every `/jobs/…` path; so a single route's handler has an
+/// empty path.
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(worker_scope("/jobs/poll", |cfg| {
+        cfg.service(poll_jobs);
+    }))
+    .service(worker_scope("/jobs/assign", |cfg| {
+        cfg.service(assign_job);
+    }))
+    .service(worker_scope("/jobs/claim", |cfg| {
+        cfg.service(claim_job);
+    }))
+    .service(worker_scope("/jobs/assignments/{id}", |cfg| {
+        cfg.service(heartbeat)
+            .service(submit_result)
+            .service(upload_urls);
+    }));
 }
 
 /// Poll parameters.
@@ -63,13 +71,14 @@ pub struct PollResponse {
 /// answer is offered to its poller: for half a second, or until someone assigns it, other polls
 /// leave it out (unless nothing else is waiting). Jobs being assigned right now are left out too.
 /// An offer is only a hint: any worker may still assign the job, and exactly one wins.
-#[utoipa::path(get, path = "/api/jobs/poll", tag = "workers", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "workers", security(("bearerAuth" = [])),
     params(PollParams),
     responses(
         (status = 200, description = "Pending jobs", body = PollResponse),
         (status = 400, description = "Unknown job type", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody)))]
+        Unauthenticated,
+        NotWorker))]
+#[get("")]
 pub async fn poll_jobs(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -131,15 +140,16 @@ fn worker_arns(
 
 /// Takes one job by id (R1's assign). Atomic: of racing workers exactly one gets 200, the others
 /// 400 `Job is not available for assignment`.
-#[utoipa::path(post, path = "/api/jobs/assign", tag = "workers", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "workers", security(("bearerAuth" = [])),
     request_body = AssignRequest,
     responses(
         (status = 200, description = "Assigned; the job is IN_PROGRESS", body = AssignmentResponse),
         (status = 400, description = "Not available for assignment (another worker won, or it \
             is not pending), or a bad body", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody),
+        Unauthenticated,
+        NotWorker,
         (status = 404, description = "No such job", body = ErrorBody)))]
+#[post("")]
 pub async fn assign_job(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -190,14 +200,15 @@ pub struct ClaimResponse {
 
 /// Claims the oldest pending job atomically, waiting up to `waitSeconds` for one to be submitted
 /// (long poll): answers as soon as a job arrives.
-#[utoipa::path(post, path = "/api/jobs/claim", tag = "workers", security(("bearerAuth" = [])),
+#[utoipa::path(tag = "workers", security(("bearerAuth" = [])),
     request_body = ClaimRequestBody,
     responses(
         (status = 200, description = "Claimed", body = ClaimResponse),
         (status = 204, description = "No job arrived within waitSeconds"),
         (status = 400, description = "Unknown job type or waitSeconds out of range", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
-        (status = 403, description = "Not a WORKER or ADMIN", body = ErrorBody)))]
+        Unauthenticated,
+        NotWorker))]
+#[post("")]
 pub async fn claim_job(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
@@ -271,18 +282,19 @@ pub struct HeartbeatResponse {
 }
 
 /// Extends the lease of a running assignment; tells the worker when the job was cancelled.
-#[utoipa::path(post, path = "/api/jobs/assignments/{id}/heartbeat", tag = "workers",
+#[utoipa::path(tag = "workers",
     security(("bearerAuth" = [])), params(("id" = i32, Path, minimum = 1, description = "Assignment id")),
     request_body(content = Option<HeartbeatRequest>),
     responses(
         (status = 200, description = "Lease extended (or `cancelled: true`)", body = HeartbeatResponse),
         (status = 400, description = "Invalid id, progress or message", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not a WORKER or ADMIN, or the assignment belongs to \
             another worker account", body = ErrorBody),
         (status = 404, description = "No such assignment", body = ErrorBody),
         (status = 409, description = "The lease was lost (expired, re-queued, or the job ended)",
             body = ErrorBody)))]
+#[post("/heartbeat")]
 pub async fn heartbeat(
     CurrentUser(actor): CurrentUser,
     PathId(id): PathId<AssignmentId>,
@@ -333,19 +345,20 @@ pub struct ResultRequest {
 }
 
 /// Reports the result of an assignment: the job ends SUCCEEDED or FAILED.
-#[utoipa::path(post, path = "/api/jobs/assignments/{id}/result", tag = "workers",
+#[utoipa::path(tag = "workers",
     security(("bearerAuth" = [])), params(("id" = i32, Path, minimum = 1, description = "Assignment id")),
     request_body = ResultRequest,
     responses(
         (status = 200, description = "Recorded", body = MessageResponse),
         (status = 400, description = "Status other than SUCCEEDED or FAILED, a result failing \
             the type's result schema, or an assignment already completed", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not a WORKER or ADMIN, or the assignment belongs to \
             another worker account", body = ErrorBody),
         (status = 404, description = "No such assignment", body = ErrorBody),
         (status = 409, description = "The lease was lost (expired, re-queued or cancelled); \
             nothing changed", body = ErrorBody)))]
+#[post("/result")]
 pub async fn submit_result(
     CurrentUser(actor): CurrentUser,
     PathId(id): PathId<AssignmentId>,
@@ -394,20 +407,21 @@ pub struct UploadUrlsResponse {
 
 /// Presigned PUT URLs below the assignment's storage prefix, for workers without direct access
 /// to the store. Only the account holding the assignment's lease (or ADMIN) may ask.
-#[utoipa::path(post, path = "/api/jobs/assignments/{id}/upload-urls", tag = "workers",
+#[utoipa::path(tag = "workers",
     security(("bearerAuth" = [])), params(("id" = i32, Path, minimum = 1, description = "Assignment id")),
     request_body = UploadUrlsRequest,
     responses(
         (status = 200, description = "One URL per distinct file", body = UploadUrlsResponse),
         (status = 400, description = "Invalid or unsafe paths, no files or too many, or an \
             assignment already completed", body = ErrorBody),
-        (status = 401, description = "Missing or invalid token", body = ErrorBody),
+        Unauthenticated,
         (status = 403, description = "Not a WORKER or ADMIN, or the assignment belongs to \
             another worker account", body = ErrorBody),
         (status = 404, description = "No such assignment", body = ErrorBody),
         (status = 409, description = "The lease was lost (expired, re-queued or cancelled)",
             body = ErrorBody),
         (status = 502, description = "The result store failed", body = ErrorBody)))]
+#[post("/upload-urls")]
 pub async fn upload_urls(
     CurrentUser(actor): CurrentUser,
     PathId(id): PathId<AssignmentId>,
