@@ -25,6 +25,34 @@ use thiserror::Error;
 /// `scale` action refuses more, and no deployment advertises more).
 pub const MAX_DESIRED_COUNT: u32 = 10;
 
+/// A worker count an administrator asked a cluster to keep running: `0..=`[`MAX_DESIRED_COUNT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DesiredCount(u32);
+
+/// A requested worker count outside `0..=`[`MAX_DESIRED_COUNT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("must be from 0 to {MAX_DESIRED_COUNT}")]
+pub struct DesiredCountOutOfRange;
+
+impl DesiredCount {
+    /// Checks the range.
+    ///
+    /// # Errors
+    /// [`DesiredCountOutOfRange`] when `count` is negative or above [`MAX_DESIRED_COUNT`].
+    pub fn new(count: i64) -> Result<Self, DesiredCountOutOfRange> {
+        u32::try_from(count)
+            .ok()
+            .filter(|count| *count <= MAX_DESIRED_COUNT)
+            .map(Self)
+            .ok_or(DesiredCountOutOfRange)
+    }
+
+    /// The count.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
 /// The settings of a [`ScalingPolicy`], before validation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ScalingSettings {

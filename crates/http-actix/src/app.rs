@@ -18,8 +18,8 @@ use reefguide_domain::geometry::PolygonLimits;
 use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
-    AuthService, AuthSettings, JobService, NoteService, PolygonService, ResultFileLimits,
-    ResultFileService, UserAdminService,
+    AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, PolygonService,
+    ResultFileLimits, ResultFileService, UserAdminService,
 };
 use reefguide_ports::{ComputeCluster, JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -47,7 +47,8 @@ pub type Jobs = JobService<Store, SystemClock>;
 /// The result-file service as wired.
 pub type ResultFiles = ResultFileService<Store, SystemClock>;
 
-/// Everything handlers share (held in `web::Data`, i.e. behind an `Arc`).
+/// Everything handlers share (held in `web::Data`, i.e. behind an `Arc`): the use cases, then
+/// three groups of what is not a use case.
 pub struct AppState {
     pub(crate) auth: Auth,
     pub(crate) users: UserAdmin,
@@ -55,35 +56,57 @@ pub struct AppState {
     pub(crate) notes: Notes,
     pub(crate) jobs: Jobs,
     pub(crate) results: ResultFiles,
+    /// The worker cluster's administration (ECS or the local pool).
+    pub(crate) cluster: ClusterAdminService,
     /// The local object store, when it is the one wired (it serves `/api/storage/…`).
     pub(crate) local_objects: Option<LocalObjectStore>,
     /// Largest file accepted through a local upload URL.
     pub(crate) upload_max_bytes: u64,
-    /// The cluster running workers (ECS or the local pool).
-    pub(crate) compute: Arc<dyn ComputeCluster>,
-    /// The local worker pool, when it is the cluster wired (maintained and stopped with the
-    /// server).
-    pub(crate) local_pool: Option<LocalWorkerPool>,
-    pub(crate) store: Store,
+    /// How requests are screened and bounded before they reach a use case.
+    pub(crate) request: RequestPolicy,
+    /// What the service publishes about itself.
+    pub(crate) published: Published,
+    /// What the server runs beside the requests (health checks, background loops).
+    pub(crate) runtime: Runtime,
+}
+
+/// How requests are screened and bounded before they reach a use case.
+pub(crate) struct RequestPolicy {
     /// Size limits of submitted polygons.
     pub(crate) polygon_limits: PolygonLimits,
     /// Role required for the user features, if any.
     pub(crate) required_role: Option<Role>,
-    pub(crate) jwks: Jwks,
+    /// Rate limits of login and registration.
     pub(crate) limits: RateLimits,
+    /// Whether `X-Forwarded-For` names the client (behind a trusted proxy).
     pub(crate) trust_forwarded_for: bool,
+    /// Largest request body, in bytes.
+    pub(crate) body_limit: usize,
+    /// Longest wait of a long-polling claim.
+    pub(crate) claim_max_wait: std::time::Duration,
+}
+
+/// What the service publishes about itself.
+pub(crate) struct Published {
+    /// This deployment's OpenAPI document (its job types and limits), rendered once.
+    pub(crate) openapi: actix_web::web::Bytes,
+    /// The public keys of the access tokens.
+    pub(crate) jwks: Jwks,
     /// Public base URL (`api_domain`, without a trailing slash).
     pub(crate) public_url: String,
     /// Job types offered by this deployment.
     pub(crate) job_type_names: Vec<String>,
+}
+
+/// What the server runs beside the requests.
+pub(crate) struct Runtime {
+    /// The storage adapter (health checks, change notifications, background loops).
+    pub(crate) store: Store,
+    /// The local worker pool, when it is the cluster wired (maintained and stopped with the
+    /// server).
+    pub(crate) local_pool: Option<LocalWorkerPool>,
     /// Wakes long-polling claimers.
     pub(crate) job_signal: JobSignal,
-    /// Longest wait of a long-polling claim.
-    pub(crate) claim_max_wait: std::time::Duration,
-    /// Largest request body, in bytes.
-    pub(crate) body_limit: usize,
-    /// This deployment's OpenAPI document (its job types and limits), rendered once.
-    pub(crate) openapi: actix_web::web::Bytes,
 }
 
 /// Connects to the database named by the settings, creating the data directory for the embedded
@@ -211,27 +234,33 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         notes: NoteService::new(store.clone()),
         jobs,
         results,
+        cluster: ClusterAdminService::new(compute),
         local_objects,
         upload_max_bytes: settings.storage.upload_max_bytes,
-        compute,
-        local_pool,
-        job_signal,
-        claim_max_wait: std::time::Duration::from_secs(u64::from(
-            settings.jobs.claim_max_wait_seconds,
-        )),
-        body_limit: settings.limits.body_limit_bytes,
-        openapi: openapi.into(),
-        polygon_limits: PolygonLimits {
-            max_positions: settings.limits.polygon_max_positions,
-            max_rings: settings.limits.polygon_max_rings,
+        request: RequestPolicy {
+            polygon_limits: PolygonLimits {
+                max_positions: settings.limits.polygon_max_positions,
+                max_rings: settings.limits.polygon_max_rings,
+            },
+            required_role: settings.auth.required_role,
+            limits: RateLimits::new(&settings.limits),
+            trust_forwarded_for: settings.limits.trust_forwarded_for,
+            body_limit: settings.limits.body_limit_bytes,
+            claim_max_wait: std::time::Duration::from_secs(u64::from(
+                settings.jobs.claim_max_wait_seconds,
+            )),
         },
-        required_role: settings.auth.required_role,
-        store,
-        jwks: jwt.jwks().clone(),
-        limits: RateLimits::new(&settings.limits),
-        trust_forwarded_for: settings.limits.trust_forwarded_for,
-        public_url: urls.api_domain.trim_end_matches('/').to_owned(),
-        job_type_names,
+        published: Published {
+            openapi: openapi.into(),
+            jwks: jwt.jwks().clone(),
+            public_url: urls.api_domain.trim_end_matches('/').to_owned(),
+            job_type_names,
+        },
+        runtime: Runtime {
+            store,
+            local_pool,
+            job_signal,
+        },
     })
 }
 
@@ -457,24 +486,29 @@ impl Application {
             state.clone(),
             std::time::Duration::from_millis(settings.jobs.lease_sweep_interval_ms),
         )];
-        let signal = state.job_signal.clone();
-        background.extend(state.store.listen_for_changes(move || signal.notify()));
-        if let Some(pool) = state.local_pool.clone() {
+        let signal = state.runtime.job_signal.clone();
+        background.extend(
+            state
+                .runtime
+                .store
+                .listen_for_changes(move || signal.notify()),
+        );
+        if let Some(pool) = state.runtime.local_pool.clone() {
             background.push(spawn_pool_keeper(pool));
         }
         if settings.compute.capacity_manager {
             let manager = crate::capacity::build_manager(
                 &settings,
-                state.store.clone(),
-                state.compute.clone(),
+                state.runtime.store.clone(),
+                state.cluster.cluster().clone(),
             )?;
             background.push(tokio::spawn(crate::capacity::run_loop(
                 manager,
-                state.store.clone(),
+                state.runtime.store.clone(),
                 std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
             )));
         }
-        let local_pool = state.local_pool.clone();
+        let local_pool = state.runtime.local_pool.clone();
         let body_limit = settings.limits.body_limit_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let mut server = HttpServer::new(move || {

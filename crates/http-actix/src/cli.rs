@@ -132,8 +132,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 async fn manage(settings: Settings) -> anyhow::Result<()> {
     let state =
         crate::app::build_state(&settings, &settings.server.urls(settings.server.port)).await?;
-    let manager =
-        crate::capacity::build_manager(&settings, state.store.clone(), state.compute.clone())?;
+    let manager = crate::capacity::build_manager(
+        &settings,
+        state.runtime.store.clone(),
+        state.cluster.cluster().clone(),
+    )?;
     tracing::info!(
         interval_ms = settings.compute.capacity_interval_ms,
         "capacity manager started"
@@ -141,12 +144,12 @@ async fn manage(settings: Settings) -> anyhow::Result<()> {
     tokio::select! {
         () = crate::capacity::run_loop(
             manager,
-            state.store.clone(),
+            state.runtime.store.clone(),
             std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
         ) => {}
         result = tokio::signal::ctrl_c() => result.context("cannot wait for Ctrl-C")?,
     }
-    if let Some(pool) = &state.local_pool {
+    if let Some(pool) = &state.runtime.local_pool {
         pool.shutdown();
     }
     Ok(())

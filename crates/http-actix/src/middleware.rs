@@ -104,7 +104,7 @@ pub async fn require_user_features(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let required_role = req
         .app_data::<web::Data<AppState>>()
-        .and_then(|state| state.required_role);
+        .and_then(|state| state.request.required_role);
     let allowed = req
         .extensions()
         .get::<CurrentUser>()
@@ -250,7 +250,7 @@ pub async fn screen_request(
     ) {
         let limit = req
             .app_data::<web::Data<AppState>>()
-            .map_or(0, |state| state.body_limit);
+            .map_or(0, |state| state.request.body_limit);
         let body = req.extract::<web::Bytes>().await.map_err(|error| {
             if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::payload_too_large(limit)

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod capacity;
+pub mod cluster;
 pub mod jobs;
 pub mod results;
 pub mod study_areas;
@@ -11,6 +12,7 @@ pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
 pub use capacity::{
     CapacityConfigError, CapacityError, CapacityManager, CycleReport, TargetError, TargetReport,
 };
+pub use cluster::ClusterAdminService;
 pub use jobs::{HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,

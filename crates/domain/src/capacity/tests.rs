@@ -184,3 +184,24 @@ fn an_unreachable_cooldown_end_holds_back_forever() {
     );
     assert_eq!(plan.launch, 0);
 }
+
+#[rstest]
+#[case(0, Some(0))]
+#[case(10, Some(10))]
+#[case(11, None)]
+#[case(-1, None)]
+#[case(i64::from(u32::MAX) + 1, None)]
+fn desired_count_is_zero_to_the_maximum(#[case] requested: i64, #[case] expected: Option<u32>) {
+    assert_eq!(
+        DesiredCount::new(requested).ok().map(DesiredCount::get),
+        expected
+    );
+    if expected.is_none() {
+        assert_eq!(
+            DesiredCount::new(requested)
+                .expect_err("out of range")
+                .to_string(),
+            "must be from 0 to 10"
+        );
+    }
+}

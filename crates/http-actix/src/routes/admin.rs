@@ -3,7 +3,7 @@
 //! message, never 500.
 
 use actix_web::{get, post, web};
-use reefguide_domain::capacity::MAX_DESIRED_COUNT;
+use reefguide_domain::capacity::DesiredCount;
 use reefguide_ports::{Deployment, ServiceEvent, ServiceStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -113,7 +113,7 @@ fn event(e: ServiceEvent) -> EventDto {
 pub async fn cluster_status(
     state: web::Data<AppState>,
 ) -> Result<web::Json<StatusResponse>, ApiError> {
-    Ok(web::Json(state.compute.service_status().await?.into()))
+    Ok(web::Json(state.cluster.status().await?.into()))
 }
 
 /// A scale request.
@@ -140,18 +140,12 @@ pub async fn scale(
     state: web::Data<AppState>,
     body: web::Json<ScaleRequest>,
 ) -> Result<web::Json<MessageResponse>, ApiError> {
-    let count = u32::try_from(body.desired_count)
-        .ok()
-        .filter(|count| *count <= MAX_DESIRED_COUNT)
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "desiredCount",
-                format!("must be from 0 to {MAX_DESIRED_COUNT}"),
-            )
-        })?;
-    state.compute.set_desired_count(count).await?;
+    let count = DesiredCount::new(body.desired_count)
+        .map_err(|error| ApiError::invalid_field("desiredCount", error.to_string()))?;
+    state.cluster.scale(count).await?;
     Ok(web::Json(MessageResponse::new(format!(
-        "Desired count set to {count}"
+        "Desired count set to {}",
+        count.get()
     ))))
 }
 
@@ -164,6 +158,6 @@ pub async fn scale(
         (status = 502, description = "The cluster failed (upstream message)", body = ErrorBody)))]
 #[post("/redeploy")]
 pub async fn redeploy(state: web::Data<AppState>) -> Result<web::Json<MessageResponse>, ApiError> {
-    state.compute.redeploy().await?;
+    state.cluster.redeploy().await?;
     Ok(web::Json(MessageResponse::new("Redeployment started")))
 }

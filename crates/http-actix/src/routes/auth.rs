@@ -70,8 +70,9 @@ pub async fn register(
     body: web::Json<CredentialsRequest>,
 ) -> Result<web::Json<RegisterResponse>, ApiError> {
     state
+        .request
         .limits
-        .check_register(client_ip(&req, state.trust_forwarded_for))?;
+        .check_register(client_ip(&req, state.request.trust_forwarded_for))?;
     let mut validation = Validation::default();
     let email = validation.field("email", Email::parse(&body.email));
     let password = validation.field("password", Password::new(&body.password));
@@ -103,9 +104,10 @@ pub async fn login(
     state: web::Data<AppState>,
     body: web::Json<CredentialsRequest>,
 ) -> Result<web::Json<LoginResponse>, ApiError> {
-    state
-        .limits
-        .check_login(client_ip(&req, state.trust_forwarded_for), &body.email)?;
+    state.request.limits.check_login(
+        client_ip(&req, state.request.trust_forwarded_for),
+        &body.email,
+    )?;
     let tokens = state.auth.login(&body.email, &body.password).await?;
     Ok(web::Json(LoginResponse {
         token: tokens.access_token,

@@ -54,7 +54,7 @@ pub struct HealthResponse {
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let healthy = matches!(
-        tokio::time::timeout(DB_CHECK_TIMEOUT, state.store.ping()).await,
+        tokio::time::timeout(DB_CHECK_TIMEOUT, state.runtime.store.ping()).await,
         Ok(Ok(()))
     );
     if healthy {
@@ -76,7 +76,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, description = "JWK set", body = Jwks)))]
 #[get("/.well-known/jwks.json")]
 pub async fn jwks(state: web::Data<AppState>) -> web::Json<Jwks> {
-    web::Json(state.jwks.clone())
+    web::Json(state.published.jwks.clone())
 }
 
 /// This OpenAPI document.
@@ -86,7 +86,7 @@ pub async fn jwks(state: web::Data<AppState>) -> web::Json<Jwks> {
 pub async fn openapi(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(state.openapi.clone())
+        .body(state.published.openapi.clone())
 }
 
 /// The kind of service, per GA4GH service-info.
@@ -156,10 +156,10 @@ pub async fn service_info(state: web::Data<AppState>) -> web::Json<ServiceInfo> 
         description: "Accounts, study areas and analysis jobs for ReefGuide",
         organization: Organization {
             name: "ReefGuide",
-            url: state.public_url.clone(),
+            url: state.published.public_url.clone(),
         },
-        documentation_url: format!("{}/api/docs/", state.public_url),
+        documentation_url: format!("{}/api/docs/", state.published.public_url),
         version: env!("CARGO_PKG_VERSION"),
-        job_types: state.job_type_names.clone(),
+        job_types: state.published.job_type_names.clone(),
     })
 }

@@ -152,7 +152,7 @@ fn unknown_type(state: &AppState, parameter: &str, name: &str) -> ApiError {
         "unknown_job_type",
         format!(
             "Unknown job type {name:?} in {parameter}; known types: {}",
-            state.job_type_names.join(", ")
+            state.published.job_type_names.join(", ")
         ),
     )
 }

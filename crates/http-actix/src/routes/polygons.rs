@@ -279,7 +279,7 @@ fn note_json(note: &Note) -> Value {
 }
 
 fn geometry(state: &AppState, body: &PolygonRequest) -> Result<PolygonGeometry, ApiError> {
-    PolygonGeometry::parse(&body.polygon, state.polygon_limits)
+    PolygonGeometry::parse(&body.polygon, state.request.polygon_limits)
         .map_err(|e| ApiError::invalid_field("polygon", e))
 }
 

@@ -234,7 +234,7 @@ pub async fn claim_job(
             })
             .transpose(),
     );
-    let max_wait = state.claim_max_wait;
+    let max_wait = state.request.claim_max_wait;
     let wait = validation.field(
         "waitSeconds",
         match wait_seconds {
