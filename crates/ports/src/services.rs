@@ -4,6 +4,7 @@ pub mod auth;
 pub mod capacity;
 pub mod jobs;
 pub mod results;
+pub mod signed_files;
 pub mod study_areas;
 pub mod users;
 
@@ -16,6 +17,7 @@ pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,
 };
+pub use signed_files::{SignedFileService, SignedUploadError};
 pub use study_areas::{
     ExportPage, NoteService, PolygonExport, PolygonListing, PolygonService, StudyAreaStore,
 };
