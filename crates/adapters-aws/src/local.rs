@@ -15,4 +15,4 @@ pub mod compute;
 pub mod store;
 
 pub use compute::{LocalComputeSettings, LocalWorkerPool, WorkerCommand};
-pub use store::{LocalObjectStore, SignedMethod, SignedUrlError, SigningKey, Upload};
+pub use store::{LocalObjectStore, SigningKey, Upload};

@@ -13,12 +13,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aws_sdk_s3::config::{Credentials, Region};
 use chrono::{DateTime, TimeZone as _, Utc};
-use reefguide_adapters_aws::{
-    LocalObjectStore, S3ObjectStore, S3Settings, SignedMethod, SigningKey,
-};
+use reefguide_adapters_aws::{LocalObjectStore, S3ObjectStore, S3Settings, SigningKey};
 use reefguide_domain::job::{JobId, StorageLocation, StorageScheme};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
-use reefguide_ports::{Listing, ObjectStore, ObjectStoreError, StoredObject, SystemClock};
+use reefguide_ports::{
+    Listing, ObjectStore, ObjectStoreError, SignedMethod, StoredObject, SystemClock,
+};
 use rstest::rstest;
 use tempfile::TempDir;
 use tokio::task::JoinSet;

@@ -19,7 +19,7 @@ use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
     AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, PolygonService,
-    ResultFileLimits, ResultFileService, UserAdminService,
+    ResultFileLimits, ResultFileService, SignedFileService, UserAdminService,
 };
 use reefguide_ports::{ComputeCluster, JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -46,6 +46,8 @@ pub type Notes = NoteService<Store>;
 pub type Jobs = JobService<Store, SystemClock>;
 /// The result-file service as wired.
 pub type ResultFiles = ResultFileService<Store, SystemClock>;
+/// The signed-URL file service as wired (only with the local object store).
+pub type SignedFiles = SignedFileService<LocalObjectStore, SystemClock>;
 
 /// Everything handlers share (held in `web::Data`, i.e. behind an `Arc`): the use cases, then
 /// three groups of what is not a use case.
@@ -58,10 +60,9 @@ pub struct AppState {
     pub(crate) results: ResultFiles,
     /// The worker cluster's administration (ECS or the local pool).
     pub(crate) cluster: ClusterAdminService,
-    /// The local object store, when it is the one wired (it serves `/api/storage/…`).
-    pub(crate) local_objects: Option<LocalObjectStore>,
-    /// Largest file accepted through a local upload URL.
-    pub(crate) upload_max_bytes: u64,
+    /// The files behind the local object store's signed URLs, when it is the store wired
+    /// (served at `/api/storage/…`).
+    pub(crate) signed_files: Option<SignedFiles>,
     /// How requests are screened and bounded before they reach a use case.
     pub(crate) request: RequestPolicy,
     /// What the service publishes about itself.
@@ -208,6 +209,8 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
     let openapi = ApiDoc::render(&settings.deployment(&registry))?;
     let job_signal = JobSignal::new();
     let (objects, local_objects) = object_store(settings, public_url).await?;
+    let signed_files = local_objects
+        .map(|local| SignedFileService::new(local, SystemClock, settings.storage.upload_max_bytes));
     let jobs = JobService::new(
         store.clone(),
         SystemClock,
@@ -235,8 +238,7 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         jobs,
         results,
         cluster: ClusterAdminService::new(compute),
-        local_objects,
-        upload_max_bytes: settings.storage.upload_max_bytes,
+        signed_files,
         request: RequestPolicy {
             polygon_limits: PolygonLimits {
                 max_positions: settings.limits.polygon_max_positions,

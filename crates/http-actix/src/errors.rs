@@ -7,7 +7,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use reefguide_adapters_aws::SignedUrlError;
 use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessError};
 use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, RefreshError,
@@ -18,8 +17,8 @@ use reefguide_domain::job::errors::{
 };
 use reefguide_domain::job::registry::PayloadErrors;
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
-use reefguide_ports::services::{DownloadError, UploadUrlError};
-use reefguide_ports::{ComputeError, ObjectStoreError};
+use reefguide_ports::services::{DownloadError, SignedUploadError, UploadUrlError};
+use reefguide_ports::{ComputeError, ObjectStoreError, SignedUrlError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -501,6 +500,23 @@ impl From<SignedUrlError> for ApiError {
                 Self::new(StatusCode::FORBIDDEN, "url_expired", error.to_string())
             }
             SignedUrlError::InvalidPath => Self::bad_request("invalid_path", error.to_string()),
+        }
+    }
+}
+
+impl From<SignedUploadError> for ApiError {
+    fn from(error: SignedUploadError) -> Self {
+        match error {
+            SignedUploadError::Refused(e) => e.into(),
+            SignedUploadError::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                error.to_string(),
+            ),
+            SignedUploadError::Interrupted(_) => {
+                Self::bad_request("invalid_body", error.to_string())
+            }
+            SignedUploadError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

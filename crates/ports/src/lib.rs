@@ -1,7 +1,7 @@
 //! Ports and use cases of reefguide.
 //!
 //! The traits here are everything the application needs from the outside world (storage, password
-//! hashing, token signing, time). They speak only domain types: no sea-orm, actix or AWS type ever
+//! hashing, token signing, time, files served by signed URL). They speak only domain types: no sea-orm, actix or AWS type ever
 //! crosses them. The use-case services in [`services`] are written against these traits, generic
 //! over them, so they are tested with `mockall` mocks (feature `mock`) and wired to real adapters
 //! by the binary.
@@ -16,6 +16,7 @@ pub mod crypto;
 pub mod object_store;
 pub mod repositories;
 pub mod services;
+pub mod signed_files;
 pub mod wakeup;
 
 pub use clock::{Clock, SystemClock};
@@ -27,5 +28,8 @@ pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
     HealthCheck, JobRepository, NewUser, NoteRepository, PolygonPage, PolygonQuery,
     PolygonRepository, RefreshTokenRepository, StoreUnavailable, UserLogRepository, UserRepository,
+};
+pub use signed_files::{
+    LocalFile, SignedFileStore, SignedMethod, SignedUpload, SignedUrl, SignedUrlError,
 };
 pub use wakeup::{JobSignal, JobWaiter};

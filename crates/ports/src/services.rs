@@ -5,6 +5,7 @@ pub mod capacity;
 pub mod cluster;
 pub mod jobs;
 pub mod results;
+pub mod signed_files;
 pub mod study_areas;
 pub mod users;
 
@@ -18,6 +19,7 @@ pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,
 };
+pub use signed_files::{SignedFileService, SignedUploadError};
 pub use study_areas::{
     ExportPage, NoteService, PolygonExport, PolygonListing, PolygonService, StudyAreaStore,
 };

@@ -4,8 +4,8 @@
 //! An assignment's location is `file://<root>/<rest>` (the domain builds `<rest>` as
 //! `<type>/<job id>/<epoch ms>`) and its files live in the directory `<root>/<rest>`. A file's
 //! *key* is its path relative to the root, `<rest>/<relative path>`; the HTTP layer serves
-//! `GET` and `PUT /api/storage/{key}?expires=…&signature=…` and asks
-//! [`LocalObjectStore::authorize`] which file such a request may touch. The signature is the
+//! `GET` and `PUT /api/storage/{key}?expires=…&signature=…` and asks, through the
+//! [`SignedFileStore`] port, which file such a request may touch. The signature is the
 //! lowercase hex HMAC-SHA256, under the store's [`SigningKey`], of
 //! `"{METHOD}\n{key}\n{expires}"` (the decoded key, the expiry in Unix seconds). Files are
 //! written through a temporary file under `<root>/.uploads/` renamed into place ([`Upload`]), so
@@ -26,9 +26,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::job::{StorageBase, StorageLocation, StorageScheme};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
-use reefguide_ports::{Clock, Listing, ObjectStore, ObjectStoreError};
+use reefguide_ports::{
+    Clock, Listing, LocalFile, ObjectStore, ObjectStoreError, SignedFileStore, SignedMethod,
+    SignedUpload, SignedUrl, SignedUrlError,
+};
 
-pub use signing::{SignedMethod, SignedUrlError, SigningKey};
+pub use signing::SigningKey;
 pub use upload::Upload;
 
 use upload::UPLOADS_DIR;
@@ -286,5 +289,39 @@ impl ObjectStore for LocalObjectStore {
                 anyhow::Error::new(error).context(format!("reading {}", target.display())),
             )),
         }
+    }
+}
+
+#[async_trait]
+impl SignedFileStore for LocalObjectStore {
+    type Upload = Upload;
+
+    fn authorize(
+        &self,
+        method: SignedMethod,
+        url: &SignedUrl,
+        now: DateTime<Utc>,
+    ) -> Result<LocalFile, SignedUrlError> {
+        Self::authorize(self, method, &url.key, url.expires, &url.signature, now)
+            .map(LocalFile::new)
+    }
+
+    async fn begin_upload(&self, file: &LocalFile) -> anyhow::Result<Upload> {
+        Self::begin_upload(self, file.path())
+            .await
+            .with_context(|| format!("starting an upload to {}", file.path().display()))
+    }
+}
+
+#[async_trait]
+impl SignedUpload for Upload {
+    async fn write_chunk(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        Self::write_chunk(self, bytes)
+            .await
+            .context("writing an uploaded chunk")
+    }
+
+    async fn finish(self) -> anyhow::Result<u64> {
+        Self::finish(self).await.context("finishing an upload")
     }
 }

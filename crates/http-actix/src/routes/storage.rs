@@ -3,16 +3,13 @@
 //! local store is the one wired (the embedded default); with S3 the URLs point at S3 itself.
 
 use actix_files::NamedFile;
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
-use chrono::Utc;
-use futures_util::StreamExt as _;
-use reefguide_adapters_aws::{LocalObjectStore, SignedMethod};
+use reefguide_ports::SignedUrl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use crate::app::AppState;
+use crate::app::{AppState, SignedFiles};
 use crate::errors::{ApiError, ErrorBody};
 
 /// Registers `/storage/{key}` (inside the `/api` scope).
@@ -37,9 +34,21 @@ pub struct StoredResponse {
     pub bytes: u64,
 }
 
-fn local_store(state: &AppState) -> Result<&LocalObjectStore, ApiError> {
+impl SignedParams {
+    /// The signed URL these parameters complete for `key`.
+    fn url(self, key: String) -> SignedUrl {
+        SignedUrl {
+            key,
+            expires: self.expires,
+            signature: self.signature,
+        }
+    }
+}
+
+/// The signed-URL service, or 404 when this server does not store results locally.
+fn signed_files(state: &AppState) -> Result<&SignedFiles, ApiError> {
     state
-        .local_objects
+        .signed_files
         .as_ref()
         .ok_or_else(|| ApiError::not_found("This server stores results in S3, not locally"))
 }
@@ -62,19 +71,14 @@ pub async fn download_file(
     params: web::Query<SignedParams>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let store = local_store(&state)?;
-    let path = store.authorize(
-        SignedMethod::Get,
-        &key,
-        params.expires,
-        &params.signature,
-        Utc::now(),
-    )?;
-    let file = NamedFile::open_async(&path)
+    let url = params.into_inner().url(key.into_inner());
+    let granted = signed_files(&state)?.download(&url)?;
+    let no_file = || ApiError::not_found(format!("No file {}", url.key));
+    let file = NamedFile::open_async(granted.path())
         .await
-        .map_err(|_| ApiError::not_found(format!("No file {key}")))?;
+        .map_err(|_| no_file())?;
     if file.metadata().is_dir() {
-        return Err(ApiError::not_found(format!("No file {key}")));
+        return Err(no_file());
     }
     Ok(file
         .use_etag(true)
@@ -100,33 +104,9 @@ pub async fn upload_file(
     key: web::Path<String>,
     params: web::Query<SignedParams>,
     state: web::Data<AppState>,
-    mut body: web::Payload,
+    body: web::Payload,
 ) -> Result<web::Json<StoredResponse>, ApiError> {
-    let store = local_store(&state)?;
-    let path = store.authorize(
-        SignedMethod::Put,
-        &key,
-        params.expires,
-        &params.signature,
-        Utc::now(),
-    )?;
-    let failed = |error: std::io::Error| ApiError::unexpected(&anyhow::Error::new(error));
-    let mut upload = store.begin_upload(&path).await.map_err(failed)?;
-    let mut received: u64 = 0;
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request("invalid_body", format!("Upload interrupted: {e}"))
-        })?;
-        received = received.saturating_add(chunk.len() as u64);
-        if received > state.upload_max_bytes {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("Files may be at most {} bytes", state.upload_max_bytes),
-            ));
-        }
-        upload.write_chunk(&chunk).await.map_err(failed)?;
-    }
-    let bytes = upload.finish().await.map_err(failed)?;
+    let url = params.into_inner().url(key.into_inner());
+    let bytes = signed_files(&state)?.upload(&url, body).await?;
     Ok(web::Json(StoredResponse { bytes }))
 }

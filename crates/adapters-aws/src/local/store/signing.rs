@@ -14,8 +14,8 @@ use hmac::{Hmac, Mac as _};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::RngCore as _;
 use rand::rngs::OsRng;
+use reefguide_ports::{SignedMethod, SignedUrlError};
 use sha2::{Digest as _, Sha256};
-use thiserror::Error;
 
 /// The HMAC used for signing.
 type HmacSha256 = Hmac<Sha256>;
@@ -151,40 +151,6 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SigningKey(<redacted>)")
     }
-}
-
-/// The HTTP method a signed URL grants.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignedMethod {
-    /// Downloading the file.
-    Get,
-    /// Uploading the file.
-    Put,
-}
-
-impl SignedMethod {
-    /// The method's name as signed: `GET` or `PUT`.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Put => "PUT",
-        }
-    }
-}
-
-/// Why a signed request was refused.
-#[derive(Debug, Error, PartialEq, Eq)]
-pub enum SignedUrlError {
-    /// The signature is malformed or does not match the method, key and expiry.
-    #[error("the URL signature is invalid for this method, path and expiry")]
-    BadSignature,
-    /// The URL's expiry has passed.
-    #[error("the signed URL has expired")]
-    Expired,
-    /// The key does not name a file the store may serve.
-    #[error("the signed path does not name a stored file")]
-    InvalidPath,
 }
 
 /// `key` as a URL path: each `/`-separated segment percent-encoded, the separators kept.
