@@ -513,7 +513,10 @@ async fn claims_take_the_oldest_jobs_first(
     assert_eq!(assignment.worker_id, worker().user_id);
     assert_eq!(assignment.ecs_task_arn, worker().ecs_task_arn);
     assert_eq!(assignment.ecs_cluster_arn, worker().ecs_cluster_arn);
-    assert_eq!(assignment.storage, storage().location_for(&type_name(TEST), early, now));
+    assert_eq!(
+        assignment.storage,
+        storage().location_for(&type_name(TEST), early, now)
+    );
     assert_eq!(
         assignment.storage.uri,
         format!(

@@ -226,7 +226,11 @@ mod tests {
         let registry = JobTypeRegistry::builtin().expect("built-in types");
         let types = ClaimTypes::parse(&["TEST".into()], &registry).expect("known");
         assert_eq!(
-            types.names().iter().map(JobTypeName::as_str).collect::<Vec<_>>(),
+            types
+                .names()
+                .iter()
+                .map(JobTypeName::as_str)
+                .collect::<Vec<_>>(),
             ["TEST"]
         );
         let err = ClaimTypes::parse(

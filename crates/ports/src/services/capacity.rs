@@ -220,10 +220,7 @@ impl<S: JobRepository, K: ComputeCluster, C: Clock> CapacityManager<S, K, C> {
     }
 
     /// Pending jobs summed per target, and those of types no target runs.
-    fn pending_per_target(
-        &self,
-        counts: BTreeMap<JobTypeName, u64>,
-    ) -> (BTreeMap<&str, u64>, u64) {
+    fn pending_per_target(&self, counts: BTreeMap<JobTypeName, u64>) -> (BTreeMap<&str, u64>, u64) {
         let mut per_target = BTreeMap::new();
         let mut unrouted = 0_u64;
         for (job_type, pending) in counts {

@@ -321,11 +321,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     ///
     /// `job_type` is checked before the caller: an unknown type is
     /// [`PollError::UnknownType`] whoever asks.
-    pub async fn poll(
-        &self,
-        actor: &User,
-        job_type: Option<&str>,
-    ) -> Result<Vec<Job>, PollError> {
+    pub async fn poll(&self, actor: &User, job_type: Option<&str>) -> Result<Vec<Job>, PollError> {
         let job_type = job_type
             .map(|name| self.registry.resolve(name))
             .transpose()?;

@@ -1024,7 +1024,10 @@ fn resolve_decides_whether_a_type_exists() {
         assert_eq!(error.known, registry.names());
     }
     assert_eq!(
-        registry.resolve("NOPE").expect_err("not a type").to_string(),
+        registry
+            .resolve("NOPE")
+            .expect_err("not a type")
+            .to_string(),
         "Unknown job type \"NOPE\"; known types: ADRIA_MODEL_RUN, DATA_SPECIFICATION_UPDATE, \
          REGIONAL_ASSESSMENT, SUITABILITY_ASSESSMENT, TEST"
     );

@@ -1172,7 +1172,7 @@ async fn poll_asks_for_at_most_ten_claimable_jobs() {
         .times(1)
         .returning(|_, _| Ok(vec![test_job(JobState::new_pending())]));
     let got = service(store)
-        .poll(&worker_account(), Some("TEST".into()))
+        .poll(&worker_account(), Some("TEST"))
         .await
         .expect("polled");
     assert_eq!(got.len(), 1);
@@ -1499,7 +1499,11 @@ impl JobRepository for GatedAssigns {
     ) -> anyhow::Result<Vec<JobRequest>> {
         self.mock.list_requests(user, limit).await
     }
-    async fn pending_jobs(&self, job_type: Option<JobTypeName>, limit: u64) -> anyhow::Result<Vec<Job>> {
+    async fn pending_jobs(
+        &self,
+        job_type: Option<JobTypeName>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<Job>> {
         self.mock.pending_jobs(job_type, limit).await
     }
     async fn pending_counts(&self) -> anyhow::Result<std::collections::BTreeMap<JobTypeName, u64>> {

@@ -20,8 +20,8 @@
 use chrono::{DateTime, Utc};
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
-use reefguide_domain::job::{Assignment, AssignmentId, Job, JobId, JobState, RetryPolicy};
 use reefguide_domain::job::registry::JobTypeName;
+use reefguide_domain::job::{Assignment, AssignmentId, Job, JobId, JobState, RetryPolicy};
 
 /// How many leases, and how many leased job ids, are remembered at most.
 pub(super) const CAPACITY: u64 = 8_192;
