@@ -107,7 +107,11 @@ impl Harness {
 
     /// The location of job 1's assignment claimed at `epoch_ms`.
     fn location(&self, epoch_ms: i64) -> StorageLocation {
-        self.store.base().location_for("TEST", job(1), at(epoch_ms))
+        self.store.base().location_for(
+            &reefguide_domain::job::registry::JobTypeName::parse("TEST").expect("valid name"),
+            job(1),
+            at(epoch_ms),
+        )
     }
 
     /// Stores `path` under `location` with `bytes`.
@@ -556,7 +560,11 @@ async fn base_locations_are_served(#[values(Backend::Local, Backend::S3)] backen
     assert_eq!(base.scheme, expected_scheme);
     assert!(!base.root.ends_with('/'), "{}", base.root);
     let now = Utc::now();
-    let location = base.location_for("TEST", job(42), now);
+    let location = base.location_for(
+        &reefguide_domain::job::registry::JobTypeName::parse("TEST").expect("valid name"),
+        job(42),
+        now,
+    );
     assert_eq!(
         location.uri,
         format!("{}/test/42/{}", base.root, now.timestamp_millis())

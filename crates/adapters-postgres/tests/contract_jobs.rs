@@ -17,6 +17,7 @@ use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use common::{database, execute, user_id};
 use reefguide_adapters_postgres::test_support::TestBackend;
 use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
+use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{
     Job, JobId, JobRequest, JobState, JobStatus, Outcome, PayloadHash, RetryPolicy, StorageBase,
     StorageScheme,
@@ -51,6 +52,11 @@ async fn create_user(store: &SeaOrmStore, address: &str) -> User {
 }
 
 /// A fixed instant (whole seconds, so both backends store it exactly) plus `seconds`.
+/// A valid job type name.
+fn type_name(raw: &str) -> JobTypeName {
+    JobTypeName::parse(raw).expect("valid name")
+}
+
 fn at(seconds: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0)
         .single()
@@ -65,7 +71,7 @@ fn policy(max_attempts: u32, lease_seconds: i64) -> RetryPolicy {
 fn new_job(owner: UserId, job_type: &str, payload: Value, now: DateTime<Utc>) -> NewJob {
     NewJob {
         owner,
-        job_type: job_type.to_owned(),
+        job_type: type_name(job_type),
         hash: PayloadHash::compute(job_type, &payload),
         input_payload: payload,
         policy: policy(3, 60),
@@ -101,7 +107,7 @@ fn worker() -> WorkerTag {
 
 fn claim_request(job_types: Option<&[&str]>, limit: u64, now: DateTime<Utc>) -> ClaimRequest {
     ClaimRequest {
-        job_types: job_types.map(|types| types.iter().map(|t| (*t).to_owned()).collect()),
+        job_types: job_types.map(|types| types.iter().map(|t| type_name(t)).collect()),
         worker: worker(),
         storage: storage(),
         limit,
@@ -238,7 +244,7 @@ async fn submission_creates_a_pending_job_and_a_request(
     assert!(details.assignments.is_empty());
     let job = details.job;
     assert_eq!(job.id, submission.job_id);
-    assert_eq!(job.job_type, TEST);
+    assert_eq!(job.job_type.as_str(), TEST);
     assert_eq!(job.owner, owner.id);
     assert_eq!(job.input_payload, payload);
     assert_eq!(job.hash, PayloadHash::compute(TEST, &payload));
@@ -256,7 +262,7 @@ async fn submission_creates_a_pending_job_and_a_request(
     let request = &requests[0];
     assert_eq!(request.id, submission.request_id);
     assert_eq!(request.user_id, owner.id);
-    assert_eq!(request.job_type, TEST);
+    assert_eq!(request.job_type.as_str(), TEST);
     assert_eq!(request.input_payload, payload);
     assert!(!request.cache_hit);
     assert_eq!(request.job_id, job.id);
@@ -433,21 +439,21 @@ async fn succeeded_jobs_are_reused_while_their_result_is_valid(
     // Invalidating another type changes nothing.
     assert_eq!(
         store
-            .invalidate_cache(OTHER.to_owned())
+            .invalidate_cache(type_name(OTHER))
             .await
             .expect("query"),
         0
     );
     assert_eq!(
         store
-            .invalidate_cache(TEST.to_owned())
+            .invalidate_cache(type_name(TEST))
             .await
             .expect("query"),
         1
     );
     assert_eq!(
         store
-            .invalidate_cache(TEST.to_owned())
+            .invalidate_cache(type_name(TEST))
             .await
             .expect("query"),
         0,
@@ -507,7 +513,10 @@ async fn claims_take_the_oldest_jobs_first(
     assert_eq!(assignment.worker_id, worker().user_id);
     assert_eq!(assignment.ecs_task_arn, worker().ecs_task_arn);
     assert_eq!(assignment.ecs_cluster_arn, worker().ecs_cluster_arn);
-    assert_eq!(assignment.storage, storage().location_for(TEST, early, now));
+    assert_eq!(
+        assignment.storage,
+        storage().location_for(&type_name(TEST), early, now)
+    );
     assert_eq!(
         assignment.storage.uri,
         format!(
@@ -517,7 +526,7 @@ async fn claims_take_the_oldest_jobs_first(
     );
     assert_eq!(
         claimed[1].assignment.storage,
-        storage().location_for(OTHER, middle, now)
+        storage().location_for(&type_name(OTHER), middle, now)
     );
     assert_eq!(
         (
@@ -690,7 +699,7 @@ async fn assigning_one_job_reports_the_outcome(
     assert_eq!(claimed.assignment.expires_at, at(70));
     assert_eq!(
         claimed.assignment.storage,
-        storage().location_for(OTHER, id, at(10))
+        storage().location_for(&type_name(OTHER), id, at(10))
     );
     assert_eq!(job(store, id).await, claimed.job);
 
@@ -1143,13 +1152,13 @@ async fn job_listings_follow_scope_and_filters(
     };
     assert_eq!(listed(store, by_status).await, (vec![a_test], 1));
     let by_type = JobQuery {
-        job_type: Some(TEST.to_owned()),
+        job_type: Some(type_name(TEST)),
         ..query(JobScope::VisibleTo(alice), 10)
     };
     assert_eq!(listed(store, by_type).await, (vec![a_test], 1));
     let both = JobQuery {
         status: Some(JobStatus::Pending),
-        job_type: Some(TEST.to_owned()),
+        job_type: Some(type_name(TEST)),
         ..query(JobScope::All, 10)
     };
     assert_eq!(listed(store, both).await, (vec![b_test], 1));
@@ -1269,7 +1278,7 @@ async fn requests_and_pending_jobs_are_listed_in_order(
     );
     assert_eq!(
         ids(&store
-            .pending_jobs(Some(TEST.to_owned()), 10)
+            .pending_jobs(Some(type_name(TEST)), 10)
             .await
             .expect("query")),
         vec![r3.job_id, r1.job_id]
@@ -1310,7 +1319,7 @@ async fn pending_counts_are_true_counts_of_claimable_jobs_per_type(
     assert_eq!(
         store.pending_counts().await.expect("query"),
         [(TEST, 13), (OTHER, 3), ("REGIONAL_ASSESSMENT", 1)]
-            .map(|(job_type, pending)| (job_type.to_owned(), pending))
+            .map(|(job_type, pending)| (type_name(job_type), pending))
             .into()
     );
 
@@ -1330,7 +1339,7 @@ async fn pending_counts_are_true_counts_of_claimable_jobs_per_type(
     assert_eq!(
         store.pending_counts().await.expect("query"),
         [(TEST, 11), (OTHER, 2)]
-            .map(|(job_type, pending)| (job_type.to_owned(), pending))
+            .map(|(job_type, pending)| (type_name(job_type), pending))
             .into()
     );
 }

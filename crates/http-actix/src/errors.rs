@@ -15,7 +15,7 @@ use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
     JobAccessError, NotAWorker, PollError, SubmitJobError,
 };
-use reefguide_domain::job::registry::PayloadErrors;
+use reefguide_domain::job::registry::{PayloadErrors, UnknownJobType};
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
 use reefguide_ports::services::{DownloadError, SignedUploadError, UploadUrlError};
 use reefguide_ports::{ComputeError, ObjectStoreError, SignedUrlError};
@@ -371,9 +371,26 @@ impl From<NotAWorker> for ApiError {
     }
 }
 
+impl ApiError {
+    /// 400 `unknown_job_type` for a name the job service did not resolve, naming the request
+    /// `parameter` it came in (HTTP knowledge, so added here) and the deployment's job types.
+    pub(crate) fn unknown_job_type(error: &UnknownJobType, parameter: &str) -> Self {
+        Self::bad_request(
+            "unknown_job_type",
+            format!(
+                "Unknown job type {:?} in {parameter}; known types: {}",
+                error.name,
+                error.known.join(", ")
+            ),
+        )
+    }
+}
+
+/// The poll's only job type comes in its `jobType` query parameter.
 impl From<PollError> for ApiError {
     fn from(error: PollError) -> Self {
         match error {
+            PollError::UnknownType(e) => Self::unknown_job_type(&e, "jobType"),
             PollError::NotAWorker(e) => e.into(),
             PollError::Unexpected(e) => Self::unexpected(&e),
         }

@@ -27,6 +27,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::UserId;
+use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{
     Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobStatus, StorageBase,
 };
@@ -43,7 +44,7 @@ use sea_orm::{
 use self::change::ChangeBatch;
 use self::claim::{ClaimBatch, claimable, in_claim_order};
 use self::listing::with_details;
-use self::rows::{job_and_assignment, prefixed_columns, to_job, to_request};
+use self::rows::{job_and_assignment, prefixed_columns, to_job, to_job_type, to_request};
 use self::submit_batch::SubmitBatch;
 use super::stored_time;
 use crate::SeaOrmStore;
@@ -184,7 +185,11 @@ impl JobRepository for SeaOrmStore {
             .collect()
     }
 
-    async fn pending_jobs(&self, job_type: Option<String>, limit: u64) -> anyhow::Result<Vec<Job>> {
+    async fn pending_jobs(
+        &self,
+        job_type: Option<JobTypeName>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<Job>> {
         let types = job_type.map(|job_type| vec![job_type]);
         in_claim_order(claimable(types.as_deref()))
             .limit(limit)
@@ -196,7 +201,7 @@ impl JobRepository for SeaOrmStore {
             .collect()
     }
 
-    async fn pending_counts(&self) -> anyhow::Result<BTreeMap<String, u64>> {
+    async fn pending_counts(&self) -> anyhow::Result<BTreeMap<JobTypeName, u64>> {
         pending_counts_query()
             .into_tuple::<(String, i64)>()
             .all(&self.db)
@@ -206,7 +211,7 @@ impl JobRepository for SeaOrmStore {
             .map(|(job_type, pending)| {
                 let pending = u64::try_from(pending)
                     .with_context(|| format!("negative count of pending {job_type} jobs"))?;
-                Ok((job_type, pending))
+                Ok((to_job_type(&job_type)?, pending))
             })
             .collect()
     }
@@ -247,7 +252,7 @@ impl JobRepository for SeaOrmStore {
             .collect()
     }
 
-    async fn invalidate_cache(&self, job_type: String) -> anyhow::Result<u64> {
+    async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64> {
         let of_type = Query::select()
             .column(jobs::Column::Id)
             .from(jobs::Entity)
@@ -360,7 +365,7 @@ mod tests {
             .single()
             .expect("valid");
         let claim = ClaimRequest {
-            job_types: Some(vec!["TEST".to_owned()]),
+            job_types: Some(vec![JobTypeName::parse("TEST").expect("valid name")]),
             worker: WorkerTag::account(UserId::new(1).expect("positive")),
             storage: StorageBase::new(StorageScheme::Local, "file:///results"),
             limit: 1,

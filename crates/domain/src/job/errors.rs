@@ -4,6 +4,7 @@
 use thiserror::Error;
 
 use super::model::{AssignmentId, JobId};
+use super::registry::UnknownJobType;
 use super::state::JobStatus;
 
 /// Submitting a job.
@@ -63,6 +64,9 @@ pub struct NotAWorker;
 /// A worker listing claimable jobs (R1's `poll`).
 #[derive(Debug, Error)]
 pub enum PollError {
+    /// The type to list is not one of the deployment's (checked before the caller).
+    #[error(transparent)]
+    UnknownType(#[from] UnknownJobType),
     /// The caller may not work the queue.
     #[error(transparent)]
     NotAWorker(#[from] NotAWorker),

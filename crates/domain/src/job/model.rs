@@ -10,6 +10,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use super::hash::PayloadHash;
+use super::registry::JobTypeName;
 use super::state::{JobState, RetryPolicy};
 use crate::UserId;
 use crate::id::positive_id;
@@ -106,13 +107,18 @@ impl StorageBase {
     /// The location of one assignment's results, as R1 names it:
     /// `<root>/<job type lower-cased>/<job id>/<epoch milliseconds of the claim>`.
     #[must_use]
-    pub fn location_for(&self, job_type: &str, job: JobId, now: DateTime<Utc>) -> StorageLocation {
+    pub fn location_for(
+        &self,
+        job_type: &JobTypeName,
+        job: JobId,
+        now: DateTime<Utc>,
+    ) -> StorageLocation {
         StorageLocation {
             scheme: self.scheme,
             uri: format!(
                 "{}/{}/{}/{}",
                 self.root,
-                job_type.to_lowercase(),
+                job_type.as_str().to_lowercase(),
                 job,
                 now.timestamp_millis()
             ),
@@ -126,7 +132,7 @@ pub struct Job {
     /// Its id.
     pub id: JobId,
     /// The job type name.
-    pub job_type: String,
+    pub job_type: JobTypeName,
     /// The user who first submitted it.
     pub owner: UserId,
     /// The validated input payload, as submitted.
@@ -219,7 +225,7 @@ pub struct JobRequest {
     /// Who made it.
     pub user_id: UserId,
     /// The job type asked for.
-    pub job_type: String,
+    pub job_type: JobTypeName,
     /// The payload sent.
     pub input_payload: Value,
     /// Whether an existing job was reused.
@@ -241,8 +247,9 @@ mod tests {
             .single()
             .expect("valid instant");
         let job = JobId::new(42).expect("positive");
+        let job_type = JobTypeName::parse("SUITABILITY_ASSESSMENT").expect("valid name");
         assert_eq!(
-            base.location_for("SUITABILITY_ASSESSMENT", job, now),
+            base.location_for(&job_type, job, now),
             StorageLocation {
                 scheme: StorageScheme::S3,
                 uri: "s3://bucket/results/suitability_assessment/42/1700000000123".into(),

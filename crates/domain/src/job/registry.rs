@@ -120,6 +120,16 @@ impl<'de> Deserialize<'de> for JobTypeName {
     }
 }
 
+/// A name that is not one of the deployment's job types ([`JobTypeRegistry::resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("Unknown job type {name:?}; known types: {}", .known.join(", "))]
+pub struct UnknownJobType {
+    /// The name asked for, as given.
+    pub name: String,
+    /// The deployment's type names, sorted.
+    pub known: Vec<String>,
+}
+
 /// Who may submit a job type (LabCAS-style `authorized_users`).
 ///
 /// Empty `roles` and empty `emails` mean every authenticated user. Otherwise the caller needs one
@@ -441,6 +451,21 @@ impl JobTypeRegistry {
     /// The type called `name`, if the deployment has it.
     pub fn get(&self, name: &str) -> Option<&JobType> {
         self.types.get(name).map(Arc::as_ref)
+    }
+
+    /// The registered name of the type called `name`: whether a job type exists is decided here.
+    ///
+    /// # Errors
+    /// [`UnknownJobType`], naming `name` and every known type, when the deployment has no type
+    /// of that name.
+    pub fn resolve(&self, name: &str) -> Result<JobTypeName, UnknownJobType> {
+        self.types
+            .get_key_value(name)
+            .map(|(known, _)| known.clone())
+            .ok_or_else(|| UnknownJobType {
+                name: name.to_owned(),
+                known: self.names(),
+            })
     }
 
     /// Every type, sorted by name.

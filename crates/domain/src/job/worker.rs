@@ -7,7 +7,7 @@
 
 use thiserror::Error;
 
-use super::registry::{JobTypeName, JobTypeRegistry};
+use super::registry::{JobTypeName, JobTypeRegistry, UnknownJobType};
 
 /// An ECS task or cluster ARN, as a worker names itself: 1 to [`EcsArn::MAX_CHARS`] characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +141,8 @@ pub enum InvalidClaimTypes {
         max: usize,
     },
     /// The first name that is not one of the deployment's types.
-    #[error("Unknown job type {0:?}")]
-    Unknown(String),
+    #[error("Unknown job type {:?}", .0.name)]
+    Unknown(UnknownJobType),
 }
 
 impl ClaimTypes {
@@ -160,19 +160,19 @@ impl ClaimTypes {
         }
         names
             .iter()
-            .map(|name| {
-                registry
-                    .get(name)
-                    .map(|kind| kind.name().clone())
-                    .ok_or_else(|| InvalidClaimTypes::Unknown(name.clone()))
-            })
+            .map(|name| registry.resolve(name).map_err(InvalidClaimTypes::Unknown))
             .collect::<Result<_, _>>()
             .map(Self)
     }
 
     /// The names, in the order given.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(JobTypeName::as_str)
+    pub fn names(&self) -> &[JobTypeName] {
+        &self.0
+    }
+
+    /// The names, owned, in the order given.
+    pub fn into_names(self) -> Vec<JobTypeName> {
+        self.0
     }
 }
 
@@ -225,14 +225,21 @@ mod tests {
     fn claim_types_are_few_and_known() {
         let registry = JobTypeRegistry::builtin().expect("built-in types");
         let types = ClaimTypes::parse(&["TEST".into()], &registry).expect("known");
-        assert_eq!(types.names().collect::<Vec<_>>(), ["TEST"]);
         assert_eq!(
-            ClaimTypes::parse(
-                &["TEST".into(), "NOPE".into(), "ALSO_NOT".into()],
-                &registry
-            ),
-            Err(InvalidClaimTypes::Unknown("NOPE".into()))
+            types
+                .names()
+                .iter()
+                .map(JobTypeName::as_str)
+                .collect::<Vec<_>>(),
+            ["TEST"]
         );
+        let err = ClaimTypes::parse(
+            &["TEST".into(), "NOPE".into(), "ALSO_NOT".into()],
+            &registry,
+        )
+        .expect_err("unknown");
+        assert!(matches!(&err, InvalidClaimTypes::Unknown(unknown) if unknown.name == "NOPE"));
+        assert_eq!(err.to_string(), "Unknown job type \"NOPE\"");
         let too_many = vec!["NOPE".to_owned(); ClaimTypes::MAX + 1];
         let err = ClaimTypes::parse(&too_many, &registry).expect_err("too many");
         assert_eq!(err.to_string(), "must name at most 64 types");

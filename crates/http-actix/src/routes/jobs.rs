@@ -135,34 +135,13 @@ pub struct JobListResponse {
     pub next_cursor: Option<String>,
 }
 
-/// The registered name of job type `name`, or 400 `unknown_job_type` (see [`unknown_type`]).
-fn known_type(state: &AppState, parameter: &str, name: &str) -> Result<String, ApiError> {
-    state
-        .jobs
-        .registry()
-        .get(name)
-        .map(|kind| kind.name().as_str().to_owned())
-        .ok_or_else(|| unknown_type(state, parameter, name))
-}
-
-/// 400 `unknown_job_type` for `name`, naming the request parameter it came in and the
-/// deployment's job types.
-fn unknown_type(state: &AppState, parameter: &str, name: &str) -> ApiError {
-    ApiError::bad_request(
-        "unknown_job_type",
-        format!(
-            "Unknown job type {name:?} in {parameter}; known types: {}",
-            state.published.job_type_names.join(", ")
-        ),
-    )
-}
-
 fn parse_listing(state: &AppState, params: &ListJobsParams) -> Result<JobListing, ApiError> {
     let job_type = params
         .job_type
         .as_deref()
-        .map(|name| known_type(state, "type", name))
-        .transpose()?;
+        .map(|name| state.jobs.job_type(name))
+        .transpose()
+        .map_err(|unknown| ApiError::unknown_job_type(&unknown, "type"))?;
     let mut validation = Validation::default();
     let status = validation.field(
         "status",
@@ -556,7 +535,7 @@ pub async fn download_job(
     Ok(web::Json(DownloadResponse {
         job: DownloadJob {
             id: download.job.id.get(),
-            job_type: download.job.job_type.clone(),
+            job_type: download.job.job_type.to_string(),
             status: download.job.state.status().into(),
         },
         files: download

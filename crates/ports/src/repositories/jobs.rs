@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::UserId;
+use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{
     Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobRequestId, JobState,
     JobStatus, PayloadHash, RetryPolicy, StorageBase, StorageLocation,
@@ -30,7 +31,7 @@ pub struct NewJob {
     /// Who submits it.
     pub owner: UserId,
     /// The (registered) job type name.
-    pub job_type: String,
+    pub job_type: JobTypeName,
     /// The validated input payload.
     pub input_payload: Value,
     /// Its content hash.
@@ -81,7 +82,7 @@ impl WorkerTag {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimRequest {
     /// Only jobs of these types (`None`: any type).
-    pub job_types: Option<Vec<String>>,
+    pub job_types: Option<Vec<JobTypeName>>,
     /// The claiming worker.
     pub worker: WorkerTag,
     /// Where assignments' results go.
@@ -131,7 +132,7 @@ pub struct JobQuery {
     /// Only this status.
     pub status: Option<JobStatus>,
     /// Only this type.
-    pub job_type: Option<String>,
+    pub job_type: Option<JobTypeName>,
     /// Page size.
     pub limit: u64,
     /// Only jobs with an id below this one (the previous page's cursor).
@@ -226,12 +227,16 @@ pub trait JobRepository: Send + Sync + 'static {
     ) -> anyhow::Result<Vec<JobRequest>>;
 
     /// Up to `limit` claimable jobs, oldest first, optionally of one type (R1's `poll`).
-    async fn pending_jobs(&self, job_type: Option<String>, limit: u64) -> anyhow::Result<Vec<Job>>;
+    async fn pending_jobs(
+        &self,
+        job_type: Option<JobTypeName>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<Job>>;
 
     /// The number of claimable jobs (`PENDING` with attempts below their maximum) of each job
     /// type that has any, in one query and without any page limit. Types without claimable jobs
     /// are absent (never a zero count).
-    async fn pending_counts(&self) -> anyhow::Result<BTreeMap<String, u64>>;
+    async fn pending_counts(&self) -> anyhow::Result<BTreeMap<JobTypeName, u64>>;
 
     /// Claims this job if it is claimable (R1's `assign`); atomic: of concurrent callers exactly
     /// one wins.
@@ -255,5 +260,5 @@ pub trait JobRepository: Send + Sync + 'static {
     async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Job>>;
 
     /// Marks every result of this job type as no longer valid for the cache; the number changed.
-    async fn invalidate_cache(&self, job_type: String) -> anyhow::Result<u64>;
+    async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64>;
 }

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use reefguide_domain::capacity::{PlanReason, ScalingPolicy, plan};
-use reefguide_domain::job::registry::{JobType, JobTypeRegistry};
+use reefguide_domain::job::registry::{JobType, JobTypeName, JobTypeRegistry};
 use thiserror::Error;
 use tokio::sync::Mutex;
 
@@ -33,7 +33,7 @@ pub enum CapacityConfigError {
     #[error("job type {job_type} runs on compute target {target:?}, which has no scaling policy")]
     NoPolicy {
         /// The job type.
-        job_type: String,
+        job_type: JobTypeName,
         /// Its compute target.
         target: String,
     },
@@ -144,7 +144,7 @@ pub struct CapacityManager<S: JobRepository, K: ComputeCluster, C: Clock> {
     cluster: K,
     clock: C,
     /// Compute target of every registered job type.
-    routes: BTreeMap<String, String>,
+    routes: BTreeMap<JobTypeName, String>,
     /// Every compute target with a policy, by name.
     targets: BTreeMap<String, Target>,
 }
@@ -220,7 +220,7 @@ impl<S: JobRepository, K: ComputeCluster, C: Clock> CapacityManager<S, K, C> {
     }
 
     /// Pending jobs summed per target, and those of types no target runs.
-    fn pending_per_target(&self, counts: BTreeMap<String, u64>) -> (BTreeMap<&str, u64>, u64) {
+    fn pending_per_target(&self, counts: BTreeMap<JobTypeName, u64>) -> (BTreeMap<&str, u64>, u64) {
         let mut per_target = BTreeMap::new();
         let mut unrouted = 0_u64;
         for (job_type, pending) in counts {
@@ -324,15 +324,15 @@ impl<S: JobRepository, K: ComputeCluster, C: Clock> CapacityManager<S, K, C> {
 fn route(
     job_type: &JobType,
     policies: &BTreeMap<String, ScalingPolicy>,
-) -> Result<(String, String), CapacityConfigError> {
+) -> Result<(JobTypeName, String), CapacityConfigError> {
     let target = job_type.compute_target();
     if !policies.contains_key(target) {
         return Err(CapacityConfigError::NoPolicy {
-            job_type: job_type.name().to_string(),
+            job_type: job_type.name().clone(),
             target: target.to_owned(),
         });
     }
-    Ok((job_type.name().to_string(), target.to_owned()))
+    Ok((job_type.name().clone(), target.to_owned()))
 }
 
 /// A collection length as a worker count (saturating; never reached in practice).

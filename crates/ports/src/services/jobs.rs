@@ -28,7 +28,8 @@ use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
     JobAccessError, NotAWorker, PollError, SubmitJobError,
 };
-use reefguide_domain::job::registry::{JobType, JobTypeRegistry};
+use reefguide_domain::job::registry::{JobType, JobTypeName, JobTypeRegistry, UnknownJobType};
+use reefguide_domain::job::worker::InvalidClaimTypes;
 use reefguide_domain::job::{
     Assignment, AssignmentId, ClaimTypes, EcsArn, Job, JobDetails, JobId, JobRequest, JobState,
     JobStatus, Outcome, PayloadHash, ProgressMessage, ProgressPercent, StorageBase,
@@ -74,8 +75,8 @@ pub const SWEEP_BATCH: u64 = 500;
 pub struct JobListing {
     /// Only this status.
     pub status: Option<JobStatus>,
-    /// Only this type.
-    pub job_type: Option<String>,
+    /// Only this type (resolved with [`JobService::job_type`]).
+    pub job_type: Option<JobTypeName>,
     /// Page size.
     pub limit: u64,
     /// The cursor from the previous page.
@@ -175,6 +176,25 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         &self.registry
     }
 
+    /// The registered name of the type called `name`: whether a job type exists is decided by
+    /// the registry ([`JobTypeRegistry::resolve`]) for every use case.
+    ///
+    /// # Errors
+    /// [`UnknownJobType`] when the deployment has no type of that name.
+    pub fn job_type(&self, name: &str) -> Result<JobTypeName, UnknownJobType> {
+        self.registry.resolve(name)
+    }
+
+    /// The job types one claim asks for: at most [`ClaimTypes::MAX`] names, each one of the
+    /// deployment's types (decided by the registry, as for every use case).
+    ///
+    /// # Errors
+    /// [`InvalidClaimTypes::TooMany`] over the limit, else [`InvalidClaimTypes::Unknown`] naming
+    /// the first unknown type.
+    pub fn claim_types(&self, names: &[String]) -> Result<ClaimTypes, InvalidClaimTypes> {
+        ClaimTypes::parse(names, &self.registry)
+    }
+
     /// The types `actor` may submit, by name.
     pub fn submittable_types<'a>(&'a self, actor: &'a User) -> impl Iterator<Item = &'a JobType> {
         self.registry.submittable_by(&actor.email, &actor.roles)
@@ -201,7 +221,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             .store
             .submit_job(NewJob {
                 owner: actor.id,
-                job_type: spec.name.as_str().to_owned(),
+                job_type: spec.name.clone(),
                 hash: PayloadHash::compute(spec.name.as_str(), &input_payload),
                 input_payload,
                 policy: spec.policy,
@@ -286,14 +306,11 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         if !may_invalidate_cache(actor) {
             return Err(InvalidateCacheError::Forbidden);
         }
-        let kind = self
+        let name = self
             .registry
-            .get(job_type)
-            .ok_or_else(|| InvalidateCacheError::UnknownType(job_type.to_owned()))?;
-        Ok(self
-            .store
-            .invalidate_cache(kind.name().as_str().to_owned())
-            .await?)
+            .resolve(job_type)
+            .map_err(|unknown| InvalidateCacheError::UnknownType(unknown.name))?;
+        Ok(self.store.invalidate_cache(name).await?)
     }
 
     /// Up to [`POLL_LIMIT`] claimable jobs, oldest first (R1's `poll`). Jobs that an `assign` of
@@ -301,11 +318,13 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// lose the race for them: the listing may have been read before the claim's commit), and so
     /// are jobs that came first in another poll's answer moments ago (see [`shortcuts`]), unless
     /// nothing else is waiting. The first job listed is offered to this poller.
-    pub async fn poll(
-        &self,
-        actor: &User,
-        job_type: Option<String>,
-    ) -> Result<Vec<Job>, PollError> {
+    ///
+    /// `job_type` is checked before the caller: an unknown type is
+    /// [`PollError::UnknownType`] whoever asks.
+    pub async fn poll(&self, actor: &User, job_type: Option<&str>) -> Result<Vec<Job>, PollError> {
+        let job_type = job_type
+            .map(|name| self.registry.resolve(name))
+            .transpose()?;
         require_worker(actor)?;
         let now = self.clock.now();
         let margin = self.shortcuts.poll_margin(now).min(MAX_POLL_SKIP);
@@ -358,8 +377,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         wait: StdDuration,
     ) -> Result<Option<Claimed>, ClaimError> {
         require_worker(actor)?;
-        let job_types: Option<Vec<String>> =
-            job_types.map(|types| types.names().map(str::to_owned).collect());
+        let job_types = job_types.map(ClaimTypes::into_names);
         let worker = arns.tag(actor);
         let deadline = tokio::time::Instant::now() + wait.min(MAX_CLAIM_WAIT);
         let mut waiter = self.signal.subscribe();
@@ -493,7 +511,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         let now = self.clock.now();
         let next = job.state.complete(outcome, now).map_err(lease_lost)?;
         if outcome == Outcome::Succeeded
-            && let Some(kind) = self.registry.get(&job.job_type)
+            && let Some(kind) = self.registry.get(job.job_type.as_str())
         {
             kind.validate_result(result_payload)?;
         }

@@ -38,10 +38,11 @@ fn fx() -> Fixture {
         .timestamp_millis_opt(1_700_000_000_000)
         .single()
         .expect("a valid instant");
-    let location =
-        store
-            .base()
-            .location_for("TEST", JobId::new(12).expect("a positive id"), claimed);
+    let location = store.base().location_for(
+        &reefguide_domain::job::registry::JobTypeName::parse("TEST").expect("valid name"),
+        JobId::new(12).expect("a positive id"),
+        claimed,
+    );
     Fixture {
         dir,
         store,

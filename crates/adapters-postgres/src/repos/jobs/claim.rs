@@ -28,6 +28,7 @@
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
+use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{JobId, StorageBase};
 use reefguide_ports::repositories::{AssignOutcome, ClaimRequest, Claimed, WorkerTag};
 use sea_orm::sea_query::Expr;
@@ -81,10 +82,10 @@ impl SeaOrmStore {
 }
 
 /// The claimable jobs (the claim rule of [`sql::claimable`]), optionally of some types.
-pub(super) fn claimable(job_types: Option<&[String]>) -> Select<jobs::Entity> {
+pub(super) fn claimable(job_types: Option<&[JobTypeName]>) -> Select<jobs::Entity> {
     let mut select = jobs::Entity::find().filter(Expr::cust(format!("({})", sql::claimable())));
     if let Some(types) = job_types {
-        select = select.filter(jobs::Column::JobType.is_in(types.iter().cloned()));
+        select = select.filter(jobs::Column::JobType.is_in(types.iter().map(JobTypeName::as_str)));
     }
     select
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use chrono::Duration;
+use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{
     Assignment, Job, JobRequest, JobResult, JobState, JobStatus, PayloadHash, RetryPolicy,
     StorageLocation, StorageScheme,
@@ -23,7 +24,7 @@ pub(super) fn to_job(row: jobs::Model) -> anyhow::Result<Job> {
             .with_context(|| format!("attempts {} is negative", row.attempts))?;
         Ok(Job {
             id: job_id(row.id)?,
-            job_type: row.job_type,
+            job_type: to_job_type(&row.job_type)?,
             owner: user_id(row.user_id)?,
             input_payload: row.input_payload,
             hash: PayloadHash::from_stored(row.hash),
@@ -36,6 +37,11 @@ pub(super) fn to_job(row: jobs::Model) -> anyhow::Result<Job> {
         })
     };
     parse().with_context(|| format!("stored job {stored_id} cannot be read"))
+}
+
+/// A stored job type name; one that breaks the naming rule is an error quoting it.
+pub(super) fn to_job_type(stored: &str) -> anyhow::Result<JobTypeName> {
+    JobTypeName::parse(stored).with_context(|| format!("job type {stored:?} is not a valid name"))
 }
 
 /// A stored retry policy.
@@ -118,7 +124,7 @@ pub(super) fn to_request(row: job_requests::Model) -> anyhow::Result<JobRequest>
             id: job_request_id(row.id)?,
             created_at: row.created_at,
             user_id: user_id(row.user_id)?,
-            job_type: row.job_type,
+            job_type: to_job_type(&row.job_type)?,
             input_payload: row.input_payload,
             cache_hit: row.cache_hit,
             job_id: job_id(row.job_id)?,

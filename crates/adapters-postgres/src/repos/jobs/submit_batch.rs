@@ -279,7 +279,8 @@ mod tests {
     fn new_job(hash: &str) -> NewJob {
         NewJob {
             owner: UserId::new(1).expect("positive"),
-            job_type: "TEST".to_owned(),
+            job_type: reefguide_domain::job::registry::JobTypeName::parse("TEST")
+                .expect("valid name"),
             input_payload: serde_json::json!({"id": 1}),
             hash: PayloadHash::from_stored(hash.to_owned()),
             policy: RetryPolicy::new(3, Duration::minutes(5)).expect("policy"),

@@ -1013,3 +1013,22 @@ fn registry_errors_read_well() {
         "the schemas of built-in job type TEST cannot be replaced"
     );
 }
+
+#[test]
+fn resolve_decides_whether_a_type_exists() {
+    let registry = registry();
+    assert_eq!(registry.resolve("TEST"), Ok(name("TEST")));
+    for unknown in ["NOPE", "", "test", "SUITABILITY"] {
+        let error = registry.resolve(unknown).expect_err("not a type");
+        assert_eq!(error.name, unknown);
+        assert_eq!(error.known, registry.names());
+    }
+    assert_eq!(
+        registry
+            .resolve("NOPE")
+            .expect_err("not a type")
+            .to_string(),
+        "Unknown job type \"NOPE\"; known types: ADRIA_MODEL_RUN, DATA_SPECIFICATION_UPDATE, \
+         REGIONAL_ASSESSMENT, SUITABILITY_ASSESSMENT, TEST"
+    );
+}

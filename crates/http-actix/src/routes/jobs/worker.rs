@@ -9,7 +9,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, get, post, web};
 use reefguide_domain::job::worker::InvalidClaimTypes;
 use reefguide_domain::job::{
-    AssignmentId, ClaimTypes, EcsArn, JobId, Outcome, ProgressMessage, ProgressPercent,
+    AssignmentId, EcsArn, JobId, Outcome, ProgressMessage, ProgressPercent,
 };
 use reefguide_domain::storage::RelativePath;
 use reefguide_ports::services::{Progress, WorkerArns};
@@ -19,7 +19,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::dto::{AssignmentDto, JobDto};
-use super::{known_type, unknown_type};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
@@ -84,12 +83,7 @@ pub async fn poll_jobs(
     state: web::Data<AppState>,
     params: web::Query<PollParams>,
 ) -> Result<web::Json<PollResponse>, ApiError> {
-    let job_type = params
-        .job_type
-        .as_deref()
-        .map(|name| known_type(&state, "jobType", name))
-        .transpose()?;
-    let jobs = state.jobs.poll(&actor, job_type).await?;
+    let jobs = state.jobs.poll(&actor, params.job_type.as_deref()).await?;
     Ok(web::Json(PollResponse {
         jobs: jobs.iter().map(JobDto::bare).collect(),
     }))
@@ -225,9 +219,9 @@ pub async fn claim_job(
         "jobTypes",
         job_types
             .map(|names| {
-                ClaimTypes::parse(&names, state.jobs.registry()).map_err(|e| match e {
-                    InvalidClaimTypes::Unknown(name) => {
-                        unknown_type(&state, "jobTypes", &name).to_string()
+                state.jobs.claim_types(&names).map_err(|e| match e {
+                    InvalidClaimTypes::Unknown(unknown) => {
+                        ApiError::unknown_job_type(&unknown, "jobTypes").to_string()
                     }
                     InvalidClaimTypes::TooMany { .. } => e.to_string(),
                 })

@@ -73,11 +73,16 @@ fn test_on_gpu() -> JobTypeRegistry {
     JobTypeRegistry::with_overrides([(name, change)]).expect("valid override")
 }
 
+/// A valid job type name.
+fn type_name(raw: &str) -> JobTypeName {
+    JobTypeName::parse(raw).expect("valid name")
+}
+
 /// A store whose queue holds `counts` (job type, claimable jobs) on every cycle.
 fn store_with(counts: &[(&str, u64)]) -> MockJobRepository {
-    let counts: BTreeMap<String, u64> = counts
+    let counts: BTreeMap<JobTypeName, u64> = counts
         .iter()
-        .map(|(job_type, pending)| ((*job_type).to_owned(), *pending))
+        .map(|(job_type, pending)| (type_name(job_type), *pending))
         .collect();
     let mut store = MockJobRepository::new();
     store
@@ -274,7 +279,7 @@ async fn the_cooldown_holds_back_further_launches() {
     let queue = Arc::clone(&counts);
     store.expect_pending_counts().returning(move || {
         let pending = *queue.lock().expect("queue lock");
-        Ok(BTreeMap::from([("TEST".to_owned(), pending)]))
+        Ok(BTreeMap::from([(type_name("TEST"), pending)]))
     });
     let manager = default_manager(store, cluster, &clock, example());
 
@@ -502,7 +507,7 @@ fn every_job_type_needs_a_policy_for_its_target() {
     assert_eq!(
         error,
         CapacityConfigError::NoPolicy {
-            job_type: "TEST".to_owned(),
+            job_type: type_name("TEST"),
             target: GPU.to_owned(),
         }
     );

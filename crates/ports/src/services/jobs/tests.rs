@@ -43,6 +43,11 @@ fn service_with(store: MockJobRepository, registry: JobTypeRegistry, signal: Job
     JobService::new(store, FixedClock, registry, storage(), signal)
 }
 
+/// A valid job type name.
+fn type_name(raw: &str) -> JobTypeName {
+    JobTypeName::parse(raw).expect("valid name")
+}
+
 fn builtin() -> JobTypeRegistry {
     JobTypeRegistry::builtin().expect("built-in types compile")
 }
@@ -135,7 +140,7 @@ pub(crate) fn job(job_type: &str, state: JobState) -> Job {
     let payload = json!({ "id": 1 });
     Job {
         id: jid(JOB),
-        job_type: job_type.to_owned(),
+        job_type: type_name(job_type),
         owner: uid(OWNER),
         hash: PayloadHash::compute(job_type, &payload),
         input_payload: payload,
@@ -299,7 +304,7 @@ async fn a_valid_submission_is_stored_with_the_types_policy(
     let payload = json!({ "id": 42 });
     let expected = NewJob {
         owner: uid(OTHER),
-        job_type: "TEST".into(),
+        job_type: type_name("TEST"),
         input_payload: payload.clone(),
         hash: PayloadHash::compute("TEST", &payload),
         policy: RetryPolicy::new(max_attempts, Duration::minutes(lease_minutes))
@@ -426,7 +431,7 @@ async fn listings_are_scoped_to_the_caller_unless_admin(
     let expected = JobQuery {
         scope,
         status: Some(JobStatus::Pending),
-        job_type: Some("TEST".into()),
+        job_type: Some(type_name("TEST")),
         limit: 25,
         before: Some(jid(100)),
     };
@@ -444,7 +449,7 @@ async fn listings_are_scoped_to_the_caller_unless_admin(
         });
     let listing = JobListing {
         status: Some(JobStatus::Pending),
-        job_type: Some("TEST".into()),
+        job_type: Some(type_name("TEST")),
         limit: 25,
         before: Some(jid(100)),
     };
@@ -1014,7 +1019,7 @@ fn claim_store(available: Arc<AtomicBool>, calls: Arc<AtomicUsize>) -> MockJobRe
 #[tokio::test(start_paused = true)]
 async fn a_claimable_job_is_returned_at_once() {
     let expected = ClaimRequest {
-        job_types: Some(vec!["TEST".into()]),
+        job_types: Some(vec![type_name("TEST")]),
         worker: worker(),
         storage: storage(),
         limit: 1,
@@ -1163,11 +1168,11 @@ async fn poll_asks_for_at_most_ten_claimable_jobs() {
     let mut store = MockJobRepository::new();
     store
         .expect_pending_jobs()
-        .with(eq(Some("TEST".to_owned())), eq(POLL_LIMIT))
+        .with(eq(Some(type_name("TEST"))), eq(POLL_LIMIT))
         .times(1)
         .returning(|_, _| Ok(vec![test_job(JobState::new_pending())]));
     let got = service(store)
-        .poll(&worker_account(), Some("TEST".into()))
+        .poll(&worker_account(), Some("TEST"))
         .await
         .expect("polled");
     assert_eq!(got.len(), 1);
@@ -1494,10 +1499,14 @@ impl JobRepository for GatedAssigns {
     ) -> anyhow::Result<Vec<JobRequest>> {
         self.mock.list_requests(user, limit).await
     }
-    async fn pending_jobs(&self, job_type: Option<String>, limit: u64) -> anyhow::Result<Vec<Job>> {
+    async fn pending_jobs(
+        &self,
+        job_type: Option<JobTypeName>,
+        limit: u64,
+    ) -> anyhow::Result<Vec<Job>> {
         self.mock.pending_jobs(job_type, limit).await
     }
-    async fn pending_counts(&self) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+    async fn pending_counts(&self) -> anyhow::Result<std::collections::BTreeMap<JobTypeName, u64>> {
         self.mock.pending_counts().await
     }
     async fn assign_job(
@@ -1519,7 +1528,7 @@ impl JobRepository for GatedAssigns {
     async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Job>> {
         self.mock.expired_leases(now, limit).await
     }
-    async fn invalidate_cache(&self, job_type: String) -> anyhow::Result<u64> {
+    async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64> {
         self.mock.invalidate_cache(job_type).await
     }
 }
@@ -1721,7 +1730,7 @@ async fn invalidating_a_known_type_counts_the_results() {
     let mut store = MockJobRepository::new();
     store
         .expect_invalidate_cache()
-        .with(eq("TEST".to_owned()))
+        .with(eq(type_name("TEST")))
         .times(1)
         .returning(|_| Ok(4));
     let got = service(store)
@@ -1801,4 +1810,40 @@ async fn an_administrator_works_the_queue() {
         .returning(|_, _| Ok(vec![]));
     let got = service(store).poll(&admin(), None).await;
     assert!(matches!(&got, Ok(jobs) if jobs.is_empty()), "{got:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// which job types exist
+
+#[rstest]
+#[case::worker(&[Role::Worker])]
+#[case::analyst(&[Role::Analyst])]
+#[tokio::test]
+async fn polling_an_unknown_type_is_refused_before_the_caller_is_checked(#[case] roles: &[Role]) {
+    // A store that must not be asked anything.
+    let service = service(MockJobRepository::new());
+    let got = service.poll(&user_with(OTHER, roles), Some("NOPE")).await;
+    let Err(PollError::UnknownType(unknown)) = got else {
+        panic!("expected an unknown type: {got:?}");
+    };
+    assert_eq!(unknown.name, "NOPE");
+    assert_eq!(unknown.known, builtin().names());
+}
+
+#[test]
+fn the_registry_decides_which_types_exist() {
+    let service = service(MockJobRepository::new());
+    assert_eq!(service.job_type("TEST"), Ok(type_name("TEST")));
+    assert_eq!(
+        service.job_type("test").map_err(|unknown| unknown.name),
+        Err("test".to_owned())
+    );
+    let types = service
+        .claim_types(&["TEST".to_owned()])
+        .expect("a known type");
+    assert_eq!(types.names(), [type_name("TEST")]);
+    assert!(matches!(
+        service.claim_types(&["TEST".to_owned(), "NOPE".to_owned()]),
+        Err(InvalidClaimTypes::Unknown(unknown)) if unknown.name == "NOPE"
+    ));
 }

@@ -226,7 +226,7 @@ pub(in crate::repos::jobs) fn batch_claim_statement(claims: &[ClaimRequest]) -> 
             let placeholders: Vec<String> = (0..types.len())
                 .map(|index| format!("${}", values.len() + 1 + index))
                 .collect();
-            values.extend(types.iter().cloned().map(Value::from));
+            values.extend(types.iter().map(|name| Value::from(name.as_str())));
             format!(" AND \"type\" IN ({})", placeholders.join(", "))
         }
         None => String::new(),

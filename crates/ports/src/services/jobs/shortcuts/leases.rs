@@ -20,6 +20,7 @@
 use chrono::{DateTime, Utc};
 use moka::policy::EvictionPolicy;
 use moka::sync::Cache;
+use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{Assignment, AssignmentId, Job, JobId, JobState, RetryPolicy};
 
 /// How many leases, and how many leased job ids, are remembered at most.
@@ -31,7 +32,7 @@ pub(crate) struct LeasedJob {
     /// The job's id.
     pub id: JobId,
     /// Its type, for validating results.
-    pub job_type: String,
+    pub job_type: JobTypeName,
     /// Status, attempts and lease.
     pub state: JobState,
     /// The retry policy, for extending the lease.
