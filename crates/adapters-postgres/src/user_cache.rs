@@ -21,24 +21,62 @@
 //!
 //! [`UserRepository::find_user`]: reefguide_ports::UserRepository::find_user
 
+use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use moka::sync::Cache;
+use lru::LruCache;
 use reefguide_domain::{User, UserId};
 
 /// The Postgres notification channel of user changes; the payload is the user id.
 pub const USER_CHANNEL: &str = "reefguide_users";
 
-/// Most users kept (an entry is about 100 bytes).
-const CAPACITY: u64 = 10_000;
+/// Most users kept (an entry is about 100 bytes), least recently used first out.
+const CAPACITY: NonZeroUsize = NonZeroUsize::new(10_000).expect("non-zero");
 
 /// Users by id, invalidated on change (see the module documentation).
 pub(crate) struct UserCache {
     /// `None` when caching is off (a zero time-to-live).
-    entries: Option<Cache<i32, User>>,
+    entries: Option<Entries>,
     /// Advanced by every invalidation.
     generation: AtomicU64,
+}
+
+/// The cached users, each with the monotonic instant it stops being served.
+struct Entries {
+    ttl: Duration,
+    users: Mutex<LruCache<i32, (User, Instant)>>,
+}
+
+impl Entries {
+    fn get(&self, id: i32) -> Option<User> {
+        let mut users = self.lock();
+        let (user, stale_at) = users.get(&id)?;
+        if Instant::now() < *stale_at {
+            return Some(user.clone());
+        }
+        users.pop(&id);
+        None
+    }
+
+    fn insert(&self, user: &User) {
+        let stale_at = Instant::now() + self.ttl;
+        self.lock().put(user.id.get(), (user.clone(), stale_at));
+    }
+
+    fn remove(&self, id: i32) {
+        self.lock().pop(&id);
+    }
+
+    fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LruCache<i32, (User, Instant)>> {
+        // The map holds no invariant a panicking holder could break half way.
+        self.users.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for UserCache {
@@ -57,11 +95,9 @@ pub(crate) struct Generation(u64);
 impl UserCache {
     /// A cache keeping users for `ttl` (a zero `ttl` turns caching off).
     pub(crate) fn new(ttl: Duration) -> Self {
-        let entries = (!ttl.is_zero()).then(|| {
-            Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(ttl)
-                .build()
+        let entries = (!ttl.is_zero()).then(|| Entries {
+            ttl,
+            users: Mutex::new(LruCache::new(CAPACITY)),
         });
         Self {
             entries,
@@ -74,7 +110,7 @@ impl UserCache {
         let generation = Generation(self.generation.load(Ordering::Acquire));
         self.entries
             .as_ref()
-            .and_then(|entries| entries.get(&id.get()))
+            .and_then(|entries| entries.get(id.get()))
             .ok_or(generation)
     }
 
@@ -86,10 +122,9 @@ impl UserCache {
         if self.generation.load(Ordering::Acquire) != seen.0 {
             return;
         }
-        let key = user.id.get();
-        entries.insert(key, user.clone());
+        entries.insert(user);
         if self.generation.load(Ordering::Acquire) != seen.0 {
-            entries.invalidate(&key);
+            entries.remove(user.id.get());
         }
     }
 
@@ -97,7 +132,7 @@ impl UserCache {
     pub(crate) fn invalidate(&self, id: i32) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(entries) = &self.entries {
-            entries.invalidate(&id);
+            entries.remove(id);
         }
     }
 
@@ -105,7 +140,7 @@ impl UserCache {
     pub(crate) fn clear(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(entries) = &self.entries {
-            entries.invalidate_all();
+            entries.clear();
         }
     }
 }
@@ -161,6 +196,17 @@ mod tests {
         cache.keep(&user(2, &[]), in_flight);
         assert!(cache.get(UserId::new(1).expect("id")).is_err());
         assert!(cache.get(UserId::new(2).expect("id")).is_err());
+    }
+
+    #[test]
+    fn a_user_is_served_for_its_time_to_live_only() {
+        let cache = UserCache::new(Duration::from_millis(500));
+        let id = UserId::new(4).expect("id");
+        let seen = cache.get(id).expect_err("empty");
+        cache.keep(&user(4, &[]), seen);
+        assert!(cache.get(id).is_ok());
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(cache.get(id).is_err(), "served after its time-to-live");
     }
 
     #[test]

@@ -5,36 +5,29 @@
 //! token (its header, claims and signature: a token that differs in any byte is another key), so
 //! the memory holds no credential. A remembered token is answered with its claims while it has
 //! not expired, with the leeway of a full verification; after that it is refused as expired,
-//! exactly as verifying it again would. The memory is bounded (least recently used out; the
-//! bound is kept by the cache's upkeep, which may briefly lag behind a burst of writes), and
+//! exactly as verifying it again would. The memory is bounded (least recently used out), and
 //! forgetting only costs a verification.
 
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, PoisonError};
+
 use chrono::{DateTime, Duration, Utc};
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
+use lru::LruCache;
 use reefguide_domain::AccessClaims;
 use reefguide_domain::auth::errors::TokenRejection;
 use sha2::{Digest as _, Sha256};
 
 /// How many verified tokens are remembered at most.
-const CAPACITY: u64 = 1_024;
+const CAPACITY: NonZeroUsize = NonZeroUsize::new(1_024).expect("non-zero");
 
 /// The digest a token is remembered under.
 type TokenDigest = [u8; 32];
 
 /// Tokens that passed verification, with their claims.
+#[derive(Debug)]
 pub(super) struct VerifiedTokens {
     leeway: Duration,
-    tokens: Cache<TokenDigest, AccessClaims>,
-}
-
-impl std::fmt::Debug for VerifiedTokens {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VerifiedTokens")
-            .field("leeway", &self.leeway)
-            .field("tokens", &self.tokens.entry_count())
-            .finish()
-    }
+    tokens: Mutex<LruCache<TokenDigest, AccessClaims>>,
 }
 
 impl VerifiedTokens {
@@ -42,10 +35,7 @@ impl VerifiedTokens {
     pub(super) fn new(leeway: Duration) -> Self {
         Self {
             leeway,
-            tokens: Cache::builder()
-                .max_capacity(CAPACITY)
-                .eviction_policy(EvictionPolicy::lru())
-                .build(),
+            tokens: Mutex::new(LruCache::new(CAPACITY)),
         }
     }
 
@@ -57,17 +47,21 @@ impl VerifiedTokens {
         now: DateTime<Utc>,
     ) -> Option<Result<AccessClaims, TokenRejection>> {
         let digest = digest(token);
-        let claims = self.tokens.get(&digest)?;
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        let claims = tokens.get(&digest)?;
         if claims.expires_at + self.leeway < now {
-            self.tokens.invalidate(&digest);
+            tokens.pop(&digest);
             return Some(Err(TokenRejection::Expired));
         }
-        Some(Ok(claims))
+        Some(Ok(claims.clone()))
     }
 
     /// Remembers a token that passed verification, with its claims.
     pub(super) fn remember(&self, token: &str, claims: &AccessClaims) {
-        self.tokens.insert(digest(token), claims.clone());
+        self.tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .put(digest(token), claims.clone());
     }
 }
 
@@ -125,12 +119,14 @@ mod tests {
     fn the_memory_is_bounded() {
         let now = Utc::now();
         let memory = VerifiedTokens::new(Duration::seconds(5));
-        for n in 0..=CAPACITY {
+        for n in 0..=CAPACITY.get() {
             memory.remember(&format!("token-{n}"), &claims(now + Duration::minutes(1)));
         }
-        // The cache's upkeep, which otherwise runs now and then.
-        memory.tokens.run_pending_tasks();
         assert_eq!(memory.recall("token-0", now), None);
-        assert!(memory.recall(&format!("token-{CAPACITY}"), now).is_some());
+        assert!(
+            memory
+                .recall(&format!("token-{}", CAPACITY.get()), now)
+                .is_some()
+        );
     }
 }

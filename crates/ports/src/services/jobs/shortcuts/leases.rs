@@ -13,18 +13,20 @@
 //!   clock runs ahead could re-queue it slightly earlier; such a worker is told "not available"
 //!   and takes the job at its next poll.)
 //!
-//! Both memories are bounded ([`CAPACITY`] entries each, least recently used first out; the
-//! bound is kept by the cache's upkeep, which may briefly lag behind a burst of writes) and hold
-//! no payloads.
+//! Both memories are bounded ([`CAPACITY`] entries each, least recently used first out) and
+//! hold no payloads. They sit behind one mutex held for a few map operations: on the worker
+//! routes this is measurably cheaper than a concurrent cache (see `docs/performance.md`).
+
+use std::num::NonZeroUsize;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use chrono::{DateTime, Utc};
-use moka::policy::EvictionPolicy;
-use moka::sync::Cache;
+use lru::LruCache;
 use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{Assignment, AssignmentId, Job, JobId, JobState, RetryPolicy};
 
 /// How many leases, and how many leased job ids, are remembered at most.
-pub(super) const CAPACITY: u64 = 8_192;
+pub(super) const CAPACITY: NonZeroUsize = NonZeroUsize::new(8_192).expect("non-zero");
 
 /// The part of a job that heartbeats and results decide on (a job without its payload).
 #[derive(Debug, Clone, PartialEq)]
@@ -77,67 +79,65 @@ impl Lease {
 
 /// The remembered leases (by assignment) and leased jobs (until when they stay leased).
 pub(super) struct LeaseBook {
-    leases: Cache<AssignmentId, Lease>,
-    leased_until: Cache<JobId, DateTime<Utc>>,
+    memory: Mutex<Memory>,
+}
+
+/// The two maps, changed together under one lock.
+struct Memory {
+    leases: LruCache<AssignmentId, Lease>,
+    leased_until: LruCache<JobId, DateTime<Utc>>,
 }
 
 impl Default for LeaseBook {
     fn default() -> Self {
         Self {
-            leases: bounded(),
-            leased_until: bounded(),
+            memory: Mutex::new(Memory {
+                leases: LruCache::new(CAPACITY),
+                leased_until: LruCache::new(CAPACITY),
+            }),
         }
     }
 }
 
 impl std::fmt::Debug for LeaseBook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let memory = self.lock();
         f.debug_struct("LeaseBook")
-            .field("leases", &self.leases.entry_count())
-            .field("leased_jobs", &self.leased_until.entry_count())
+            .field("leases", &memory.leases.len())
+            .field("leased_jobs", &memory.leased_until.len())
             .finish()
     }
-}
-
-/// A cache of at most [`CAPACITY`] entries, least recently used first out.
-fn bounded<K, V>() -> Cache<K, V>
-where
-    K: std::hash::Hash + Eq + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    Cache::builder()
-        .max_capacity(CAPACITY)
-        .eviction_policy(EvictionPolicy::lru())
-        .build()
 }
 
 impl LeaseBook {
     /// Remembers a lease just granted or just changed. The job stays known as leased until the
     /// latest lease end remembered for it.
     pub(super) fn remember(&self, lease: Lease) {
+        let mut memory = self.lock();
         let until = lease.assignment.expires_at;
-        self.leased_until
-            .entry(lease.job.id)
-            .and_upsert_with(|known| known.map_or(until, |known| (*known.value()).max(until)));
-        self.leases.insert(lease.assignment.id, lease);
+        let known = memory.leased_until.get(&lease.job.id).copied();
+        let until = known.map_or(until, |known| known.max(until));
+        memory.leased_until.put(lease.job.id, until);
+        memory.leases.put(lease.assignment.id, lease);
     }
 
     /// Takes the remembered lease of an assignment out of the book (a caller whose change
     /// storage accepts remembers the changed lease again).
     pub(super) fn take(&self, id: AssignmentId) -> Option<Lease> {
-        self.leases.remove(&id)
+        self.lock().leases.pop(&id)
     }
 
     /// Whether `job` is known to be leased at `now`, hence not assignable.
     pub(super) fn is_leased(&self, job: JobId, now: DateTime<Utc>) -> bool {
-        self.leased_until.get(&job).is_some_and(|until| until > now)
+        self.lock()
+            .leased_until
+            .get(&job)
+            .is_some_and(|until| *until > now)
     }
 
-    /// Brings the bounds up to date at once (the caches' upkeep otherwise runs now and then).
-    #[cfg(test)]
-    fn settle(&self) {
-        self.leases.run_pending_tasks();
-        self.leased_until.run_pending_tasks();
+    fn lock(&self) -> MutexGuard<'_, Memory> {
+        // The memory holds no invariant a panicking holder could break half way.
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -207,14 +207,13 @@ mod tests {
     #[test]
     fn a_full_book_forgets_the_least_recently_used() {
         let book = LeaseBook::default();
-        let capacity = i64::try_from(CAPACITY).expect("small");
+        let capacity = i64::try_from(CAPACITY.get()).expect("small");
         for n in 1..=capacity {
             book.remember(lease(n, n, 100));
         }
         // Job 1 was used recently; job 2 is now the least recently used.
         assert!(book.is_leased(jid(1), at(0)));
         book.remember(lease(capacity + 1, capacity + 1, 100));
-        book.settle();
         assert!(book.is_leased(jid(capacity + 1), at(0)));
         assert!(book.is_leased(jid(1), at(0)));
         assert!(!book.is_leased(jid(2), at(0)));
