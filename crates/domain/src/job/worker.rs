@@ -39,7 +39,7 @@ impl EcsArn {
         if raw.is_empty() {
             return Err(InvalidArn::Empty);
         }
-        if raw.chars().count() > Self::MAX_CHARS {
+        if !at_most_chars(&raw, Self::MAX_CHARS) {
             return Err(InvalidArn::TooLong {
                 max: Self::MAX_CHARS,
             });
@@ -56,6 +56,12 @@ impl EcsArn {
     pub fn into_string(self) -> String {
         self.0
     }
+}
+
+/// Whether `text` has at most `max` characters (counted as Unicode scalar values, as clients
+/// count them; the bytes of a long text are not all walked).
+fn at_most_chars(text: &str, max: usize) -> bool {
+    text.len() <= max || text.chars().nth(max).is_none()
 }
 
 /// How far a job is, in percent: a number from 0 to 100.
@@ -108,7 +114,7 @@ impl ProgressMessage {
     /// # Errors
     /// [`MessageTooLong`] over [`Self::MAX_CHARS`] characters.
     pub fn new(raw: String) -> Result<Self, MessageTooLong> {
-        if raw.chars().count() > Self::MAX_CHARS {
+        if !at_most_chars(&raw, Self::MAX_CHARS) {
             return Err(MessageTooLong {
                 max: Self::MAX_CHARS,
             });
