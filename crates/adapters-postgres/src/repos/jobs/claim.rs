@@ -78,6 +78,7 @@ impl SeaOrmStore {
             DbBackend::Sqlite => sqlite::assign(self, id, worker, storage, now).await,
             _ => postgres::assign(&self.db, id, worker, storage, now).await,
         }
+        .with_context(|| format!("cannot assign job {id}"))
     }
 }
 

@@ -21,19 +21,6 @@ pub(super) async fn assign(
     storage: &StorageBase,
     now: DateTime<Utc>,
 ) -> anyhow::Result<AssignOutcome> {
-    assign_in_one_statement(db, id, worker, storage, now)
-        .await
-        .with_context(|| format!("cannot assign job {id}"))
-}
-
-/// The body of [`assign`].
-async fn assign_in_one_statement(
-    db: &DatabaseConnection,
-    id: JobId,
-    worker: &WorkerTag,
-    storage: &StorageBase,
-    now: DateTime<Utc>,
-) -> anyhow::Result<AssignOutcome> {
     const READ: &str = "cannot read the assignment statement's answer";
     let row = db
         .query_one_raw(assign_statement(id, worker, storage, now))

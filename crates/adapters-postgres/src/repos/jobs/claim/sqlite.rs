@@ -43,9 +43,7 @@ pub(super) async fn assign(
     now: DateTime<Utc>,
 ) -> anyhow::Result<AssignOutcome> {
     let select = claimable(None).filter(jobs::Column::Id.eq(id.get()));
-    let claimed = claim_selected(store, select, worker, storage, now)
-        .await
-        .with_context(|| format!("cannot assign job {id}"))?;
+    let claimed = claim_selected(store, select, worker, storage, now).await?;
     if let Some(claimed) = claimed.into_iter().next() {
         return Ok(AssignOutcome::Assigned(Box::new(claimed)));
     }
