@@ -513,6 +513,7 @@ impl Application {
         let local_pool = state.runtime.local_pool.clone();
         let body_limit = settings.limits.body_limit_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
+        let served_methods = web::Data::new(routes::ServedMethods::new(&routes::documented()));
         let mut server = HttpServer::new(move || {
             // Outermost first: log every request; answer CORS preflights before any
             // authentication and give every answer, errors included, its CORS headers; turn
@@ -524,6 +525,7 @@ impl Application {
                     .app_data(web::PayloadConfig::new(body_limit))
                     .app_data(query_config())
                     .app_data(path_config()),
+                served_methods.clone(),
             )
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(cors(&cors_origins))

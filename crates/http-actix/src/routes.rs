@@ -1,14 +1,13 @@
 //! The routes, served and documented by the same calls.
 //!
 //! Each handler carries its OpenAPI operation (`#[utoipa::path(...)]`) above an actix route macro
-//! (`#[get("/{id}")]`) that gives its method and path. [`register`] hands the handlers to
-//! `utoipa_actix_web`'s scopes and service configs, whose `service` both serves a handler and
-//! adds its operation to the document under the scopes' path prefixes, so a served path and its
-//! documented path cannot differ. `service` only takes handlers that carry `#[utoipa::path]`: a
-//! route cannot be served undocumented (see [`register`]).
-//!
-//! [`register`] is called by the server ([`serve`]) and by the document ([`documented`], which
-//! [`crate::openapi::ApiDoc::render`] completes).
+//! (`#[get("/{id}")]`) that gives its method and path. [`register`] hands the handlers and their
+//! scopes to a [`Registry`]: the server's registry serves them ([`serve`]), the document's
+//! registry (`utoipa_actix_web`'s) collects their operations under the scopes' path prefixes
+//! ([`documented`], which [`crate::openapi::ApiDoc::render`] completes). Both run the same
+//! registration, so a served path and its documented path cannot differ, and a registry takes
+//! only handlers that carry `#[utoipa::path]`: a route cannot be served undocumented (see
+//! [`register`]).
 
 pub mod admin;
 pub mod auth;
@@ -17,30 +16,27 @@ pub mod health;
 pub mod jobs;
 pub mod notes;
 pub mod polygons;
+mod registry;
 pub mod storage;
 pub mod users;
 
-use actix_web::dev::{HttpServiceFactory, ServiceFactory, ServiceRequest};
-use actix_web::middleware::from_fn;
+use actix_web::dev::{ServiceFactory, ServiceRequest};
 use actix_web::{App, web};
-use utoipa_actix_web::scope::scope;
-use utoipa_actix_web::service_config::ServiceConfig;
-use utoipa_actix_web::{AppExt as _, OpenApiFactory};
+use utoipa_actix_web::AppExt as _;
 use utoipa_swagger_ui::SwaggerUi;
 
-use crate::middleware::{
-    require_admin, require_user, require_user_features, require_worker, screen_request,
-};
+pub use self::fallback::ServedMethods;
+pub use self::registry::{Guard, Registry, RouteSet};
 
-/// Registers every route of the service: the API under `/api`, and the Swagger UI page.
+/// Registers every route of the service in `routes`: the API under `/api`, and the Swagger UI
+/// page.
 ///
-/// Registration goes through `utoipa_actix_web`, whose `service` takes only handlers with an
-/// OpenAPI operation, so serving an undocumented handler does not compile. A documented handler
-/// registers:
+/// A [`Registry`] takes only handlers with an OpenAPI operation, so registering an undocumented
+/// handler does not compile. A documented handler registers:
 ///
 /// ```
 /// use actix_web::{HttpResponse, get};
-/// use utoipa_actix_web::service_config::ServiceConfig;
+/// use reefguide_http_actix::routes::Registry;
 ///
 /// /// A handler.
 /// #[utoipa::path(responses((status = 200, description = "Served")))]
@@ -49,8 +45,8 @@ use crate::middleware::{
 ///     HttpResponse::Ok().finish()
 /// }
 ///
-/// fn register(cfg: &mut ServiceConfig) {
-///     cfg.service(handler);
+/// fn register<R: Registry>(routes: &mut R) {
+///     routes.handler(handler);
 /// }
 /// ```
 ///
@@ -59,7 +55,7 @@ use crate::middleware::{
 ///
 /// ```compile_fail,E0277
 /// use actix_web::{HttpResponse, get};
-/// use utoipa_actix_web::service_config::ServiceConfig;
+/// use reefguide_http_actix::routes::Registry;
 ///
 /// /// A handler.
 /// #[get("/handler")]
@@ -67,48 +63,57 @@ use crate::middleware::{
 ///     HttpResponse::Ok().finish()
 /// }
 ///
-/// fn register(cfg: &mut ServiceConfig) {
-///     cfg.service(handler);
+/// fn register<R: Registry>(routes: &mut R) {
+///     routes.handler(handler);
 /// }
 /// ```
 ///
-/// The only ways past the documentation are `utoipa_actix_web`'s `map` and `route`; `map` is
-/// used once here, for the Swagger UI, and `route` not at all.
-pub fn register(cfg: &mut ServiceConfig<'_>) {
+/// The only way past the documentation is [`Registry::undocumented`], used once here, for the
+/// Swagger UI.
+pub fn register<R: Registry>(routes: &mut R) {
     // The Swagger UI page shows the document; it is not part of the API, so it is registered
-    // through `map`, past the documentation. It comes before the `/api` scope, which would
-    // otherwise claim its paths. Its assets are vendored into the binary, so it works with no
-    // internet access.
-    cfg.map(|cfg| {
-        cfg.service(web::resource("/api/docs").route(web::get().to(docs_redirect)))
-            .service(
-                SwaggerUi::new("/api/docs/{_:.*}")
-                    .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
-            )
-    });
-    cfg.service(
-        scope("/api")
-            .configure(health::configure)
-            .service(scope("/auth").configure(auth::configure))
-            .service(user_scope("/polygons", polygons::configure))
-            .service(user_scope("/notes", notes::configure))
-            .configure(storage::configure)
-            .configure(jobs::worker::configure)
-            .service(user_scope("/jobs", jobs::configure))
-            .service(admin_scope("/admin", admin::configure))
-            .service(admin_scope("/users", users::configure)),
-    );
+    // past the documentation. It comes before the `/api` scope, which would otherwise claim its
+    // paths. Its assets are vendored into the binary, so it works with no internet access.
+    routes
+        .undocumented(|cfg| {
+            cfg.service(web::resource("/api/docs").route(web::get().to(docs_redirect)))
+                .service(
+                    SwaggerUi::new("/api/docs/{_:.*}")
+                        .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
+                );
+        })
+        .scope::<Api>("/api", Guard::Open);
 }
 
-/// `app` serving every route of [`register`], and answering a request that no route takes with
-/// a 405 when its path is a route's (actix's route macros leave that to the default service) or a
-/// JSON 404.
-pub fn serve<T>(app: App<T>) -> App<T>
+/// The routes under `/api`.
+struct Api;
+
+impl RouteSet for Api {
+    fn register<R: Registry>(routes: &mut R) {
+        health::Routes::register(routes);
+        routes
+            .scope::<auth::Routes>("/auth", Guard::Open)
+            .scope::<polygons::Routes>("/polygons", Guard::UserFeatures)
+            .scope::<notes::Routes>("/notes", Guard::UserFeatures);
+        storage::Routes::register(routes);
+        jobs::worker::Routes::register(routes);
+        routes
+            .scope::<jobs::Routes>("/jobs", Guard::UserFeatures)
+            .scope::<admin::Routes>("/admin", Guard::Admin)
+            .scope::<users::Routes>("/users", Guard::Admin);
+    }
+}
+
+/// `app` serving every route of [`register`] (with nothing documented: the document is built
+/// once, by [`documented`]), and answering a request that no route takes with a 405 when its
+/// path is a route's (actix's route macros leave that to the default service) or a JSON 404.
+/// `served` is the method table of the document, built once and shared by every HTTP worker.
+pub fn serve<T>(app: App<T>, served: web::Data<ServedMethods>) -> App<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
-    let (app, document) = app.into_utoipa_app().configure(register).split_for_parts();
-    app.app_data(web::Data::new(fallback::ServedMethods::new(&document)))
+    app.configure(register)
+        .app_data(served)
         .default_service(web::to(fallback::unknown_route))
 }
 
@@ -117,50 +122,9 @@ where
 pub fn documented() -> utoipa::openapi::OpenApi {
     App::new()
         .into_utoipa_app()
-        .configure(register)
+        .configure(|routes| register(routes))
         .split_for_parts()
         .1
-}
-
-// The scopes of the authenticated route groups, one function per kind. actix runs the middleware
-// added last first: each authenticates the caller (`require_user`), then checks its right, then
-// screens the request (`screen_request`), and only then reads the body.
-
-/// A scope of the user features (polygons, notes, jobs): any user allowed to use them
-/// ([`require_user_features`]).
-fn user_scope(
-    path: &'static str,
-    routes: fn(&mut ServiceConfig<'_>),
-) -> impl HttpServiceFactory + OpenApiFactory + 'static {
-    scope(path)
-        .wrap(from_fn(screen_request))
-        .wrap(from_fn(require_user_features))
-        .wrap(from_fn(require_user))
-        .configure(routes)
-}
-
-/// A scope of administrators only ([`require_admin`]).
-fn admin_scope(
-    path: &'static str,
-    routes: fn(&mut ServiceConfig<'_>),
-) -> impl HttpServiceFactory + OpenApiFactory + 'static {
-    scope(path)
-        .wrap(from_fn(screen_request))
-        .wrap(from_fn(require_admin))
-        .wrap(from_fn(require_user))
-        .configure(routes)
-}
-
-/// A scope of workers and administrators ([`require_worker`]).
-fn worker_scope(
-    path: &'static str,
-    routes: fn(&mut ServiceConfig<'_>),
-) -> impl HttpServiceFactory + OpenApiFactory + 'static {
-    scope(path)
-        .wrap(from_fn(screen_request))
-        .wrap(from_fn(require_worker))
-        .wrap(from_fn(require_user))
-        .configure(routes)
 }
 
 /// `/api/docs` → `/api/docs/` (the page's relative asset paths need the slash).

@@ -7,16 +7,23 @@ use reefguide_domain::capacity::DesiredCount;
 use reefguide_ports::{Deployment, ServiceEvent, ServiceStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::openapi::responses::{NotAdmin, Unauthenticated};
+use crate::routes::{Registry, RouteSet};
 use crate::wire::{MessageResponse, timestamp};
 
-/// Registers the routes (inside the `/api/admin` scope, which requires ADMIN).
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(cluster_status).service(scale).service(redeploy);
+/// The routes (inside the `/api/admin` scope, which requires ADMIN).
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .handler(cluster_status)
+            .handler(scale)
+            .handler(redeploy);
+    }
 }
 
 /// The worker service.

@@ -1,39 +1,32 @@
 //! Authentication routes (contract §3).
 
-use actix_web::middleware::from_fn;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use reefguide_domain::{Email, Password, RefreshTokenSecret};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::scope::scope;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::CurrentUser;
-use crate::middleware::{require_user, screen_request};
 use crate::openapi::responses::Unauthenticated;
+use crate::routes::{Guard, Registry, RouteSet};
 use crate::wire::{MessageResponse, UserDto, Validation, client_ip};
 
-/// Registers the routes (inside the `/api/auth` scope). Each route is a scope of its own, so that
+/// The routes (inside the `/api/auth` scope). Each route is a scope of its own, so that
 /// its middleware also runs before the answer to a wrong method (405), as it did when each route
 /// was a resource wrapped in it; a handler's own path is therefore empty.
-pub fn configure(cfg: &mut ServiceConfig) {
-    let screened = |path: &'static str| scope(path).wrap(from_fn(screen_request));
-    cfg.service(screened("/register").service(register))
-        .service(screened("/login").service(login))
-        .service(screened("/token").service(token))
-        .service(screened("/logout").service(logout))
-        .service(
-            scope("/profile")
-                .wrap(from_fn(require_user))
-                .service(profile),
-        )
-        .service(
-            screened("/change-password")
-                .wrap(from_fn(require_user))
-                .service(change_password),
-        );
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .scope_of("/register", Guard::Screened, register)
+            .scope_of("/login", Guard::Screened, login)
+            .scope_of("/token", Guard::Screened, token)
+            .scope_of("/logout", Guard::Screened, logout)
+            .scope_of("/profile", Guard::SignedIn, profile)
+            .scope_of("/change-password", Guard::ScreenedSignedIn, change_password);
+    }
 }
 
 /// Email and password.

@@ -6,22 +6,27 @@ use actix_web::{HttpResponse, get, routes, web};
 use reefguide_ports::HealthCheck as _;
 use serde::Serialize;
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::crypto::Jwks;
+use crate::routes::{Registry, RouteSet};
 use crate::wire::MessageResponse;
 
 /// How long the health check waits for the database.
 const DB_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Registers the routes (inside the `/api` scope).
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(root)
-        .service(health)
-        .service(jwks)
-        .service(openapi)
-        .service(service_info);
+/// The routes (inside the `/api` scope).
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .handler(root)
+            .handler(health)
+            .handler(jwks)
+            .handler(openapi)
+            .handler(service_info);
+    }
 }
 
 /// Liveness of the API process (R1).

@@ -14,14 +14,13 @@ use reefguide_ports::services::{DownloadRequest, JobListing};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::scope::scope;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use self::dto::{JobDto, JobRequestDto};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
 use crate::openapi::responses::{NotAdmin, Unauthenticated};
+use crate::routes::{Guard, Registry, RouteSet};
 use crate::wire::Validation;
 
 /// Default and largest page sizes of job listings.
@@ -31,21 +30,26 @@ const MAX_LIMIT: u64 = 200;
 const DEFAULT_REQUESTS: u64 = 100;
 const MAX_REQUESTS: u64 = 1000;
 
-/// Registers the user routes (inside the `/api/jobs` scope, which authenticates and applies the
+/// The user routes (inside the `/api/jobs` scope, which authenticates and applies the
 /// feature gate). The fixed paths come before `/{id}` so that `types` or `mine` is never read as
 /// an id. `invalidate-cache` (POST only) is a scope of its own: as a bare route, a GET to it
 /// would miss the route's method guard and reach `GET /{id}` (400, invalid id) instead of getting
 /// a 405.
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_jobs)
-        .service(submit_job)
-        .service(list_my_jobs)
-        .service(job_types)
-        .service(job_requests)
-        .service(scope("/invalidate-cache").service(invalidate_cache))
-        .service(get_job)
-        .service(cancel_job)
-        .service(download_job);
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .handler(list_jobs)
+            .handler(submit_job)
+            .handler(list_my_jobs)
+            .handler(job_types)
+            .handler(job_requests)
+            .scope_of("/invalidate-cache", Guard::Open, invalidate_cache)
+            .handler(get_job)
+            .handler(cancel_job)
+            .handler(download_job);
+    }
 }
 
 /// A job submission.

@@ -4,23 +4,28 @@ use actix_web::{HttpResponse, delete, get, put, routes, web};
 use reefguide_domain::{Note, NoteContent, NoteId, PolygonId};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
 use crate::openapi::responses::Unauthenticated;
+use crate::routes::{Registry, RouteSet};
 use crate::wire::{Validation, timestamp};
 
-/// Registers the routes (inside the `/api/notes` scope, which authenticates and applies the
+/// The routes (inside the `/api/notes` scope, which authenticates and applies the
 /// feature gate).
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_notes)
-        .service(create_note)
-        .service(polygon_notes_r2)
-        .service(polygon_notes)
-        .service(update_note)
-        .service(delete_note);
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .handler(list_notes)
+            .handler(create_note)
+            .handler(polygon_notes_r2)
+            .handler(polygon_notes)
+            .handler(update_note)
+            .handler(delete_note);
+    }
 }
 
 /// A note as R1 serialises it.

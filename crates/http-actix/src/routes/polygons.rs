@@ -9,12 +9,12 @@ use reefguide_ports::services::{PolygonExport, PolygonListing};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
 use crate::openapi::responses::Unauthenticated;
+use crate::routes::{Registry, RouteSet};
 use crate::wire::{Validation, timestamp};
 
 /// Default and largest page sizes of the polygon listing.
@@ -23,14 +23,19 @@ const MAX_LIMIT: u64 = 1000;
 /// Largest `offset` (the databases take a signed 64-bit offset; nobody pages this far).
 const MAX_OFFSET: u64 = 1_000_000_000;
 
-/// Registers the routes (inside the `/api/polygons` scope, which authenticates and applies the
+/// The routes (inside the `/api/polygons` scope, which authenticates and applies the
 /// feature gate).
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_polygons)
-        .service(create_polygon)
-        .service(get_polygon)
-        .service(update_polygon)
-        .service(delete_polygon);
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .handler(list_polygons)
+            .handler(create_polygon)
+            .handler(get_polygon)
+            .handler(update_polygon)
+            .handler(delete_polygon);
+    }
 }
 
 /// A polygon as R1 serialises it.

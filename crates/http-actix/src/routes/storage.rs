@@ -7,14 +7,18 @@ use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use reefguide_ports::SignedUrl;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::{AppState, SignedFiles};
 use crate::errors::{ApiError, ErrorBody};
+use crate::routes::{Registry, RouteSet};
 
-/// Registers `/storage/{key}` (inside the `/api` scope).
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(download_file).service(upload_file);
+/// The routes of `/storage/{key}` (inside the `/api` scope).
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes.handler(download_file).handler(upload_file);
+    }
 }
 
 /// The signature part of a signed URL.

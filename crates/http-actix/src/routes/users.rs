@@ -4,27 +4,32 @@ use actix_web::{HttpResponse, delete, get, put, routes, web};
 use reefguide_domain::{Email, LogQuery, PageRequest, Password, Roles, UserId, UserLogEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
 use crate::openapi::responses::{NotAdmin, Unauthenticated};
+use crate::routes::{Registry, RouteSet};
 use crate::wire::{MessageResponse, UserDto, Validation, timestamp};
 
 /// Default and largest page sizes of the audit log.
 const LOG_DEFAULT_LIMIT: u32 = 50;
 const LOG_MAX_LIMIT: u32 = 100;
 
-/// Registers the routes (inside the `/api/users` scope, which requires ADMIN).
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_logs)
-        .service(list_users)
-        .service(create_user)
-        .service(get_user)
-        .service(delete_user)
-        .service(set_roles)
-        .service(reset_password);
+/// The routes (inside the `/api/users` scope, which requires ADMIN).
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .handler(list_logs)
+            .handler(list_users)
+            .handler(create_user)
+            .handler(get_user)
+            .handler(delete_user)
+            .handler(set_roles)
+            .handler(reset_password);
+    }
 }
 
 /// Every user.

@@ -16,36 +16,42 @@ use reefguide_ports::services::{Progress, WorkerArns};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use utoipa_actix_web::service_config::ServiceConfig;
 
 use super::dto::{AssignmentDto, JobDto};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::{CurrentUser, PathId};
 use crate::openapi::responses::{NotWorker, Unauthenticated};
-use crate::routes::worker_scope;
+use crate::routes::{Guard, Registry, RouteSet};
 use crate::wire::{MessageResponse, Validation};
 
-/// Registers the worker routes (inside the `/api` scope), each in a scope that authenticates and
+/// The worker routes (inside the `/api` scope), each in a scope that authenticates and
 /// requires the worker role. They are registered before the `/jobs` user scope so that
 /// `/jobs/poll` is never read as a job id. Each path is a scope of its own rather than one
 /// `/jobs` scope, which would claim every `/jobs/…` path; so a single route's handler has an
 /// empty path.
-pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(worker_scope("/jobs/poll", |cfg| {
-        cfg.service(poll_jobs);
-    }))
-    .service(worker_scope("/jobs/assign", |cfg| {
-        cfg.service(assign_job);
-    }))
-    .service(worker_scope("/jobs/claim", |cfg| {
-        cfg.service(claim_job);
-    }))
-    .service(worker_scope("/jobs/assignments/{id}", |cfg| {
-        cfg.service(heartbeat)
-            .service(submit_result)
-            .service(upload_urls);
-    }));
+pub struct Routes;
+
+impl RouteSet for Routes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .scope_of("/jobs/poll", Guard::Worker, poll_jobs)
+            .scope_of("/jobs/assign", Guard::Worker, assign_job)
+            .scope_of("/jobs/claim", Guard::Worker, claim_job)
+            .scope::<Assignment>("/jobs/assignments/{id}", Guard::Worker);
+    }
+}
+
+/// The routes of one assignment.
+struct Assignment;
+
+impl RouteSet for Assignment {
+    fn register<R: Registry>(routes: &mut R) {
+        routes
+            .handler(heartbeat)
+            .handler(submit_result)
+            .handler(upload_urls);
+    }
 }
 
 /// Poll parameters.
