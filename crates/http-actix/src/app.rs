@@ -91,6 +91,8 @@ pub(crate) struct RequestPolicy {
 pub(crate) struct Published {
     /// This deployment's OpenAPI document (its job types and limits), rendered once.
     pub(crate) openapi: actix_web::web::Bytes,
+    /// The methods served at each route's path, for the answer to a wrong method (405).
+    pub(crate) served_methods: web::Data<routes::ServedMethods>,
     /// The public keys of the access tokens.
     pub(crate) jwks: Jwks,
     /// Public base URL (`api_domain`, without a trailing slash).
@@ -206,7 +208,9 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
     let (compute, local_pool) = compute_cluster(settings, public_url, &users).await?;
     let registry = settings.jobs.registry()?;
     let job_type_names = registry.names();
-    let openapi = ApiDoc::render(&settings.deployment(&registry))?;
+    let operations = routes::documented();
+    let served_methods = web::Data::new(routes::ServedMethods::new(&operations));
+    let openapi = ApiDoc::render_operations(operations, &settings.deployment(&registry))?;
     let job_signal = JobSignal::new();
     let (objects, local_objects) = object_store(settings, public_url).await?;
     let signed_files = local_objects
@@ -254,6 +258,7 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         },
         published: Published {
             openapi: openapi.into(),
+            served_methods,
             jwks: jwt.jwks().clone(),
             public_url: urls.api_domain.trim_end_matches('/').to_owned(),
             job_type_names,
@@ -513,7 +518,7 @@ impl Application {
         let local_pool = state.runtime.local_pool.clone();
         let body_limit = settings.limits.body_limit_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
-        let served_methods = web::Data::new(routes::ServedMethods::new(&routes::documented()));
+        let served_methods = state.published.served_methods.clone();
         let mut server = HttpServer::new(move || {
             // Outermost first: log every request; answer CORS preflights before any
             // authentication and give every answer, errors included, its CORS headers; turn

@@ -69,8 +69,20 @@ impl ApiDoc {
     /// # Errors
     /// When the document cannot be serialised (a bug).
     pub fn render(deployment: &Deployment<'_>) -> Result<String, serde_json::Error> {
+        Self::render_operations(routes::documented(), deployment)
+    }
+
+    /// [`Self::render`] with the operations already collected by [`routes::documented`] (the
+    /// server collects them once and also builds its method table from them).
+    ///
+    /// # Errors
+    /// When the document cannot be serialised (a bug).
+    pub fn render_operations(
+        operations: utoipa::openapi::OpenApi,
+        deployment: &Deployment<'_>,
+    ) -> Result<String, serde_json::Error> {
         let mut openapi = ApiDoc::openapi();
-        openapi.merge(routes::documented());
+        openapi.merge(operations);
         let mut document = serde_json::to_value(openapi)?;
         deployment::complete(&mut document, deployment);
         serde_json::to_string_pretty(&document)
