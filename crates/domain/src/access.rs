@@ -8,7 +8,8 @@
 //! - `features`: which parts of the API an account may use at all, by its roles (the user
 //!   features, whose items a listing shows);
 //! - `polygons`: polygons and their notes (their owner, their author, or an administrator);
-//! - `jobs`: jobs, assignments, working the queue as a worker, and the result cache.
+//! - `jobs`: jobs, assignments, working the queue as a worker, and the result cache;
+//! - `workflows`: which workflow a user may run on which data collection.
 //!
 //! Every rule is re-exported here (`access::may_manage_polygon`, …). The typed refusals of the
 //! polygon and note use cases are below; those of the job use cases are in
@@ -22,12 +23,14 @@ use crate::polygon::PolygonId;
 mod features;
 mod jobs;
 mod polygons;
+mod workflows;
 
 pub use features::{listing_scope, may_use_user_features};
 pub use jobs::{
     may_act_as_worker, may_cancel_job, may_invalidate_cache, may_view_job, may_work_assignment,
 };
 pub use polygons::{may_annotate_polygon, may_edit_note, may_manage_polygon};
+pub use workflows::{WorkflowRefusal, may_run_workflow};
 
 /// Reading, changing or deleting one polygon (and listing its notes).
 #[derive(Debug, Error)]

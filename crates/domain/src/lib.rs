@@ -18,6 +18,7 @@ pub mod pagination;
 pub mod polygon;
 pub mod storage;
 pub mod user;
+pub mod workflow;
 
 pub use audit::{NewUserLogEntry, UserAction, UserLogEntry};
 pub use auth::{AccessClaims, RefreshTokenHash, RefreshTokenRecord, RefreshTokenSecret};
