@@ -18,6 +18,7 @@ pub mod repositories;
 pub mod services;
 pub mod signed_files;
 pub mod wakeup;
+pub mod workflow_engine;
 
 pub use clock::{Clock, SystemClock};
 pub use compute::{
@@ -33,3 +34,6 @@ pub use signed_files::{
     LocalFile, SignedFileStore, SignedMethod, SignedUpload, SignedUrl, SignedUrlError,
 };
 pub use wakeup::{JobSignal, JobWaiter};
+pub use workflow_engine::{
+    DagInfo, EngineError, EngineHealth, RunStatus, TriggerRequest, Triggered, WorkflowEngine,
+};
