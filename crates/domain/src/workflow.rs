@@ -93,8 +93,7 @@ impl DagId {
     /// # Errors
     /// [`InvalidDagId`] when `raw` is empty, too long or has another character.
     pub fn parse(raw: &str) -> Result<Self, InvalidDagId> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-        if raw.is_empty() || raw.len() > DAG_ID_MAX_LEN || !raw.chars().all(allowed) {
+        if !is_key(raw, DAG_ID_MAX_LEN) {
             return Err(InvalidDagId);
         }
         Ok(Self(raw.to_owned()))
@@ -131,8 +130,7 @@ impl CollectionId {
     /// # Errors
     /// [`InvalidCollectionId`] when `raw` is empty, too long or has another character.
     pub fn parse(raw: &str) -> Result<Self, InvalidCollectionId> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
-        if raw.is_empty() || raw.len() > COLLECTION_ID_MAX_LEN || !raw.chars().all(allowed) {
+        if !is_key(raw, COLLECTION_ID_MAX_LEN) {
             return Err(InvalidCollectionId);
         }
         Ok(Self(raw.to_owned()))
@@ -148,6 +146,13 @@ impl fmt::Display for CollectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `raw` is 1 to `max_len` ASCII letters, digits, `_`, `-` or `.` (Airflow's rule for
+/// keys, which collection ids follow too).
+fn is_key(raw: &str, max_len: usize) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    !raw.is_empty() && raw.len() <= max_len && raw.chars().all(allowed)
 }
 
 /// Where data lives: an S3 bucket and key prefix, or a folder below the local result store.
