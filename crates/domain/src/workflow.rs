@@ -13,16 +13,15 @@
 //! Who may run which workflow on which collection is decided by
 //! [`crate::access::may_run_workflow`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use thiserror::Error;
 
-use crate::job::JobId;
-use crate::job::JobStatus;
-use crate::job::registry::JobTypeName;
+use crate::job::registry::{JobTypeName, JobTypeRegistry};
+use crate::job::{JobId, JobStatus, PayloadHash, StorageLocation, StorageScheme};
 
 #[cfg(test)]
 mod tests;
@@ -138,6 +137,13 @@ impl CollectionId {
 
     /// The id.
     pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Lets the catalog be searched with a `&str`.
+impl std::borrow::Borrow<str> for CollectionId {
+    fn borrow(&self) -> &str {
         &self.0
     }
 }
@@ -405,4 +411,208 @@ impl AirflowRunState {
     pub fn is_final(self) -> bool {
         matches!(self, Self::Success | Self::Failed)
     }
+}
+
+/// The data collections of a deployment, by id, each checked against the job types.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collections {
+    by_id: BTreeMap<CollectionId, Collection>,
+}
+
+/// Why the collections do not fit the job types.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CollectionsError {
+    /// A collection lists a workflow that is not a job type of the deployment.
+    #[error("collection {collection} lists {workflow:?}, which is not a job type")]
+    UnknownWorkflow {
+        /// The collection.
+        collection: CollectionId,
+        /// The name it lists.
+        workflow: String,
+    },
+    /// A collection lists a type that reefguide's workers run: only Airflow types run on
+    /// collections.
+    #[error("collection {collection} lists {workflow}, which is not an Airflow job type")]
+    NotAWorkflow {
+        /// The collection.
+        collection: CollectionId,
+        /// The type.
+        workflow: JobTypeName,
+    },
+}
+
+impl Collections {
+    /// Checks that every workflow each collection lists is an Airflow type of `registry`.
+    ///
+    /// # Errors
+    /// [`CollectionsError`] for the first collection (in id order) that lists anything else.
+    pub fn new(
+        collections: impl IntoIterator<Item = Collection>,
+        registry: &JobTypeRegistry,
+    ) -> Result<Self, CollectionsError> {
+        let by_id: BTreeMap<_, _> = collections
+            .into_iter()
+            .map(|collection| (collection.id.clone(), collection))
+            .collect();
+        for collection in by_id.values() {
+            for workflow in &collection.workflows {
+                let Some(job_type) = registry.get(workflow.as_str()) else {
+                    return Err(CollectionsError::UnknownWorkflow {
+                        collection: collection.id.clone(),
+                        workflow: workflow.to_string(),
+                    });
+                };
+                if job_type.is_worker_run() {
+                    return Err(CollectionsError::NotAWorkflow {
+                        collection: collection.id.clone(),
+                        workflow: workflow.clone(),
+                    });
+                }
+            }
+        }
+        Ok(Self { by_id })
+    }
+
+    /// The collection called `id`.
+    pub fn get(&self, id: &str) -> Option<&Collection> {
+        self.by_id.get(id)
+    }
+
+    /// Every collection, by id.
+    pub fn iter(&self) -> impl Iterator<Item = &Collection> {
+        self.by_id.values()
+    }
+
+    /// Whether there is none.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+/// What an Airflow job needs besides its payload, fixed when it is submitted: the collection it
+/// runs on, the submitter's username and the run folder its outputs go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowRun {
+    /// The collection.
+    pub collection: CollectionId,
+    /// The submitter's username (their email until external identities exist).
+    pub username: String,
+    /// The run folder: `<staging>/<username>/<run folder>/` ([`run_folder`]).
+    pub output: DataLocation,
+}
+
+/// Why a username cannot name a run folder.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("the username {0:?} cannot name a folder")]
+pub struct UnusableUsername(pub String);
+
+impl WorkflowRun {
+    /// The run of a job on `collection` submitted by `username` at `created_at`, its outputs
+    /// below `staging`.
+    ///
+    /// # Errors
+    /// [`UnusableUsername`] when the username is not one folder name (empty, `.`, `..`, or with
+    /// `/` or `\`).
+    pub fn new(
+        collection: CollectionId,
+        username: &str,
+        staging: &DataLocation,
+        created_at: DateTime<Utc>,
+    ) -> Result<Self, UnusableUsername> {
+        let unusable = username.is_empty()
+            || username == "."
+            || username == ".."
+            || username.contains(['/', '\\']);
+        if unusable {
+            return Err(UnusableUsername(username.to_owned()));
+        }
+        Ok(Self {
+            collection,
+            username: username.to_owned(),
+            output: staging.join(&format!("{username}/{}/", run_folder(created_at))),
+        })
+    }
+}
+
+/// Where the local store keeps its files: the absolute folder behind `local://` locations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalRoot(String);
+
+impl LocalRoot {
+    /// The folder at the absolute path `path` (a trailing `/` is dropped).
+    pub fn new(path: &str) -> Self {
+        Self(path.trim_end_matches('/').to_owned())
+    }
+
+    /// The absolute path.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl DataLocation {
+    /// The `(bucket, prefix)` an Airflow run is given for this location (labcas-contract §2): an
+    /// S3 bucket and key prefix, or for `local://` an empty bucket and the absolute folder path
+    /// (ending with `/`) below `root`.
+    pub fn conf_parts(&self, root: &LocalRoot) -> (String, String) {
+        match self {
+            Self::S3 { bucket, prefix } => (bucket.clone(), prefix.clone()),
+            Self::Local { prefix } => (String::new(), format!("{}/{prefix}", root.as_str())),
+        }
+    }
+
+    /// The location as the object store names it (where `GET /api/jobs/:id/download` lists
+    /// files): `s3://bucket/prefix` or `file://<root>/prefix`, without a trailing `/`.
+    pub fn storage_location(&self, root: &LocalRoot) -> StorageLocation {
+        match self {
+            Self::S3 { bucket, prefix } => StorageLocation {
+                scheme: StorageScheme::S3,
+                uri: format!("s3://{bucket}/{}", prefix.trim_end_matches('/'))
+                    .trim_end_matches('/')
+                    .to_owned(),
+            },
+            Self::Local { prefix } => StorageLocation {
+                scheme: StorageScheme::Local,
+                uri: format!("file://{}/{}", root.as_str(), prefix.trim_end_matches('/'))
+                    .trim_end_matches('/')
+                    .to_owned(),
+            },
+        }
+    }
+}
+
+/// The `conf` of a job's Airflow run (labcas-contract §2): the input payload's keys plus the
+/// reserved parameters, the input location from the collection and the output location from the
+/// run. A payload that is not an object contributes no keys.
+pub fn run_conf(
+    job: JobId,
+    payload: &Value,
+    run: &WorkflowRun,
+    collection: &DataLocation,
+    root: &LocalRoot,
+) -> Map<String, Value> {
+    let mut conf = payload.as_object().cloned().unwrap_or_default();
+    let (in_bucket, in_prefix) = collection.conf_parts(root);
+    let (out_bucket, out_prefix) = run.output.conf_parts(root);
+    conf.insert("in_bucket".into(), Value::String(in_bucket));
+    conf.insert("in_prefix".into(), Value::String(in_prefix));
+    conf.insert("out_bucket".into(), Value::String(out_bucket));
+    conf.insert("out_prefix".into(), Value::String(out_prefix));
+    conf.insert("username".into(), Value::String(run.username.clone()));
+    conf.insert("job_id".into(), Value::from(job.get()));
+    conf
+}
+
+/// The cache hash of a workflow job: the payload hash of `{"collection", "inputPayload"}`, so
+/// that the same parameters on two collections are two jobs.
+pub fn workflow_hash(
+    job_type: &JobTypeName,
+    collection: &CollectionId,
+    payload: &Value,
+) -> PayloadHash {
+    let hashed = serde_json::json!({
+        "collection": collection.as_str(),
+        "inputPayload": payload,
+    });
+    PayloadHash::compute(job_type.as_str(), &hashed)
 }

@@ -73,6 +73,7 @@ mod tests {
         SubmitAccess {
             roles: vec![Role::Analyst],
             emails: vec![Email::parse("u1@example.com").expect("email")],
+            usernames: Vec::new(),
         }
     }
 

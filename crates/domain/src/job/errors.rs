@@ -19,6 +19,29 @@ pub enum SubmitJobError {
     /// The input payload fails the type's schema.
     #[error(transparent)]
     InvalidPayload(#[from] super::registry::PayloadErrors),
+    /// A workflow (Airflow) type was submitted without a collection.
+    #[error("Jobs of type {0} run on a data collection: name one in \"collection\"")]
+    MissingCollection(String),
+    /// The named collection does not exist.
+    #[error("Unknown collection {0:?}")]
+    UnknownCollection(String),
+    /// A collection was named for a type that reefguide's workers run.
+    #[error("Jobs of type {0} do not run on a data collection: leave out \"collection\"")]
+    CollectionNotApplicable(String),
+    /// The collection does not list the workflow.
+    #[error("Workflow {workflow} does not run on collection {collection}")]
+    WorkflowNotInCollection {
+        /// The type.
+        workflow: String,
+        /// The collection.
+        collection: String,
+    },
+    /// The payload sets a parameter the server gives the workflow itself.
+    #[error(transparent)]
+    ReservedParameter(#[from] crate::workflow::ReservedParameter),
+    /// The submitter's username cannot name the run folder.
+    #[error(transparent)]
+    UnusableUsername(#[from] crate::workflow::UnusableUsername),
     /// Anything else; the cause is logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

@@ -14,6 +14,7 @@ use super::registry::JobTypeName;
 use super::state::{JobState, RetryPolicy};
 use crate::UserId;
 use crate::id::positive_id;
+use crate::workflow::WorkflowRun;
 
 positive_id!(
     /// The id of a job.
@@ -152,6 +153,8 @@ pub struct Job {
     /// Bumped by every change; storage applies a change only if it is unchanged (optimistic
     /// concurrency).
     pub version: i64,
+    /// For a job of an Airflow type: its collection, submitter and run folder.
+    pub workflow: Option<WorkflowRun>,
 }
 
 /// One claim of a job by a worker.
@@ -183,6 +186,8 @@ pub struct Assignment {
     pub progress: Option<f64>,
     /// The message last reported by a heartbeat.
     pub message: Option<String>,
+    /// The workflow engine's run of this attempt (the Airflow `dag_run_id`), once triggered.
+    pub engine_run_id: Option<String>,
 }
 
 /// A result reported by a worker.

@@ -27,6 +27,7 @@ use thiserror::Error;
 
 use crate::job::state::RetryPolicy;
 use crate::user::{Email, Role, Roles};
+use crate::workflow::{DagId, Engine};
 
 mod builtin;
 #[cfg(test)]
@@ -132,14 +133,19 @@ pub struct UnknownJobType {
 
 /// Who may submit a job type (LabCAS-style `authorized_users`).
 ///
-/// Empty `roles` and empty `emails` mean every authenticated user. Otherwise the caller needs one
-/// of the roles **or** one of the emails. An administrator may always submit.
+/// Empty `roles`, `emails` and `usernames` mean every authenticated user. Otherwise the caller
+/// needs one of the roles **or** to be one of the listed users. An administrator may always
+/// submit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SubmitAccess {
     /// Roles any of which permits submission.
     pub roles: Vec<Role>,
     /// Users (by normalised email) permitted to submit.
     pub emails: Vec<Email>,
+    /// Users (by external username, labcas-contract §4) permitted to submit. Accounts keyed by an
+    /// external username arrive with external identities; until then no account has one, so
+    /// these entries admit nobody.
+    pub usernames: Vec<String>,
 }
 
 impl SubmitAccess {
@@ -151,9 +157,9 @@ impl SubmitAccess {
             || self.emails.contains(email)
     }
 
-    /// Whether every authenticated user may submit (no role and no email listed).
+    /// Whether every authenticated user may submit (no role and no user listed).
     pub fn is_open(&self) -> bool {
-        self.roles.is_empty() && self.emails.is_empty()
+        self.roles.is_empty() && self.emails.is_empty() && self.usernames.is_empty()
     }
 }
 
@@ -177,6 +183,8 @@ pub struct JobTypeSpec {
     /// Which compute target runs the type (free text; `None`: the default target,
     /// [`DEFAULT_COMPUTE_TARGET`]).
     pub compute_target: Option<String>,
+    /// What runs the type's jobs: reefguide's workers (every built-in type) or an Airflow DAG.
+    pub engine: Engine,
 }
 
 impl JobTypeSpec {
@@ -246,6 +254,16 @@ pub enum RegistryError {
     /// Configuration defined a new type without an input schema.
     #[error("job type {0} is not built in, so it needs an input schema")]
     MissingInputSchema(JobTypeName),
+    /// Two Airflow types run the same DAG (a run could not be told apart by type).
+    #[error("job types {first} and {second} both run the Airflow DAG {dag_id}")]
+    DuplicateDag {
+        /// The DAG.
+        dag_id: DagId,
+        /// The type met first (in name order).
+        first: JobTypeName,
+        /// The other type.
+        second: JobTypeName,
+    },
 }
 
 /// A compiled job type: its spec and compiled validators. Cheap to share (`Send + Sync`).
@@ -300,6 +318,16 @@ impl JobType {
             .compute_target
             .as_deref()
             .unwrap_or(DEFAULT_COMPUTE_TARGET)
+    }
+
+    /// What runs the type's jobs.
+    pub fn engine(&self) -> &Engine {
+        &self.spec.engine
+    }
+
+    /// Whether reefguide's workers run the type (claim, poll, assign, leases).
+    pub fn is_worker_run(&self) -> bool {
+        self.spec.engine == Engine::Worker
     }
 
     /// Checks an input payload against the input schema; violation paths are rooted at
@@ -375,8 +403,12 @@ pub struct JobTypeOverride {
     pub allowed_roles: Option<Vec<Role>>,
     /// Users permitted to submit (replaces the list; see [`SubmitAccess`]).
     pub allowed_emails: Option<Vec<Email>>,
+    /// Users permitted to submit, by external username (replaces the list).
+    pub allowed_usernames: Option<Vec<String>>,
     /// The compute target that runs the type.
     pub compute_target: Option<String>,
+    /// What runs the type's jobs.
+    pub engine: Option<Engine>,
 }
 
 /// The compiled job types of one deployment, by name. Cheap to clone (types are shared).
@@ -396,12 +428,29 @@ impl JobTypeRegistry {
     ///
     /// # Errors
     /// [`RegistryError::DuplicateType`] when two specs share a name;
+    /// [`RegistryError::DuplicateDag`] when two Airflow types share a DAG;
     /// [`RegistryError::InvalidSchema`] when a schema does not compile.
     pub fn new(specs: impl IntoIterator<Item = JobTypeSpec>) -> Result<Self, RegistryError> {
         let mut types = BTreeMap::new();
+        let mut dags: BTreeMap<DagId, JobTypeName> = BTreeMap::new();
         for spec in specs {
             if types.contains_key(&spec.name) {
                 return Err(RegistryError::DuplicateType(spec.name));
+            }
+            if let Some(dag_id) = spec.engine.dag_id() {
+                if let Some(first) = dags.get(dag_id) {
+                    let (first, second) = if *first < spec.name {
+                        (first.clone(), spec.name)
+                    } else {
+                        (spec.name, first.clone())
+                    };
+                    return Err(RegistryError::DuplicateDag {
+                        dag_id: dag_id.clone(),
+                        first,
+                        second,
+                    });
+                }
+                dags.insert(dag_id.clone(), spec.name.clone());
             }
             let job_type = JobType::compile(spec)?;
             types.insert(job_type.name().clone(), Arc::new(job_type));
@@ -488,6 +537,25 @@ impl JobTypeRegistry {
         self.types.is_empty()
     }
 
+    /// The names of the types reefguide's workers run, when some type is run by another engine;
+    /// `None` when workers run every type (a worker asking for any type may take any job).
+    pub fn worker_run_names(&self) -> Option<Vec<JobTypeName>> {
+        if self.iter().all(JobType::is_worker_run) {
+            return None;
+        }
+        Some(
+            self.iter()
+                .filter(|job_type| job_type.is_worker_run())
+                .map(|job_type| job_type.name().clone())
+                .collect(),
+        )
+    }
+
+    /// The types run by Airflow, sorted by name.
+    pub fn airflow_types(&self) -> impl Iterator<Item = &JobType> {
+        self.iter().filter(|job_type| !job_type.is_worker_run())
+    }
+
     /// The types the user `email` holding `roles` may submit, sorted by name.
     pub fn submittable_by<'a>(
         &'a self,
@@ -524,8 +592,14 @@ fn override_builtin(
     if let Some(emails) = change.allowed_emails {
         spec.access.emails = emails;
     }
+    if let Some(usernames) = change.allowed_usernames {
+        spec.access.usernames = usernames;
+    }
     if let Some(target) = change.compute_target {
         spec.compute_target = Some(target);
+    }
+    if let Some(engine) = change.engine {
+        spec.engine = engine;
     }
     Ok(spec)
 }
@@ -552,8 +626,10 @@ fn new_type(name: JobTypeName, change: JobTypeOverride) -> Result<JobTypeSpec, R
         access: SubmitAccess {
             roles: change.allowed_roles.unwrap_or_default(),
             emails: change.allowed_emails.unwrap_or_default(),
+            usernames: change.allowed_usernames.unwrap_or_default(),
         },
         compute_target: change.compute_target,
+        engine: change.engine.unwrap_or_default(),
     })
 }
 

@@ -439,6 +439,49 @@ impl JobState {
         })
     }
 
+    /// The workflow engine reports the job's run finished: `IN_PROGRESS` → `SUCCEEDED` or
+    /// `FAILED`, releasing the lease. Unlike [`complete`](Self::complete) the lease is not
+    /// checked: an engine-run job is watched by the engine, not leased to a worker.
+    ///
+    /// # Errors
+    /// [`TransitionError::NotInProgress`] from any other status (e.g. cancelled meanwhile).
+    pub fn finish_run(&self, outcome: Outcome) -> Result<Self, TransitionError> {
+        if self.status != JobStatus::InProgress {
+            return Err(TransitionError::NotInProgress {
+                status: self.status,
+            });
+        }
+        Ok(Self {
+            status: outcome.status(),
+            attempts: self.attempts,
+            lease_expires_at: None,
+        })
+    }
+
+    /// The workflow engine no longer knows the job's run: back to `PENDING` for another attempt
+    /// while `attempts < policy.max_attempts()`, else `TIMED_OUT` (as [`expire`](Self::expire),
+    /// without waiting for the lease).
+    ///
+    /// # Errors
+    /// [`TransitionError::NotInProgress`] from any other status.
+    pub fn lose_run(&self, policy: &RetryPolicy) -> Result<Self, TransitionError> {
+        if self.status != JobStatus::InProgress {
+            return Err(TransitionError::NotInProgress {
+                status: self.status,
+            });
+        }
+        let status = if self.attempts < policy.max_attempts {
+            JobStatus::Pending
+        } else {
+            JobStatus::TimedOut
+        };
+        Ok(Self {
+            status,
+            attempts: self.attempts,
+            lease_expires_at: None,
+        })
+    }
+
     /// `Ok` when `IN_PROGRESS` with a lease still valid at `now`.
     ///
     /// # Errors
@@ -500,6 +543,8 @@ mod tests {
         Fail,
         Cancel,
         Expire,
+        RunSucceeded,
+        RunLost,
     }
 
     fn apply(
@@ -515,7 +560,39 @@ mod tests {
             Op::Fail => s.complete(Outcome::Failed, now),
             Op::Cancel => s.cancel(),
             Op::Expire => s.expire(now, p),
+            Op::RunSucceeded => s.finish_run(Outcome::Succeeded),
+            Op::RunLost => s.lose_run(p),
         }
+    }
+
+    /// The engine's transitions ignore the lease: a run may outlast it.
+    #[rstest]
+    #[case::succeeded(Op::RunSucceeded, 1, Ok(Succeeded))]
+    #[case::lost_with_attempts_left(Op::RunLost, 2, Ok(Pending))]
+    #[case::lost_on_the_last_attempt(Op::RunLost, 1, Ok(TimedOut))]
+    fn engine_transitions_after_the_lease(
+        #[case] op: Op,
+        #[case] max_attempts: u32,
+        #[case] expected: Result<JobStatus, ()>,
+    ) {
+        let long_after = t0() + Duration::days(3);
+        let next = apply(&state(InProgress), op, long_after, &policy(max_attempts));
+        assert_eq!(next.map(|s| s.status()).map_err(|_| ()), expected);
+        if let Ok(next) = next {
+            assert_eq!(next.lease_expires_at(), None);
+            assert_eq!(next.attempts(), 1);
+        }
+    }
+
+    #[rstest]
+    fn engine_transitions_need_a_job_in_progress(
+        #[values(Pending, Succeeded, Failed, Cancelled, TimedOut)] status: JobStatus,
+        #[values(Op::RunSucceeded, Op::RunLost)] op: Op,
+    ) {
+        assert_eq!(
+            apply(&state(status), op, t0(), &policy(3)),
+            Err(NotInProgress { status })
+        );
     }
 
     use JobStatus::{Cancelled, Failed, InProgress, Pending, Succeeded, TimedOut};
@@ -822,13 +899,15 @@ mod tests {
 
     #[test]
     fn random_operation_sequences_keep_the_invariants() {
-        const OPS: [Op; 6] = [
+        const OPS: [Op; 8] = [
             Op::Claim,
             Op::Heartbeat,
             Op::Succeed,
             Op::Fail,
             Op::Cancel,
             Op::Expire,
+            Op::RunSucceeded,
+            Op::RunLost,
         ];
         let mut rng = Lcg(0x5EED);
         let mut seen = std::collections::HashSet::new();
@@ -843,7 +922,7 @@ mod tests {
             for _ in 0..40 {
                 // Mostly small steps, sometimes past a whole lease.
                 now += Duration::seconds(i64::try_from(rng.next(5_400)).unwrap());
-                let op = OPS[usize::try_from(rng.next(6)).unwrap()];
+                let op = OPS[usize::try_from(rng.next(8)).unwrap()];
                 let before = s;
                 match apply(&s, op, now, &p) {
                     Ok(next) => {

@@ -171,3 +171,230 @@ fn a_collection_offers_only_its_workflows() {
     assert!(collection.offers(&JobTypeName::parse("NEBRASKA").expect("valid")));
     assert!(!collection.offers(&JobTypeName::parse("OTHER").expect("valid")));
 }
+
+fn type_name(raw: &str) -> JobTypeName {
+    JobTypeName::parse(raw).expect("name")
+}
+
+fn location(raw: &str) -> DataLocation {
+    DataLocation::parse(raw).expect("location")
+}
+
+fn created() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 4, 3, 19, 11, 12)
+        .single()
+        .expect("valid")
+        + chrono::Duration::microseconds(825_218)
+}
+
+/// NEBRASKA runs the DAG `nebraska`; TEST is a worker type.
+fn registry() -> JobTypeRegistry {
+    use crate::job::registry::JobTypeOverride;
+    JobTypeRegistry::with_overrides([(
+        type_name("NEBRASKA"),
+        JobTypeOverride {
+            input_schema: Some(json!({"type": "object"})),
+            engine: Some(Engine::Airflow {
+                dag_id: DagId::parse("nebraska").expect("valid"),
+            }),
+            ..JobTypeOverride::default()
+        },
+    )])
+    .expect("registry")
+}
+
+fn collection(workflows: &[&str]) -> Collection {
+    Collection {
+        id: CollectionId::parse("images").expect("valid"),
+        description: String::new(),
+        location: location("s3://labcas-archive/images/"),
+        workflows: workflows.iter().map(|w| type_name(w)).collect(),
+    }
+}
+
+#[rstest]
+#[case::an_airflow_type(&["NEBRASKA"], Ok(()))]
+#[case::no_workflow(&[], Ok(()))]
+#[case::a_worker_type(&["TEST"], Err("not an Airflow job type"))]
+#[case::an_unknown_type(&["NOPE"], Err("which is not a job type"))]
+fn collections_list_only_airflow_types(
+    #[case] workflows: &[&str],
+    #[case] expected: Result<(), &str>,
+) {
+    let outcome = Collections::new([collection(workflows)], &registry());
+    match (outcome, expected) {
+        (Ok(collections), Ok(())) => assert!(collections.get("images").is_some()),
+        (Err(error), Err(words)) => assert!(error.to_string().contains(words), "{error}"),
+        (outcome, expected) => panic!("{outcome:?} but expected {expected:?}"),
+    }
+}
+
+#[test]
+fn a_run_folder_is_below_the_staging_area_by_user_and_creation_time() {
+    let run = WorkflowRun::new(
+        CollectionId::parse("images").expect("valid"),
+        "ana@example.com",
+        &location("local://labcas/"),
+        created(),
+    )
+    .expect("run");
+    assert_eq!(
+        run.output.to_string(),
+        "local://labcas/ana@example.com/20250403T191112825218/"
+    );
+}
+
+#[rstest]
+#[case::empty("")]
+#[case::dot(".")]
+#[case::dots("..")]
+#[case::slash("a/b")]
+#[case::backslash("a\\b")]
+fn usernames_that_are_not_one_folder_are_refused(#[case] username: &str) {
+    let outcome = WorkflowRun::new(
+        CollectionId::parse("images").expect("valid"),
+        username,
+        &location("local://labcas/"),
+        created(),
+    );
+    assert_eq!(outcome, Err(UnusableUsername(username.to_owned())));
+}
+
+#[rstest]
+#[case::s3(
+    "s3://bucket/staging/ana/",
+    "bucket",
+    "staging/ana/",
+    "s3://bucket/staging/ana",
+    StorageScheme::S3
+)]
+#[case::s3_whole_bucket("s3://bucket/", "bucket", "", "s3://bucket", StorageScheme::S3)]
+#[case::local(
+    "local://labcas/ana/",
+    "",
+    "/srv/results/labcas/ana/",
+    "file:///srv/results/labcas/ana",
+    StorageScheme::Local
+)]
+#[case::local_root(
+    "local://",
+    "",
+    "/srv/results/",
+    "file:///srv/results",
+    StorageScheme::Local
+)]
+fn locations_become_conf_parts_and_storage_locations(
+    #[case] raw: &str,
+    #[case] bucket: &str,
+    #[case] prefix: &str,
+    #[case] uri: &str,
+    #[case] scheme: StorageScheme,
+) {
+    let root = LocalRoot::new("/srv/results/");
+    let location = location(raw);
+    assert_eq!(
+        location.conf_parts(&root),
+        (bucket.to_owned(), prefix.to_owned())
+    );
+    let stored = location.storage_location(&root);
+    assert_eq!((stored.scheme, stored.uri.as_str()), (scheme, uri));
+}
+
+#[test]
+fn the_conf_is_the_payload_plus_the_reserved_parameters() {
+    let run = WorkflowRun::new(
+        CollectionId::parse("images").expect("valid"),
+        "ana@example.com",
+        &location("local://labcas/"),
+        created(),
+    )
+    .expect("valid");
+    let conf = run_conf(
+        JobId::new(42).expect("valid"),
+        &json!({"tile_size": 3, "in_data_selection": "images"}),
+        &run,
+        &location("s3://labcas-archive/images/"),
+        &LocalRoot::new("/srv/results"),
+    );
+    assert_eq!(
+        Value::Object(conf),
+        json!({
+            "tile_size": 3,
+            "in_data_selection": "images",
+            "in_bucket": "labcas-archive",
+            "in_prefix": "images/",
+            "out_bucket": "",
+            "out_prefix": "/srv/results/labcas/ana@example.com/20250403T191112825218/",
+            "username": "ana@example.com",
+            "job_id": 42,
+        })
+    );
+}
+
+#[test]
+fn the_collection_is_part_of_the_cache_hash() {
+    let payload = json!({"tile_size": 3});
+    let nebraska = type_name("NEBRASKA");
+    let a = workflow_hash(
+        &nebraska,
+        &CollectionId::parse("a").expect("valid"),
+        &payload,
+    );
+    let b = workflow_hash(
+        &nebraska,
+        &CollectionId::parse("b").expect("valid"),
+        &payload,
+    );
+    assert_ne!(a, b);
+    assert_eq!(
+        a,
+        workflow_hash(
+            &nebraska,
+            &CollectionId::parse("a").expect("valid"),
+            &payload
+        )
+    );
+    assert_ne!(a, PayloadHash::compute("NEBRASKA", &payload));
+}
+
+#[test]
+fn two_types_may_not_share_a_dag() {
+    use crate::job::registry::{JobTypeOverride, RegistryError};
+    let airflow = || JobTypeOverride {
+        input_schema: Some(json!({"type": "object"})),
+        engine: Some(Engine::Airflow {
+            dag_id: DagId::parse("nebraska").expect("valid"),
+        }),
+        ..JobTypeOverride::default()
+    };
+    let outcome = JobTypeRegistry::with_overrides([
+        (type_name("B_TYPE"), airflow()),
+        (type_name("A_TYPE"), airflow()),
+    ]);
+    assert!(matches!(
+        outcome,
+        Err(RegistryError::DuplicateDag { ref first, ref second, .. })
+            if first.as_str() == "A_TYPE" && second.as_str() == "B_TYPE"
+    ));
+}
+
+#[test]
+fn workers_run_every_type_but_the_airflow_ones() {
+    let registry = registry();
+    let names = registry
+        .worker_run_names()
+        .expect("some type is not worker-run");
+    assert!(!names.iter().any(|name| name.as_str() == "NEBRASKA"));
+    assert!(names.iter().any(|name| name.as_str() == "TEST"));
+    assert_eq!(
+        JobTypeRegistry::builtin()
+            .expect("valid")
+            .worker_run_names(),
+        None
+    );
+    let airflow: Vec<_> = registry
+        .airflow_types()
+        .map(|t| t.name().to_string())
+        .collect();
+    assert_eq!(airflow, ["NEBRASKA"]);
+}

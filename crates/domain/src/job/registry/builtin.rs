@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::{JobTypeName, JobTypeSpec, SubmitAccess};
 use crate::job::state::RetryPolicy;
+use crate::workflow::Engine;
 
 /// The meta-schema every built-in schema declares.
 const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
@@ -156,6 +157,7 @@ fn spec(
         cache: true,
         access: SubmitAccess::default(),
         compute_target: None,
+        engine: Engine::Worker,
     })
 }
 

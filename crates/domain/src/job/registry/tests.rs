@@ -530,6 +530,7 @@ fn access_by_role() {
     let access = SubmitAccess {
         roles: vec![Role::Analyst],
         emails: vec![],
+        usernames: Vec::new(),
     };
     assert!(!access.is_open());
     assert!(access.permits(&email("a@example.com"), &Roles::from_iter([Role::Analyst])));
@@ -542,6 +543,7 @@ fn access_by_email() {
     let access = SubmitAccess {
         roles: vec![],
         emails: vec![email("ana@example.com")],
+        usernames: Vec::new(),
     };
     assert!(!access.is_open());
     assert!(access.permits(&email("Ana@Example.com"), &Roles::none()));
@@ -553,6 +555,7 @@ fn role_or_email_suffices() {
     let access = SubmitAccess {
         roles: vec![Role::Analyst],
         emails: vec![email("ana@example.com")],
+        usernames: Vec::new(),
     };
     assert!(access.permits(&email("ana@example.com"), &Roles::none()));
     assert!(access.permits(
@@ -567,6 +570,7 @@ fn admins_may_always_submit() {
     let access = SubmitAccess {
         roles: vec![Role::Analyst],
         emails: vec![email("ana@example.com")],
+        usernames: Vec::new(),
     };
     assert!(access.permits(&email("root@example.com"), &Roles::from_iter([Role::Admin])));
 }
