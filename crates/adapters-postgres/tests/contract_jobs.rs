@@ -77,6 +77,7 @@ fn new_job(owner: UserId, job_type: &str, payload: Value, now: DateTime<Utc>) ->
         policy: policy(3, 60),
         use_cache: true,
         now,
+        workflow: None,
     }
 }
 

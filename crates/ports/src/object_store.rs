@@ -90,4 +90,12 @@ pub trait ObjectStore: Send + Sync + 'static {
         location: &StorageLocation,
         path: &RelativePath,
     ) -> Result<Vec<u8>, ObjectStoreError>;
+
+    /// Makes `location` a folder that exists before anything is written to it, for a writer
+    /// that does not go through the store (an Airflow task on the same host writing to a local
+    /// path). Stores without folders (S3) do nothing.
+    async fn create_folder(&self, location: &StorageLocation) -> Result<(), ObjectStoreError> {
+        let _ = location;
+        Ok(())
+    }
 }

@@ -8,7 +8,7 @@ pub mod study_areas;
 
 pub use jobs::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
-    JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag,
+    JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag, WorkflowJobs, WorkflowStart,
 };
 pub use study_areas::{NoteRepository, PolygonPage, PolygonQuery, PolygonRepository};
 

@@ -8,13 +8,16 @@ pub mod results;
 pub mod signed_files;
 pub mod study_areas;
 pub mod users;
+pub mod workflows;
 
 pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
 pub use capacity::{
     CapacityConfigError, CapacityError, CapacityManager, CycleReport, TargetError, TargetReport,
 };
 pub use cluster::ClusterAdminService;
-pub use jobs::{HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns};
+pub use jobs::{
+    HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns, Workflows,
+};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,
@@ -24,6 +27,7 @@ pub use study_areas::{
     ExportPage, NoteService, PolygonExport, PolygonListing, PolygonService, StudyAreaStore,
 };
 pub use users::UserAdminService;
+pub use workflows::{DispatchReport, WorkflowDispatcher};
 
 use crate::repositories::{RefreshTokenRepository, UserLogRepository, UserRepository};
 

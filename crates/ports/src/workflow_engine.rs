@@ -1,6 +1,5 @@
 //! The workflow engine that runs the jobs of Airflow job types (labcas-contract §2): Airflow's
-//! stable REST API, directly or through AWS MWAA. Issue 24: the port is defined here; its
-//! adapters and the dispatcher that uses it are not written yet.
+//! stable REST API, directly or through AWS MWAA (`reefguide-adapters-airflow`).
 //!
 //! The engine is read in bulk: a sync cycle asks, per DAG, for the runs changed since the last
 //! cycle ([`WorkflowEngine::runs_changed_since`], every page), so its cost does not grow with the
@@ -98,6 +97,10 @@ pub trait WorkflowEngine: Send + Sync + 'static {
         dag_id: &DagId,
         since: DateTime<Utc>,
     ) -> Result<Vec<RunStatus>, EngineError>;
+
+    /// One run: how the dispatcher notices a run the engine no longer knows
+    /// ([`EngineError::NotFound`]); asked only for the runs in progress, and seldom.
+    async fn run(&self, dag_id: &DagId, run_id: &str) -> Result<RunStatus, EngineError>;
 
     /// The ids of the failed tasks of a run (for the result of a failed job).
     async fn failed_tasks(&self, dag_id: &DagId, run_id: &str) -> Result<Vec<String>, EngineError>;

@@ -290,6 +290,14 @@ impl ObjectStore for LocalObjectStore {
             )),
         }
     }
+
+    async fn create_folder(&self, location: &StorageLocation) -> Result<(), ObjectStoreError> {
+        let folder = self.file_of(self.rest_of(location)?.to_owned()).await?;
+        tokio::fs::create_dir_all(&folder)
+            .await
+            .with_context(|| format!("creating {}", folder.display()))
+            .map_err(ObjectStoreError::Backend)
+    }
 }
 
 #[async_trait]

@@ -36,6 +36,8 @@ pub struct Model {
     pub progress: Option<f64>,
     /// Last reported message.
     pub message: Option<String>,
+    /// The workflow engine's run of this attempt, once triggered.
+    pub engine_run_id: Option<String>,
 }
 
 /// Relations are not navigated through sea-orm; the foreign keys live in the migrations.

@@ -38,6 +38,10 @@ pub struct Model {
     pub current_assignment_id: Option<i32>,
     /// Optimistic-concurrency version, bumped by every change.
     pub version: i64,
+    /// A workflow job's collection, submitter and run folder (`{"collection", "username",
+    /// "output"}`); null for a worker-run job.
+    #[sea_orm(column_type = "JsonBinary", nullable)]
+    pub workflow: Option<Json>,
 }
 
 /// Relations are not navigated through sea-orm; the foreign keys live in the migrations.

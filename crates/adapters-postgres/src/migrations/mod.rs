@@ -14,6 +14,7 @@ use sea_orm_migration::{MigrationTrait, MigratorTrait};
 mod m0001_accounts;
 mod m0002_study_areas;
 mod m0003_jobs;
+mod m0004_workflows;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_accounts::Migration),
             Box::new(m0002_study_areas::Migration),
             Box::new(m0003_jobs::Migration),
+            Box::new(m0004_workflows::Migration),
         ]
     }
 }

@@ -8,7 +8,9 @@
 //!   never wait for each other;
 //! - `claim`: **claims** give the oldest claimable jobs, or one job by id, to a worker;
 //! - `change`: **every other change** is a compare-and-set on `jobs.version`, with the assignment
-//!   update and the result insert that go with it.
+//!   update and the result insert that go with it;
+//! - `workflows`: the jobs the workflow engine runs (never claimable by workers), and the start
+//!   of their attempts.
 //!
 //! On Postgres, every change that makes a job claimable (a new job, a re-queue) sends a
 //! notification on the `reefguide_jobs` channel, delivered when it commits, which
@@ -20,6 +22,7 @@ mod listing;
 mod rows;
 mod submit;
 mod submit_batch;
+mod workflows;
 
 use std::collections::BTreeMap;
 
@@ -33,7 +36,7 @@ use reefguide_domain::job::{
 };
 use reefguide_ports::repositories::{
     AssignOutcome, ClaimRequest, Claimed, JobChange, JobPage, JobQuery, JobRepository, NewJob,
-    Submission, WorkerTag,
+    Submission, WorkerTag, WorkflowJobs, WorkflowStart,
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
@@ -241,6 +244,8 @@ impl JobRepository for SeaOrmStore {
         jobs::Entity::find()
             .filter(Expr::col(jobs::Column::Status).eq(status_literal(JobStatus::InProgress)))
             .filter(jobs::Column::LeaseExpiresAt.lte(stored_time(now)))
+            // Workflow jobs are watched by the engine, not leased to workers.
+            .filter(Expr::col(jobs::Column::Workflow).is_null())
             .order_by_asc(jobs::Column::LeaseExpiresAt)
             .order_by_asc(jobs::Column::Id)
             .limit(limit)
@@ -266,6 +271,31 @@ impl JobRepository for SeaOrmStore {
             .await
             .with_db_context(|| format!("cannot invalidate {job_type} results"))?;
         Ok(updated.rows_affected)
+    }
+
+    async fn pending_workflow_jobs(&self, limit: u64) -> anyhow::Result<Vec<Job>> {
+        self.pending_workflows(limit).await
+    }
+
+    async fn workflow_jobs(
+        &self,
+        which: WorkflowJobs,
+        limit: u64,
+    ) -> anyhow::Result<Vec<(Job, Assignment)>> {
+        self.followed_workflows(which, limit).await
+    }
+
+    async fn start_workflow_run(&self, start: WorkflowStart) -> anyhow::Result<Option<Assignment>> {
+        self.start_workflow(start).await
+    }
+
+    async fn record_engine_run(
+        &self,
+        assignment: AssignmentId,
+        run_id: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.record_run(assignment, run_id, now).await
     }
 }
 

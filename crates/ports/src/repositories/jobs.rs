@@ -23,6 +23,7 @@ use reefguide_domain::job::{
     Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobRequestId, JobState,
     JobStatus, PayloadHash, RetryPolicy, StorageBase, StorageLocation,
 };
+use reefguide_domain::workflow::WorkflowRun;
 use serde_json::Value;
 
 /// A job submission to store.
@@ -42,6 +43,8 @@ pub struct NewJob {
     pub use_cache: bool,
     /// The submission time.
     pub now: DateTime<Utc>,
+    /// For an Airflow type: the collection, submitter and run folder.
+    pub workflow: Option<WorkflowRun>,
 }
 
 /// What a submission led to.
@@ -196,6 +199,38 @@ pub struct JobChange {
     pub result: Option<NewResult>,
 }
 
+/// Which workflow jobs the dispatcher follows ([`JobRepository::workflow_jobs`]); each comes
+/// with its current assignment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkflowJobs {
+    /// `IN_PROGRESS`, and the current attempt's run not recorded as triggered.
+    Untriggered,
+    /// `IN_PROGRESS`, the current attempt's run triggered.
+    Running,
+    /// `CANCELLED` while an attempt was under way, whose run is not yet stopped (the current
+    /// assignment is not completed).
+    Cancelling,
+}
+
+/// The start of a workflow job's attempt, decided by the service
+/// ([`JobState::claim`](reefguide_domain::job::JobState::claim)), stored only if the job is
+/// still at `expected_version`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkflowStart {
+    /// The job.
+    pub job_id: JobId,
+    /// The version the start was decided on.
+    pub expected_version: i64,
+    /// The new state (`IN_PROGRESS`, one more attempt).
+    pub state: JobState,
+    /// Who the attempt is recorded for (the job's owner: the engine acts on their behalf).
+    pub worker: UserId,
+    /// Where the run's outputs go.
+    pub storage: StorageLocation,
+    /// The start time.
+    pub now: DateTime<Utc>,
+}
+
 /// Jobs, assignments, results and requests.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
@@ -261,4 +296,28 @@ pub trait JobRepository: Send + Sync + 'static {
 
     /// Marks every result of this job type as no longer valid for the cache; the number changed.
     async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64>;
+
+    /// Up to `limit` workflow jobs waiting for the engine (`PENDING` with attempts left), oldest
+    /// first. (Workers never see these: every claim, poll, assign and pending count leaves
+    /// workflow jobs out.)
+    async fn pending_workflow_jobs(&self, limit: u64) -> anyhow::Result<Vec<Job>>;
+
+    /// Up to `limit` workflow jobs of one kind, oldest first, with their current assignment.
+    async fn workflow_jobs(
+        &self,
+        which: WorkflowJobs,
+        limit: u64,
+    ) -> anyhow::Result<Vec<(Job, Assignment)>>;
+
+    /// Starts an attempt of a workflow job: the new state and a new assignment, if the job is
+    /// still at the expected version; `None` (nothing changed) when it is not.
+    async fn start_workflow_run(&self, start: WorkflowStart) -> anyhow::Result<Option<Assignment>>;
+
+    /// Records that the engine accepted (or already had) the run `run_id` of an assignment.
+    async fn record_engine_run(
+        &self,
+        assignment: AssignmentId,
+        run_id: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
 }

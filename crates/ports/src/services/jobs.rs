@@ -21,8 +21,8 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Utc};
 use reefguide_domain::User;
 use reefguide_domain::access::{
-    listing_scope, may_act_as_worker, may_cancel_job, may_invalidate_cache, may_view_job,
-    may_work_assignment,
+    WorkflowRefusal, listing_scope, may_act_as_worker, may_cancel_job, may_invalidate_cache,
+    may_run_workflow, may_view_job, may_work_assignment,
 };
 use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
@@ -34,6 +34,9 @@ use reefguide_domain::job::{
     Assignment, AssignmentId, ClaimTypes, EcsArn, Job, JobDetails, JobId, JobRequest, JobState,
     JobStatus, Outcome, PayloadHash, ProgressMessage, ProgressPercent, StorageBase,
     TransitionError,
+};
+use reefguide_domain::workflow::{
+    Collections, DataLocation, WorkflowRun, check_reserved_parameters, workflow_hash,
 };
 use serde_json::Value;
 
@@ -138,6 +141,28 @@ pub struct JobService<S, C> {
     storage: StorageBase,
     signal: JobSignal,
     shortcuts: Shortcuts,
+    workflows: Workflows,
+}
+
+/// What workflow (Airflow) jobs run on and where their outputs go (labcas-contract §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workflows {
+    /// The data collections.
+    pub collections: Collections,
+    /// The folder below which each user's run folders are made.
+    pub staging: DataLocation,
+}
+
+impl Default for Workflows {
+    /// No collection; outputs below `local://labcas/`.
+    fn default() -> Self {
+        Self {
+            collections: Collections::default(),
+            staging: DataLocation::Local {
+                prefix: "labcas/".to_owned(),
+            },
+        }
+    }
 }
 
 /// A decision taken on a lease: the answer, or to be taken again on fresh rows.
@@ -168,7 +193,19 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             storage,
             signal,
             shortcuts: Shortcuts::default(),
+            workflows: Workflows::default(),
         }
+    }
+
+    /// The same service with these collections and staging area for workflow jobs.
+    #[must_use]
+    pub fn with_workflows(self, workflows: Workflows) -> Self {
+        Self { workflows, ..self }
+    }
+
+    /// The collections and staging area of workflow jobs.
+    pub fn workflows(&self) -> &Workflows {
+        &self.workflows
     }
 
     /// The job types of this deployment.
@@ -201,38 +238,97 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     }
 
     /// Submits a job: checks the type, the caller's permission and the payload, then records the
-    /// request, reusing a cached job when the type caches.
+    /// request, reusing a cached job when the type caches. A workflow (Airflow) type runs on the
+    /// named `collection` (required for it, refused for any other type): the collection must
+    /// list the type and the payload may not set the reserved parameters; the collection is
+    /// part of the cache hash.
     pub async fn submit(
         &self,
         actor: &User,
         job_type: &str,
         input_payload: Value,
+        collection: Option<&str>,
     ) -> Result<Submission, SubmitJobError> {
         let kind = self
             .registry
             .get(job_type)
             .ok_or_else(|| SubmitJobError::UnknownType(job_type.to_owned()))?;
         let spec = kind.spec();
+        let now = self.clock.now();
+        let workflow = match (kind.is_worker_run(), collection) {
+            (true, None) => None,
+            (true, Some(_)) => {
+                return Err(SubmitJobError::CollectionNotApplicable(job_type.to_owned()));
+            }
+            (false, None) => return Err(SubmitJobError::MissingCollection(job_type.to_owned())),
+            (false, Some(collection)) => Some(self.workflow_run(actor, kind, collection, now)?),
+        };
         if !spec.access.permits(&actor.email, &actor.roles) {
             return Err(SubmitJobError::NotPermitted(job_type.to_owned()));
         }
+        if workflow.is_some() {
+            check_reserved_parameters(&input_payload)?;
+        }
         kind.validate_input(&input_payload)?;
+        let hash = match &workflow {
+            Some(run) => workflow_hash(&spec.name, &run.collection, &input_payload),
+            None => PayloadHash::compute(spec.name.as_str(), &input_payload),
+        };
+        let worker_run = workflow.is_none();
         let submission = self
             .store
             .submit_job(NewJob {
                 owner: actor.id,
                 job_type: spec.name.clone(),
-                hash: PayloadHash::compute(spec.name.as_str(), &input_payload),
+                hash,
                 input_payload,
                 policy: spec.policy,
                 use_cache: spec.cache,
-                now: self.clock.now(),
+                now,
+                workflow,
             })
             .await?;
-        if !submission.cached {
+        if !submission.cached && worker_run {
             self.signal.notify();
         }
         Ok(submission)
+    }
+
+    /// The run of a workflow job of `kind` on `collection` submitted by `actor` at `now`: the
+    /// collection must exist and list the type (checked before who asks, as LabCAS users expect
+    /// a workflow that does not apply to be refused whoever asks).
+    fn workflow_run(
+        &self,
+        actor: &User,
+        kind: &JobType,
+        collection: &str,
+        now: DateTime<Utc>,
+    ) -> Result<WorkflowRun, SubmitJobError> {
+        let found = self
+            .workflows
+            .collections
+            .get(collection)
+            .ok_or_else(|| SubmitJobError::UnknownCollection(collection.to_owned()))?;
+        may_run_workflow(actor, kind.name(), &kind.spec().access, found).map_err(|refusal| {
+            match refusal {
+                WorkflowRefusal::NotInCollection {
+                    workflow,
+                    collection,
+                } => SubmitJobError::WorkflowNotInCollection {
+                    workflow: workflow.to_string(),
+                    collection,
+                },
+                WorkflowRefusal::NotAuthorised(name) => {
+                    SubmitJobError::NotPermitted(name.to_string())
+                }
+            }
+        })?;
+        Ok(WorkflowRun::new(
+            found.id.clone(),
+            actor.email.as_str(),
+            &self.workflows.staging,
+            now,
+        )?)
     }
 
     /// One job with its assignments and results, if the caller may see it.
@@ -601,6 +697,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             .store
             .find_assignment(id)
             .await?
+            .filter(|(_, job)| job.workflow.is_none())
             .ok_or(AssignmentError::NotFound(id))?;
         Ok(Lease::new(assignment, &job))
     }
@@ -687,9 +784,11 @@ pub(crate) async fn held_assignment<S: JobRepository>(
     actor: &User,
     id: AssignmentId,
 ) -> Result<(Assignment, Job), AssignmentError> {
+    // A workflow job's attempt is the engine's, never a worker's: it does not exist for them.
     let (assignment, job) = store
         .find_assignment(id)
         .await?
+        .filter(|(_, job)| job.workflow.is_none())
         .ok_or(AssignmentError::NotFound(id))?;
     check_current(
         &assignment,

@@ -8,6 +8,7 @@ use reefguide_domain::job::{
     StorageLocation, StorageScheme,
 };
 
+use reefguide_domain::workflow::{CollectionId, DataLocation, WorkflowRun};
 use sea_orm::{FromQueryResult as _, Iterable as _, QueryResult};
 
 use crate::entities::{job_assignments, job_requests, job_results, jobs};
@@ -34,9 +35,36 @@ pub(super) fn to_job(row: jobs::Model) -> anyhow::Result<Job> {
             policy: to_policy(row.max_attempts, row.lease_seconds)?,
             current_assignment: row.current_assignment_id.map(assignment_id).transpose()?,
             version: row.version,
+            workflow: row.workflow.map(to_workflow).transpose()?,
         })
     };
     parse().with_context(|| format!("stored job {stored_id} cannot be read"))
+}
+
+/// The `workflow` column value of a workflow job.
+pub(super) fn stored_workflow(run: &WorkflowRun) -> serde_json::Value {
+    serde_json::json!({
+        "collection": run.collection.as_str(),
+        "username": run.username,
+        "output": run.output.to_string(),
+    })
+}
+
+/// A stored `workflow` column value.
+fn to_workflow(stored: serde_json::Value) -> anyhow::Result<WorkflowRun> {
+    let text = |key: &str| {
+        stored
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .with_context(|| format!("workflow.{key} is missing or not text"))
+    };
+    Ok(WorkflowRun {
+        collection: CollectionId::parse(text("collection")?)
+            .context("workflow.collection is not a collection id")?,
+        username: text("username")?.to_owned(),
+        output: DataLocation::parse(text("output")?)
+            .context("workflow.output is not a location")?,
+    })
 }
 
 /// A stored job type name; one that breaks the naming rule is an error quoting it.
@@ -93,6 +121,7 @@ pub(super) fn to_assignment(row: job_assignments::Model) -> anyhow::Result<Assig
             completed_at: row.completed_at,
             progress: row.progress,
             message: row.message,
+            engine_run_id: row.engine_run_id,
         })
     };
     parse().with_context(|| format!("stored job assignment {stored_id} cannot be read"))

@@ -19,7 +19,7 @@ use sea_orm::{
     QueryFilter as _, QueryOrder as _, QuerySelect as _, Select,
 };
 
-use super::rows::stored_policy;
+use super::rows::{stored_policy, stored_workflow};
 use super::status_literal;
 use crate::SeaOrmStore;
 use crate::entities::{job_requests, job_results, jobs};
@@ -134,6 +134,7 @@ async fn insert_job(
         lease_expires_at: Set(None),
         current_assignment_id: Set(None),
         version: Set(0),
+        workflow: Set(new_job.workflow.as_ref().map(stored_workflow)),
     };
     let inserted = jobs::Entity::insert(row)
         .exec(txn)

@@ -18,7 +18,7 @@ use sea_orm::{
     Value,
 };
 
-use super::rows::stored_policy;
+use super::rows::{stored_policy, stored_workflow};
 use super::submit::advisory_lock_key;
 use crate::batch::Batch;
 use crate::errors::DbContext as _;
@@ -135,6 +135,7 @@ fn input_rows(batch: &[NewJob]) -> anyhow::Result<Vec<serde_json::Value>> {
                 "lease_seconds": lease_seconds,
                 "lock_key": advisory_lock_key(&new_job.hash),
                 "use_cache": new_job.use_cache,
+                "workflow": new_job.workflow.as_ref().map(stored_workflow),
             }))
         })
         .collect()
@@ -182,7 +183,7 @@ fn input_and_found() -> String {
         "input AS ( \
              SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(i int, now timestamptz, owner int, \
                  \"type\" text, payload jsonb, hash text, max_attempts int, lease_seconds bigint, \
-                 lock_key bigint, use_cache boolean) \
+                 lock_key bigint, use_cache boolean, workflow jsonb) \
          ), \
          found AS MATERIALIZED ( \
              SELECT x.*, CASE WHEN x.use_cache THEN ( \
@@ -227,7 +228,8 @@ pub(super) fn reuse_or_lock(rows: &[serde_json::Value]) -> Statement {
 }
 
 /// The second statement, for the submissions whose hash is locked: looks again, creates the jobs
-/// still missing, records the requests and notifies claimers of the created jobs (on commit).
+/// still missing, records the requests and notifies claimers of the created jobs that workers
+/// run (on commit).
 /// One row per submission: `i`, `request_id`, `job_id`, `cached`.
 pub(super) fn reuse_or_create(rows: &[serde_json::Value]) -> Statement {
     let pending = JobStatus::Pending.as_str();
@@ -235,11 +237,11 @@ pub(super) fn reuse_or_create(rows: &[serde_json::Value]) -> Statement {
         "WITH {input_and_found}, \
          created AS ( \
              INSERT INTO jobs (created_at, updated_at, \"type\", status, user_id, input_payload, \
-                 hash, attempts, max_attempts, lease_seconds, version) \
+                 hash, attempts, max_attempts, lease_seconds, version, workflow) \
              SELECT now, now, \"type\", '{pending}', owner, payload, hash, 0, max_attempts, \
-                 lease_seconds, 0 \
+                 lease_seconds, 0, workflow \
              FROM found WHERE job_id IS NULL \
-             RETURNING id, hash, \"type\" \
+             RETURNING id, hash, \"type\", workflow IS NULL AS worker_run \
          ), \
          job AS ( \
              SELECT f.i, f.now, f.owner, f.\"type\", f.payload, \
@@ -252,7 +254,7 @@ pub(super) fn reuse_or_create(rows: &[serde_json::Value]) -> Statement {
              SELECT now, owner, \"type\", payload, cached, job_id FROM job \
              RETURNING id, job_id \
          ), \
-         notified AS (SELECT pg_notify($2, \"type\") FROM created) \
+         notified AS (SELECT pg_notify($2, \"type\") FROM created WHERE worker_run) \
          SELECT j.i, r.id AS request_id, j.job_id, j.cached \
          FROM (SELECT count(*) AS notices FROM notified) AS n \
              CROSS JOIN job j JOIN request r ON r.job_id = j.job_id",
@@ -286,6 +288,7 @@ mod tests {
             policy: RetryPolicy::new(3, Duration::minutes(5)).expect("policy"),
             use_cache: true,
             now: Utc.timestamp_opt(1_700_000_000, 0).single().expect("time"),
+            workflow: None,
         }
     }
 

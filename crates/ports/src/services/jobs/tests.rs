@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::repositories::jobs::MockJobRepository;
+use crate::repositories::jobs::{WorkflowJobs, WorkflowStart};
 use crate::services::test_support::{now, user_with};
 
 pub(crate) const OWNER: i64 = 1;
@@ -150,6 +151,7 @@ pub(crate) fn job(job_type: &str, state: JobState) -> Job {
         policy: policy(),
         current_assignment: (state.attempts() > 0).then(|| aid(ASSIGNMENT)),
         version: VERSION,
+        workflow: None,
     }
 }
 
@@ -174,6 +176,7 @@ pub(crate) fn assignment_of(job: &Job) -> Assignment {
         completed_at: None,
         progress: None,
         message: None,
+        engine_run_id: None,
     }
 }
 
@@ -222,7 +225,7 @@ async fn an_unknown_type_is_refused_without_storing() {
     let mut store = MockJobRepository::new();
     store.expect_submit_job().never();
     let got = service(store)
-        .submit(&user_with(OWNER, &[]), "NOPE", json!({ "id": 1 }))
+        .submit(&user_with(OWNER, &[]), "NOPE", json!({ "id": 1 }), None)
         .await;
     assert!(
         matches!(&got, Err(SubmitJobError::UnknownType(name)) if name == "NOPE"),
@@ -248,7 +251,7 @@ async fn a_restricted_type_needs_a_permitted_role(#[case] roles: &[Role], #[case
         .returning(|_| Ok(submission(false)));
     let service = service_with(store, registry, JobSignal::new());
     let got = service
-        .submit(&user_with(OTHER, roles), "TEST", json!({ "id": 1 }))
+        .submit(&user_with(OTHER, roles), "TEST", json!({ "id": 1 }), None)
         .await;
     if permitted {
         assert_eq!(got.expect("permitted"), submission(false));
@@ -269,7 +272,7 @@ async fn an_invalid_payload_is_refused_with_its_path(#[case] payload: Value, #[c
     let mut store = MockJobRepository::new();
     store.expect_submit_job().never();
     let got = service(store)
-        .submit(&user_with(OWNER, &[]), "TEST", payload)
+        .submit(&user_with(OWNER, &[]), "TEST", payload, None)
         .await;
     let Err(SubmitJobError::InvalidPayload(errors)) = got else {
         panic!("expected InvalidPayload, got {got:?}");
@@ -311,6 +314,7 @@ async fn a_valid_submission_is_stored_with_the_types_policy(
             .expect("valid policy"),
         use_cache: cache,
         now: now(),
+        workflow: None,
     };
     let mut store = MockJobRepository::new();
     store
@@ -320,7 +324,7 @@ async fn a_valid_submission_is_stored_with_the_types_policy(
         .returning(|_| Ok(submission(false)));
     let service = service_with(store, test_type_with(change), JobSignal::new());
     let got = service
-        .submit(&user_with(OTHER, &[]), "TEST", payload)
+        .submit(&user_with(OTHER, &[]), "TEST", payload, None)
         .await
         .expect("submitted");
     assert_eq!(got, submission(false));
@@ -341,7 +345,7 @@ async fn only_a_new_job_wakes_waiting_claimers(#[case] cached: bool, #[case] wak
     waiter.arm();
     let service = service_with(store, builtin(), signal.clone());
     let got = service
-        .submit(&user_with(OWNER, &[]), "TEST", json!({ "id": 1 }))
+        .submit(&user_with(OWNER, &[]), "TEST", json!({ "id": 1 }), None)
         .await
         .expect("submitted");
     assert_eq!(got.cached, cached);
@@ -361,7 +365,7 @@ async fn a_storage_failure_is_unexpected() {
         .expect_submit_job()
         .returning(|_| Err(anyhow::anyhow!("connection lost")));
     let got = service(store)
-        .submit(&user_with(OWNER, &[]), "TEST", json!({ "id": 1 }))
+        .submit(&user_with(OWNER, &[]), "TEST", json!({ "id": 1 }), None)
         .await;
     assert!(matches!(got, Err(SubmitJobError::Unexpected(_))), "{got:?}");
 }
@@ -1530,6 +1534,31 @@ impl JobRepository for GatedAssigns {
     }
     async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64> {
         self.mock.invalidate_cache(job_type).await
+    }
+
+    async fn pending_workflow_jobs(&self, limit: u64) -> anyhow::Result<Vec<Job>> {
+        self.mock.pending_workflow_jobs(limit).await
+    }
+
+    async fn workflow_jobs(
+        &self,
+        which: WorkflowJobs,
+        limit: u64,
+    ) -> anyhow::Result<Vec<(Job, Assignment)>> {
+        self.mock.workflow_jobs(which, limit).await
+    }
+
+    async fn start_workflow_run(&self, start: WorkflowStart) -> anyhow::Result<Option<Assignment>> {
+        self.mock.start_workflow_run(start).await
+    }
+
+    async fn record_engine_run(
+        &self,
+        assignment: AssignmentId,
+        run_id: String,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.mock.record_engine_run(assignment, run_id, now).await
     }
 }
 

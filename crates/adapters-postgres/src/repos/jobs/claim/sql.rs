@@ -9,12 +9,13 @@
 use reefguide_domain::job::JobStatus;
 
 /// The claim rule as a condition on a `jobs` row (unqualified columns): `PENDING` with attempts
-/// below the maximum. The status is a literal, so that Postgres and SQLite can match the partial
-/// indexes of pending jobs (a bound parameter could not be proven equal to their predicate).
-/// Status names are constants of the domain, never user input.
+/// below the maximum, and not a workflow job (those are run by the workflow engine, never by a
+/// worker: labcas-contract §2). The status is a literal, so that Postgres and SQLite can match
+/// the partial indexes of pending jobs (a bound parameter could not be proven equal to their
+/// predicate). Status names are constants of the domain, never user input.
 pub(super) fn claimable() -> String {
     format!(
-        "status = '{}' AND attempts < max_attempts",
+        "status = '{}' AND attempts < max_attempts AND workflow IS NULL",
         JobStatus::Pending.as_str()
     )
 }
@@ -87,7 +88,7 @@ mod tests {
     fn the_rule_and_the_new_state_use_the_domain_names() {
         assert_eq!(
             claimable(),
-            "status = 'PENDING' AND attempts < max_attempts"
+            "status = 'PENDING' AND attempts < max_attempts AND workflow IS NULL"
         );
         assert!(claimed_state().starts_with("status = 'IN_PROGRESS', "));
     }

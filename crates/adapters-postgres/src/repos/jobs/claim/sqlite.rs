@@ -101,6 +101,7 @@ async fn claim_row(
         completed_at: Set(None),
         progress: Set(None),
         message: Set(None),
+        engine_run_id: Set(None),
     };
     let assignment = job_assignments::Entity::insert(assignment)
         .exec_with_returning(txn)
