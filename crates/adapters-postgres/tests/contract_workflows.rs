@@ -2,6 +2,7 @@
 //! never see them (claim, poll, assign, pending counts, lease sweeps), the dispatcher's queue and
 //! followed attempts, the compare-and-set start of an attempt and the record of its run.
 
+#[allow(dead_code)] // Not every suite uses every shared helper.
 mod common;
 
 use chrono::{DateTime, Duration, TimeZone as _, Utc};
@@ -110,8 +111,8 @@ async fn workers_never_see_workflow_jobs(
 ) {
     let db = database(backend).await;
     let store = db.store();
-    let workflow = submit(&store, "ECHO", 1, true).await;
-    let worker_job = submit(&store, "TEST", 2, false).await;
+    let workflow = submit(store, "ECHO", 1, true).await;
+    let worker_job = submit(store, "TEST", 2, false).await;
 
     let pending = store.pending_jobs(None, 10).await.expect("listed");
     assert_eq!(
@@ -154,7 +155,7 @@ async fn workers_never_see_workflow_jobs(
     let queued = store.pending_workflow_jobs(10).await.expect("listed");
     assert_eq!(queued.iter().map(|j| j.id).collect::<Vec<_>>(), [workflow]);
     assert_eq!(queued[0].workflow, Some(run(1)));
-    start(&store, workflow, at(4)).await.expect("started");
+    start(store, workflow, at(4)).await.expect("started");
     let long_after = at(4) + Duration::days(2);
     let expired = store.expired_leases(long_after, 10).await.expect("listed");
     assert!(expired.iter().all(|j| j.id != workflow), "{expired:?}");
@@ -167,16 +168,16 @@ async fn an_attempt_starts_once_and_records_its_run(
 ) {
     let db = database(backend).await;
     let store = db.store();
-    let id = submit(&store, "ECHO", 1, true).await;
-    let before = job(&store, id).await;
+    let id = submit(store, "ECHO", 1, true).await;
+    let before = job(store, id).await;
 
-    let assignment = start(&store, id, at(2)).await.expect("started");
+    let assignment = start(store, id, at(2)).await.expect("started");
     assert_eq!(assignment.engine_run_id, None);
     assert_eq!(
         assignment.storage.uri,
         "file:///srv/results/labcas/ana@example.com/20260301T120001000000"
     );
-    let started = job(&store, id).await;
+    let started = job(store, id).await;
     assert_eq!(started.state.status(), JobStatus::InProgress);
     assert_eq!(started.state.attempts(), 1);
     assert_eq!(started.current_assignment, Some(assignment.id));
@@ -243,7 +244,7 @@ async fn an_attempt_starts_once_and_records_its_run(
     );
 
     // Cancelled while running: followed until its run is stopped (the assignment completed).
-    let current = job(&store, id).await;
+    let current = job(store, id).await;
     let cancelled = current.state.cancel().expect("cancellable");
     let change = |assignment_update| JobChange {
         job_id: id,

@@ -16,15 +16,16 @@ use reefguide_adapters_aws::{
 use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
 use reefguide_domain::geometry::PolygonLimits;
 use reefguide_domain::storage::PresignExpiry;
+use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
     AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, PolygonService,
-    ResultFileLimits, ResultFileService, SignedFileService, UserAdminService,
+    ResultFileLimits, ResultFileService, SignedFileService, UserAdminService, Workflows,
 };
 use reefguide_ports::{ComputeCluster, JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::{ComputeKind, ServerUrls, Settings, StorageKind};
+use crate::config::{AirflowSettings, ComputeKind, ServerUrls, Settings, StorageKind};
 use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
 use crate::middleware::{cors, json_error_body, log_request};
@@ -110,6 +111,11 @@ pub(crate) struct Runtime {
     pub(crate) local_pool: Option<LocalWorkerPool>,
     /// Wakes long-polling claimers.
     pub(crate) job_signal: JobSignal,
+    /// The workflow dispatcher, when `[airflow]` is configured (its loop runs beside the
+    /// requests; the health check asks its engine).
+    pub(crate) dispatcher: Option<Arc<crate::workflows::Dispatcher>>,
+    /// How often the dispatcher runs a cycle.
+    pub(crate) dispatch_interval: std::time::Duration,
 }
 
 /// Connects to the database named by the settings, creating the data directory for the embedded
@@ -213,15 +219,44 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
     let openapi = ApiDoc::render_operations(operations, &settings.deployment(&registry))?;
     let job_signal = JobSignal::new();
     let (objects, local_objects) = object_store(settings, public_url).await?;
+    let workflows = Workflows {
+        collections: settings.workflows.collections(&registry)?,
+        staging: settings.workflows.staging(&settings.storage)?,
+    };
+    let local_root = LocalRoot::new(&match &local_objects {
+        Some(local) => local.root().display().to_string(),
+        None => settings
+            .server
+            .data_dir
+            .join("results")
+            .display()
+            .to_string(),
+    });
     let signed_files = local_objects
         .map(|local| SignedFileService::new(local, SystemClock, settings.storage.upload_max_bytes));
+    let dispatcher = match &settings.workflows.airflow {
+        Some(airflow) => Some(Arc::new(crate::workflows::build_dispatcher(
+            store.clone(),
+            crate::workflows::connect_engine(airflow).await?,
+            Arc::clone(&objects),
+            registry.clone(),
+            workflows.clone(),
+            local_root,
+        ))),
+        None => None,
+    };
+    let dispatch_interval = settings.workflows.airflow.as_ref().map_or(
+        std::time::Duration::from_secs(2),
+        AirflowSettings::sync_interval,
+    );
     let jobs = JobService::new(
         store.clone(),
         SystemClock,
         registry,
         objects.base(),
         job_signal.clone(),
-    );
+    )
+    .with_workflows(workflows);
     let results = ResultFileService::new(
         store.clone(),
         objects,
@@ -267,6 +302,8 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
             store,
             local_pool,
             job_signal,
+            dispatcher,
+            dispatch_interval,
         },
     })
 }
@@ -502,6 +539,13 @@ impl Application {
         );
         if let Some(pool) = state.runtime.local_pool.clone() {
             background.push(spawn_pool_keeper(pool));
+        }
+        if let Some(dispatcher) = state.runtime.dispatcher.clone() {
+            background.push(tokio::spawn(crate::workflows::run_loop(
+                dispatcher,
+                state.runtime.store.clone(),
+                state.runtime.dispatch_interval,
+            )));
         }
         if settings.compute.capacity_manager {
             let manager = crate::capacity::build_manager(

@@ -128,7 +128,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Runs the capacity manager until SIGINT.
+/// Runs the capacity manager (and the workflow dispatcher, when Airflow is configured) until
+/// SIGINT.
 async fn manage(settings: Settings) -> anyhow::Result<()> {
     let state =
         crate::app::build_state(&settings, &settings.server.urls(settings.server.port)).await?;
@@ -141,12 +142,30 @@ async fn manage(settings: Settings) -> anyhow::Result<()> {
         interval_ms = settings.compute.capacity_interval_ms,
         "capacity manager started"
     );
+    let dispatch = async {
+        match state.runtime.dispatcher.clone() {
+            Some(dispatcher) => {
+                tracing::info!(
+                    interval_ms = state.runtime.dispatch_interval.as_millis(),
+                    "workflow dispatcher started"
+                );
+                crate::workflows::run_loop(
+                    dispatcher,
+                    state.runtime.store.clone(),
+                    state.runtime.dispatch_interval,
+                )
+                .await;
+            }
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         () = crate::capacity::run_loop(
             manager,
             state.runtime.store.clone(),
             std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
         ) => {}
+        () = dispatch => {}
         result = tokio::signal::ctrl_c() => result.context("cannot wait for Ctrl-C")?,
     }
     if let Some(pool) = &state.runtime.local_pool {

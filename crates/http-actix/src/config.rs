@@ -12,8 +12,8 @@
 //! [`ServerSettings`] (listener, URLs, data directory, CORS, logging), [`AuthSettings`] (tokens,
 //! password hashing, service accounts, required role), [`LimitsSettings`] (request and polygon
 //! sizes, rate limits), [`DatabaseSettings`], [`JobsSettings`] (job types, lease sweeper, claim
-//! wait), [`StorageSettings`] (result files) and [`ComputeSettings`] (workers and the capacity
-//! manager). The sections exist only in the code: their fields keep the flat names.
+//! wait), [`StorageSettings`] (result files), [`ComputeSettings`] (workers and the capacity
+//! manager) and [`WorkflowSettings`] (Airflow, data collections, LabCAS). The sections exist only in the code: their fields keep the flat names.
 //!
 //! # How flat names become sections
 //!
@@ -46,15 +46,23 @@ mod server;
 mod storage;
 #[cfg(test)]
 mod tests;
+mod workflows;
 
 pub use auth::AuthSettings;
 pub use compute::{CapacityTargetSettings, ComputeKind, ComputeSettings, EcsTargetSettings};
 pub use cors::{CorsOrigins, InvalidOrigin, Origin};
 pub use database::DatabaseSettings;
-pub use jobs::{JobTypeSettings, JobsSettings};
+pub use jobs::{EngineKind, JobTypeSettings, JobsSettings};
 pub use limits::LimitsSettings;
 pub use server::{ServerSettings, ServerUrls};
 pub use storage::{StorageKind, StorageSettings};
+pub use workflows::{
+    AirflowEndpoint, AirflowSettings, CollectionSettings, LabcasSettings, WorkflowSettings,
+};
+
+/// The start (after `REEFGUIDE_`, in any case) of the environment names the test suites use,
+/// which are not settings.
+const TEST_ENV_PREFIX: &str = "test_";
 
 /// The R1 environment variable names that are honoured as-is.
 pub const R1_ENV_NAMES: [&str; 12] = [
@@ -99,6 +107,9 @@ pub struct Settings {
     /// The worker cluster and the capacity manager.
     #[serde(flatten)]
     pub compute: ComputeSettings,
+    /// Airflow, the data collections and the LabCAS settings.
+    #[serde(flatten)]
+    pub workflows: WorkflowSettings,
 }
 
 /// A configuration that cannot be used; the message names the setting.
@@ -139,7 +150,17 @@ impl Settings {
         Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(file))
             .merge(Env::raw().only(&R1_ENV_NAMES))
-            .merge(Env::prefixed("REEFGUIDE_").ignore(&["CONFIG", "TEST_DATABASE_URL"]))
+            .merge(
+                Env::prefixed("REEFGUIDE_")
+                    .ignore(&["CONFIG"])
+                    // `REEFGUIDE_TEST_*` belong to the test suites (their database, their
+                    // Airflow), which start servers that inherit them.
+                    .filter(|key| {
+                        !key.as_str()
+                            .to_ascii_lowercase()
+                            .starts_with(TEST_ENV_PREFIX)
+                    }),
+            )
     }
 
     /// Extracts and checks settings from any figment: every section, then the names no section
@@ -154,6 +175,7 @@ impl Settings {
             jobs: section(&figment, &mut errors),
             storage: section(&figment, &mut errors),
             compute: section(&figment, &mut errors),
+            workflows: section(&figment, &mut errors),
         };
         if let Err(error) = figment.extract::<keys::KnownNamesOnly>() {
             errors.push(error);
@@ -167,8 +189,8 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Each section's checks, in the order of the fields. No rule spans two sections today;
-    /// one would be checked here, after them.
+    /// Each section's checks, in the order of the fields, then the rules spanning sections
+    /// (the workflow settings against the job types and the result store).
     fn validate(&self) -> Result<(), ConfigError> {
         self.server.validate()?;
         self.auth.validate()?;
@@ -176,7 +198,10 @@ impl Settings {
         self.database.validate()?;
         self.jobs.validate()?;
         self.storage.validate()?;
-        self.compute.validate()
+        self.compute.validate()?;
+        self.workflows.validate()?;
+        self.workflows
+            .check_against(&self.jobs.registry()?, &self.storage)
     }
 
     /// What the OpenAPI document needs from this configuration.

@@ -337,6 +337,24 @@ impl From<SubmitJobError> for ApiError {
                 error.to_string(),
             ),
             SubmitJobError::InvalidPayload(errors) => errors.into(),
+            SubmitJobError::MissingCollection(_) => {
+                Self::bad_request("missing_collection", error.to_string())
+            }
+            SubmitJobError::UnknownCollection(_) => {
+                Self::bad_request("unknown_collection", error.to_string())
+            }
+            SubmitJobError::CollectionNotApplicable(_) => {
+                Self::bad_request("collection_not_applicable", error.to_string())
+            }
+            SubmitJobError::WorkflowNotInCollection { .. } => {
+                Self::bad_request("workflow_not_in_collection", error.to_string())
+            }
+            SubmitJobError::ReservedParameter(_) => {
+                Self::bad_request("reserved_parameter", error.to_string())
+            }
+            SubmitJobError::UnusableUsername(_) => {
+                Self::bad_request("unusable_username", error.to_string())
+            }
             SubmitJobError::Unexpected(e) => Self::unexpected(&e),
         }
     }

@@ -22,6 +22,7 @@ mod rate_limit;
 pub mod routes;
 pub mod telemetry;
 mod wire;
+pub mod workflows;
 
 pub use app::{AppState, Application};
 pub use config::Settings;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use reefguide_domain::job::registry::{JobTypeName, JobTypeOverride, JobTypeRegistry};
+use reefguide_domain::workflow::{DagId, Engine};
 use reefguide_domain::{Email, Role};
 use serde::{Deserialize, Serialize};
 
@@ -53,8 +54,26 @@ pub struct JobTypeSettings {
     pub allowed_roles: Option<Vec<Role>>,
     /// Users (emails) permitted to submit it.
     pub allowed_emails: Option<Vec<String>>,
+    /// Users permitted to submit it, by email (an entry with `@`) or external username;
+    /// together with `allowed_emails`.
+    pub allowed_users: Option<Vec<String>>,
     /// The compute target that runs it.
     pub compute_target: Option<String>,
+    /// What runs it: `worker` (the default: claimed by workers) or `airflow`.
+    pub engine: Option<EngineKind>,
+    /// The Airflow DAG (required with `engine = "airflow"`, unique across types).
+    pub dag_id: Option<String>,
+}
+
+/// The engine named by a job type's `engine`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// reefguide's workers.
+    #[default]
+    Worker,
+    /// An Airflow DAG.
+    Airflow,
 }
 
 impl JobsSettings {
@@ -88,7 +107,7 @@ impl JobsSettings {
         let mut overrides = Vec::with_capacity(self.job_types.len());
         for (name, settings) in &self.job_types {
             let name = JobTypeName::parse(name).map_err(|e| invalid(format!("{name}: {e}")))?;
-            let allowed_emails = settings
+            let mut allowed_emails = settings
                 .allowed_emails
                 .as_ref()
                 .map(|emails| {
@@ -101,6 +120,21 @@ impl JobsSettings {
                         .collect::<Result<Vec<_>, _>>()
                 })
                 .transpose()?;
+            let mut allowed_usernames = None;
+            if let Some(users) = &settings.allowed_users {
+                let (emails, usernames): (Vec<&String>, Vec<&String>) =
+                    users.iter().partition(|user| user.contains('@'));
+                let emails = emails
+                    .into_iter()
+                    .map(|email| {
+                        Email::parse(email)
+                            .map_err(|e| invalid(format!("{name}.allowed_users: {e}")))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                allowed_emails.get_or_insert_with(Vec::new).extend(emails);
+                allowed_usernames = Some(usernames.into_iter().cloned().collect());
+            }
+            let engine = engine(&name, settings).map_err(invalid)?;
             overrides.push((
                 name,
                 JobTypeOverride {
@@ -114,10 +148,30 @@ impl JobsSettings {
                     cache: settings.cache,
                     allowed_roles: settings.allowed_roles.clone(),
                     allowed_emails,
+                    allowed_usernames,
                     compute_target: settings.compute_target.clone(),
+                    engine,
                 },
             ));
         }
         JobTypeRegistry::with_overrides(overrides).map_err(|e| invalid(e.to_string()))
+    }
+}
+
+/// The engine of the type `name`: Airflow needs a valid `dag_id`, which no other engine takes.
+fn engine(name: &JobTypeName, settings: &JobTypeSettings) -> Result<Option<Engine>, String> {
+    match (settings.engine, &settings.dag_id) {
+        (Some(EngineKind::Airflow), None) => {
+            Err(format!("{name}.dag_id: required with engine = \"airflow\""))
+        }
+        (Some(EngineKind::Airflow), Some(dag_id)) => {
+            let dag_id = DagId::parse(dag_id).map_err(|e| format!("{name}.dag_id: {e}"))?;
+            Ok(Some(Engine::Airflow { dag_id }))
+        }
+        (_, Some(_)) => Err(format!(
+            "{name}.dag_id: only a type with engine = \"airflow\" runs a DAG"
+        )),
+        (Some(EngineKind::Worker), None) => Ok(Some(Engine::Worker)),
+        (None, None) => Ok(None),
     }
 }

@@ -34,6 +34,7 @@ pub fn known_names() -> &'static [&'static str] {
             jobs,
             storage,
             compute,
+            workflows,
         } = Settings::default();
         [
             names_of(&server),
@@ -43,6 +44,7 @@ pub fn known_names() -> &'static [&'static str] {
             names_of(&jobs),
             names_of(&storage),
             names_of(&compute),
+            names_of(&workflows),
         ]
         .concat()
         .leak()

@@ -345,3 +345,158 @@ fn of_several_bad_names_the_first_in_order_is_reported() {
         Ok(())
     });
 }
+
+/// A configuration with Airflow, one workflow type and one collection, after `extra`.
+fn workflow_toml(extra: &str) -> String {
+    format!(
+        r#"{extra}
+[airflow]
+url = "http://127.0.0.1:8080"
+username = "admin"
+password = "admin"
+
+[job_types.NEBRASKA]
+engine = "airflow"
+dag_id = "nebraska"
+allowed_users = ["thomas", "ana@example.com"]
+input_schema = {{ type = "object" }}
+
+[collections.nebraska_images]
+description = "Images"
+location = "s3://labcas-archive/nebraska/images/"
+workflows = ["NEBRASKA"]
+"#
+    )
+}
+
+#[test]
+fn workflows_are_configured_in_the_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file("r.toml", &workflow_toml(""))?;
+        let settings = Settings::from_figment(Settings::figment("r.toml")).expect("valid");
+        let registry = settings.jobs.registry().expect("registry");
+        let nebraska = registry.get("NEBRASKA").expect("NEBRASKA").spec();
+        assert_eq!(nebraska.engine.name(), "airflow");
+        assert_eq!(
+            nebraska.engine.dag_id().map(|d| d.as_str()),
+            Some("nebraska")
+        );
+        assert_eq!(nebraska.access.usernames, ["thomas"]);
+        assert_eq!(
+            nebraska.access.emails,
+            [reefguide_domain::Email::parse("ana@example.com").expect("email")]
+        );
+        let collections = settings
+            .workflows
+            .collections(&registry)
+            .expect("collections");
+        assert!(collections.get("nebraska_images").is_some());
+        // The staging area follows the result store unless set.
+        assert_eq!(
+            settings
+                .workflows
+                .staging(&settings.storage)
+                .expect("staging")
+                .to_string(),
+            "local://labcas/"
+        );
+        let airflow = settings.workflows.airflow.as_ref().expect("airflow");
+        assert_eq!(airflow.sync_interval_ms, 2_000);
+        assert_eq!(settings.workflows.labcas.base_path, "/labcas");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_default_staging_area_follows_an_s3_result_store() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "r.toml",
+            &workflow_toml("storage = \"s3\"\ns3_bucket = \"reef\"\n"),
+        )?;
+        let settings = Settings::from_figment(Settings::figment("r.toml")).expect("valid");
+        assert_eq!(
+            settings
+                .workflows
+                .staging(&settings.storage)
+                .expect("staging")
+                .to_string(),
+            "s3://reef/results/labcas/"
+        );
+        Ok(())
+    });
+}
+
+#[rstest::rstest]
+#[case::unknown_type_in_a_collection(
+    "[collections.more]\nlocation = \"local://x/\"\nworkflows = [\"NOPE\"]\n",
+    "collections"
+)]
+#[case::a_worker_type_in_a_collection(
+    "[collections.more]\nlocation = \"local://x/\"\nworkflows = [\"TEST\"]\n",
+    "collections"
+)]
+#[case::a_location_of_another_scheme(
+    "[collections.more]\nlocation = \"gs://bucket/x/\"\n",
+    "collections"
+)]
+#[case::airflow_without_a_dag(
+    "[job_types.OTHER]\nengine = \"airflow\"\ninput_schema = { type = \"object\" }\n",
+    "dag_id"
+)]
+#[case::a_dag_run_by_two_types(
+    "[job_types.OTHER]\nengine = \"airflow\"\ndag_id = \"nebraska\"\ninput_schema = { type = \"object\" }\n",
+    "job_types"
+)]
+#[case::a_dag_without_airflow(
+    "[job_types.OTHER]\ndag_id = \"other\"\ninput_schema = { type = \"object\" }\n",
+    "dag_id"
+)]
+#[case::staging_on_s3_with_a_local_store(
+    "[labcas]\nstaging = \"s3://reef/labcas/\"\n",
+    "labcas.staging"
+)]
+#[case::staging_elsewhere("[labcas]\nstaging = \"ftp://x/\"\n", "labcas.staging")]
+#[case::a_bad_base_path("[labcas]\nbase_path = \"labcas/\"\n", "labcas.base_path")]
+fn bad_workflow_settings_stop_start_up_naming_the_setting(
+    #[case] extra: &str,
+    #[case] setting: &str,
+) {
+    Jail::expect_with(|jail| {
+        jail.create_file("r.toml", &workflow_toml(extra))?;
+        let error = Settings::from_figment(Settings::figment("r.toml")).expect_err("invalid");
+        let text = error.to_string();
+        assert!(text.contains(setting), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+        Ok(())
+    });
+}
+
+#[test]
+fn an_airflow_type_needs_the_airflow_section() {
+    Jail::expect_with(|jail| {
+        let toml = workflow_toml("");
+        let without = toml
+            .replace("[airflow]\nurl = \"http://127.0.0.1:8080\"\nusername = \"admin\"\npassword = \"admin\"\n", "");
+        jail.create_file("r.toml", &without)?;
+        let error = Settings::from_figment(Settings::figment("r.toml")).expect_err("invalid");
+        assert!(error.to_string().contains("airflow"), "{error}");
+        jail.create_file("s.toml", &toml.replace("username = \"admin\"\n", ""))?;
+        let error = Settings::from_figment(Settings::figment("s.toml")).expect_err("invalid");
+        assert!(error.to_string().contains("airflow.username"), "{error}");
+        Ok(())
+    });
+}
+
+#[test]
+fn the_test_suites_names_are_not_settings() {
+    Jail::expect_with(|jail| {
+        jail.set_env("REEFGUIDE_TEST_DATABASE_URL", "postgres://db/admin");
+        jail.set_env("REEFGUIDE_TEST_AIRFLOW_PASSWORD", "secret");
+        Settings::from_figment(Settings::figment("none.toml")).expect("valid");
+        jail.set_env("REEFGUIDE_TESTS", "1");
+        let error = Settings::from_figment(Settings::figment("none.toml")).expect_err("unknown");
+        assert!(error.to_string().contains("TESTS"), "{error}");
+        Ok(())
+    });
+}

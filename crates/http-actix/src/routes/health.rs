@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, get, routes, web};
 use reefguide_ports::HealthCheck as _;
+use reefguide_ports::workflow_engine::EngineHealth;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -49,12 +50,31 @@ pub struct HealthResponse {
     /// Why it is unavailable.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<&'static str>,
+    /// The workflow engine, when one is configured: a degraded engine delays workflow jobs and
+    /// leaves the service up (still 200).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineHealthDto>,
 }
 
-/// Health of the service and its database.
+/// How the workflow engine answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EngineHealthDto {
+    /// The engine: `airflow`.
+    #[schema(example = "airflow")]
+    pub name: &'static str,
+    /// `ok` or `degraded`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Why it is degraded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// Health of the service, its database and its workflow engine.
 #[utoipa::path(tag = "health",
     responses(
-        (status = 200, description = "Service and database are up", body = HealthResponse),
+        (status = 200, description = "Service and database are up (a workflow engine may be \
+            `degraded`: its jobs wait)", body = HealthResponse),
         (status = 503, description = "The database is unreachable", body = HealthResponse)))]
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
@@ -62,16 +82,33 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         tokio::time::timeout(DB_CHECK_TIMEOUT, state.runtime.store.ping()).await,
         Ok(Ok(()))
     );
+    let engine = match &state.runtime.dispatcher {
+        Some(dispatcher) => Some(match dispatcher.health().await {
+            EngineHealth::Healthy => EngineHealthDto {
+                name: "airflow",
+                status: "ok",
+                message: None,
+            },
+            EngineHealth::Degraded(reason) => EngineHealthDto {
+                name: "airflow",
+                status: "degraded",
+                message: Some(reason),
+            },
+        }),
+        None => None,
+    };
     if healthy {
         HttpResponse::Ok().json(HealthResponse {
             status: "ok",
             message: None,
+            engine,
         })
     } else {
         tracing::warn!("health check: database unreachable");
         HttpResponse::ServiceUnavailable().json(HealthResponse {
             status: "unavailable",
             message: Some("database unreachable"),
+            engine,
         })
     }
 }
@@ -140,6 +177,9 @@ pub struct ServiceInfo {
     /// configured).
     #[serde(rename = "jobTypes")]
     pub job_types: Vec<String>,
+    /// The engines that run jobs: `worker`, and `airflow` when Airflow is configured.
+    #[schema(example = json!(["worker"]))]
+    pub engines: Vec<&'static str>,
 }
 
 /// Version of the wire contract this implementation follows.
@@ -166,5 +206,10 @@ pub async fn service_info(state: web::Data<AppState>) -> web::Json<ServiceInfo> 
         documentation_url: format!("{}/api/docs/", state.published.public_url),
         version: env!("CARGO_PKG_VERSION"),
         job_types: state.published.job_type_names.clone(),
+        engines: if state.runtime.dispatcher.is_some() {
+            vec!["worker", "airflow"]
+        } else {
+            vec!["worker"]
+        },
     })
 }

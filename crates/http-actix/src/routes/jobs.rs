@@ -64,6 +64,11 @@ pub struct SubmitJobRequest {
     #[schema(value_type = Object, example = json!({"id": 1}))]
     #[serde(default)]
     pub input_payload: Value,
+    /// The data collection a workflow (Airflow) job runs on: required for those types, refused
+    /// for the others (see `GET /api/jobs/types`, `engine`).
+    #[schema(example = json!(null))]
+    #[serde(default)]
+    pub collection: Option<String>,
 }
 
 /// The outcome of a submission.
@@ -84,8 +89,12 @@ pub struct SubmitJobResponse {
     request_body = SubmitJobRequest,
     responses(
         (status = 200, description = "Submitted (or served from the cache)", body = SubmitJobResponse),
-        (status = 400, description = "Unknown type (`unknown_job_type`) or a payload failing the \
-            type's schema (`validation_error`, with details)", body = ErrorBody),
+        (status = 400, description = "Unknown type (`unknown_job_type`), a payload failing the \
+            type's schema (`validation_error`, with details); for workflow types a missing \
+            (`missing_collection`) or unknown (`unknown_collection`) collection, a collection that \
+            does not list the type (`workflow_not_in_collection`), a payload setting a parameter \
+            the server gives the workflow (`reserved_parameter`); a collection named for another \
+            type (`collection_not_applicable`)", body = ErrorBody),
         Unauthenticated,
         (status = 403, description = "The caller may not submit this type", body = ErrorBody)))]
 #[routes]
@@ -99,8 +108,12 @@ pub async fn submit_job(
     let SubmitJobRequest {
         job_type,
         input_payload,
+        collection,
     } = body.into_inner();
-    let submission = state.jobs.submit(&actor, &job_type, input_payload).await?;
+    let submission = state
+        .jobs
+        .submit(&actor, &job_type, input_payload, collection.as_deref())
+        .await?;
     Ok(web::Json(SubmitJobResponse {
         job_id: submission.job_id.get(),
         cached: submission.cached,
@@ -260,6 +273,14 @@ pub struct JobTypeDto {
     pub max_attempts: u32,
     /// Whether identical submissions reuse a job.
     pub cached: bool,
+    /// What runs it: `worker` (claimed by workers) or `airflow` (a DAG run on a data
+    /// collection: submit it with `collection`).
+    #[schema(example = "worker")]
+    pub engine: &'static str,
+    /// The Airflow DAG of an `airflow` type (named `dag_id` as in labcas-contract §2).
+    #[schema(example = json!(null))]
+    #[serde(rename = "dag_id")]
+    pub dag_id: Option<String>,
 }
 
 /// `{"jobTypes": […]}`.
@@ -294,6 +315,8 @@ pub async fn job_types(
                 lease_seconds: spec.policy.lease().num_seconds(),
                 max_attempts: spec.policy.max_attempts(),
                 cached: spec.cache,
+                engine: spec.engine.name(),
+                dag_id: spec.engine.dag_id().map(ToString::to_string),
             }
         })
         .collect();

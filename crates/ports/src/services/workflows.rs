@@ -47,7 +47,7 @@ use crate::workflow_engine::{
 pub const CYCLE_BATCH: u64 = 1_000;
 
 /// How many engine calls one cycle has in flight at once.
-pub const CONCURRENT_CALLS: usize = 16;
+pub const CONCURRENT_CALLS: usize = 8;
 
 /// How far before the previous cycle's start the sync reads changed runs: covers a difference
 /// between this server's clock and the engine's, and runs whose change was written while the
@@ -56,6 +56,10 @@ pub const SYNC_OVERLAP: Duration = Duration::seconds(30);
 
 /// Every how many cycles the running attempts are checked one by one.
 pub const FULL_CHECK_EVERY: u32 = 30;
+
+/// The longest pause between cycles while the engine fails (the back-off doubles from one
+/// cycle's interval up to this).
+pub const MAX_BACKOFF: Duration = Duration::seconds(10);
 
 /// How long an engine health answer is reused.
 pub const HEALTH_TTL: StdDuration = StdDuration::from_secs(5);
@@ -90,6 +94,14 @@ struct Memory {
     unpaused: BTreeSet<DagId>,
     /// Runs finished recently (seen again while inside the sync overlap), by id.
     finished: HashMap<String, DateTime<Utc>>,
+    /// Cycles in a row on which the engine failed.
+    failures: u32,
+    /// No cycle before this time (back-off while the engine fails).
+    resume_at: Option<DateTime<Utc>>,
+    /// When the last cycle ran.
+    last_start: Option<DateTime<Utc>>,
+    /// The time between two cycles while the engine answers: the back-off's unit.
+    unit: Option<Duration>,
 }
 
 /// Runs workflow jobs on the engine (see the [module documentation](self)).
@@ -158,10 +170,53 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
 
     /// One cycle (see the [module documentation](self)).
     ///
+    /// While the engine keeps failing, cycles back off (the wait doubles, up to
+    /// [`MAX_BACKOFF`]); a skipped cycle reports nothing.
+    ///
     /// # Errors
     /// When storage fails; engine failures are in the report instead.
     pub async fn run_cycle(&self) -> Result<DispatchReport, DispatchError> {
         let started = self.clock.now();
+        if self.backing_off(started) {
+            return Ok(DispatchReport::default());
+        }
+        let report = self.cycle(started).await?;
+        self.note_outcome(started, report.engine_error.is_some());
+        Ok(report)
+    }
+
+    /// Whether the cycle starting at `now` is skipped; remembers the start of one that is not.
+    fn backing_off(&self, now: DateTime<Utc>) -> bool {
+        let mut memory = self.memory();
+        if memory.resume_at.is_some_and(|resume| now < resume) {
+            return true;
+        }
+        memory.resume_at = None;
+        false
+    }
+
+    /// Counts an engine failure (and sets the back-off) or clears the count.
+    fn note_outcome(&self, started: DateTime<Utc>, engine_failed: bool) {
+        let mut memory = self.memory();
+        // The unit is the time between two cycles while all is well (the loop's interval).
+        if memory.failures == 0
+            && let Some(last) = memory.last_start
+        {
+            memory.unit = Some((started - last).clamp(Duration::milliseconds(100), MAX_BACKOFF));
+        }
+        memory.last_start = Some(started);
+        if !engine_failed {
+            memory.failures = 0;
+            return;
+        }
+        memory.failures = memory.failures.saturating_add(1);
+        let unit = memory.unit.unwrap_or(Duration::seconds(1));
+        let factor = 1_i32 << memory.failures.min(8);
+        memory.resume_at = Some(started + (unit * factor).min(MAX_BACKOFF));
+    }
+
+    /// The work of one cycle.
+    async fn cycle(&self, started: DateTime<Utc>) -> Result<DispatchReport, DispatchError> {
         let mut report = DispatchReport::default();
         let untriggered = self
             .store
@@ -280,8 +335,11 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
             job: job.id,
             attempt: job.state.attempts(),
         };
+        // A paused DAG's runs wait: unpause first. Should that fail, trigger all the same (a run
+        // that reaches Airflow is one fewer to send later); the unpause is tried again with the
+        // next trigger, and the trigger's own answer decides what happens to the job.
         if let Err(error) = self.unpause(&dag_id).await {
-            return self.trigger_refused(job, assignment, &dag_id, error).await;
+            tracing::warn!(dag = %dag_id, %error, "cannot unpause an Airflow DAG; triggering anyway");
         }
         let request = TriggerRequest {
             dag_id: dag_id.clone(),

@@ -63,6 +63,9 @@ pub struct JobDto {
     pub input_payload: Value,
     /// The content hash used for caching.
     pub hash: String,
+    /// The data collection of a workflow (Airflow) job; absent for other jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     /// Its assignments, oldest first, each with its result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assignments: Option<Vec<AssignmentDto>>,
@@ -80,6 +83,7 @@ impl JobDto {
             user_id: job.owner.get(),
             input_payload: job.input_payload.clone(),
             hash: job.hash.as_str().to_owned(),
+            collection: job.workflow.as_ref().map(|run| run.collection.to_string()),
             assignments: None,
         }
     }
@@ -132,6 +136,11 @@ pub struct AssignmentDto {
     pub progress: Option<f64>,
     /// Message last reported by a heartbeat.
     pub message: Option<String>,
+    /// The Airflow `dag_run_id` of a workflow job's attempt, once triggered; absent for other
+    /// jobs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "reefguide-12-1")]
+    pub engine_run_id: Option<String>,
     /// Its result (present inside a job's `assignments`; `null` until reported).
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable, value_type = Option<ResultDto>)]
@@ -155,6 +164,7 @@ impl AssignmentDto {
             completed_at: assignment.completed_at.map(timestamp),
             progress: assignment.progress,
             message: assignment.message.clone(),
+            engine_run_id: assignment.engine_run_id.clone(),
             result: None,
         }
     }
