@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 pub use reefguide_adapters_postgres::test_support;
 
+pub mod fault_proxy;
 pub mod r1_stub;
 
 /// Email of the ADMIN service account of every test app.
@@ -65,6 +66,47 @@ pub async fn s3_test_store(endpoint: &str, bucket: &str) -> S3ObjectStore {
     })
     .await
     .expect("S3 client")
+}
+
+/// Builds the `reefguide` binary (the server crate's, with its `worker` command) in this test's
+/// profile and returns its path, as cargo reports it.
+///
+/// # Panics
+/// When cargo fails or reports no such executable.
+pub fn reefguide_binary() -> std::path::PathBuf {
+    let release = std::env::current_exe()
+        .ok()
+        .and_then(|exe| {
+            // target/<profile>/deps/<test binary>
+            let profile = exe.parent()?.parent()?.file_name()?.to_owned();
+            Some(profile == "release")
+        })
+        .unwrap_or(false);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--message-format=json",
+            "-p",
+            "reefguide-http-actix",
+            "--bin",
+            "reefguide",
+        ])
+        .args(release.then_some("--release"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(output.status.success(), "cargo build of reefguide failed");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == "reefguide"
+        })
+        .find_map(|message| message["executable"].as_str().map(std::path::PathBuf::from))
+        .expect("cargo reported the reefguide executable")
 }
 
 /// A running application and its private database.

@@ -8,7 +8,6 @@
 //!   moto server `cargo xtask test` names in `S3_ENDPOINT_URL`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -330,44 +329,6 @@ async fn a_failing_handler_ends_its_job_failed_on_r1() {
 // ---------------------------------------------------------------------------------------------
 // The `reefguide worker` binary
 
-/// Builds the `reefguide` binary (the server crate's, with its `worker` command) in this test's
-/// profile and returns its path, as cargo reports it.
-fn build_reefguide_binary() -> PathBuf {
-    let release = std::env::current_exe()
-        .ok()
-        .and_then(|exe| {
-            // target/<profile>/deps/<test binary>
-            let profile = exe.parent()?.parent()?.file_name()?.to_owned();
-            Some(profile == "release")
-        })
-        .unwrap_or(false);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
-        .args([
-            "build",
-            "--quiet",
-            "--message-format=json",
-            "-p",
-            "reefguide-http-actix",
-            "--bin",
-            "reefguide",
-        ])
-        .args(release.then_some("--release"))
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("cargo runs");
-    assert!(output.status.success(), "cargo build of reefguide failed");
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|message| {
-            message["reason"] == "compiler-artifact" && message["target"]["name"] == "reefguide"
-        })
-        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-        .expect("cargo reported the reefguide executable")
-}
-
 /// A child process killed when dropped (it is ours: we started it).
 struct ChildGuard(Child);
 
@@ -385,7 +346,7 @@ async fn the_reefguide_worker_binary_completes_test_jobs_on_r1_writing_results_t
     let (endpoint, bucket) = reefguide_tests::s3_test_bucket().await;
     let stub = R1Stub::start(options(&bucket)).await;
     let jobs = submit_many(&stub, 40..43);
-    let binary = tokio::task::spawn_blocking(build_reefguide_binary)
+    let binary = tokio::task::spawn_blocking(reefguide_tests::reefguide_binary)
         .await
         .expect("build task");
 

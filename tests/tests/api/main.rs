@@ -16,4 +16,5 @@ mod results;
 mod routes_documented;
 mod security;
 mod users;
+mod workflows;
 mod zero_config;
