@@ -1,12 +1,14 @@
 //! Developer tasks: `cargo xtask <task>`.
 //!
-//! - `test`: the whole test suite against a real Postgres (and SQLite) and a moto server (S3),
-//!   see [`test`].
+//! - `test`: the whole test suite against a real Postgres (and SQLite), a moto server (S3) and
+//!   a real Apache Airflow (workflows), see [`test`].
+//! - `airflow`: the tests' Airflow, running until Ctrl-C, see [`airflow`].
 //! - `docs-page`: the docs page renders offline in headless Chromium, see [`docs_page`].
 //! - `fuzz-api`: schemathesis against the running server's OpenAPI document, see [`fuzz`].
 //! - `chaos`: the server killed and restarted under SDK workers loses no job, see [`chaos`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
 
+mod airflow;
 mod bench;
 mod chaos;
 mod cors_page;
@@ -24,6 +26,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 
+use crate::airflow::Airflow;
 use crate::moto::Moto;
 
 /// The Postgres used when `DATABASE_URL` is not set.
@@ -42,12 +45,17 @@ enum Task {
     /// store and S3, black-box HTTP), then, unless arguments narrow it, `docs-page` and
     /// `fuzz-api`. Uses DATABASE_URL when set, else Postgres at
     /// 127.0.0.1:5432; each test creates and drops its own database there. Starts a moto server
-    /// (installed once into target/moto-venv) for the S3 tests unless S3_ENDPOINT_URL is set.
+    /// (installed once into target/moto-venv) for the S3 tests unless S3_ENDPOINT_URL is set,
+    /// and Apache Airflow 2.11.2 (installed once into target/airflow-venv, serving
+    /// tests/airflow/dags) for the workflow tests unless REEFGUIDE_TEST_AIRFLOW_URL is set.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test-name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Start the tests' Apache Airflow (as `test` does, in target/airflow-dev), print its URL,
+    /// user and password as REEFGUIDE_TEST_AIRFLOW_* lines, and run until Ctrl-C.
+    Airflow,
     /// Check that the docs page (/api/docs/) renders every operation in headless Chromium
     /// with no network but the server (installs Debian's chromium package when missing).
     DocsPage,
@@ -96,6 +104,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.task {
         Task::Test { args } => test(&args),
+        Task::Airflow => airflow::run_dev(&target_dir()),
         Task::DocsPage => docs_page::run_check(&postgres_url()?),
         Task::CorsPage => cors_page::run_check(&postgres_url()?),
         Task::FuzzApi { max_examples, seed } => {
@@ -107,9 +116,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Runs `cargo test --workspace` with `REEFGUIDE_TEST_DATABASE_URL` pointing at a reachable
-/// Postgres server (stopping early with instructions when none is reachable) and
+/// Postgres server (stopping early with instructions when none is reachable),
 /// `S3_ENDPOINT_URL` at an S3 emulator: the one given, or a moto server started for the run and
-/// stopped after it, pass, fail or Ctrl-C.
+/// stopped after it, pass, fail or Ctrl-C, and `REEFGUIDE_TEST_AIRFLOW_URL` (with
+/// `_USERNAME` and `_PASSWORD`) at an Airflow: the one given, or one started for the run
+/// (alongside moto) and stopped likewise.
 fn test(args: &[String]) -> anyhow::Result<()> {
     let url = postgres_url()?;
     let address = host_port(&url).context("cannot read host and port from DATABASE_URL")?;
@@ -122,13 +133,30 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         );
     }
     eprintln!("xtask: testing against Postgres at {address}");
-    let (s3_endpoint, _moto) = s3_endpoint()?;
+    let target = target_dir();
+    // Both take a while to start (Airflow the longer): side by side.
+    let (s3, workflows) = std::thread::scope(|scope| {
+        let workflows = scope.spawn(|| airflow::for_tests(&target));
+        let s3 = s3_endpoint();
+        let workflows = workflows
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("starting Airflow panicked")));
+        (s3, workflows)
+    });
+    let (s3_endpoint, _moto) = s3?;
+    let airflow = workflows?;
     eprintln!("xtask: testing S3 against {s3_endpoint}");
+    let airflow_url = airflow.as_ref().map_or_else(
+        || std::env::var(airflow::URL_VAR).unwrap_or_default(),
+        |airflow| airflow.url().to_owned(),
+    );
+    eprintln!("xtask: testing workflows against Airflow at {airflow_url}");
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .args(cargo_test_args(args))
         .env("REEFGUIDE_TEST_DATABASE_URL", &url)
-        .env(S3_ENDPOINT_VAR, &s3_endpoint);
+        .env(S3_ENDPOINT_VAR, &s3_endpoint)
+        .envs(airflow.iter().flat_map(Airflow::test_env));
     for (name, value) in EMULATOR_AWS_DEFAULTS {
         if std::env::var_os(name).is_none() {
             command.env(name, value);
@@ -136,6 +164,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     let status = command.status().context("cannot run cargo test")?;
     drop(_moto);
+    drop(airflow);
     let mut failed = Vec::new();
     if !status.success() {
         failed.push("cargo test".to_owned());
