@@ -757,3 +757,6 @@ fn log_engine_down(error: &EngineError) {
         _ => tracing::warn!(%error, "Airflow is unavailable; workflow jobs wait"),
     }
 }
+
+#[cfg(all(test, feature = "mock"))]
+mod tests;
