@@ -584,7 +584,7 @@ async fn airflow_down_for_20_seconds_fails_no_job() {
     }
     // Some are triggered (running in Airflow), the others still pending: Airflow goes away.
     wait_for_job(&app, &bob, jobs[0], "triggered", |job| {
-        engine_run_id(job).is_some()
+        engine_run_id(job).is_some() || job["status"] == json!("SUCCEEDED")
     })
     .await;
     proxy.set(Fault::Down);

@@ -494,6 +494,12 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
         let Some(workflow) = &job.workflow else {
             return Ok(Settled::NotOurs);
         };
+        // A run whose trigger answer was lost is this attempt's all the same: adopt it.
+        if assignment.engine_run_id.is_none() {
+            self.store
+                .record_engine_run(assignment.id, run.run_id.clone(), self.clock.now())
+                .await?;
+        }
         match run.state {
             AirflowRunState::Queued | AirflowRunState::Running => Ok(Settled::Running),
             AirflowRunState::Success => {
