@@ -21,6 +21,7 @@
 //! afterwards.
 
 pub(crate) mod api;
+mod fake_airflow;
 mod load;
 mod login;
 mod memory;
@@ -29,6 +30,7 @@ mod report;
 mod submit;
 mod system;
 pub(crate) mod throughput;
+mod workflows;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -117,9 +119,11 @@ pub fn run(admin_url: &str, scenario: &str) -> anyhow::Result<()> {
     let chosen: Vec<&str> = match scenario {
         "all" => SCENARIOS.to_vec(),
         "memory" => vec!["polygons", "throughput", "memory"],
+        // Not part of `all`: it runs its own server, configured for a fake Airflow.
+        "workflows" => vec!["workflows"],
         one if SCENARIOS.contains(&one) => vec![one],
         other => bail!(
-            "unknown scenario {other:?} (available: all, {})",
+            "unknown scenario {other:?} (available: all, {}, workflows)",
             SCENARIOS.join(", ")
         ),
     };
@@ -187,6 +191,7 @@ async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
                 "memory" => memory::run(&mut bench, &idle),
                 "submit" => submit::run(&mut bench).await?,
                 "login" => login::run(&mut bench).await?,
+                "workflows" => workflows::run(&mut bench, admin_url, &binary).await?,
                 other => bail!("unknown scenario {other:?}"),
             }
         }
