@@ -427,16 +427,7 @@ impl JobState {
         if !self.is_lease_expired(now) {
             return Err(TransitionError::NotExpired);
         }
-        let status = if self.attempts < policy.max_attempts {
-            JobStatus::Pending
-        } else {
-            JobStatus::TimedOut
-        };
-        Ok(Self {
-            status,
-            attempts: self.attempts,
-            lease_expires_at: None,
-        })
+        self.lose_run(policy)
     }
 
     /// The workflow engine reports the job's run finished: `IN_PROGRESS` → `SUCCEEDED` or
