@@ -12,7 +12,7 @@ use reefguide_adapters_postgres::test_support::TestBackend;
 use reefguide_domain::UserId;
 use reefguide_domain::job::registry::JobTypeName;
 use reefguide_domain::job::{
-    Job, JobId, JobStatus, PayloadHash, RetryPolicy, StorageBase, StorageScheme,
+    Assignment, Job, JobId, JobStatus, PayloadHash, RetryPolicy, StorageBase, StorageScheme,
 };
 use reefguide_domain::workflow::{CollectionId, DataLocation, LocalRoot, WorkflowRun};
 use reefguide_ports::JobRepository;
@@ -75,11 +75,18 @@ fn storage() -> StorageBase {
 }
 
 /// Starts the next attempt of the job as the dispatcher does; the assignment, if stored.
-async fn start(
-    store: &SeaOrmStore,
-    id: JobId,
-    now: DateTime<Utc>,
-) -> Option<reefguide_domain::job::Assignment> {
+async fn start(store: &SeaOrmStore, id: JobId, now: DateTime<Utc>) -> Option<Assignment> {
+    let decided = start_of(store, id, now).await;
+    let mut started = store
+        .start_workflow_runs(vec![decided])
+        .await
+        .expect("stored");
+    assert!(started.len() <= 1, "{started:?}");
+    started.pop()
+}
+
+/// The start of the job's next attempt as the dispatcher decides it, on its current version.
+async fn start_of(store: &SeaOrmStore, id: JobId, now: DateTime<Utc>) -> WorkflowStart {
     let current = job(store, id).await;
     let state = current
         .state
@@ -91,17 +98,14 @@ async fn start(
         .expect("a workflow job")
         .output
         .clone();
-    store
-        .start_workflow_run(WorkflowStart {
-            job_id: id,
-            expected_version: current.version,
-            state,
-            worker: current.owner,
-            storage: output.storage_location(&LocalRoot::new("/srv/results")),
-            now,
-        })
-        .await
-        .expect("stored")
+    WorkflowStart {
+        job_id: id,
+        expected_version: current.version,
+        state,
+        worker: current.owner,
+        storage: output.storage_location(&LocalRoot::new("/srv/results")),
+        now,
+    }
 }
 
 #[rstest]
@@ -184,7 +188,7 @@ async fn an_attempt_starts_once_and_records_its_run(
 
     // A start decided on the old version changes nothing.
     let stale = store
-        .start_workflow_run(WorkflowStart {
+        .start_workflow_runs(vec![WorkflowStart {
             job_id: id,
             expected_version: before.version,
             state: before
@@ -194,10 +198,10 @@ async fn an_attempt_starts_once_and_records_its_run(
             worker: before.owner,
             storage: assignment.storage.clone(),
             now: at(3),
-        })
+        }])
         .await
         .expect("answered");
-    assert_eq!(stale, None);
+    assert_eq!(stale, []);
     assert_eq!(
         store
             .find_job(id)
@@ -224,7 +228,7 @@ async fn an_attempt_starts_once_and_records_its_run(
     );
 
     store
-        .record_engine_run(assignment.id, format!("reefguide-{id}-1"), at(5))
+        .record_engine_runs(vec![(assignment.id, format!("reefguide-{id}-1"))], at(5))
         .await
         .expect("recorded");
     assert!(
@@ -263,4 +267,88 @@ async fn an_attempt_starts_once_and_records_its_run(
         cancelling.iter().map(|(j, _)| j.id).collect::<Vec<_>>(),
         [id]
     );
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_set_of_starts_changes_the_jobs_still_at_their_version_and_loads_back_together(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    let db = database(backend).await;
+    let store = db.store();
+    let (a, b, c) = (
+        submit(store, "ECHO", 1, true).await,
+        submit(store, "ECHO", 2, true).await,
+        submit(store, "ECHO", 3, true).await,
+    );
+    let worker_job = submit(store, "TEST", 4, false).await;
+    let decided = vec![
+        start_of(store, a, at(5)).await,
+        start_of(store, b, at(5)).await,
+        start_of(store, c, at(5)).await,
+    ];
+    // c changes after the set was decided: the set's start of c is stale.
+    let c_first = start(store, c, at(4)).await.expect("started alone");
+
+    let started = store.start_workflow_runs(decided).await.expect("answered");
+    let mut started_jobs: Vec<JobId> = started.iter().map(|s| s.job_id).collect();
+    started_jobs.sort();
+    assert_eq!(started_jobs, [a, b]);
+    for assignment in &started {
+        let current = job(store, assignment.job_id).await;
+        assert_eq!(current.current_assignment, Some(assignment.id));
+        assert_eq!(current.state.status(), JobStatus::InProgress);
+        assert_eq!(current.state.attempts(), 1);
+        assert_eq!(assignment.created_at, at(5));
+        assert_eq!(
+            Some(assignment.expires_at),
+            current.state.lease_expires_at()
+        );
+    }
+    let c_now = store.find_job(c).await.expect("read").expect("exists");
+    assert_eq!(c_now.assignments.len(), 1, "the stale start added nothing");
+    assert_eq!(c_now.job.current_assignment, Some(c_first.id));
+
+    // The runs of a set are recorded together.
+    let runs: Vec<_> = started
+        .iter()
+        .map(|s| (s.id, format!("reefguide-{}-1", s.job_id)))
+        .collect();
+    store
+        .record_engine_runs(runs.clone(), at(6))
+        .await
+        .expect("recorded");
+    let mut running: Vec<_> = store
+        .workflow_jobs(WorkflowJobs::Running, 10)
+        .await
+        .expect("listed")
+        .into_iter()
+        .map(|(_, assignment)| (assignment.id, assignment.engine_run_id.unwrap_or_default()))
+        .collect();
+    running.sort();
+    let mut expected = runs;
+    expected.sort();
+    assert_eq!(running, expected);
+
+    // Loaded together: the workflow jobs among the ids with their current attempts; a worker
+    // job and an unknown id are absent.
+    let unknown = JobId::new(999_999).expect("positive");
+    let mut loaded: Vec<_> = store
+        .workflow_attempts(vec![a, b, c, worker_job, unknown])
+        .await
+        .expect("loaded")
+        .into_iter()
+        .map(|(job, assignment)| (job.id, Some(assignment.id) == job.current_assignment))
+        .collect();
+    loaded.sort();
+    assert_eq!(loaded, [(a, true), (b, true), (c, true)]);
+
+    // One job twice in a set is a mistake of the caller, refused before anything changes.
+    let d = submit(store, "ECHO", 7, true).await;
+    let twice = vec![
+        start_of(store, d, at(8)).await,
+        start_of(store, d, at(8)).await,
+    ];
+    assert!(store.start_workflow_runs(twice).await.is_err());
+    assert_eq!(job(store, d).await.state.status(), JobStatus::Pending);
 }

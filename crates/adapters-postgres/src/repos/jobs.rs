@@ -285,17 +285,23 @@ impl JobRepository for SeaOrmStore {
         self.followed_workflows(which, limit).await
     }
 
-    async fn start_workflow_run(&self, start: WorkflowStart) -> anyhow::Result<Option<Assignment>> {
-        self.start_workflow(start).await
+    async fn workflow_attempts(&self, ids: Vec<JobId>) -> anyhow::Result<Vec<(Job, Assignment)>> {
+        self.workflow_attempts_of(&ids).await
     }
 
-    async fn record_engine_run(
+    async fn start_workflow_runs(
         &self,
-        assignment: AssignmentId,
-        run_id: String,
+        starts: Vec<WorkflowStart>,
+    ) -> anyhow::Result<Vec<Assignment>> {
+        self.start_workflows(&starts).await
+    }
+
+    async fn record_engine_runs(
+        &self,
+        runs: Vec<(AssignmentId, String)>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        self.record_run(assignment, run_id, now).await
+        self.record_runs(&runs, now).await
     }
 }
 

@@ -309,15 +309,23 @@ pub trait JobRepository: Send + Sync + 'static {
         limit: u64,
     ) -> anyhow::Result<Vec<(Job, Assignment)>>;
 
-    /// Starts an attempt of a workflow job: the new state and a new assignment, if the job is
-    /// still at the expected version; `None` (nothing changed) when it is not.
-    async fn start_workflow_run(&self, start: WorkflowStart) -> anyhow::Result<Option<Assignment>>;
+    /// The workflow jobs among `ids` that have a current assignment, with it (in no particular
+    /// order; ids that are not such jobs are absent).
+    async fn workflow_attempts(&self, ids: Vec<JobId>) -> anyhow::Result<Vec<(Job, Assignment)>>;
 
-    /// Records that the engine accepted (or already had) the run `run_id` of an assignment.
-    async fn record_engine_run(
+    /// Starts attempts of workflow jobs (at most one start per job): for each job still at its
+    /// expected version, the new state and a new assignment, all in one transaction. The
+    /// assignments of the jobs started (those whose version had changed are absent: nothing
+    /// changed for them).
+    async fn start_workflow_runs(
         &self,
-        assignment: AssignmentId,
-        run_id: String,
+        starts: Vec<WorkflowStart>,
+    ) -> anyhow::Result<Vec<Assignment>>;
+
+    /// Records that the engine accepted (or already had) each run: `(assignment, run id)`.
+    async fn record_engine_runs(
+        &self,
+        runs: Vec<(AssignmentId, String)>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()>;
 }

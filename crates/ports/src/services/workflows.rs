@@ -6,10 +6,13 @@
 //!    earlier trigger failed, or the server stopped between trigger and record): the run id is
 //!    deterministic (`reefguide-<job>-<attempt>`), so a run that exists already is adopted, never
 //!    triggered twice;
-//! 2. **dispatch** pending workflow jobs: start an attempt (a compare-and-set, as every change),
-//!    create its output folder, unpause the DAG once, trigger, record the run;
+//! 2. **dispatch** pending workflow jobs: create their output folders, start their attempts
+//!    together (a compare-and-set per job, as every change, in one storage call), unpause each
+//!    DAG once, trigger the runs ([`CONCURRENT_CALLS`] at a time), record the accepted runs
+//!    together;
 //! 3. **sync**: per DAG, the runs changed since the last cycle (every page, one request per DAG
-//!    and page, whatever the history), finishing the jobs whose run ended;
+//!    and page, whatever the history), finishing the jobs whose run ended: their attempts loaded
+//!    together, their changes made [`CONCURRENT_CHANGES`] at a time (storage batches them);
 //! 4. **cancel** in the engine the runs of jobs cancelled while running;
 //! 5. on the first cycle of a leadership and then every [`FULL_CHECK_EVERY`] cycles, **check**
 //!    each running attempt's run by id: a run the engine no longer knows is lost (the job goes
@@ -27,7 +30,7 @@ use std::time::{Duration as StdDuration, Instant};
 use chrono::{DateTime, Duration, Utc};
 use futures_util::StreamExt as _;
 use reefguide_domain::job::registry::JobTypeRegistry;
-use reefguide_domain::job::{Assignment, Job, JobStatus, Outcome};
+use reefguide_domain::job::{Assignment, AssignmentId, Job, JobId, JobState, JobStatus, Outcome};
 use reefguide_domain::workflow::{
     AirflowRunState, DagId, DagRunId, LocalRoot, WorkflowRun, run_conf,
 };
@@ -48,6 +51,9 @@ pub const CYCLE_BATCH: u64 = 1_000;
 
 /// How many engine calls one cycle has in flight at once.
 pub const CONCURRENT_CALLS: usize = 8;
+
+/// How many job changes one cycle has in flight at once (storage batches changes made at once).
+pub const CONCURRENT_CHANGES: usize = 64;
 
 /// How far before the previous cycle's start the sync reads changed runs: covers a difference
 /// between this server's clock and the engine's, and runs whose change was written while the
@@ -241,73 +247,97 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
         Ok(report)
     }
 
-    /// Starts attempts of pending workflow jobs and triggers their runs.
+    /// Starts attempts of pending workflow jobs (all in one go) and triggers their runs.
     async fn dispatch(&self, report: &mut DispatchReport) -> Result<(), DispatchError> {
         let pending = self.store.pending_workflow_jobs(CYCLE_BATCH).await?;
-        let outcomes: Vec<_> = futures_util::stream::iter(pending)
-            .map(|job| async move { self.start(&job).await })
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let prepared: Vec<_> = futures_util::stream::iter(pending)
+            .map(|job| async move { self.prepare_start(job).await })
             .buffer_unordered(CONCURRENT_CALLS)
+            .filter_map(std::future::ready)
             .collect()
             .await;
-        let mut started = Vec::with_capacity(outcomes.len());
-        for outcome in outcomes {
-            started.extend(outcome?);
+        let mut decided: HashMap<JobId, (Job, JobState)> = HashMap::new();
+        let mut starts = Vec::with_capacity(prepared.len());
+        for (job, start) in prepared {
+            decided.insert(job.id, (job, start.state));
+            starts.push(start);
         }
+        let assignments = self.store.start_workflow_runs(starts).await?;
+        let started = assignments
+            .into_iter()
+            .filter_map(|assignment| {
+                let (job, state) = decided.remove(&assignment.job_id)?;
+                let job = Job {
+                    state,
+                    current_assignment: Some(assignment.id),
+                    version: job.version.saturating_add(1),
+                    ..job
+                };
+                Some((job, assignment))
+            })
+            .collect();
         self.trigger_all(started, report).await
     }
 
-    /// Starts the next attempt of `job`; `None` when it is not runnable (its type or collection
-    /// is no longer configured, its attempts are used up) or changed meanwhile.
-    async fn start(&self, job: &Job) -> Result<Option<(Job, Assignment)>, DispatchError> {
-        let Some(run) = &job.workflow else {
-            return Ok(None);
-        };
+    /// The start of `job`'s next attempt, its output folder made; `None` when it is not runnable
+    /// (not a workflow job, attempts used up) or its folder cannot be made.
+    async fn prepare_start(&self, job: Job) -> Option<(Job, WorkflowStart)> {
+        let run = job.workflow.as_ref()?;
         let now = self.clock.now();
-        let Ok(state) = job.state.claim(now, &job.policy) else {
-            return Ok(None);
-        };
+        let state = job.state.claim(now, &job.policy).ok()?;
         let storage = run.output.storage_location(&self.root);
         if let Err(error) = self.objects.create_folder(&storage).await {
             tracing::warn!(job = %job.id, %error, "cannot create the output folder of a workflow job");
-            return Ok(None);
+            return None;
         }
-        let started = self
-            .store
-            .start_workflow_run(WorkflowStart {
-                job_id: job.id,
-                expected_version: job.version,
-                state,
-                worker: job.owner,
-                storage,
-                now,
-            })
-            .await?;
-        Ok(started.map(|assignment| {
-            let job = Job {
-                state,
-                current_assignment: Some(assignment.id),
-                version: job.version.saturating_add(1),
-                ..job.clone()
-            };
-            (job, assignment)
-        }))
+        let start = WorkflowStart {
+            job_id: job.id,
+            expected_version: job.version,
+            state,
+            worker: job.owner,
+            storage,
+            now,
+        };
+        Some((job, start))
     }
 
-    /// Triggers the runs of started attempts, some at a time, and records each accepted one.
+    /// Triggers the runs of started attempts, some at a time, and records the accepted ones
+    /// together. (A run accepted and not yet recorded when the server stops is adopted on the
+    /// next trigger: its id is deterministic.)
     async fn trigger_all(
         &self,
         attempts: Vec<(Job, Assignment)>,
         report: &mut DispatchReport,
     ) -> Result<(), DispatchError> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let dags: BTreeSet<DagId> = attempts
+            .iter()
+            .filter_map(|(job, _)| Some(self.workflow_of(job)?.0))
+            .collect();
+        for dag_id in &dags {
+            self.unpause(dag_id).await;
+        }
         let outcomes: Vec<_> = futures_util::stream::iter(attempts)
             .map(|(job, assignment)| async move { self.trigger(&job, &assignment).await })
             .buffer_unordered(CONCURRENT_CALLS)
             .collect()
             .await;
+        let mut accepted = Vec::new();
         for outcome in outcomes {
             match outcome? {
-                TriggerOutcome::Created => report.triggered += 1,
-                TriggerOutcome::Adopted => report.adopted += 1,
+                TriggerOutcome::Created(run) => {
+                    report.triggered += 1;
+                    accepted.push(run);
+                }
+                TriggerOutcome::Adopted(run) => {
+                    report.adopted += 1;
+                    accepted.push(run);
+                }
                 TriggerOutcome::Failed => report.failed += 1,
                 TriggerOutcome::Skipped => {}
                 TriggerOutcome::EngineDown(reason) => {
@@ -315,10 +345,15 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
                 }
             }
         }
+        if !accepted.is_empty() {
+            self.store
+                .record_engine_runs(accepted, self.clock.now())
+                .await?;
+        }
         Ok(())
     }
 
-    /// Triggers the run of one started attempt and records it.
+    /// Triggers the run of one started attempt.
     async fn trigger(
         &self,
         job: &Job,
@@ -335,12 +370,6 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
             job: job.id,
             attempt: job.state.attempts(),
         };
-        // A paused DAG's runs wait: unpause first. Should that fail, trigger all the same (a run
-        // that reaches Airflow is one fewer to send later); the unpause is tried again with the
-        // next trigger, and the trigger's own answer decides what happens to the job.
-        if let Err(error) = self.unpause(&dag_id).await {
-            tracing::warn!(dag = %dag_id, %error, "cannot unpause an Airflow DAG; triggering anyway");
-        }
         let request = TriggerRequest {
             dag_id: dag_id.clone(),
             run_id,
@@ -352,15 +381,12 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
                 &self.root,
             ),
         };
-        let outcome = match self.engine.trigger(&request).await {
-            Ok(Triggered::Created) => TriggerOutcome::Created,
-            Ok(Triggered::AlreadyExists) => TriggerOutcome::Adopted,
-            Err(error) => return self.trigger_refused(job, assignment, &dag_id, error).await,
-        };
-        self.store
-            .record_engine_run(assignment.id, run_id.to_string(), self.clock.now())
-            .await?;
-        Ok(outcome)
+        let accepted = (assignment.id, run_id.to_string());
+        match self.engine.trigger(&request).await {
+            Ok(Triggered::Created) => Ok(TriggerOutcome::Created(accepted)),
+            Ok(Triggered::AlreadyExists) => Ok(TriggerOutcome::Adopted(accepted)),
+            Err(error) => self.trigger_refused(job, assignment, &dag_id, error).await,
+        }
     }
 
     /// What a refused trigger means: the engine is down (retry), or the DAG cannot run this
@@ -389,13 +415,20 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
     }
 
     /// Unpauses `dag_id` once per leadership (DAGs start paused, and a paused DAG's runs wait).
-    async fn unpause(&self, dag_id: &DagId) -> Result<(), EngineError> {
+    /// Should that fail, the cycle triggers all the same (a run that reaches Airflow is one
+    /// fewer to send later), and the unpause is tried again next cycle.
+    async fn unpause(&self, dag_id: &DagId) {
         if self.memory().unpaused.contains(dag_id) {
-            return Ok(());
+            return;
         }
-        self.engine.unpause(dag_id).await?;
-        self.memory().unpaused.insert(dag_id.clone());
-        Ok(())
+        match self.engine.unpause(dag_id).await {
+            Ok(()) => {
+                self.memory().unpaused.insert(dag_id.clone());
+            }
+            Err(error) => {
+                tracing::warn!(dag = %dag_id, %error, "cannot unpause an Airflow DAG; triggering anyway");
+            }
+        }
     }
 
     /// Reads each DAG's runs changed since the last synced cycle and finishes the jobs whose run
@@ -441,49 +474,87 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
                     })
                     .collect()
             };
-            let outcomes: Vec<_> = futures_util::stream::iter(ended)
-                .map(|run| async move {
-                    let outcome = self.settle(dag_id, &run).await;
-                    (run.run_id, outcome)
-                })
-                .buffer_unordered(CONCURRENT_CALLS)
-                .collect()
-                .await;
-            for (run_id, outcome) in outcomes {
-                self.count(outcome?, report);
+            for (run_id, settled) in self.settle_all(dag_id, ended).await? {
+                self.count(settled, report);
                 self.memory().finished.insert(run_id, started);
             }
         }
         Ok(every_dag_read)
     }
 
-    /// Finishes the job of an ended run, if the run is its current attempt and it still runs.
-    async fn settle(&self, dag_id: &DagId, run: &RunStatus) -> Result<Settled, DispatchError> {
-        let Some(run_id) = DagRunId::parse(&run.run_id) else {
-            return Ok(Settled::NotOurs);
+    /// Finishes the jobs of ended runs of `dag_id` whose run is their current attempt: the
+    /// attempts loaded together, the unrecorded runs among them recorded together (a run whose
+    /// trigger answer was lost is that attempt's all the same: adopted), the failed tasks of
+    /// failed runs asked some at a time, the jobs finished many at a time. What each run came
+    /// to, by run id.
+    async fn settle_all(
+        &self,
+        dag_id: &DagId,
+        runs: Vec<RunStatus>,
+    ) -> Result<Vec<(String, Settled)>, DispatchError> {
+        let ids: BTreeSet<JobId> = runs
+            .iter()
+            .filter_map(|run| Some(DagRunId::parse(&run.run_id)?.job))
+            .collect();
+        let mut attempts: HashMap<JobId, (Job, Assignment)> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.store
+                .workflow_attempts(ids.into_iter().collect())
+                .await?
+                .into_iter()
+                .map(|(job, assignment)| (job.id, (job, assignment)))
+                .collect()
         };
-        let Some(details) = self.store.find_job(run_id.job).await? else {
-            return Ok(Settled::NotOurs);
-        };
-        let job = details.job;
-        let current = details
-            .assignments
-            .into_iter()
-            .map(|(assignment, _)| assignment)
-            .find(|assignment| Some(assignment.id) == job.current_assignment);
-        let Some(assignment) = current else {
-            return Ok(Settled::NotOurs);
-        };
-        let is_current = job.state.status() == JobStatus::InProgress
-            && job.workflow.is_some()
-            && job.state.attempts() == run_id.attempt;
-        if !is_current {
-            return Ok(Settled::NotOurs);
+        let mut settled = Vec::with_capacity(runs.len());
+        let mut current = Vec::with_capacity(runs.len());
+        for run in runs {
+            let attempt = DagRunId::parse(&run.run_id)
+                .filter(|run_id| {
+                    attempts
+                        .get(&run_id.job)
+                        .is_some_and(|(job, _)| is_current_run(job, run_id))
+                })
+                .and_then(|run_id| attempts.remove(&run_id.job));
+            match attempt {
+                Some((job, assignment)) => current.push((job, assignment, run)),
+                None => settled.push((run.run_id, Settled::NotOurs)),
+            }
         }
-        self.settle_attempt(dag_id, &job, &assignment, run).await
+        let unrecorded: Vec<_> = current
+            .iter()
+            .filter(|(_, assignment, _)| assignment.engine_run_id.is_none())
+            .map(|(_, assignment, run)| (assignment.id, run.run_id.clone()))
+            .collect();
+        if !unrecorded.is_empty() {
+            self.store
+                .record_engine_runs(unrecorded, self.clock.now())
+                .await?;
+        }
+        let ends: Vec<_> = futures_util::stream::iter(current)
+            .map(|(job, assignment, run)| async move {
+                let end = self.run_end(dag_id, &job, &run).await;
+                (job, assignment, run.run_id, end)
+            })
+            .buffer_unordered(CONCURRENT_CALLS)
+            .collect()
+            .await;
+        let concluded: Vec<_> = futures_util::stream::iter(ends)
+            .map(|(job, assignment, run_id, end)| async move {
+                let outcome = self.conclude(&job, &assignment, end).await;
+                (run_id, outcome)
+            })
+            .buffer_unordered(CONCURRENT_CHANGES)
+            .collect()
+            .await;
+        for (run_id, outcome) in concluded {
+            settled.push((run_id, outcome?));
+        }
+        Ok(settled)
     }
 
-    /// Finishes an attempt whose run is in `run`'s state (nothing while it runs).
+    /// Finishes an attempt whose run is in `run`'s state (nothing while it runs), adopting the
+    /// run if its trigger was not recorded.
     async fn settle_attempt(
         &self,
         dag_id: &DagId,
@@ -491,40 +562,39 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
         assignment: &Assignment,
         run: &RunStatus,
     ) -> Result<Settled, DispatchError> {
-        let Some(workflow) = &job.workflow else {
-            return Ok(Settled::NotOurs);
-        };
-        // A run whose trigger answer was lost is this attempt's all the same: adopt it.
         if assignment.engine_run_id.is_none() {
             self.store
-                .record_engine_run(assignment.id, run.run_id.clone(), self.clock.now())
+                .record_engine_runs(vec![(assignment.id, run.run_id.clone())], self.clock.now())
                 .await?;
         }
+        let end = self.run_end(dag_id, job, run).await;
+        self.conclude(job, assignment, end).await
+    }
+
+    /// What `run`'s state means for `job`'s attempt; a failed run's failed tasks are asked of
+    /// the engine.
+    async fn run_end(&self, dag_id: &DagId, job: &Job, run: &RunStatus) -> RunEnd {
+        let Some(workflow) = &job.workflow else {
+            return RunEnd::NotOurs;
+        };
         match run.state {
-            AirflowRunState::Queued | AirflowRunState::Running => Ok(Settled::Running),
-            AirflowRunState::Success => {
-                let payload = json!({
+            AirflowRunState::Queued | AirflowRunState::Running => RunEnd::Running,
+            AirflowRunState::Success => RunEnd::Ended(
+                Outcome::Succeeded,
+                json!({
                     "dag_run_id": run.run_id,
                     "start_date": run.start_date,
                     "end_date": run.end_date,
                     "output_location": workflow.output.to_string(),
-                });
-                let finished = self
-                    .finish(job, assignment, Outcome::Succeeded, payload)
-                    .await?;
-                Ok(if finished {
-                    Settled::Succeeded
-                } else {
-                    Settled::NotOurs
-                })
-            }
+                }),
+            ),
             AirflowRunState::Failed => {
                 let tasks = match self.engine.failed_tasks(dag_id, &run.run_id).await {
                     Ok(tasks) => tasks,
                     Err(EngineError::NotFound(_)) => Vec::new(),
                     Err(error) => {
                         log_engine_down(&error);
-                        return Ok(Settled::EngineDown(error.to_string()));
+                        return RunEnd::EngineDown(error.to_string());
                     }
                 };
                 let sentence = if tasks.is_empty() {
@@ -536,17 +606,34 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
                         tasks.join(", ")
                     )
                 };
-                let payload = json!({ "error": sentence, "failed_tasks": tasks });
-                let finished = self
-                    .finish(job, assignment, Outcome::Failed, payload)
-                    .await?;
-                Ok(if finished {
-                    Settled::Failed
-                } else {
-                    Settled::NotOurs
-                })
+                RunEnd::Ended(
+                    Outcome::Failed,
+                    json!({ "error": sentence, "failed_tasks": tasks }),
+                )
             }
         }
+    }
+
+    /// Stores what `end` decided for the attempt.
+    async fn conclude(
+        &self,
+        job: &Job,
+        assignment: &Assignment,
+        end: RunEnd,
+    ) -> Result<Settled, DispatchError> {
+        let (outcome, payload) = match end {
+            RunEnd::Running => return Ok(Settled::Running),
+            RunEnd::NotOurs => return Ok(Settled::NotOurs),
+            RunEnd::EngineDown(reason) => return Ok(Settled::EngineDown(reason)),
+            RunEnd::Ended(outcome, payload) => (outcome, payload),
+        };
+        if !self.finish(job, assignment, outcome, payload).await? {
+            return Ok(Settled::NotOurs);
+        }
+        Ok(match outcome {
+            Outcome::Succeeded => Settled::Succeeded,
+            Outcome::Failed => Settled::Failed,
+        })
     }
 
     /// Stores the end of an attempt with its result; whether the job was still as read.
@@ -714,10 +801,10 @@ impl<S: JobRepository, C: Clock> WorkflowDispatcher<S, C> {
 
 /// What a trigger came to.
 enum TriggerOutcome {
-    /// The run was created.
-    Created,
-    /// The run existed: adopted.
-    Adopted,
+    /// The run was created: `(assignment, run id)`, to record.
+    Created((AssignmentId, String)),
+    /// The run existed: adopted (recorded as the created ones).
+    Adopted((AssignmentId, String)),
     /// The engine cannot run it: the job failed.
     Failed,
     /// The job's type or collection is no longer configured: left alone.
@@ -740,6 +827,25 @@ enum Settled {
     NotOurs,
     /// The engine could not answer.
     EngineDown(String),
+}
+
+/// What a run's state means for its attempt.
+enum RunEnd {
+    /// The run still runs.
+    Running,
+    /// The run ended: the job's outcome and result payload.
+    Ended(Outcome, Value),
+    /// Not a workflow job.
+    NotOurs,
+    /// The engine could not say which tasks failed.
+    EngineDown(String),
+}
+
+/// Whether `run_id` is the current attempt of `job`, a running workflow job.
+fn is_current_run(job: &Job, run_id: &DagRunId) -> bool {
+    job.state.status() == JobStatus::InProgress
+        && job.workflow.is_some()
+        && job.state.attempts() == run_id.attempt
 }
 
 /// The completion of an assignment at `now`.

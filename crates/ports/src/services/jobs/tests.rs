@@ -1548,17 +1548,23 @@ impl JobRepository for GatedAssigns {
         self.mock.workflow_jobs(which, limit).await
     }
 
-    async fn start_workflow_run(&self, start: WorkflowStart) -> anyhow::Result<Option<Assignment>> {
-        self.mock.start_workflow_run(start).await
+    async fn workflow_attempts(&self, ids: Vec<JobId>) -> anyhow::Result<Vec<(Job, Assignment)>> {
+        self.mock.workflow_attempts(ids).await
     }
 
-    async fn record_engine_run(
+    async fn start_workflow_runs(
         &self,
-        assignment: AssignmentId,
-        run_id: String,
+        starts: Vec<WorkflowStart>,
+    ) -> anyhow::Result<Vec<Assignment>> {
+        self.mock.start_workflow_runs(starts).await
+    }
+
+    async fn record_engine_runs(
+        &self,
+        runs: Vec<(AssignmentId, String)>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<()> {
-        self.mock.record_engine_run(assignment, run_id, now).await
+        self.mock.record_engine_runs(runs, now).await
     }
 }
 

@@ -105,15 +105,18 @@ async fn a_pending_job_is_started_triggered_with_its_conf_and_recorded() {
     let assignment = assignment_of(&started);
     let recorded = assignment.clone();
     store
-        .expect_start_workflow_run()
-        .withf(|start| start.state.status() == JobStatus::InProgress && start.state.attempts() == 1)
+        .expect_start_workflow_runs()
+        .withf(|starts| {
+            matches!(starts.as_slice(), [start]
+                if start.state.status() == JobStatus::InProgress && start.state.attempts() == 1)
+        })
         .times(1)
-        .return_once(move |_| Ok(Some(assignment)));
+        .return_once(move |_| Ok(vec![assignment]));
     store
-        .expect_record_engine_run()
-        .withf(move |id, run, _| *id == recorded.id && run == &format!("reefguide-{}-1", jid(JOB)))
+        .expect_record_engine_runs()
+        .withf(move |runs, _| runs == &[(recorded.id, format!("reefguide-{}-1", jid(JOB)))])
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _| Ok(()));
     let mut engine = MockWorkflowEngine::new();
     engine.expect_unpause().times(1).returning(|_| Ok(()));
     engine
@@ -158,9 +161,10 @@ async fn a_run_that_exists_already_is_adopted() {
         .expect_pending_workflow_jobs()
         .returning(|_| Ok(Vec::new()));
     store
-        .expect_record_engine_run()
+        .expect_record_engine_runs()
+        .withf(|runs, _| runs.len() == 1)
         .times(1)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _| Ok(()));
     let mut engine = MockWorkflowEngine::new();
     engine.expect_unpause().returning(|_| Ok(()));
     engine
@@ -178,10 +182,10 @@ async fn an_unreachable_engine_fails_nothing_and_the_next_cycle_backs_off() {
     let mut store = store_with_pending(vec![pending.clone()]);
     let assignment = assignment_of(&echo_job(running_state()));
     store
-        .expect_start_workflow_run()
+        .expect_start_workflow_runs()
         .times(1)
-        .return_once(move |_| Ok(Some(assignment)));
-    // Neither recorded nor finished: no expectation for record_engine_run or apply_change.
+        .return_once(move |_| Ok(vec![assignment]));
+    // Neither recorded nor finished: no expectation for record_engine_runs or apply_change.
     let mut engine = MockWorkflowEngine::new();
     engine
         .expect_unpause()
@@ -254,6 +258,83 @@ async fn a_job_whose_run_succeeded_is_finished_with_the_run_in_its_result() {
     // The first cycle of a leadership checks every running attempt by id.
     let report = dispatcher(store, engine).run_cycle().await.expect("cycle");
     assert_eq!(report.succeeded, 1, "{report:?}");
+}
+
+#[tokio::test]
+async fn the_sync_loads_the_attempts_of_a_listing_together_and_finishes_each_current_one() {
+    let recorded = |n: i64| {
+        let job = Job {
+            id: jid(n),
+            ..echo_job(running_state())
+        };
+        let assignment = Assignment {
+            engine_run_id: Some(format!("reefguide-{n}-1")),
+            ..assignment_of(&job)
+        };
+        (job, assignment)
+    };
+    let (first, second) = (recorded(11), recorded(12));
+    // Job 13's run was triggered but its record was lost: adopted by the sync.
+    let (unrecorded_job, mut unrecorded) = recorded(13);
+    unrecorded.engine_run_id = None;
+    let unrecorded_id = unrecorded.id;
+    let attempts = vec![first, second, (unrecorded_job, unrecorded)];
+    let mut store = MockJobRepository::new();
+    store
+        .expect_workflow_jobs()
+        .returning(|_, _| Ok(Vec::new()));
+    store
+        .expect_pending_workflow_jobs()
+        .returning(|_| Ok(Vec::new()));
+    store
+        .expect_workflow_attempts()
+        .withf(|ids| {
+            let mut ids = ids.clone();
+            ids.sort();
+            ids == [jid(11), jid(12), jid(13), jid(14)]
+        })
+        .times(1)
+        .return_once(move |_| Ok(attempts));
+    store
+        .expect_record_engine_runs()
+        .withf(move |runs, _| runs == &[(unrecorded_id, "reefguide-13-1".to_owned())])
+        .times(1)
+        .returning(|_, _| Ok(()));
+    store
+        .expect_apply_change()
+        .withf(|change| change.state.status() == JobStatus::Succeeded)
+        .times(3)
+        .returning(|_| Ok(true));
+    let mut engine = MockWorkflowEngine::new();
+    engine
+        .expect_runs_changed_since()
+        .times(1)
+        .returning(|_, _| {
+            // 11–13 are current attempts; 14 is not a workflow job of ours; the last is no run id
+            // of reefguide's.
+            let run = |id: &str| RunStatus {
+                run_id: id.to_owned(),
+                state: AirflowRunState::Success,
+                start_date: Some(now()),
+                end_date: Some(now()),
+            };
+            Ok([
+                "reefguide-11-1",
+                "reefguide-12-1",
+                "reefguide-13-1",
+                "reefguide-14-1",
+                "manual__1",
+            ]
+            .map(run)
+            .to_vec())
+        });
+
+    let dispatcher = dispatcher(store, engine);
+    // The first cycle of a leadership checks the (no) running attempts and sets the sync's
+    // start; the second reads the changed runs.
+    dispatcher.run_cycle().await.expect("first cycle");
+    let report = dispatcher.run_cycle().await.expect("second cycle");
+    assert_eq!(report.succeeded, 3, "{report:?}");
 }
 
 /// `IN_PROGRESS` on its first attempt.
