@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 pub use reefguide_adapters_postgres::test_support;
 
+pub mod airflow;
 pub mod fault_proxy;
 pub mod r1_stub;
 

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rand::Rng as _;
+use reefguide_tests::airflow::TestAirflow;
 use reefguide_tests::fault_proxy::{Fault, FaultProxy};
 use reefguide_tests::test_support::{TestBackend, TestDatabase};
 use sea_orm::ConnectionTrait as _;
@@ -18,20 +19,6 @@ use serde_json::{Value, json};
 
 const ADMIN: &str = "admin@crash.test";
 const PASSWORD: &str = "crash-test-password";
-
-/// The test Airflow: `(url, username, password)`.
-fn test_airflow() -> (String, String, String) {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("this test needs {name}: run it with `cargo xtask test`, which starts Airflow")
-        })
-    };
-    (
-        var("REEFGUIDE_TEST_AIRFLOW_URL"),
-        var("REEFGUIDE_TEST_AIRFLOW_USERNAME"),
-        var("REEFGUIDE_TEST_AIRFLOW_PASSWORD"),
-    )
-}
 
 /// A server process, killed (SIGKILL) and reaped when dropped.
 struct Server(Child);
@@ -101,39 +88,18 @@ async fn login(client: &reqwest::Client, base: &str) -> String {
     reply["token"].as_str().expect("a token").to_owned()
 }
 
-/// The runs of `reefguide_echo` whose id starts with `prefix`, and the state of `run_id`.
+/// The runs of `reefguide_echo` whose id starts with `prefix`, with their states.
 async fn echo_runs(prefix: &str) -> Vec<(String, String)> {
-    let (url, username, password) = test_airflow();
-    let body: Value = reqwest::Client::new()
-        .get(format!(
-            "{url}/api/v1/dags/reefguide_echo/dagRuns?limit=100&order_by=-id"
-        ))
-        .basic_auth(username, Some(password))
-        .send()
-        .await
-        .expect("Airflow answers")
-        .json()
-        .await
-        .expect("JSON runs");
-    body["dag_runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .filter_map(|run| {
-            let id = run["dag_run_id"].as_str()?;
-            id.starts_with(prefix).then(|| {
-                (
-                    id.to_owned(),
-                    run["state"].as_str().unwrap_or("").to_owned(),
-                )
-            })
-        })
-        .collect()
+    TestAirflow::from_env().runs("reefguide_echo", prefix).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_between_trigger_and_record_adopts_the_run_on_restart() {
-    let (airflow_url, airflow_user, airflow_password) = test_airflow();
+    let TestAirflow {
+        url: airflow_url,
+        username: airflow_user,
+        password: airflow_password,
+    } = TestAirflow::from_env();
     let proxy = FaultProxy::start(airflow_url.trim_start_matches("http://").to_owned()).await;
     let db = TestDatabase::create(TestBackend::Postgres)
         .await

@@ -16,6 +16,7 @@ use reefguide_http_actix::config::{
     AirflowSettings, CollectionSettings, EngineKind, JobTypeSettings,
 };
 use reefguide_tests::TestApp;
+use reefguide_tests::airflow::TestAirflow;
 use reefguide_tests::fault_proxy::{Fault, FaultProxy};
 use reefguide_tests::test_support::TestBackend;
 use rstest::rstest;
@@ -26,23 +27,6 @@ use crate::jobs::id;
 
 /// How long a run may take to end (Airflow runs one task at a time for every test server).
 const RUN_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// The Airflow of the test run: `(url, username, password)`.
-pub(crate) fn test_airflow() -> (String, String, String) {
-    let var = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!(
-                "the workflow tests need {name}: run them with `cargo xtask test`, which starts \
-                 Airflow"
-            )
-        })
-    };
-    (
-        var("REEFGUIDE_TEST_AIRFLOW_URL"),
-        var("REEFGUIDE_TEST_AIRFLOW_USERNAME"),
-        var("REEFGUIDE_TEST_AIRFLOW_PASSWORD"),
-    )
-}
 
 /// An Airflow type running `dag_id`, open to `allowed_users` (everyone when empty).
 fn airflow_type(dag_id: &str, allowed_users: &[&str]) -> JobTypeSettings {
@@ -70,11 +54,11 @@ fn airflow_type(dag_id: &str, allowed_users: &[&str]) -> JobTypeSettings {
 /// ECHO, FAIL and SLEEP on the test DAGs (ECHO for ana only); collection `images` offers all
 /// three, `other` only FAIL. Runs are read back every 250 ms.
 pub(crate) fn configure_workflows(settings: &mut Settings) {
-    let (url, username, password) = test_airflow();
+    let airflow = TestAirflow::from_env();
     settings.workflows.airflow = Some(AirflowSettings {
-        url: Some(url),
-        username: Some(username),
-        password: Some(password.into()),
+        url: Some(airflow.url),
+        username: Some(airflow.username),
+        password: Some(airflow.password.into()),
         mwaa_environment: None,
         mwaa_region: None,
         sync_interval_ms: 250,
@@ -174,10 +158,13 @@ pub(crate) async fn wait_for_status(app: &TestApp, token: &str, job: i64, status
 
 /// The state of a run as Airflow reports it.
 pub(crate) async fn airflow_run_state(dag_id: &str, run_id: &str) -> Option<String> {
-    let (url, username, password) = test_airflow();
+    let airflow = TestAirflow::from_env();
     let reply = reqwest::Client::new()
-        .get(format!("{url}/api/v1/dags/{dag_id}/dagRuns/{run_id}"))
-        .basic_auth(username, Some(password))
+        .get(format!(
+            "{}/api/v1/dags/{dag_id}/dagRuns/{run_id}",
+            airflow.url
+        ))
+        .basic_auth(&airflow.username, Some(&airflow.password))
         .send()
         .await
         .expect("Airflow answers");
@@ -529,7 +516,7 @@ async fn workers_never_see_workflow_jobs(#[case] backend: TestBackend) {
 
 /// An app whose Airflow is reached through a [`FaultProxy`], with short Airflow timeouts.
 async fn app_behind_proxy(backend: TestBackend) -> (TestApp, FaultProxy) {
-    let (url, _, _) = test_airflow();
+    let url = TestAirflow::from_env().url;
     let target = url.trim_start_matches("http://").to_owned();
     let proxy = FaultProxy::start(target).await;
     let proxied = proxy.url();
@@ -545,27 +532,13 @@ async fn app_behind_proxy(backend: TestBackend) -> (TestApp, FaultProxy) {
     (app, proxy)
 }
 
-/// Every run of `dag_id` whose id starts with `prefix`.
+/// The ids of the latest runs of `dag_id` whose id starts with `prefix`.
 async fn airflow_runs(dag_id: &str, prefix: &str) -> Vec<String> {
-    let (url, username, password) = test_airflow();
-    let body: Value = reqwest::Client::new()
-        .get(format!(
-            "{url}/api/v1/dags/{dag_id}/dagRuns?limit=100&order_by=-id"
-        ))
-        .basic_auth(username, Some(password))
-        .send()
+    TestAirflow::from_env()
+        .runs(dag_id, prefix)
         .await
-        .expect("Airflow answers")
-        .json()
-        .await
-        .expect("JSON runs");
-    body["dag_runs"]
-        .as_array()
-        .expect("runs")
-        .iter()
-        .filter_map(|run| run["dag_run_id"].as_str())
-        .filter(|id| id.starts_with(prefix))
-        .map(ToOwned::to_owned)
+        .into_iter()
+        .map(|(id, _)| id)
         .collect()
 }
 
