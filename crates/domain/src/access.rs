@@ -81,11 +81,11 @@ mod test_support {
 
     /// User `id` with `roles`.
     pub(super) fn user(id: i64, roles: &[Role]) -> User {
-        User {
-            id: id_of(id),
-            email: Email::parse(&format!("u{id}@example.com")).expect("email"),
-            roles: roles.iter().copied().collect::<Roles>(),
-        }
+        User::local(
+            id_of(id),
+            Email::parse(&format!("u{id}@example.com")).expect("email"),
+            roles.iter().copied().collect::<Roles>(),
+        )
     }
 
     /// The user id `raw`.

@@ -26,4 +26,7 @@ pub use id::{EntityId, InvalidId};
 pub use note::{Note, NoteContent, NoteId};
 pub use pagination::{LogPage, LogQuery, PageRequest};
 pub use polygon::{Polygon, PolygonId};
-pub use user::{Email, Password, PasswordHash, Role, Roles, User, UserCredentials, UserId};
+pub use user::{
+    Email, ExternalIdentity, Identity, IssuerName, Password, PasswordHash, Role, Roles, User,
+    UserCredentials, UserId, Username,
+};

@@ -7,8 +7,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 pub mod errors;
+pub mod identity;
 
 pub use errors::{EmailError, PasswordError, RoleError, UserIdError};
+pub use identity::{ExternalIdentity, Identity, IssuerName, NameError, Username};
 
 crate::id::positive_id!(
     /// Identifier of a user: a positive integer (a `SERIAL` in storage).
@@ -217,10 +219,34 @@ impl FromIterator<Role> for Roles {
 pub struct User {
     /// Identifier.
     pub id: UserId,
-    /// Normalised email address.
-    pub email: Email,
+    /// Who the account is: a local account's email, or an external identity.
+    pub identity: Identity,
     /// Granted roles.
     pub roles: Roles,
+}
+
+impl User {
+    /// A local account (email and password).
+    #[must_use]
+    pub fn local(id: UserId, email: Email, roles: Roles) -> Self {
+        Self {
+            id,
+            identity: Identity::Local(email),
+            roles,
+        }
+    }
+
+    /// The email of a local account; `None` for an external identity.
+    #[must_use]
+    pub fn email(&self) -> Option<&Email> {
+        self.identity.email()
+    }
+
+    /// The external username, else the email (labcas-contract §2).
+    #[must_use]
+    pub fn username(&self) -> &str {
+        self.identity.username()
+    }
 }
 
 /// A user together with its stored password hash, for credential checks only.

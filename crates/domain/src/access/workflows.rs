@@ -39,7 +39,7 @@ pub fn may_run_workflow(
             collection: collection.id.to_string(),
         });
     }
-    if !access.permits(&actor.email, &actor.roles) {
+    if !access.permits(actor) {
         return Err(WorkflowRefusal::NotAuthorised(workflow.clone()));
     }
     Ok(())

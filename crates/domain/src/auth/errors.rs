@@ -39,6 +39,16 @@ pub enum TokenRejection {
     /// Issued by someone else.
     #[error("wrong issuer")]
     WrongIssuer,
+    /// Not valid yet (`nbf` in the future).
+    #[error("token not yet valid")]
+    NotYetValid,
+    /// Meant for another audience (`aud`).
+    #[error("wrong audience")]
+    WrongAudience,
+    /// A trusted issuer's token that names no usable username (no username claim and no `uid=`
+    /// in `sub`, or a name that cannot be an account's).
+    #[error("token names no usable username")]
+    NoUsername,
 }
 
 /// Authenticating a request from its bearer token.
@@ -50,6 +60,9 @@ pub enum AuthenticateError {
     /// The token is valid but its user no longer exists.
     #[error("Invalid token: user no longer exists")]
     UserGone,
+    /// The token names a trusted external issuer whose keys cannot be fetched now.
+    #[error("The token's issuer cannot be reached to check it; try again later")]
+    IssuerUnavailable(String),
     /// Anything else; the cause is logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -67,6 +80,9 @@ pub enum ChangePasswordError {
     /// The user vanished mid-request.
     #[error("User not found")]
     UserGone,
+    /// The user is an external issuer's account: it has no password to change.
+    #[error("This account signs in with an external issuer's tokens and has no password")]
+    NoPassword,
     /// Anything else; the cause is logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

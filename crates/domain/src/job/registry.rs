@@ -26,7 +26,7 @@ use serde_json::Value;
 use thiserror::Error;
 
 use crate::job::state::RetryPolicy;
-use crate::user::{Email, Role, Roles};
+use crate::user::{Email, Role, User};
 use crate::workflow::{DagId, Engine};
 
 mod builtin;
@@ -142,19 +142,24 @@ pub struct SubmitAccess {
     pub roles: Vec<Role>,
     /// Users (by normalised email) permitted to submit.
     pub emails: Vec<Email>,
-    /// Users (by external username, labcas-contract §4) permitted to submit. Accounts keyed by an
-    /// external username arrive with external identities; until then no account has one, so
-    /// these entries admit nobody.
+    /// Users (by external username, labcas-contract §4) permitted to submit.
     pub usernames: Vec<String>,
 }
 
 impl SubmitAccess {
-    /// Whether the user `email` holding `roles` may submit the type.
-    pub fn permits(&self, email: &Email, roles: &Roles) -> bool {
-        roles.is_admin()
+    /// Whether `user` may submit the type: an administrator, anyone when the type is open, a
+    /// holder of a listed role, or a listed user (an entry matches the account's username or
+    /// email, labcas-contract §4).
+    pub fn permits(&self, user: &User) -> bool {
+        let username = user.username();
+        user.roles.is_admin()
             || self.is_open()
-            || self.roles.iter().any(|role| roles.contains(*role))
-            || self.emails.contains(email)
+            || self.roles.iter().any(|role| user.roles.contains(*role))
+            || self
+                .emails
+                .iter()
+                .any(|email| Some(email) == user.email() || email.as_str() == username)
+            || self.usernames.iter().any(|listed| listed == username)
     }
 
     /// Whether every authenticated user may submit (no role and no user listed).
@@ -556,14 +561,10 @@ impl JobTypeRegistry {
         self.iter().filter(|job_type| !job_type.is_worker_run())
     }
 
-    /// The types the user `email` holding `roles` may submit, sorted by name.
-    pub fn submittable_by<'a>(
-        &'a self,
-        email: &'a Email,
-        roles: &'a Roles,
-    ) -> impl Iterator<Item = &'a JobType> + 'a {
+    /// The types `user` may submit, sorted by name.
+    pub fn submittable_by<'a>(&'a self, user: &'a User) -> impl Iterator<Item = &'a JobType> + 'a {
         self.iter()
-            .filter(move |job_type| job_type.spec.access.permits(email, roles))
+            .filter(move |job_type| job_type.spec.access.permits(user))
     }
 }
 

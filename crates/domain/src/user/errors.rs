@@ -66,6 +66,9 @@ pub enum UserLookupError {
     /// No such user.
     #[error("User {0} not found")]
     NotFound(UserId),
+    /// The user is an external issuer's account: it has no password to set.
+    #[error("User {0} signs in with an external issuer's tokens and has no password")]
+    NoPassword(UserId),
     /// Anything else; the cause is logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

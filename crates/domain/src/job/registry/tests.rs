@@ -2,6 +2,7 @@ use rstest::rstest;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::user::{Roles, UserId};
 
 fn registry() -> JobTypeRegistry {
     JobTypeRegistry::builtin().expect("the built-in types compile")
@@ -522,7 +523,7 @@ fn without_a_result_schema_any_result_is_accepted() {
 fn open_access_permits_everyone() {
     let access = SubmitAccess::default();
     assert!(access.is_open());
-    assert!(access.permits(&email("a@example.com"), &Roles::none()));
+    assert!(access.permits(&local("a@example.com", Roles::none())));
 }
 
 #[test]
@@ -533,9 +534,9 @@ fn access_by_role() {
         usernames: Vec::new(),
     };
     assert!(!access.is_open());
-    assert!(access.permits(&email("a@example.com"), &Roles::from_iter([Role::Analyst])));
-    assert!(!access.permits(&email("a@example.com"), &Roles::from_iter([Role::Worker])));
-    assert!(!access.permits(&email("a@example.com"), &Roles::none()));
+    assert!(access.permits(&local("a@example.com", Roles::from_iter([Role::Analyst]))));
+    assert!(!access.permits(&local("a@example.com", Roles::from_iter([Role::Worker]))));
+    assert!(!access.permits(&local("a@example.com", Roles::none())));
 }
 
 #[test]
@@ -546,8 +547,8 @@ fn access_by_email() {
         usernames: Vec::new(),
     };
     assert!(!access.is_open());
-    assert!(access.permits(&email("Ana@Example.com"), &Roles::none()));
-    assert!(!access.permits(&email("bob@example.com"), &Roles::none()));
+    assert!(access.permits(&local("Ana@Example.com", Roles::none())));
+    assert!(!access.permits(&local("bob@example.com", Roles::none())));
 }
 
 #[test]
@@ -557,12 +558,9 @@ fn role_or_email_suffices() {
         emails: vec![email("ana@example.com")],
         usernames: Vec::new(),
     };
-    assert!(access.permits(&email("ana@example.com"), &Roles::none()));
-    assert!(access.permits(
-        &email("bob@example.com"),
-        &Roles::from_iter([Role::Analyst])
-    ));
-    assert!(!access.permits(&email("bob@example.com"), &Roles::from_iter([Role::Worker])));
+    assert!(access.permits(&local("ana@example.com", Roles::none())));
+    assert!(access.permits(&local("bob@example.com", Roles::from_iter([Role::Analyst]))));
+    assert!(!access.permits(&local("bob@example.com", Roles::from_iter([Role::Worker]))));
 }
 
 #[test]
@@ -572,7 +570,7 @@ fn admins_may_always_submit() {
         emails: vec![email("ana@example.com")],
         usernames: Vec::new(),
     };
-    assert!(access.permits(&email("root@example.com"), &Roles::from_iter([Role::Admin])));
+    assert!(access.permits(&local("root@example.com", Roles::from_iter([Role::Admin]))));
 }
 
 #[test]
@@ -585,17 +583,47 @@ fn submittable_by_filters_the_registry() {
         },
     )])
     .expect("compiles");
-    let ana = email("ana@example.com");
-    let nobody = Roles::none();
-    let analyst = Roles::from_iter([Role::Analyst]);
-    let names = |roles: &Roles| -> Vec<String> {
+    let names = |roles: Roles| -> Vec<String> {
         registry
-            .submittable_by(&ana, roles)
+            .submittable_by(&local("ana@example.com", roles))
             .map(|t| t.name().to_string())
             .collect()
     };
-    assert_eq!(names(&nobody), &BUILTIN_NAMES[1..]);
-    assert_eq!(names(&analyst), BUILTIN_NAMES);
+    assert_eq!(names(Roles::none()), &BUILTIN_NAMES[1..]);
+    assert_eq!(names(Roles::from_iter([Role::Analyst])), BUILTIN_NAMES);
+}
+
+#[test]
+fn listed_users_match_an_external_username_or_a_local_email() {
+    let access = SubmitAccess {
+        roles: vec![],
+        emails: vec![email("ana@example.com")],
+        usernames: vec!["thomas".to_owned()],
+    };
+    assert!(access.permits(&external("thomas")));
+    assert!(!access.permits(&external("Thomas")), "usernames are exact");
+    assert!(!access.permits(&external("mallory")));
+    assert!(access.permits(&local("ana@example.com", Roles::none())));
+    assert!(!access.permits(&local("thomas@example.com", Roles::none())));
+    // An external username that is an email address matches an email entry.
+    assert!(access.permits(&external("ana@example.com")));
+}
+
+/// A local account holding `roles`.
+fn local(raw_email: &str, roles: Roles) -> User {
+    User::local(UserId::new(1).expect("id"), email(raw_email), roles)
+}
+
+/// An external account of issuer LabCAS with no role.
+fn external(username: &str) -> User {
+    User {
+        id: UserId::new(2).expect("id"),
+        identity: crate::user::Identity::External(crate::user::ExternalIdentity {
+            issuer: crate::user::IssuerName::parse("LabCAS").expect("issuer"),
+            username: crate::user::Username::parse(username).expect("username"),
+        }),
+        roles: Roles::none(),
+    }
 }
 
 // ---- overrides ----------------------------------------------------------------------------------
