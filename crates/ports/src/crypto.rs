@@ -3,7 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::auth::errors::TokenRejection;
-use reefguide_domain::{AccessClaims, Password, PasswordHash, User};
+use reefguide_domain::{AccessClaims, ExternalIdentity, Password, PasswordHash, User};
+use thiserror::Error;
 
 /// Hashes and verifies passwords.
 ///
@@ -46,4 +47,33 @@ pub trait TokenIssuer: Send + Sync + 'static {
 pub trait TokenVerifier: Send + Sync + 'static {
     /// Verifies signature, algorithm, issuer and expiry, and returns the claims.
     fn verify(&self, token: &str) -> Result<AccessClaims, TokenRejection>;
+}
+
+/// Why a token was not accepted as an external issuer's.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ExternalTokenError {
+    /// No trusted issuer is named by the token (its `iss`, read before anything is checked, is
+    /// not configured, or it has none): not an external token at all.
+    #[error("not a token of a trusted issuer")]
+    UnknownIssuer,
+    /// A trusted issuer's token that is refused (algorithm, signature, time, audience, username).
+    #[error("{0}")]
+    Rejected(TokenRejection),
+    /// The issuer's keys cannot be fetched now (its JWKS URL does not answer).
+    #[error("the keys of issuer {issuer} cannot be fetched: {reason}")]
+    KeysUnavailable {
+        /// The issuer.
+        issuer: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Verifies tokens of trusted external issuers (labcas-contract §4): each issuer with its one
+/// configured algorithm and key, its audience, `exp`/`nbf` with leeway; names the identity.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait ExternalTokenVerifier: Send + Sync + 'static {
+    /// The identity a token of a trusted issuer vouches for.
+    async fn verify(&self, token: &str) -> Result<ExternalIdentity, ExternalTokenError>;
 }

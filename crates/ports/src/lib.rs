@@ -24,7 +24,10 @@ pub use clock::{Clock, SystemClock};
 pub use compute::{
     ComputeCluster, ComputeError, Deployment, ServiceEvent, ServiceStatus, TaskInfo, TaskState,
 };
-pub use crypto::{IssuedToken, PasswordHasher, TokenIssuer, TokenVerifier};
+pub use crypto::{
+    ExternalTokenError, ExternalTokenVerifier, IssuedToken, PasswordHasher, TokenIssuer,
+    TokenVerifier,
+};
 pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
     HealthCheck, JobRepository, NewUser, NoteRepository, PolygonPage, PolygonQuery,

@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::user::errors::CreateUserError;
 use reefguide_domain::{
-    Email, LogPage, LogQuery, NewUserLogEntry, PasswordHash, RefreshTokenHash, RefreshTokenRecord,
-    Roles, User, UserCredentials, UserId,
+    Email, ExternalIdentity, LogPage, LogQuery, NewUserLogEntry, PasswordHash, RefreshTokenHash,
+    RefreshTokenRecord, Roles, User, UserCredentials, UserId,
 };
 
 /// A user to create.
@@ -42,13 +42,23 @@ pub trait UserRepository: Send + Sync + 'static {
     /// The user with this id, if any.
     async fn find_user(&self, id: UserId) -> anyhow::Result<Option<User>>;
 
+    /// The account of an external identity (labcas-contract §4), created with no email, no
+    /// password and no roles the first time the identity is seen. Concurrent first uses of one
+    /// identity create one account; identities of different issuers with the same username are
+    /// different accounts.
+    async fn find_or_create_external(
+        &self,
+        identity: &ExternalIdentity,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<User>;
+
     /// The user with this (normalised) email and its password hash, if any.
     async fn find_credentials_by_email(
         &self,
         email: &Email,
     ) -> anyhow::Result<Option<UserCredentials>>;
 
-    /// The user with this id and its password hash, if any.
+    /// The user with this id and its password hash, if any (an external account has none).
     async fn find_credentials(&self, id: UserId) -> anyhow::Result<Option<UserCredentials>>;
 
     /// Every user, by id.

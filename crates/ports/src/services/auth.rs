@@ -1,5 +1,7 @@
 //! Authentication use cases: register, login, refresh, logout, authenticate, change password.
 
+use std::sync::Arc;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Duration;
@@ -16,7 +18,9 @@ use reefguide_domain::{
 use serde_json::json;
 
 use crate::clock::Clock;
-use crate::crypto::{PasswordHasher, TokenIssuer, TokenVerifier};
+use crate::crypto::{
+    ExternalTokenError, ExternalTokenVerifier, PasswordHasher, TokenIssuer, TokenVerifier,
+};
 use crate::repositories::NewUser;
 use crate::services::AccountStore;
 
@@ -61,13 +65,23 @@ pub struct RefreshedTokens {
 }
 
 /// The authentication use cases.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthService<S, H, T, C> {
     store: S,
     hasher: H,
     tokens: T,
     clock: C,
     settings: AuthSettings,
+    external: Option<Arc<dyn ExternalTokenVerifier>>,
+}
+
+impl<S, H, T, C> std::fmt::Debug for AuthService<S, H, T, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthService")
+            .field("settings", &self.settings)
+            .field("external_issuers", &self.external.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S, H, T, C> AuthService<S, H, T, C>
@@ -85,7 +99,16 @@ where
             tokens,
             clock,
             settings,
+            external: None,
         }
+    }
+
+    /// Also accepts the tokens of trusted external issuers (labcas-contract §4): their accounts
+    /// are created on first use.
+    #[must_use]
+    pub fn with_external_tokens(mut self, verifier: Arc<dyn ExternalTokenVerifier>) -> Self {
+        self.external = Some(verifier);
+        self
     }
 
     /// Self-registration: a new user with no roles.
@@ -206,15 +229,39 @@ where
 
     /// Authenticates a bearer token and returns its user with the roles it has **now** (one
     /// lookup by primary key), so a demoted or deleted user loses access at once.
+    ///
+    /// A token that is not ours may be a trusted external issuer's: its account (created on
+    /// first use) is the user.
     pub async fn authenticate(&self, bearer: &str) -> Result<User, AuthenticateError> {
-        let claims = self
-            .tokens
-            .verify(bearer)
-            .map_err(AuthenticateError::InvalidToken)?;
-        self.store
-            .find_user(claims.user_id)
-            .await?
-            .ok_or(AuthenticateError::UserGone)
+        let rejection = match self.tokens.verify(bearer) {
+            Ok(claims) => {
+                return self
+                    .store
+                    .find_user(claims.user_id)
+                    .await?
+                    .ok_or(AuthenticateError::UserGone);
+            }
+            Err(rejection) => rejection,
+        };
+        let Some(external) = &self.external else {
+            return Err(AuthenticateError::InvalidToken(rejection));
+        };
+        match external.verify(bearer).await {
+            Ok(identity) => Ok(self
+                .store
+                .find_or_create_external(&identity, self.clock.now())
+                .await?),
+            Err(ExternalTokenError::UnknownIssuer) => {
+                Err(AuthenticateError::InvalidToken(rejection))
+            }
+            Err(ExternalTokenError::Rejected(external_rejection)) => {
+                Err(AuthenticateError::InvalidToken(external_rejection))
+            }
+            Err(error @ ExternalTokenError::KeysUnavailable { .. }) => {
+                tracing::warn!(%error, "cannot check an external token");
+                Err(AuthenticateError::IssuerUnavailable(error.to_string()))
+            }
+        }
     }
 
     /// Changes the caller's password after checking the old one; revokes every refresh token.
@@ -228,11 +275,13 @@ where
         if new_password.expose() != confirmation {
             return Err(ChangePasswordError::ConfirmationMismatch);
         }
-        let credentials = self
-            .store
-            .find_credentials(user_id)
-            .await?
-            .ok_or(ChangePasswordError::UserGone)?;
+        let Some(credentials) = self.store.find_credentials(user_id).await? else {
+            // An external account has no credentials; a missing one is gone.
+            return Err(match self.store.find_user(user_id).await? {
+                Some(_) => ChangePasswordError::NoPassword,
+                None => ChangePasswordError::UserGone,
+            });
+        };
         let old_ok = match Password::candidate(old_password) {
             Some(old) => {
                 self.hasher
@@ -480,13 +529,108 @@ mod tests {
         assert!(matches!(result, Err(RefreshError::InvalidToken)));
     }
 
+    fn thomas() -> reefguide_domain::ExternalIdentity {
+        reefguide_domain::ExternalIdentity {
+            issuer: reefguide_domain::IssuerName::parse("LabCAS").expect("issuer"),
+            username: reefguide_domain::Username::parse("thomas").expect("username"),
+        }
+    }
+
+    /// A service whose own verifier refuses every token as malformed, trusting `external`.
+    fn with_external(
+        store: MockStore,
+        external: crate::crypto::MockExternalTokenVerifier,
+    ) -> AuthService<MockStore, MockPasswordHasher, MockTokens, MockClock> {
+        let mut tokens = MockTokens::new();
+        tokens
+            .expect_verify()
+            .returning(|_| Err(TokenRejection::Malformed));
+        service(
+            store,
+            MockPasswordHasher::new(),
+            tokens,
+            AuthSettings::default(),
+        )
+        .with_external_tokens(Arc::new(external))
+    }
+
+    #[tokio::test]
+    async fn an_external_token_authenticates_its_account_created_on_first_use() {
+        let mut external = crate::crypto::MockExternalTokenVerifier::new();
+        external.expect_verify().returning(|_| Ok(thomas()));
+        let mut store = MockStore::new();
+        let account = User {
+            id: reefguide_domain::UserId::new(9).expect("id"),
+            identity: reefguide_domain::Identity::External(thomas()),
+            roles: Roles::none(),
+        };
+        let returned = account.clone();
+        store
+            .expect_find_or_create_external()
+            .withf(|identity, at| *identity == thomas() && *at == now())
+            .times(1)
+            .return_once(move |_, _| Ok(returned));
+        let user = with_external(store, external)
+            .authenticate("labcas-token")
+            .await
+            .expect("authenticated");
+        assert_eq!(user, account);
+    }
+
+    #[tokio::test]
+    async fn a_token_of_no_trusted_issuer_gets_our_verifiers_answer() {
+        let mut external = crate::crypto::MockExternalTokenVerifier::new();
+        external
+            .expect_verify()
+            .returning(|_| Err(ExternalTokenError::UnknownIssuer));
+        let result = with_external(MockStore::new(), external)
+            .authenticate("junk")
+            .await;
+        assert!(matches!(
+            result,
+            Err(AuthenticateError::InvalidToken(TokenRejection::Malformed))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_refused_external_token_says_why_and_unreachable_keys_are_not_a_bad_token() {
+        let mut external = crate::crypto::MockExternalTokenVerifier::new();
+        external
+            .expect_verify()
+            .returning(|_| Err(ExternalTokenError::Rejected(TokenRejection::WrongAudience)));
+        let result = with_external(MockStore::new(), external)
+            .authenticate("labcas-token")
+            .await;
+        assert!(matches!(
+            result,
+            Err(AuthenticateError::InvalidToken(
+                TokenRejection::WrongAudience
+            ))
+        ));
+
+        let mut external = crate::crypto::MockExternalTokenVerifier::new();
+        external.expect_verify().returning(|_| {
+            Err(ExternalTokenError::KeysUnavailable {
+                issuer: "LabCAS".into(),
+                reason: "connection refused".into(),
+            })
+        });
+        let result = with_external(MockStore::new(), external)
+            .authenticate("labcas-token")
+            .await;
+        assert!(matches!(
+            result,
+            Err(AuthenticateError::IssuerUnavailable(_))
+        ));
+    }
+
     #[tokio::test]
     async fn authenticate_rereads_the_user() {
         let mut tokens = MockTokens::new();
         tokens.expect_verify().returning(|_| {
             Ok(AccessClaims {
                 user_id: user().id,
-                email: user().email,
+                email: user().email().cloned().expect("a local user"),
                 roles: [reefguide_domain::Role::Admin].into_iter().collect(),
                 issued_at: now(),
                 expires_at: now(),

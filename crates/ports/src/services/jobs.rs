@@ -234,7 +234,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
 
     /// The types `actor` may submit, by name.
     pub fn submittable_types<'a>(&'a self, actor: &'a User) -> impl Iterator<Item = &'a JobType> {
-        self.registry.submittable_by(&actor.email, &actor.roles)
+        self.registry.submittable_by(actor)
     }
 
     /// Submits a job: checks the type, the caller's permission and the payload, then records the
@@ -263,7 +263,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             (false, None) => return Err(SubmitJobError::MissingCollection(job_type.to_owned())),
             (false, Some(collection)) => Some(self.workflow_run(actor, kind, collection, now)?),
         };
-        if !spec.access.permits(&actor.email, &actor.roles) {
+        if !spec.access.permits(actor) {
             return Err(SubmitJobError::NotPermitted(job_type.to_owned()));
         }
         if workflow.is_some() {
@@ -325,7 +325,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         })?;
         Ok(WorkflowRun::new(
             found.id.clone(),
-            actor.email.as_str(),
+            actor.username(),
             &self.workflows.staging,
             now,
         )?)

@@ -106,7 +106,7 @@ impl<S: StudyAreaStore> PolygonService<S> {
             .find_users(&owner_ids)
             .await?
             .into_iter()
-            .map(|user| (user.id, user.email))
+            .filter_map(|user| Some((user.id, user.email()?.clone())))
             .collect();
         let mut notes: HashMap<PolygonId, Vec<Note>> = HashMap::new();
         for note in self.store.list_polygon_notes(&ids).await? {

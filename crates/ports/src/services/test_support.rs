@@ -9,7 +9,7 @@ use reefguide_domain::{
 };
 
 use reefguide_domain::geometry::{PolygonGeometry, PolygonLimits};
-use reefguide_domain::{Note, NoteContent, NoteId, Polygon, PolygonId};
+use reefguide_domain::{ExternalIdentity, Note, NoteContent, NoteId, Polygon, PolygonId};
 
 use crate::repositories::{
     NewUser, NoteRepository, PolygonPage, PolygonQuery, PolygonRepository, RefreshTokenRepository,
@@ -23,6 +23,7 @@ mockall::mock! {
     impl UserRepository for Store {
         async fn create_user(&self, new_user: NewUser) -> Result<User, CreateUserError>;
         async fn find_user(&self, id: UserId) -> anyhow::Result<Option<User>>;
+        async fn find_or_create_external(&self, identity: &ExternalIdentity, now: DateTime<Utc>) -> anyhow::Result<User>;
         async fn find_credentials_by_email(&self, email: &Email) -> anyhow::Result<Option<UserCredentials>>;
         async fn find_credentials(&self, id: UserId) -> anyhow::Result<Option<UserCredentials>>;
         async fn list_users(&self) -> anyhow::Result<Vec<User>>;
@@ -77,11 +78,11 @@ pub fn now() -> DateTime<Utc> {
 
 /// A user with id 7.
 pub fn user() -> User {
-    User {
-        id: UserId::new(7).expect("positive"),
-        email: Email::parse("ana@example.com").expect("email"),
-        roles: Roles::none(),
-    }
+    User::local(
+        UserId::new(7).expect("positive"),
+        Email::parse("ana@example.com").expect("email"),
+        Roles::none(),
+    )
 }
 
 /// Its credentials.
@@ -94,11 +95,11 @@ pub fn credentials() -> UserCredentials {
 
 /// A user with this id and roles.
 pub fn user_with(id: i64, roles: &[reefguide_domain::Role]) -> User {
-    User {
-        id: UserId::new(id).expect("positive"),
-        email: Email::parse(&format!("u{id}@example.com")).expect("email"),
-        roles: roles.iter().copied().collect(),
-    }
+    User::local(
+        UserId::new(id).expect("positive"),
+        Email::parse(&format!("u{id}@example.com")).expect("email"),
+        roles.iter().copied().collect(),
+    )
 }
 
 /// A unit-square polygon with this id and owner.

@@ -101,7 +101,9 @@ where
         id: UserId,
         password: &Password,
     ) -> Result<(), UserLookupError> {
-        self.get(id).await?;
+        if self.get(id).await?.email().is_none() {
+            return Err(UserLookupError::NoPassword(id));
+        }
         let hash = self.hasher.hash(password).await?;
         self.store
             .revoke_user_refresh_tokens(id, self.clock.now())
@@ -123,7 +125,7 @@ where
         self.log(
             id,
             UserAction::Deleted,
-            json!({"by": actor.id, "email": user.email}),
+            json!({"by": actor.id, "email": user.email(), "username": user.username()}),
         )
         .await?;
         Ok(())
@@ -262,7 +264,7 @@ mod tests {
         hasher.expect_verify().returning(|_, _| Ok(true));
         let id = service(store, hasher)
             .ensure_service_account(
-                user().email,
+                user().email().cloned().expect("a local user"),
                 &Password::new("service-pass-1").expect("valid"),
                 [Role::Worker].into_iter().collect(),
             )
