@@ -32,7 +32,8 @@
 //! - [`connect`]: [`SeaOrmStore::connect`], [`StoreOptions`], [`Backend`], migrations entry point;
 //! - `entities`: the sea-orm table models (private: only domain types leave this crate);
 //! - `migrations`: one file per schema migration (`m0001_accounts`, `m0002_study_areas`,
-//!   `m0003_jobs`, …);
+//!   `m0003_jobs`, …, `m0005_external_identities`), and `sqlite_rebuild` for the changes SQLite
+//!   cannot make with `ALTER TABLE`;
 //! - `repos`: one port implementation per file;
 //! - `errors`: driver errors translated into domain errors and opaque `anyhow` causes, with the
 //!   `DbContext` extension that call sites describe their failures with;
@@ -58,7 +59,8 @@
 //!
 //! # Tests
 //! The `test-support` feature adds `test_support`: fresh, migrated, throw-away databases on
-//! either backend, used by this crate's contract suites (`tests/contract.rs`,
+//! either backend (or with only the first migrations, to test a later one on old rows), used by
+//! this crate's contract suites (`tests/contract.rs`, `tests/contract_external.rs`,
 //! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`) and by other crates' tests.
 
 mod batch;

@@ -14,8 +14,10 @@ use std::time::Duration;
 use anyhow::Context as _;
 use reefguide_ports::SystemClock;
 use sea_orm::{ConnectionTrait as _, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait as _;
 
 use crate::connect::{describe_connect_error, redact_url};
+use crate::migrations::Migrator;
 use crate::{SeaOrmStore, StoreOptions};
 
 /// Environment variable naming the Postgres admin URL for tests (first choice).
@@ -62,9 +64,24 @@ impl std::fmt::Debug for TestDatabase {
 impl TestDatabase {
     /// Creates and migrates a fresh database on `backend`.
     pub async fn create(backend: TestBackend) -> anyhow::Result<Self> {
+        Self::create_migrated(backend, None).await
+    }
+
+    /// Creates a fresh database on `backend` with only the first `applied` migrations, to test a
+    /// later migration on rows written under an older schema; `store().migrate()` applies the
+    /// rest. The store's port methods may not work before that.
+    pub async fn create_with_migrations(
+        backend: TestBackend,
+        applied: u32,
+    ) -> anyhow::Result<Self> {
+        Self::create_migrated(backend, Some(applied)).await
+    }
+
+    /// A fresh database on `backend` with the first `applied` migrations (all when `None`).
+    async fn create_migrated(backend: TestBackend, applied: Option<u32>) -> anyhow::Result<Self> {
         match backend {
-            TestBackend::Sqlite => Self::create_sqlite().await,
-            TestBackend::Postgres => Self::create_postgres().await,
+            TestBackend::Sqlite => Self::create_sqlite(applied).await,
+            TestBackend::Postgres => Self::create_postgres(applied).await,
         }
     }
 
@@ -98,14 +115,14 @@ impl TestDatabase {
         dropped
     }
 
-    async fn create_sqlite() -> anyhow::Result<Self> {
+    async fn create_sqlite(applied: Option<u32>) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("reefguide-test-")
             .tempdir()
             .context("cannot create a temporary directory for the SQLite test database")?;
         let url = format!("sqlite://{}", dir.path().join("reefguide.db").display());
         let store = SeaOrmStore::connect(&url, TEST_STORE_OPTIONS, Arc::new(SystemClock)).await?;
-        store.migrate().await?;
+        migrate(&store, applied).await?;
         Ok(Self {
             url,
             store,
@@ -114,7 +131,7 @@ impl TestDatabase {
         })
     }
 
-    async fn create_postgres() -> anyhow::Result<Self> {
+    async fn create_postgres(applied: Option<u32>) -> anyhow::Result<Self> {
         let admin_url = admin_url();
         let name = format!("{TEST_DATABASE_PREFIX}{:016x}", rand::random::<u64>());
         let admin = connect_admin(&admin_url).await?;
@@ -134,13 +151,23 @@ impl TestDatabase {
         // From here on, an early return still drops the database.
         let database = PostgresDatabase { admin_url, name };
         let store = SeaOrmStore::connect(&url, TEST_STORE_OPTIONS, Arc::new(SystemClock)).await?;
-        store.migrate().await?;
+        migrate(&store, applied).await?;
         Ok(Self {
             url,
             store,
             _sqlite_dir: None,
             postgres: Some(database),
         })
+    }
+}
+
+/// Applies the first `applied` migrations to the store's database (all when `None`).
+async fn migrate(store: &SeaOrmStore, applied: Option<u32>) -> anyhow::Result<()> {
+    match applied {
+        None => store.migrate().await,
+        Some(steps) => Migrator::up(store.connection(), Some(steps))
+            .await
+            .with_context(|| format!("cannot apply the first {steps} migrations")),
     }
 }
 

@@ -19,7 +19,16 @@
 //! no invalidation happened meanwhile (checked again after the insert, so an invalidation landing
 //! between the check and the insert still wins).
 //!
+//! The account of an external identity is looked up by that identity on every request that
+//! presents the issuer's token ([`UserRepository::find_or_create_external`]). The cache also
+//! remembers which account id each external identity it kept has; an identity counts only while
+//! the user of that id is cached and still has that identity, so every invalidation of the user
+//! also answers for the identity (ids are never reused, and an account's identity never
+//! changes).
+//!
 //! [`UserRepository::find_user`]: reefguide_ports::UserRepository::find_user
+//! [`UserRepository::find_or_create_external`]:
+//!     reefguide_ports::UserRepository::find_or_create_external
 
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,7 +36,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
-use reefguide_domain::{User, UserId};
+use reefguide_domain::{ExternalIdentity, Identity, User, UserId};
 
 /// The Postgres notification channel of user changes; the payload is the user id.
 pub const USER_CHANNEL: &str = "reefguide_users";
@@ -43,39 +52,72 @@ pub(crate) struct UserCache {
     generation: AtomicU64,
 }
 
-/// The cached users, each with the monotonic instant it stops being served.
+/// The cached users and the external identities among them.
 struct Entries {
     ttl: Duration,
-    users: Mutex<LruCache<i32, (User, Instant)>>,
+    maps: Mutex<Maps>,
+}
+
+/// What [`Entries`] guards.
+struct Maps {
+    /// Users by id, each with the monotonic instant it stops being served.
+    users: LruCache<i32, (User, Instant)>,
+    /// The account id of each external identity kept; meaningful only while `users` holds it.
+    external: LruCache<ExternalIdentity, i32>,
+}
+
+impl Maps {
+    /// The user `id` if it is cached and fresh; a stale one is dropped.
+    fn fresh(&mut self, id: i32) -> Option<User> {
+        let (user, stale_at) = self.users.get(&id)?;
+        if Instant::now() < *stale_at {
+            return Some(user.clone());
+        }
+        self.users.pop(&id);
+        None
+    }
 }
 
 impl Entries {
     fn get(&self, id: i32) -> Option<User> {
-        let mut users = self.lock();
-        let (user, stale_at) = users.get(&id)?;
-        if Instant::now() < *stale_at {
-            return Some(user.clone());
+        self.lock().fresh(id)
+    }
+
+    fn get_external(&self, identity: &ExternalIdentity) -> Option<User> {
+        let mut maps = self.lock();
+        let id = *maps.external.get(identity)?;
+        let user = maps
+            .fresh(id)
+            .filter(|user| matches!(&user.identity, Identity::External(kept) if kept == identity));
+        if user.is_none() {
+            maps.external.pop(identity);
         }
-        users.pop(&id);
-        None
+        user
     }
 
     fn insert(&self, user: &User) {
         let stale_at = Instant::now() + self.ttl;
-        self.lock().put(user.id.get(), (user.clone(), stale_at));
+        let mut maps = self.lock();
+        maps.users.put(user.id.get(), (user.clone(), stale_at));
+        if let Identity::External(identity) = &user.identity {
+            maps.external.put(identity.clone(), user.id.get());
+        }
     }
 
     fn remove(&self, id: i32) {
-        self.lock().pop(&id);
+        // The identity's entry, if any, now leads nowhere and goes when next looked up.
+        self.lock().users.pop(&id);
     }
 
     fn clear(&self) {
-        self.lock().clear();
+        let mut maps = self.lock();
+        maps.users.clear();
+        maps.external.clear();
     }
 
-    fn lock(&self) -> MutexGuard<'_, LruCache<i32, (User, Instant)>> {
-        // The map holds no invariant a panicking holder could break half way.
-        self.users.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Maps> {
+        // The maps hold no invariant a panicking holder could break half way.
+        self.maps.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -97,7 +139,10 @@ impl UserCache {
     pub(crate) fn new(ttl: Duration) -> Self {
         let entries = (!ttl.is_zero()).then(|| Entries {
             ttl,
-            users: Mutex::new(LruCache::new(CAPACITY)),
+            maps: Mutex::new(Maps {
+                users: LruCache::new(CAPACITY),
+                external: LruCache::new(CAPACITY),
+            }),
         });
         Self {
             entries,
@@ -111,6 +156,16 @@ impl UserCache {
         self.entries
             .as_ref()
             .and_then(|entries| entries.get(id.get()))
+            .ok_or(generation)
+    }
+
+    /// The cached account of an external identity, or the generation to hand to [`Self::keep`]
+    /// after reading it.
+    pub(crate) fn get_external(&self, identity: &ExternalIdentity) -> Result<User, Generation> {
+        let generation = Generation(self.generation.load(Ordering::Acquire));
+        self.entries
+            .as_ref()
+            .and_then(|entries| entries.get_external(identity))
             .ok_or(generation)
     }
 
@@ -147,15 +202,30 @@ impl UserCache {
 
 #[cfg(test)]
 mod tests {
-    use reefguide_domain::{Email, Roles, UserId};
+    use reefguide_domain::{Email, IssuerName, Roles, UserId, Username};
 
     use super::*;
 
     fn user(id: i32, roles: &[&str]) -> User {
+        User::local(
+            UserId::new(i64::from(id)).expect("id"),
+            Email::parse(&format!("u{id}@example.org")).expect("email"),
+            Roles::parse(roles.iter().copied()).expect("roles"),
+        )
+    }
+
+    fn identity(issuer: &str, username: &str) -> ExternalIdentity {
+        ExternalIdentity {
+            issuer: IssuerName::parse(issuer).expect("issuer"),
+            username: Username::parse(username).expect("username"),
+        }
+    }
+
+    fn external(id: i32, identity: &ExternalIdentity) -> User {
         User {
             id: UserId::new(i64::from(id)).expect("id"),
-            email: Email::parse(&format!("u{id}@example.org")).expect("email"),
-            roles: Roles::parse(roles.iter().copied()).expect("roles"),
+            identity: Identity::External(identity.clone()),
+            roles: Roles::none(),
         }
     }
 
@@ -216,5 +286,46 @@ mod tests {
         let seen = cache.get(id).expect_err("empty");
         cache.keep(&user(3, &[]), seen);
         assert!(cache.get(id).is_err());
+    }
+
+    #[test]
+    fn an_external_account_is_served_by_identity_until_invalidated() {
+        let cache = cache();
+        let thomas = identity("LabCAS", "thomas");
+        let seen = cache.get_external(&thomas).expect_err("empty");
+        cache.keep(&external(9, &thomas), seen);
+        assert_eq!(
+            cache.get_external(&thomas).ok().map(|user| user.id.get()),
+            Some(9)
+        );
+        assert!(cache.get(UserId::new(9).expect("id")).is_ok());
+        assert!(
+            cache.get_external(&identity("Other", "thomas")).is_err(),
+            "another issuer's thomas is another account"
+        );
+        cache.invalidate(9);
+        assert!(cache.get_external(&thomas).is_err());
+    }
+
+    #[test]
+    fn a_local_account_is_not_served_as_an_external_identity() {
+        let cache = cache();
+        let seen = cache.get(UserId::new(5).expect("id")).expect_err("empty");
+        cache.keep(&user(5, &[]), seen);
+        assert!(
+            cache
+                .get_external(&identity("LabCAS", "u5@example.org"))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn clear_forgets_external_identities() {
+        let cache = cache();
+        let thomas = identity("LabCAS", "thomas");
+        let seen = cache.get_external(&thomas).expect_err("empty");
+        cache.keep(&external(9, &thomas), seen);
+        cache.clear();
+        assert!(cache.get_external(&thomas).is_err());
     }
 }

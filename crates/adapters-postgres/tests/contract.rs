@@ -120,7 +120,7 @@ async fn create_then_find(
         .create_user(new_user("Alice@Example.com", &["WORKER", "ADMIN"]))
         .await
         .expect("user created");
-    assert_eq!(user.email.as_str(), "alice@example.com");
+    assert_eq!(user.email().map(Email::as_str), Some("alice@example.com"));
     assert_eq!(user.roles.as_slice(), &[Role::Admin, Role::Worker]);
 
     assert_eq!(

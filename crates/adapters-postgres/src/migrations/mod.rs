@@ -3,8 +3,11 @@
 //! The same migration code runs on Postgres and SQLite: only backend-neutral column types
 //! (integer, text, JSON, timestamp with time zone) and statements SQLite understands (foreign keys
 //! declared with their table, indexes created separately) are used. Every migration runs in its
-//! own transaction on both backends, so a failed migration leaves no half-made schema behind.
-//! Applied migrations are recorded in `seaql_migrations`.
+//! own transaction on both backends, so a failed migration leaves no half-made schema behind;
+//! the one exception is a change SQLite cannot make with `ALTER TABLE` (`m0005`'s NULLable
+//! columns and CHECK), which rebuilds the table in a transaction of its own on one connection
+//! with foreign keys off (`sqlite_rebuild`), and so runs outside the migrator's transaction on
+//! SQLite. Applied migrations are recorded in `seaql_migrations`.
 
 use sea_orm_migration::prelude::{
     DbErr, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement, Index, IntoIden, SchemaManager,
@@ -15,6 +18,8 @@ mod m0001_accounts;
 mod m0002_study_areas;
 mod m0003_jobs;
 mod m0004_workflows;
+mod m0005_external_identities;
+mod sqlite_rebuild;
 
 /// Every migration of the schema, oldest first.
 pub struct Migrator;
@@ -26,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_study_areas::Migration),
             Box::new(m0003_jobs::Migration),
             Box::new(m0004_workflows::Migration),
+            Box::new(m0005_external_identities::Migration),
         ]
     }
 }

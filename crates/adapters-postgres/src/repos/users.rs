@@ -2,8 +2,12 @@
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use reefguide_domain::user::errors::CreateUserError;
-use reefguide_domain::{Email, PasswordHash, Roles, User, UserCredentials, UserId};
+use reefguide_domain::{
+    Email, ExternalIdentity, Identity, IssuerName, PasswordHash, Roles, User, UserCredentials,
+    UserId, Username,
+};
 use reefguide_ports::{NewUser, UserRepository};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -42,25 +46,74 @@ fn roles_from_json(stored: &Value) -> anyhow::Result<Roles> {
     Ok(Roles::parse(names)?)
 }
 
+/// A stored row that is neither kind of account: a local one has an email and a password hash
+/// and nothing else, an external one an issuer and a username and nothing else.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "it is neither a local account (email and password hash) nor an external identity (issuer \
+     and username); it has {0}"
+)]
+struct MixedIdentity(String);
+
+impl MixedIdentity {
+    /// Names the identity columns `row` has.
+    fn of(row: &users::Model) -> Self {
+        let set: Vec<&str> = [
+            ("an email", row.email.is_some()),
+            ("a password hash", row.password_hash.is_some()),
+            ("an issuer", row.issuer.is_some()),
+            ("a username", row.username.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(column, present)| present.then_some(column))
+        .collect();
+        if set.is_empty() {
+            Self("none of them".to_owned())
+        } else {
+            Self(set.join(", "))
+        }
+    }
+}
+
+/// Who a stored user is.
+fn identity_of(row: &users::Model) -> anyhow::Result<Identity> {
+    match (&row.email, &row.password_hash, &row.issuer, &row.username) {
+        (Some(email), Some(_), None, None) => Ok(Identity::Local(Email::parse(email)?)),
+        (None, None, Some(issuer), Some(username)) => Ok(Identity::External(ExternalIdentity {
+            issuer: IssuerName::parse(issuer)?,
+            username: Username::parse(username)?,
+        })),
+        _ => Err(MixedIdentity::of(row).into()),
+    }
+}
+
 /// A stored user as a domain user.
 pub(crate) fn to_user(row: &users::Model) -> anyhow::Result<User> {
     let parse = || -> anyhow::Result<User> {
         Ok(User {
             id: user_id(row.id)?,
-            email: Email::parse(&row.email)?,
+            identity: identity_of(row)?,
             roles: roles_from_json(&row.roles)?,
         })
     };
     parse().with_context(|| format!("stored user {} cannot be read", row.id))
 }
 
-/// A stored user with its password hash.
-fn to_credentials(row: users::Model) -> anyhow::Result<UserCredentials> {
-    Ok(UserCredentials {
-        user: to_user(&row)?,
-        password_hash: PasswordHash::from_phc(row.password_hash),
-    })
+/// A stored user with its password hash; `None` for an external identity, which has none
+/// ([`to_user`] checked that a local account has one and an external one has not).
+fn to_credentials(row: users::Model) -> anyhow::Result<Option<UserCredentials>> {
+    let user = to_user(&row)?;
+    Ok(row.password_hash.map(|phc| UserCredentials {
+        user,
+        password_hash: PasswordHash::from_phc(phc),
+    }))
 }
+
+/// A password was to be set on the account of an external identity, which authenticates with
+/// its issuer's tokens only.
+#[derive(Debug, thiserror::Error)]
+#[error("user {0} is the account of an external identity: it has no password to replace")]
+struct ExternalAccountHasNoPassword(UserId);
 
 impl SeaOrmStore {
     /// Begins a transaction that changes a user. IMMEDIATE on SQLite: take the write lock up
@@ -97,6 +150,61 @@ impl SeaOrmStore {
         committed
     }
 
+    /// The account of `identity`, if it exists.
+    async fn external_user(&self, identity: &ExternalIdentity) -> anyhow::Result<Option<User>> {
+        users::Entity::find()
+            .filter(users::Column::Issuer.eq(identity.issuer.as_str()))
+            .filter(users::Column::Username.eq(identity.username.as_str()))
+            .one(&self.db)
+            .await
+            .with_db_context(|| {
+                format!(
+                    "cannot load an external account of issuer {}",
+                    identity.issuer
+                )
+            })?
+            .as_ref()
+            .map(to_user)
+            .transpose()
+    }
+
+    /// Creates the account of `identity` (no email, no password, no roles) at `now`; when a
+    /// concurrent first use created it meanwhile (the unique index on issuer and username
+    /// refuses a second row), that account.
+    async fn create_external(
+        &self,
+        identity: &ExternalIdentity,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<User> {
+        let what = || {
+            format!(
+                "cannot create an external account of issuer {}",
+                identity.issuer
+            )
+        };
+        let row = users::ActiveModel {
+            id: NotSet,
+            email: Set(None),
+            password_hash: Set(None),
+            roles: Set(roles_to_json(&Roles::none())),
+            created_at: Set(stored_time(now)),
+            issuer: Set(Some(identity.issuer.as_str().to_owned())),
+            username: Set(Some(identity.username.as_str().to_owned())),
+        };
+        match users::Entity::insert(row).exec(&self.db).await {
+            Ok(inserted) => Ok(User {
+                id: user_id(inserted.last_insert_id)?,
+                identity: Identity::External(identity.clone()),
+                roles: Roles::none(),
+            }),
+            Err(err) if on_unique_violation(&err, || ()).is_some() => self
+                .external_user(identity)
+                .await?
+                .with_context(|| format!("{}: created concurrently, then deleted", what())),
+            Err(err) => Err(db_error(what(), err)),
+        }
+    }
+
     /// The row of user `id`, if any.
     async fn user_row(&self, id: UserId) -> anyhow::Result<Option<users::Model>> {
         users::Entity::find_by_id(id.get())
@@ -111,10 +219,12 @@ impl UserRepository for SeaOrmStore {
     async fn create_user(&self, new_user: NewUser) -> Result<User, CreateUserError> {
         let row = users::ActiveModel {
             id: NotSet,
-            email: Set(new_user.email.as_str().to_owned()),
-            password_hash: Set(new_user.password_hash.as_str().to_owned()),
+            email: Set(Some(new_user.email.as_str().to_owned())),
+            password_hash: Set(Some(new_user.password_hash.as_str().to_owned())),
             roles: Set(roles_to_json(&new_user.roles)),
             created_at: Set(stored_time(self.clock.now())),
+            issuer: Set(None),
+            username: Set(None),
         };
         let inserted = users::Entity::insert(row)
             .exec(&self.db)
@@ -124,11 +234,11 @@ impl UserRepository for SeaOrmStore {
                     CreateUserError::Unexpected(db_error("cannot create user", err))
                 })
             })?;
-        Ok(User {
-            id: user_id(inserted.last_insert_id)?,
-            email: new_user.email,
-            roles: new_user.roles,
-        })
+        Ok(User::local(
+            user_id(inserted.last_insert_id)?,
+            new_user.email,
+            new_user.roles,
+        ))
     }
 
     async fn find_user(&self, id: UserId) -> anyhow::Result<Option<User>> {
@@ -143,6 +253,24 @@ impl UserRepository for SeaOrmStore {
         Ok(user)
     }
 
+    async fn find_or_create_external(
+        &self,
+        identity: &ExternalIdentity,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<User> {
+        let seen = match self.users.get_external(identity) {
+            Ok(cached) => return Ok(cached),
+            Err(seen) => seen,
+        };
+        let user = match self.external_user(identity).await? {
+            Some(user) => user,
+            None => self.create_external(identity, now).await?,
+        };
+        // Creating an account changes nothing another instance may have cached: no notification.
+        self.users.keep(&user, seen);
+        Ok(user)
+    }
+
     async fn find_credentials_by_email(
         &self,
         email: &Email,
@@ -152,12 +280,11 @@ impl UserRepository for SeaOrmStore {
             .one(&self.db)
             .await
             .db_context("cannot load user by email")?
-            .map(to_credentials)
-            .transpose()
+            .map_or(Ok(None), to_credentials)
     }
 
     async fn find_credentials(&self, id: UserId) -> anyhow::Result<Option<UserCredentials>> {
-        self.user_row(id).await?.map(to_credentials).transpose()
+        self.user_row(id).await?.map_or(Ok(None), to_credentials)
     }
 
     async fn list_users(&self) -> anyhow::Result<Vec<User>> {
@@ -207,6 +334,8 @@ impl UserRepository for SeaOrmStore {
         self.find_user(id).await
     }
 
+    /// Only a local account has a password: for the account of an external identity this is an
+    /// error (`ExternalAccountHasNoPassword`), not `false`.
     async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> anyhow::Result<bool> {
         let updated = users::Entity::update_many()
             .col_expr(
@@ -214,10 +343,17 @@ impl UserRepository for SeaOrmStore {
                 Expr::value(hash.as_str().to_owned()),
             )
             .filter(users::Column::Id.eq(id.get()))
+            .filter(users::Column::Issuer.is_null())
             .exec(&self.db)
             .await
             .with_db_context(|| format!("cannot set password of user {id}"))?;
-        Ok(updated.rows_affected == 1)
+        if updated.rows_affected == 1 {
+            return Ok(true);
+        }
+        match self.user_row(id).await? {
+            Some(_) => Err(ExternalAccountHasNoPassword(id).into()),
+            None => Ok(false),
+        }
     }
 
     async fn delete_user(&self, id: UserId) -> anyhow::Result<bool> {
@@ -235,5 +371,86 @@ impl UserRepository for SeaOrmStore {
             .await
             .with_db_context(what)?;
         Ok(deleted.rows_affected == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use rstest::rstest;
+    use serde_json::json;
+
+    use super::*;
+
+    fn row(
+        email: Option<&str>,
+        password_hash: Option<&str>,
+        issuer: Option<&str>,
+        username: Option<&str>,
+    ) -> users::Model {
+        users::Model {
+            id: 7,
+            email: email.map(str::to_owned),
+            password_hash: password_hash.map(str::to_owned),
+            roles: json!(["ADMIN"]),
+            created_at: Utc.timestamp_opt(0, 0).single().expect("epoch"),
+            issuer: issuer.map(str::to_owned),
+            username: username.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_local_row_is_a_local_account_with_credentials() {
+        let stored = row(Some("ana@example.com"), Some("phc"), None, None);
+        let user = to_user(&stored).expect("readable");
+        assert_eq!(user.email().map(Email::as_str), Some("ana@example.com"));
+        let credentials = to_credentials(stored)
+            .expect("readable")
+            .expect("a password");
+        assert_eq!(credentials.password_hash.as_str(), "phc");
+    }
+
+    #[test]
+    fn an_external_row_is_an_external_account_without_credentials() {
+        let stored = row(None, None, Some("LabCAS"), Some("thomas"));
+        let user = to_user(&stored).expect("readable");
+        assert_eq!(
+            user.identity,
+            Identity::External(ExternalIdentity {
+                issuer: IssuerName::parse("LabCAS").expect("issuer"),
+                username: Username::parse("thomas").expect("username"),
+            })
+        );
+        assert!(to_credentials(stored).expect("readable").is_none());
+    }
+
+    #[rstest]
+    #[case(
+        row(Some("a@example.com"), Some("phc"), Some("LabCAS"), Some("a")),
+        "an email, a password hash, an issuer, a username"
+    )]
+    #[case(row(None, None, Some("LabCAS"), None), "an issuer")]
+    #[case(row(Some("a@example.com"), None, None, None), "an email")]
+    #[case(
+        row(None, Some("phc"), Some("LabCAS"), Some("a")),
+        "a password hash, an issuer, a username"
+    )]
+    #[case(row(None, None, None, None), "none of them")]
+    fn a_row_of_neither_kind_is_an_error_naming_the_user(
+        #[case] stored: users::Model,
+        #[case] has: &str,
+    ) {
+        let message = format!("{:#}", to_user(&stored).expect_err("refused"));
+        assert!(message.contains("stored user 7"), "{message}");
+        assert!(message.ends_with(&format!("it has {has}")), "{message}");
+    }
+
+    #[test]
+    fn an_unusable_stored_username_is_an_error() {
+        let message = format!(
+            "{:#}",
+            to_user(&row(None, None, Some("LabCAS"), Some("../x"))).expect_err("refused")
+        );
+        assert!(message.contains("stored user 7"), "{message}");
     }
 }
