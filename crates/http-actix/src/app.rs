@@ -22,11 +22,13 @@ use reefguide_ports::services::{
     AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, PolygonService,
     ResultFileLimits, ResultFileService, SignedFileService, UserAdminService, Workflows,
 };
-use reefguide_ports::{ComputeCluster, JobSignal, ObjectStore, SystemClock};
+use reefguide_ports::{ComputeCluster, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::{AirflowSettings, ComputeKind, ServerUrls, Settings, StorageKind};
-use crate::crypto::{Argon2Hasher, Argon2Settings, Jwks, JwtKeys, RsaKeyPair};
+use crate::config::{
+    AirflowSettings, ComputeKind, ServerUrls, Settings, StorageKind, check_issuers,
+};
+use crate::crypto::{Argon2Hasher, Argon2Settings, ExternalJwtVerifier, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
 use crate::middleware::{cors, json_error_body, log_request};
 use crate::openapi::ApiDoc;
@@ -166,6 +168,22 @@ fn load_keys(settings: &Settings) -> anyhow::Result<RsaKeyPair> {
     Ok(pair)
 }
 
+/// The verifier of the trusted external issuers' tokens (`[[external_jwt]]`), if any is
+/// configured; `own_issuer` is the issuer of this server's tokens, which no external one may use.
+fn external_verifier(
+    settings: &Settings,
+    own_issuer: &str,
+) -> anyhow::Result<Option<Arc<dyn ExternalTokenVerifier>>> {
+    let issuers = check_issuers(&settings.auth.external_jwt, Some(own_issuer))?;
+    if issuers.is_empty() {
+        return Ok(None);
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()?;
+    Ok(Some(Arc::new(ExternalJwtVerifier::new(issuers, client)?)))
+}
+
 /// Builds the application state: store, keys, services, service accounts. `urls` are the
 /// server's base URLs (see [`ServerSettings::urls`](crate::config::ServerSettings::urls)): `api_domain` is the JWT issuer, and
 /// `public_url` is where clients reach this server (the local object store's signed URLs and
@@ -209,6 +227,10 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
             rotate_refresh_tokens: settings.auth.rotate_refresh_tokens,
         },
     );
+    let auth = match external_verifier(settings, &urls.api_domain)? {
+        Some(verifier) => auth.with_external_tokens(verifier),
+        None => auth,
+    };
     let users = UserAdminService::new(store.clone(), hasher, SystemClock);
     ensure_service_accounts(settings, &users).await?;
     let (compute, local_pool) = compute_cluster(settings, public_url, &users).await?;

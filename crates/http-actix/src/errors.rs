@@ -215,6 +215,7 @@ impl From<UserLookupError> for ApiError {
     fn from(error: UserLookupError) -> Self {
         match error {
             UserLookupError::NotFound(_) => Self::not_found(error.to_string()),
+            UserLookupError::NoPassword(_) => Self::bad_request("no_password", error.to_string()),
             UserLookupError::Unexpected(e) => Self::unexpected(&e),
         }
     }
@@ -252,6 +253,11 @@ impl From<AuthenticateError> for ApiError {
             AuthenticateError::InvalidToken(_) | AuthenticateError::UserGone => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
             }
+            AuthenticateError::IssuerUnavailable(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "issuer_unavailable",
+                error.to_string(),
+            ),
             AuthenticateError::Unexpected(e) => Self::unexpected(&e),
         }
     }
@@ -271,6 +277,7 @@ impl From<ChangePasswordError> for ApiError {
             ChangePasswordError::UserGone => {
                 Self::new(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string())
             }
+            ChangePasswordError::NoPassword => Self::bad_request("no_password", error.to_string()),
             ChangePasswordError::Unexpected(e) => Self::unexpected(&e),
         }
     }

@@ -43,15 +43,19 @@ impl From<reefguide_domain::Role> for RoleName {
     }
 }
 
-/// A user as the API shows it: `{"id","email","roles"}`.
+/// A user as the API shows it: `{"id","email","username","roles"}`.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct UserDto {
     /// Id.
     #[schema(example = 1)]
     pub id: i32,
-    /// Email (lower-cased).
+    /// Email (lower-cased); null for an account of an external token issuer (labcas-contract
+    /// §4).
     #[schema(example = "ana@example.com")]
-    pub email: String,
+    pub email: Option<String>,
+    /// The external username, else the email.
+    #[schema(example = "ana@example.com")]
+    pub username: String,
     /// Roles.
     pub roles: Vec<RoleName>,
 }
@@ -60,7 +64,8 @@ impl From<&reefguide_domain::User> for UserDto {
     fn from(user: &reefguide_domain::User) -> Self {
         Self {
             id: user.id.get(),
-            email: user.email.as_str().to_owned(),
+            email: user.email().map(|email| email.as_str().to_owned()),
+            username: user.username().to_owned(),
             roles: user
                 .roles
                 .as_slice()

@@ -6,6 +6,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::ConfigError;
+use super::external_jwt::{ExternalJwtSettings, check_issuers};
 
 /// Tokens, password hashing, service accounts and the required role.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -48,6 +49,8 @@ pub struct AuthSettings {
     /// Its password.
     #[serde(skip_serializing)]
     pub manager_password: Option<SecretString>,
+    /// Trusted external token issuers (`[[external_jwt]]`, labcas-contract §4).
+    pub external_jwt: Vec<ExternalJwtSettings>,
 }
 
 impl Default for AuthSettings {
@@ -70,6 +73,7 @@ impl Default for AuthSettings {
             worker_password: None,
             manager_username: None,
             manager_password: None,
+            external_jwt: Vec::new(),
         }
     }
 }
@@ -112,6 +116,7 @@ impl AuthSettings {
                 ));
             }
         }
+        check_issuers(&self.external_jwt, None)?;
         Ok(())
     }
 }

@@ -500,3 +500,82 @@ fn the_test_suites_names_are_not_settings() {
         Ok(())
     });
 }
+
+/// A LabCAS issuer table with `extra` lines (the key settings among them).
+fn external_toml(extra: &str) -> String {
+    format!(
+        r#"[[external_jwt]]
+issuer = "LabCAS"
+audience = "LabCAS"
+{extra}
+"#
+    )
+}
+
+#[test]
+fn external_issuers_are_configured_in_the_file() {
+    Jail::expect_with(|jail| {
+        let secret = r#"hs256_secret = "a-long-enough-shared-secret""#;
+        jail.create_file("r.toml", &external_toml(secret))?;
+        let settings = Settings::from_figment(Settings::figment("r.toml")).expect("valid");
+        let issuers =
+            check_issuers(&settings.auth.external_jwt, Some("http://127.0.0.1:5000")).expect("ok");
+        assert_eq!(issuers.len(), 1);
+        assert_eq!(issuers[0].issuer.as_str(), "LabCAS");
+        assert_eq!(issuers[0].username_claim, "username");
+        // The issuer of our own tokens cannot be trusted as an external one.
+        let own = check_issuers(&settings.auth.external_jwt, Some("LabCAS"))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(own.contains("own tokens"), "{own}");
+        // Nothing configured: no issuer.
+        let none = Settings::from_figment(Settings::figment("none.toml")).expect("valid");
+        assert!(none.auth.external_jwt.is_empty());
+        Ok(())
+    });
+}
+
+#[test]
+fn an_external_issuer_needs_exactly_one_key_and_sound_values() {
+    let cases = [
+        ("", "exactly one of"),
+        (
+            "hs256_secret = \"a-long-enough-shared-secret\"\njwks_url = \"https://x/jwks\"",
+            "exactly one of",
+        ),
+        ("hs256_secret = \"short\"", "at least 16 bytes"),
+        ("jwks_url = \"ftp://x/jwks\"", "external_jwt.jwks_url"),
+        (
+            "hs256_secret = \"a-long-enough-shared-secret\"\nusername_claim = \" \"",
+            "username_claim",
+        ),
+        (
+            "hs256_secret = \"a-long-enough-shared-secret\"\nkid = \"x\"",
+            "kid",
+        ),
+    ];
+    for (extra, expected) in cases {
+        Jail::expect_with(|jail| {
+            jail.create_file("r.toml", &external_toml(extra))?;
+            let error = Settings::from_figment(Settings::figment("r.toml"))
+                .expect_err(extra)
+                .to_string();
+            assert!(error.contains(expected), "{extra:?}: {error}");
+            Ok(())
+        });
+    }
+    Jail::expect_with(|jail| {
+        let twice = format!(
+            "{}\n{}",
+            external_toml("hs256_secret = \"a-long-enough-shared-secret\""),
+            external_toml("hs256_secret = \"another-long-enough-secret\"")
+        );
+        jail.create_file("r.toml", &twice)?;
+        let error = Settings::from_figment(Settings::figment("r.toml"))
+            .expect_err("twice")
+            .to_string();
+        assert!(error.contains("twice"), "{error}");
+        Ok(())
+    });
+}

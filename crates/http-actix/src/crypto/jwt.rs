@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Once};
 
+use anyhow::Context as _;
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -78,7 +79,7 @@ impl std::fmt::Debug for JwtKeys {
     }
 }
 
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // An error only means a provider is installed already.
@@ -141,11 +142,16 @@ impl JwtKeys {
 }
 
 impl TokenIssuer for JwtKeys {
+    /// Issues a token for a local account (an external issuer's account has no email and gets
+    /// no token of ours: it uses its issuer's tokens).
     fn issue(&self, user: &User, now: DateTime<Utc>) -> anyhow::Result<IssuedToken> {
+        let email = user.email().with_context(|| {
+            format!("user {} is an external account: no token of ours", user.id)
+        })?;
         let expires_at = now + self.inner.ttl;
         let claims = WireClaims {
             id: i64::from(user.id.get()),
-            email: user.email.as_str().to_owned(),
+            email: email.as_str().to_owned(),
             roles: user
                 .roles
                 .as_slice()
@@ -229,11 +235,11 @@ mod tests {
     }
 
     fn user() -> User {
-        User {
-            id: UserId::new(7).expect("positive"),
-            email: Email::parse("ana@example.com").expect("email"),
-            roles: [Role::Analyst].into_iter().collect(),
-        }
+        User::local(
+            UserId::new(7).expect("positive"),
+            Email::parse("ana@example.com").expect("email"),
+            [Role::Analyst].into_iter().collect(),
+        )
     }
 
     #[test]
