@@ -223,7 +223,7 @@ async fn profile_shows_the_caller(
     let reply = app.get("/api/auth/profile", Some(&token)).await.expect(200);
     assert_eq!(
         reply.body,
-        json!({"user": {"id": id, "email": "ana@example.com", "roles": []}})
+        json!({"user": {"id": id, "email": "ana@example.com", "username": "ana@example.com", "roles": []}})
     );
     let admin = app.admin_token().await;
     let reply = app.get("/api/auth/profile", Some(&admin)).await.expect(200);

@@ -5,6 +5,7 @@ mod admin_cluster;
 mod auth;
 mod cors;
 mod errors;
+mod external_identities;
 mod health;
 mod jobs;
 mod jobs_concurrency;

@@ -58,7 +58,7 @@ async fn list_and_get_users(
     let list = app.get("/api/users", Some(&admin)).await.expect(200);
     let users = list.body.as_array().expect("bare array");
     assert!(
-        users.contains(&json!({"id": id, "email": "ana@example.com", "roles": []})),
+        users.contains(&json!({"id": id, "email": "ana@example.com", "username": "ana@example.com", "roles": []})),
         "{users:?}"
     );
     let one = app
@@ -67,7 +67,7 @@ async fn list_and_get_users(
         .expect(200);
     assert_eq!(
         one.body,
-        json!({"id": id, "email": "ana@example.com", "roles": []})
+        json!({"id": id, "email": "ana@example.com", "username": "ana@example.com", "roles": []})
     );
     app.get("/api/users/999999", Some(&admin))
         .await
@@ -169,7 +169,7 @@ async fn set_roles_updates_and_logs(
         .expect(200);
     assert_eq!(
         reply.body,
-        json!({"id": id, "email": "ana@example.com", "roles": ["ANALYST"]})
+        json!({"id": id, "email": "ana@example.com", "username": "ana@example.com", "roles": ["ANALYST"]})
     );
     // The user's existing token sees the new roles at once.
     let profile = app.get("/api/auth/profile", Some(&token)).await.expect(200);
@@ -319,7 +319,7 @@ async fn log_pages_newest_first(
     assert_eq!(logs[0]["action"], json!("LOGIN"));
     assert_eq!(
         logs[0]["user"],
-        json!({"id": id, "email": "ana@example.com", "roles": []})
+        json!({"id": id, "email": "ana@example.com", "username": "ana@example.com", "roles": []})
     );
     let first_time = logs[0]["time"].as_str().expect("time");
     assert!(
