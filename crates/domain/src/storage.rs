@@ -6,6 +6,14 @@
 //! as an S3 key suffix and as a path below a directory: no absolute paths, no `.` or `..`
 //! segments, no empty segments, no backslashes and no control characters, so it can never name
 //! anything outside its prefix.
+//!
+//! The output browser of workflow runs (labcas-contract §3) adds its own vocabulary in
+//! [`outputs`] (a folder below a user's outputs, one name in it), [`properties`] (the properties
+//! a user sets on a file) and [`sidecar`] (the `.cfg` file that stores them).
+
+pub mod outputs;
+pub mod properties;
+pub mod sidecar;
 
 use std::fmt;
 
@@ -39,10 +47,16 @@ pub enum InvalidPath {
     /// The path contains a control character.
     #[error("must not contain control characters")]
     ControlCharacter,
+    /// A single name (of a file or folder) contains `/`.
+    #[error("must be a single name (no '/')")]
+    Separator,
+    /// A single name is longer than [`outputs::MAX_NAME_BYTES`].
+    #[error("must be a name of at most {} bytes", outputs::MAX_NAME_BYTES)]
+    NameTooLong,
 }
 
-/// Checks the characters and segments common to paths and filters; `allow_trailing_slash` lets
-/// the last segment be empty (a filter naming a folder).
+/// Checks the characters and segments common to paths, filters and names;
+/// `allow_trailing_slash` lets the last segment be empty (a filter naming a folder).
 fn check(raw: &str, allow_trailing_slash: bool) -> Result<(), InvalidPath> {
     if raw.is_empty() {
         return Err(InvalidPath::Empty);
