@@ -5,6 +5,7 @@
 //! task role); [`S3Settings`] may override the region and point the client at an S3-compatible
 //! endpoint (moto, MinIO) with path-style addressing.
 
+mod level;
 mod location;
 mod settings;
 
@@ -18,8 +19,10 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use reefguide_domain::job::{StorageBase, StorageLocation, StorageScheme};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
+use reefguide_ports::object_store::Level;
 use reefguide_ports::{Listing, ObjectStore, ObjectStoreError};
 
+use self::level::LevelBuilder;
 use self::location::{KeyPrefix, base_root};
 pub use self::settings::S3Settings;
 
@@ -135,6 +138,29 @@ impl ObjectStore for S3ObjectStore {
             objects,
             truncated: false,
         })
+    }
+
+    async fn list_level(
+        &self,
+        location: &StorageLocation,
+        folder: Option<RelativePath>,
+    ) -> Result<Level, ObjectStoreError> {
+        let level_prefix = self.key_prefix(location)?.level_prefix(folder.as_ref());
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(&level_prefix)
+            .delimiter("/")
+            .into_paginator()
+            .page_size(MAX_PAGE_SIZE)
+            .send();
+        let mut level = LevelBuilder::new(&level_prefix);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| backend("listing", &self.uri(&level_prefix), error))?;
+            level.add_page(&page);
+        }
+        Ok(level.finish())
     }
 
     async fn presign_get(

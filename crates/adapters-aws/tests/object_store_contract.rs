@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeZone as _, Utc};
 use reefguide_adapters_aws::{LocalObjectStore, S3ObjectStore, S3Settings, SigningKey};
 use reefguide_domain::job::{JobId, StorageLocation, StorageScheme};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
+use reefguide_ports::object_store::Level;
 use reefguide_ports::{
     Listing, ObjectStore, ObjectStoreError, SignedMethod, StoredObject, SystemClock,
 };
@@ -122,18 +123,16 @@ impl Harness {
             .unwrap_or_else(|e| panic!("put {path}: {e:#}"));
     }
 
-    /// Stores `count` small files `f0000`… under `location`, 16 at a time.
-    async fn put_many(&self, location: &StorageLocation, count: usize) {
+    /// Stores `count` small files `<under>f0000`… under `location`, 32 at a time.
+    async fn put_many(&self, location: &StorageLocation, under: &str, count: usize) {
         let mut running = JoinSet::new();
         for index in 0..count {
-            if running.len() >= 16 {
+            if running.len() >= 32 {
                 join_one(&mut running).await;
             }
             let (store, location) = (Arc::clone(&self.store), location.clone());
-            running.spawn(async move {
-                let path = rel(&format!("f{index:04}"));
-                store.put(&location, &path, vec![1; index % 7]).await
-            });
+            let path = rel(&format!("{under}f{index:04}"));
+            running.spawn(async move { store.put(&location, &path, vec![1; index % 7]).await });
         }
         while !running.is_empty() {
             join_one(&mut running).await;
@@ -151,6 +150,14 @@ impl Harness {
             .list(location, filter, limit)
             .await
             .expect("the listing")
+    }
+
+    /// The level of `folder` below `location`.
+    async fn level(&self, location: &StorageLocation, folder: Option<&str>) -> Level {
+        self.store
+            .list_level(location, folder.map(rel))
+            .await
+            .unwrap_or_else(|e| panic!("the level of {folder:?}: {e:#}"))
     }
 
     /// GETs a presigned URL, returning the body.
@@ -383,7 +390,7 @@ async fn more_than_a_thousand_files_are_listed_completely(
 ) {
     let harness = Harness::new(backend).await;
     let location = harness.location(1_700);
-    harness.put_many(&location, 1_050).await;
+    harness.put_many(&location, "", 1_050).await;
     let all = harness.list(&location, None, 5_000).await;
     assert!(!all.truncated);
     assert_eq!(all.objects.len(), 1_050);
@@ -532,14 +539,22 @@ async fn assert_foreign(store: &dyn ObjectStore, location: &StorageLocation) {
     let path = rel("a.txt");
     let results = [
         store.list(location, None, 10).await.map(drop),
+        store.list_level(location, None).await.map(drop),
         store.get(location, &path).await.map(drop),
         store.put(location, &path, b"x".to_vec()).await,
         store.presign_get(location, &path, expiry()).await.map(drop),
         store.presign_put(location, &path, expiry()).await.map(drop),
     ];
-    for (operation, result) in ["list", "get", "put", "presign_get", "presign_put"]
-        .iter()
-        .zip(results)
+    for (operation, result) in [
+        "list",
+        "list_level",
+        "get",
+        "put",
+        "presign_get",
+        "presign_put",
+    ]
+    .iter()
+    .zip(results)
     {
         assert!(
             matches!(&result, Err(ObjectStoreError::ForeignLocation(uri)) if *uri == location.uri),
@@ -578,4 +593,117 @@ async fn base_locations_are_served(#[values(Backend::Local, Backend::S3)] backen
             size: 2
         }]
     );
+}
+
+/// The names of a level's folders, and its files with their sizes.
+fn level_names(level: &Level) -> (Vec<&str>, Vec<(&str, u64)>) {
+    (
+        level.folders.iter().map(|f| f.as_str()).collect(),
+        level
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), f.size))
+            .collect(),
+    )
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_level_lists_folders_and_files_one_level_deep(
+    #[values(Backend::Local, Backend::S3)] backend: Backend,
+) {
+    let harness = Harness::new(backend).await;
+    let location = harness.location(1_700);
+    let before = Utc::now() - chrono::Duration::minutes(5);
+    for (path, size) in [
+        ("z.txt", 1),
+        ("a b.txt", 22),
+        ("maps-old.txt", 0),
+        ("maps/a.tif", 3),
+        ("maps/region 1/b.tif", 4),
+        ("maps/region 1/deeper/c.tif", 5),
+        ("run 2/x/y/z.json", 6),
+    ] {
+        harness.put(&location, path, &vec![7; size]).await;
+    }
+    // A sibling location sharing the prefix is never listed.
+    harness
+        .put(&harness.location(17_001), "sibling.txt", b"2")
+        .await;
+
+    let top = harness.level(&location, None).await;
+    assert_eq!(
+        level_names(&top),
+        (
+            vec!["maps", "run 2"],
+            vec![("a b.txt", 22), ("maps-old.txt", 0), ("z.txt", 1)]
+        )
+    );
+    for file in &top.files {
+        let modified = file.last_modified.expect("a modification time");
+        assert!(modified > before && modified < Utc::now() + chrono::Duration::minutes(5));
+    }
+    let maps = harness.level(&location, Some("maps")).await;
+    assert_eq!(level_names(&maps), (vec!["region 1"], vec![("a.tif", 3)]));
+    let region = harness.level(&location, Some("maps/region 1")).await;
+    assert_eq!(level_names(&region), (vec!["deeper"], vec![("b.tif", 4)]));
+    let chain = harness.level(&location, Some("run 2/x")).await;
+    assert_eq!(level_names(&chain), (vec!["y"], vec![]));
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_level_of_nothing_is_empty(#[values(Backend::Local, Backend::S3)] backend: Backend) {
+    let harness = Harness::new(backend).await;
+    let location = harness.location(1_700);
+    harness.put(&location, "maps/a.tif", b"x").await;
+    harness.put(&location, "file.txt", b"x").await;
+    // Neither a missing folder, a partial name, a file nor a folder created empty is a folder
+    // with content.
+    let empty = StorageLocation {
+        uri: format!("{}/empty", location.uri),
+        ..location.clone()
+    };
+    harness
+        .store
+        .create_folder(&empty)
+        .await
+        .expect("the folder is created");
+    for folder in ["missing", "map", "file.txt", "maps/a.tif", "empty"] {
+        let level = harness.level(&location, Some(folder)).await;
+        assert_eq!(level, Level::default(), "{folder}");
+    }
+    let top = harness.level(&location, None).await;
+    assert_eq!(level_names(&top), (vec!["maps"], vec![("file.txt", 1)]));
+    let elsewhere = harness.level(&harness.location(1_800), None).await;
+    assert_eq!(elsewhere, Level::default());
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_level_of_thousands_of_files_is_listed_whole(
+    #[values(Backend::Local, Backend::S3)] backend: Backend,
+) {
+    let harness = Harness::new(backend).await;
+    let location = harness.location(1_700);
+    harness.put_many(&location, "big/", 2_500).await;
+    // Folders sorting before and after every file, so they come on the first and last pages.
+    harness.put(&location, "big/a-first/x", b"x").await;
+    harness.put(&location, "big/zz-last/y", b"y").await;
+    let level = harness.level(&location, Some("big")).await;
+    assert_eq!(
+        level.folders.iter().map(|f| f.as_str()).collect::<Vec<_>>(),
+        ["a-first", "zz-last"]
+    );
+    assert_eq!(level.files.len(), 2_500);
+    let names: Vec<String> = (0..2_500).map(|i| format!("f{i:04}")).collect();
+    assert!(
+        level
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .eq(names.iter().map(String::as_str)),
+        "every file, in name order"
+    );
+    assert_eq!(level.files[2_499].size, 2_499 % 7);
 }

@@ -23,8 +23,11 @@ use thiserror::Error;
 use crate::job::registry::{JobTypeName, JobTypeRegistry};
 use crate::job::{JobId, JobStatus, PayloadHash, StorageLocation, StorageScheme};
 
+pub mod parameters;
 #[cfg(test)]
 mod tests;
+
+pub use parameters::describe_parameters;
 
 /// Longest Airflow `dag_id` (Airflow's own limit on keys).
 pub const DAG_ID_MAX_LEN: usize = 250;

@@ -7,7 +7,9 @@
 //! [`ObjectStoreError::ForeignLocation`].
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use reefguide_domain::job::{StorageBase, StorageLocation};
+use reefguide_domain::storage::outputs::EntryName;
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
 use thiserror::Error;
 
@@ -27,6 +29,35 @@ pub struct Listing {
     pub objects: Vec<StoredObject>,
     /// Whether more files exist beyond the limit.
     pub truncated: bool,
+}
+
+/// One file directly in a listed folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LevelFile {
+    /// Its name in the folder.
+    pub name: EntryName,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written, when the store says.
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+/// What is directly in one folder: its sub-folders and its files, each in name order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Level {
+    /// The names of the folders holding at least one file at any depth (on S3, a folder whose
+    /// only object is a console-made folder marker `name/` counts too; it lists empty).
+    pub folders: Vec<EntryName>,
+    /// The files.
+    pub files: Vec<LevelFile>,
+}
+
+impl Level {
+    /// Whether the folder holds nothing (or does not exist: stores without folders cannot tell).
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.folders.is_empty() && self.files.is_empty()
+    }
 }
 
 /// Why an object-store operation failed.
@@ -59,6 +90,17 @@ pub trait ObjectStore: Send + Sync + 'static {
         filter: Option<FilterPrefix>,
         limit: usize,
     ) -> Result<Listing, ObjectStoreError>;
+
+    /// What is directly in the folder `folder` below `location` (`location` itself when `None`):
+    /// its sub-folders and files, one level deep, in name order. Reads every page the store
+    /// returns, however many. A folder that does not exist (or is a file) is an empty [`Level`];
+    /// entries whose names are not valid [`EntryName`]s are skipped, and so is anything reached
+    /// through a symbolic link on stores that have them.
+    async fn list_level(
+        &self,
+        location: &StorageLocation,
+        folder: Option<RelativePath>,
+    ) -> Result<Level, ObjectStoreError>;
 
     /// A URL from which anyone holding it may GET the file until `expiry` has passed.
     async fn presign_get(

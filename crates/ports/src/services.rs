@@ -2,8 +2,10 @@
 
 pub mod auth;
 pub mod capacity;
+pub mod catalog;
 pub mod cluster;
 pub mod jobs;
+pub mod outputs;
 pub mod results;
 pub mod signed_files;
 pub mod study_areas;
@@ -14,10 +16,14 @@ pub use auth::{AuthService, AuthSettings, LoginTokens, RefreshedTokens};
 pub use capacity::{
     CapacityConfigError, CapacityError, CapacityManager, CycleReport, TargetError, TargetReport,
 };
+pub use catalog::{
+    CollectionSummary, UnknownCollection, WorkflowCatalog, WorkflowDetails, WorkflowSummary,
+};
 pub use cluster::ClusterAdminService;
 pub use jobs::{
     HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns, Workflows,
 };
+pub use outputs::{FileEntry, Folder, OutputBrowser, OutputError};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,

@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::job::{StorageBase, StorageLocation, StorageScheme};
 use reefguide_domain::storage::{FilterPrefix, PresignExpiry, RelativePath};
+use reefguide_ports::object_store::Level;
 use reefguide_ports::{
     Clock, Listing, LocalFile, ObjectStore, ObjectStoreError, SignedFileStore, SignedMethod,
     SignedUpload, SignedUrl, SignedUrlError,
@@ -227,6 +228,33 @@ impl ObjectStore for LocalObjectStore {
         .await
         .context("the listing was cancelled")?
         .with_context(|| format!("listing {}", location.uri))
+        .map_err(ObjectStoreError::Backend)
+    }
+
+    async fn list_level(
+        &self,
+        location: &StorageLocation,
+        folder: Option<RelativePath>,
+    ) -> Result<Level, ObjectStoreError> {
+        let rest = self.rest_of(location)?;
+        let key = match &folder {
+            None => rest.to_owned(),
+            Some(folder) => format!("{rest}/{folder}"),
+        };
+        let root = self.inner.root.clone();
+        tokio::task::spawn_blocking(move || {
+            match files::refuse_symlinks(&root, &key) {
+                // Nothing is served through a symbolic link: there is nothing there.
+                Err(error) if error.kind() == io::ErrorKind::InvalidInput => {
+                    return Ok(Level::default());
+                }
+                result => result?,
+            }
+            files::list_level(&root.join(&key))
+        })
+        .await
+        .context("the listing was cancelled")?
+        .with_context(|| format!("listing a level of {}", location.uri))
         .map_err(ObjectStoreError::Backend)
     }
 

@@ -59,6 +59,15 @@ impl KeyPrefix {
         format!("{}/{}", self.0, filter.map_or("", FilterPrefix::as_str))
     }
 
+    /// The ListObjectsV2 prefix of the folder `folder` below this prefix (the prefix itself
+    /// when `None`): `<prefix>/` or `<prefix>/<folder>/`.
+    pub(super) fn level_prefix(&self, folder: Option<&RelativePath>) -> String {
+        match folder {
+            None => format!("{}/", self.0),
+            Some(folder) => format!("{}/{folder}/", self.0),
+        }
+    }
+
     /// The part of `key` below this prefix, if `key` is below it.
     pub(super) fn relative<'k>(&self, key: &'k str) -> Option<&'k str> {
         key.strip_prefix(self.0.as_str())?.strip_prefix('/')
@@ -143,6 +152,12 @@ mod tests {
             Some("maps/a.tif")
         );
         assert_eq!(prefix.relative("results/test/12/17001/a.tif"), None);
+        assert_eq!(prefix.level_prefix(None), "results/test/12/1700/");
+        let folder = RelativePath::parse("maps/region 1").expect("valid path");
+        assert_eq!(
+            prefix.level_prefix(Some(&folder)),
+            "results/test/12/1700/maps/region 1/"
+        );
     }
 
     #[rstest]

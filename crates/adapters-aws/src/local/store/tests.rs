@@ -705,6 +705,115 @@ async fn list_skips_names_that_are_not_relative_paths(fx: Fixture) {
     assert_eq!(listing.objects, vec![object("good.txt", 1)]);
 }
 
+// --- one level ----------------------------------------------------------------------------
+
+/// The names of a level's folders and files.
+fn level_names(level: &Level) -> (Vec<&str>, Vec<&str>) {
+    (
+        level.folders.iter().map(|f| f.as_str()).collect(),
+        level.files.iter().map(|f| f.name.as_str()).collect(),
+    )
+}
+
+#[cfg(unix)]
+#[rstest]
+#[tokio::test]
+async fn list_level_never_follows_symbolic_links(fx: Fixture) {
+    let outside = fx.dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("sub")).expect("created");
+    std::fs::write(outside.join("sub/secret"), b"secret").expect("written");
+    let dir = fx.store.root().join(LOCATION_KEY);
+    std::fs::create_dir_all(dir.join("maps")).expect("created");
+    std::fs::write(dir.join("maps/a.tif"), b"a").expect("written");
+    std::fs::write(dir.join("real.txt"), b"real").expect("written");
+    std::os::unix::fs::symlink(&outside, dir.join("linked")).expect("linked");
+    std::os::unix::fs::symlink(outside.join("sub/secret"), dir.join("file-link")).expect("linked");
+    // A real folder whose only content is a link holds no file.
+    std::fs::create_dir_all(dir.join("only-link")).expect("created");
+    std::os::unix::fs::symlink(&outside, dir.join("only-link/l")).expect("linked");
+
+    let level = fx
+        .store
+        .list_level(&fx.location, None)
+        .await
+        .expect("listed");
+    assert_eq!(level_names(&level), (vec!["maps"], vec!["real.txt"]));
+    for through_link in ["linked", "linked/sub", "only-link/l"] {
+        let level = fx
+            .store
+            .list_level(&fx.location, Some(rel(through_link)))
+            .await
+            .expect("listed");
+        assert_eq!(level, Level::default(), "{through_link}");
+    }
+    // A location whose directory is itself a link holds nothing either.
+    std::os::unix::fs::symlink(&outside, fx.store.root().join("test/99")).expect("linked");
+    let level = fx
+        .store
+        .list_level(&location_at(&fx.store, "test/99"), Some(rel("sub")))
+        .await
+        .expect("listed");
+    assert_eq!(level, Level::default());
+}
+
+#[cfg(unix)]
+#[rstest]
+#[tokio::test]
+async fn list_level_hides_empty_folders_and_invalid_names(fx: Fixture) {
+    let dir = fx.store.root().join(LOCATION_KEY);
+    for folder in [
+        "empty",
+        "nested/empty/inside",
+        "deep/x/y",
+        "back\\slash-dir",
+    ] {
+        std::fs::create_dir_all(dir.join(folder)).expect("created");
+    }
+    std::fs::write(dir.join("deep/x/y/z.txt"), b"z").expect("written");
+    std::fs::write(dir.join("back\\slash-dir/f"), b"f").expect("written");
+    std::fs::write(dir.join("back\\slash"), b"x").expect("written");
+    std::fs::write(dir.join("top.bin"), b"12345").expect("written");
+
+    let level = fx
+        .store
+        .list_level(&fx.location, None)
+        .await
+        .expect("listed");
+    assert_eq!(level_names(&level), (vec!["deep"], vec!["top.bin"]));
+    assert_eq!(level.files[0].size, 5);
+    let modified = level.files[0].last_modified.expect("a modification time");
+    assert!(
+        (Utc::now() - modified).num_minutes().abs() < 5,
+        "{modified}"
+    );
+    let empty = fx
+        .store
+        .list_level(&fx.location, Some(rel("nested")))
+        .await
+        .expect("listed");
+    assert_eq!(empty, Level::default());
+}
+
+#[rstest]
+#[tokio::test]
+async fn list_level_of_a_missing_folder_or_a_file_is_empty(fx: Fixture) {
+    fx.store
+        .put(&fx.location, &rel("a.txt"), b"1".to_vec())
+        .await
+        .expect("stored");
+    for folder in [Some("missing"), Some("a.txt"), Some("a.txt/below")] {
+        let level = fx
+            .store
+            .list_level(&fx.location, folder.map(rel))
+            .await
+            .expect("listed");
+        assert_eq!(level, Level::default(), "{folder:?}");
+    }
+    let elsewhere = location_at(&fx.store, "test/12/none");
+    let level = fx.store.list_level(&elsewhere, None).await.expect("listed");
+    assert_eq!(level, Level::default());
+}
+
 // --- uploads ------------------------------------------------------------------------------
 
 #[rstest]
