@@ -19,8 +19,9 @@ use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
-    AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, PolygonService,
-    ResultFileLimits, ResultFileService, SignedFileService, UserAdminService, Workflows,
+    AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, OutputBrowser,
+    PolygonService, ResultFileLimits, ResultFileService, SignedFileService, UserAdminService,
+    WorkflowCatalog, Workflows,
 };
 use reefguide_ports::{ComputeCluster, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock};
 use secrecy::{ExposeSecret as _, SecretString};
@@ -60,6 +61,10 @@ pub struct AppState {
     pub(crate) polygons: Polygons,
     pub(crate) notes: Notes,
     pub(crate) jobs: Jobs,
+    /// The LabCAS workflow catalog (Airflow types and collections).
+    pub(crate) catalog: WorkflowCatalog,
+    /// The LabCAS output browser (each user's run folders in the staging area).
+    pub(crate) outputs: OutputBrowser,
     pub(crate) results: ResultFiles,
     /// The worker cluster's administration (ECS or the local pool).
     pub(crate) cluster: ClusterAdminService,
@@ -100,6 +105,8 @@ pub(crate) struct Published {
     pub(crate) jwks: Jwks,
     /// Public base URL (`api_domain`, without a trailing slash).
     pub(crate) public_url: String,
+    /// Where clients reach the LabCAS routes: `public_url` and `labcas.base_path`.
+    pub(crate) labcas_url: String,
     /// Job types offered by this deployment.
     pub(crate) job_type_names: Vec<String>,
 }
@@ -236,7 +243,7 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
     let (compute, local_pool) = compute_cluster(settings, public_url, &users).await?;
     let registry = settings.jobs.registry()?;
     let job_type_names = registry.names();
-    let operations = routes::documented();
+    let operations = routes::documented(routes::Mounts::of(settings));
     let served_methods = web::Data::new(routes::ServedMethods::new(&operations));
     let openapi = ApiDoc::render_operations(operations, &settings.deployment(&registry))?;
     let job_signal = JobSignal::new();
@@ -256,6 +263,12 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
     });
     let signed_files = local_objects
         .map(|local| SignedFileService::new(local, SystemClock, settings.storage.upload_max_bytes));
+    let catalog = WorkflowCatalog::new(registry.clone(), workflows.clone());
+    let outputs = OutputBrowser::new(
+        Arc::clone(&objects),
+        workflows.staging.clone(),
+        local_root.clone(),
+    );
     let dispatcher = match &settings.workflows.airflow {
         Some(airflow) => Some(Arc::new(crate::workflows::build_dispatcher(
             store.clone(),
@@ -299,6 +312,8 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         jobs,
         results,
         cluster: ClusterAdminService::new(compute),
+        catalog,
+        outputs,
         signed_files,
         request: RequestPolicy {
             polygon_limits: PolygonLimits {
@@ -318,6 +333,11 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
             served_methods,
             jwks: jwt.jwks().clone(),
             public_url: urls.api_domain.trim_end_matches('/').to_owned(),
+            labcas_url: format!(
+                "{}{}",
+                urls.public_url.trim_end_matches('/'),
+                settings.workflows.labcas.base_path
+            ),
             job_type_names,
         },
         runtime: Runtime {
@@ -585,6 +605,7 @@ impl Application {
         let body_limit = settings.limits.body_limit_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let served_methods = state.published.served_methods.clone();
+        let mounts = routes::Mounts::of(&settings);
         let mut server = HttpServer::new(move || {
             // Outermost first: log every request; answer CORS preflights before any
             // authentication and give every answer, errors included, its CORS headers; turn
@@ -597,6 +618,7 @@ impl Application {
                     .app_data(query_config())
                     .app_data(path_config()),
                 served_methods.clone(),
+                mounts,
             )
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(cors(&cors_origins))

@@ -212,6 +212,7 @@ impl Settings {
             job_types,
             claim_max_wait_seconds: self.jobs.claim_max_wait_seconds,
             max_desired_count: self.compute.max_desired_count(),
+            mounts: crate::routes::Mounts::of(self),
         }
     }
 

@@ -47,14 +47,33 @@ pub async fn require_user(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let token = bearer_token(req.request())?.to_owned();
+    authenticate(req, next, token).await
+}
+
+/// [`require_user`], also accepting a token sent without `Bearer ` (as LabCAS's browser client
+/// does; only on the LabCAS routes).
+pub async fn require_user_bare_token_allowed(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let token = bearer_or_bare_token(req.request())?.to_owned();
+    authenticate(req, next, token).await
+}
+
+/// Authenticates `token`, stores the [`CurrentUser`] and calls the rest of the chain.
+async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+    token: String,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::unexpected(&anyhow::anyhow!("application state missing")))?;
-    let token = bearer_token(req.request())?;
     let user = state
         .auth
-        .authenticate(token)
+        .authenticate(&token)
         .await
         .map_err(ApiError::from)?;
     req.extensions_mut().insert(CurrentUser(user));
@@ -117,6 +136,21 @@ pub async fn require_user_features(
         })
         .into()),
         None => Err(ApiError::unauthorized("Authentication required").into()),
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`, or of a bare `Authorization: <token>` (a
+/// value without a space).
+fn bearer_or_bare_token(req: &HttpRequest) -> Result<&str, ApiError> {
+    let bare = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|value| !value.is_empty() && !value.contains(' '));
+    match bare {
+        Some(token) => Ok(token),
+        None => bearer_token(req),
     }
 }
 

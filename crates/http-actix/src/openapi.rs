@@ -69,7 +69,7 @@ impl ApiDoc {
     /// # Errors
     /// When the document cannot be serialised (a bug).
     pub fn render(deployment: &Deployment<'_>) -> Result<String, serde_json::Error> {
-        Self::render_operations(routes::documented(), deployment)
+        Self::render_operations(routes::documented(deployment.mounts), deployment)
     }
 
     /// [`Self::render`] with the operations already collected by [`routes::documented`] (the
@@ -103,6 +103,7 @@ mod tests {
                 job_types: &registry,
                 claim_max_wait_seconds: 30,
                 max_desired_count: 10,
+                mounts: crate::routes::Mounts::default(),
             })
             .expect("renders"),
         )

@@ -14,6 +14,7 @@ pub mod auth;
 mod fallback;
 pub mod health;
 pub mod jobs;
+pub mod labcas;
 pub mod notes;
 pub mod polygons;
 mod registry;
@@ -70,7 +71,7 @@ pub use self::registry::{Guard, Registry, RouteSet};
 ///
 /// The only way past the documentation is [`Registry::undocumented`], used once here, for the
 /// Swagger UI.
-pub fn register<R: Registry>(routes: &mut R) {
+pub fn register<R: Registry>(routes: &mut R, mounts: Mounts) {
     // The Swagger UI page shows the document; it is not part of the API, so it is registered
     // past the documentation. It comes before the `/api` scope, which would otherwise claim its
     // paths. Its assets are vendored into the binary, so it works with no internet access.
@@ -82,7 +83,46 @@ pub fn register<R: Registry>(routes: &mut R) {
                         .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
                 );
         })
-        .scope::<Api>("/api", Guard::Open);
+        .scope::<Api>("/api", Guard::Open)
+        .scope::<labcas::Routes>(mounts.labcas, Guard::ScreenedSignedInBareToken);
+}
+
+/// Where the route sets with a configurable path are mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mounts {
+    /// The LabCAS routes (`labcas.base_path`).
+    pub labcas: &'static str,
+}
+
+impl Default for Mounts {
+    fn default() -> Self {
+        Self { labcas: "/labcas" }
+    }
+}
+
+impl Mounts {
+    /// The mounts of a configuration.
+    #[must_use]
+    pub fn of(settings: &crate::Settings) -> Self {
+        Self {
+            labcas: interned(&settings.workflows.labcas.base_path),
+        }
+    }
+}
+
+/// `path` with the `'static` lifetime route scopes need: each distinct path is leaked once per
+/// process (a configuration holds one; test processes start a few apps).
+fn interned(path: &str) -> &'static str {
+    static PATHS: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut paths = PATHS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(known) = paths.iter().find(|known| **known == path) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(path.to_owned().into_boxed_str());
+    paths.push(leaked);
+    leaked
 }
 
 /// The routes under `/api`.
@@ -108,21 +148,21 @@ impl RouteSet for Api {
 /// once, by [`documented`]), and answering a request that no route takes with a 405 when its
 /// path is a route's (actix's route macros leave that to the default service) or a JSON 404.
 /// `served` is the method table of the document, built once and shared by every HTTP worker.
-pub fn serve<T>(app: App<T>, served: web::Data<ServedMethods>) -> App<T>
+pub fn serve<T>(app: App<T>, served: web::Data<ServedMethods>, mounts: Mounts) -> App<T>
 where
     T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
 {
-    app.configure(register)
+    app.configure(|routes| register(routes, mounts))
         .app_data(served)
         .default_service(web::to(fallback::unknown_route))
 }
 
 /// The operations (paths) and the schemas they use of every route [`register`] serves, collected
 /// by registering them on an application that is never run.
-pub fn documented() -> utoipa::openapi::OpenApi {
+pub fn documented(mounts: Mounts) -> utoipa::openapi::OpenApi {
     App::new()
         .into_utoipa_app()
-        .configure(|routes| register(routes))
+        .configure(|routes| register(routes, mounts))
         .split_for_parts()
         .1
 }

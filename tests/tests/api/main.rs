@@ -11,6 +11,8 @@ mod jobs;
 mod jobs_concurrency;
 mod jobs_listing;
 mod jobs_workers;
+mod labcas;
+mod labcas_outputs;
 mod notes;
 mod polygons;
 mod results;

@@ -22,6 +22,8 @@ pub struct Deployment<'a> {
     pub claim_max_wait_seconds: u32,
     /// The largest `desiredCount` of `POST /api/admin/scale` the cluster accepts.
     pub max_desired_count: u32,
+    /// Where the configurable route sets are mounted.
+    pub mounts: crate::routes::Mounts,
 }
 
 /// Completes `document` (an OpenAPI 3.1 document as JSON) for this deployment.

@@ -16,7 +16,8 @@ use utoipa_actix_web::OpenApiFactory;
 use utoipa_actix_web::service_config::ServiceConfig as DocumentingConfig;
 
 use crate::middleware::{
-    require_admin, require_user, require_user_features, require_worker, screen_request,
+    require_admin, require_user, require_user_bare_token_allowed, require_user_features,
+    require_worker, screen_request,
 };
 
 /// The middleware in front of a scope's routes. actix runs the middleware added last first:
@@ -32,6 +33,9 @@ pub enum Guard {
     SignedIn,
     /// Any signed-in user, then the request screen.
     ScreenedSignedIn,
+    /// Any signed-in user, whose token may come without `Bearer ` (the LabCAS routes), then the
+    /// request screen.
+    ScreenedSignedInBareToken,
     /// A user allowed to use the user features (polygons, notes, jobs): [`require_user_features`].
     UserFeatures,
     /// Administrators only: [`require_admin`].
@@ -88,6 +92,12 @@ macro_rules! registry {
                 let $s = $scope
                     .wrap(from_fn(screen_request))
                     .wrap(from_fn(require_user));
+                $self.service($finish)
+            }
+            Guard::ScreenedSignedInBareToken => {
+                let $s = $scope
+                    .wrap(from_fn(screen_request))
+                    .wrap(from_fn(require_user_bare_token_allowed));
                 $self.service($finish)
             }
             Guard::UserFeatures => {
