@@ -199,6 +199,7 @@ fn query(scope: JobScope, limit: u64) -> JobQuery {
         job_type: None,
         limit,
         before: None,
+        offset: 0,
     }
 }
 
@@ -1211,6 +1212,30 @@ async fn job_pages_cover_every_job_once(
             .expect("query");
         pages += 1;
         assert_eq!(page.total, 7, "the total ignores the cursor");
+        if cursor.is_none() {
+            // Offset paging gives the same jobs as the cursor.
+            let skipped = store
+                .list_jobs(JobQuery {
+                    offset: 3,
+                    ..query(JobScope::OwnedBy(owner), 3)
+                })
+                .await
+                .expect("query");
+            assert_eq!(skipped.total, 7, "the total ignores the offset");
+            let second_page: Vec<_> = skipped.jobs.iter().map(|j| j.job.id).collect();
+            let via_cursor: Vec<_> = store
+                .list_jobs(JobQuery {
+                    before: page.next,
+                    ..query(JobScope::OwnedBy(owner), 3)
+                })
+                .await
+                .expect("query")
+                .jobs
+                .iter()
+                .map(|j| j.job.id)
+                .collect();
+            assert_eq!(second_page, via_cursor);
+        }
         assert!(page.jobs.len() <= 3);
         for details in &page.jobs {
             let found = store

@@ -24,6 +24,7 @@ use crate::job::registry::{JobTypeName, JobTypeRegistry};
 use crate::job::{JobId, JobStatus, PayloadHash, StorageLocation, StorageScheme};
 
 pub mod parameters;
+pub mod runs;
 #[cfg(test)]
 mod tests;
 

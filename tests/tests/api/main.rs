@@ -13,6 +13,7 @@ mod jobs_listing;
 mod jobs_workers;
 mod labcas;
 mod labcas_outputs;
+mod labcas_runs;
 mod notes;
 mod polygons;
 mod results;

@@ -189,6 +189,7 @@ fn parse_listing(state: &AppState, params: &ListJobsParams) -> Result<JobListing
         job_type,
         limit,
         before,
+        offset: 0,
     })
 }
 

@@ -3,6 +3,7 @@
 //! LabCAS's browser client may send its token without `Bearer `, which these routes accept.
 
 pub mod outputs;
+pub mod runs;
 
 use actix_web::{get, web};
 use reefguide_ports::services::{CollectionSummary, WorkflowSummary};
@@ -23,6 +24,10 @@ impl RouteSet for Routes {
         routes
             .handler(list_workflows)
             .handler(describe_workflow)
+            .handler(runs::trigger_run)
+            .handler(runs::list_runs)
+            .handler(runs::get_run)
+            .handler(runs::cancel_run)
             .handler(list_data_selections)
             .handler(data_selection_workflows)
             .handler(data_selection_workflows_by_path)

@@ -140,6 +140,8 @@ pub struct JobQuery {
     pub limit: u64,
     /// Only jobs with an id below this one (the previous page's cursor).
     pub before: Option<JobId>,
+    /// Jobs skipped before the page (after the cursor), for offset paging.
+    pub offset: u64,
 }
 
 /// A page of jobs.

@@ -87,6 +87,18 @@ impl WorkflowCatalog {
             .map(|(job_type, _)| job_type)
     }
 
+    /// The Airflow type of DAG `dag_id`, whoever asks (to tell a workflow the caller may not run
+    /// from one that does not exist).
+    #[must_use]
+    pub fn workflow_type(&self, dag_id: &str) -> Option<&JobType> {
+        self.registry.iter().find(|job_type| {
+            job_type
+                .engine()
+                .dag_id()
+                .is_some_and(|id| id.as_str() == dag_id)
+        })
+    }
+
     /// The collections offering at least one workflow `actor` may run, by id.
     #[must_use]
     pub fn collections(&self, actor: &User) -> Vec<CollectionSummary> {

@@ -84,6 +84,8 @@ pub struct JobListing {
     pub limit: u64,
     /// The cursor from the previous page.
     pub before: Option<JobId>,
+    /// Jobs skipped before the page (offset paging, as LabCAS's run listing).
+    pub offset: u64,
 }
 
 /// What a heartbeat tells the worker.
@@ -355,6 +357,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
                 job_type: listing.job_type,
                 limit: listing.limit,
                 before: listing.before,
+                offset: listing.offset,
             })
             .await
     }

@@ -69,6 +69,7 @@ impl SeaOrmStore {
         }
         let mut rows = page
             .order_by_desc(jobs::Column::Id)
+            .offset(query.offset)
             .limit(query.limit.saturating_add(1))
             .all(&self.db)
             .await

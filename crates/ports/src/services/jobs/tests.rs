@@ -438,6 +438,7 @@ async fn listings_are_scoped_to_the_caller_unless_admin(
         job_type: Some(type_name("TEST")),
         limit: 25,
         before: Some(jid(100)),
+        offset: 0,
     };
     let mut store = MockJobRepository::new();
     store
@@ -456,6 +457,7 @@ async fn listings_are_scoped_to_the_caller_unless_admin(
         job_type: Some(type_name("TEST")),
         limit: 25,
         before: Some(jid(100)),
+        offset: 0,
     };
     service(store)
         .list_visible(&actor, listing)
