@@ -235,3 +235,36 @@ async fn the_labcas_routes_take_a_bare_token_and_follow_the_base_path() {
     assert!(paths.contains_key("/science/data-selections/{data_id}/workflows"));
     assert!(!paths.keys().any(|path| path.starts_with("/labcas/")));
 }
+
+#[tokio::test]
+async fn the_run_listing_reaches_past_a_hundred_runs() {
+    // Airflow is unreachable here: the runs stay queued, which is all a listing needs.
+    let app = TestApp::spawn_with(TestBackend::Postgres, configure).await;
+    let thomas = labcas_token("thomas");
+    for n in 1..=120 {
+        app.post(
+            "/labcas/workflows/open/runs",
+            Some(&thomas),
+            json!({"in_data_selection": "images", "tile_size": n}),
+        )
+        .await
+        .expect(201);
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for offset in [0, 50, 100] {
+        let page = app
+            .get(
+                &format!("/labcas/workflows/open/runs?limit=50&offset={offset}"),
+                Some(&thomas),
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(page["total"], json!(120));
+        for run in page["runs"].as_array().expect("runs") {
+            assert_eq!(run["status"], json!("queued"));
+            seen.insert(run["run_id"].as_str().expect("run id").to_owned());
+        }
+    }
+    assert_eq!(seen.len(), 120, "every run, once");
+}

@@ -194,3 +194,40 @@ async fn another_user_never_reaches_someone_elses_outputs() {
             .exists()
     );
 }
+
+#[tokio::test]
+async fn a_browser_gets_an_html_page_of_links_with_every_name_escaped() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = write_run(dir.path());
+    std::fs::write(run.join("<script>alert(1)<script>.txt"), b"x").expect("file");
+    let app = app(TestBackend::Sqlite, dir.path().to_path_buf()).await;
+    let reply = reqwest::Client::new()
+        .get(format!("{}/labcas/output-data/{RUN}", app.address))
+        .bearer_auth(labcas_token("thomas"))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(reply.status().as_u16(), 200);
+    let content_type = reply
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let page = reply.text().await.expect("text");
+    assert!(page.contains("out.txt"), "{page}");
+    assert!(page.contains(">tiles"), "{page}");
+    assert!(!page.contains("<script>"), "unescaped: {page}");
+    assert!(page.contains("&lt;script&gt;"), "{page}");
+    // JSON stays the default.
+    let json = app
+        .get(
+            &format!("/labcas/output-data/{RUN}"),
+            Some(&labcas_token("thomas")),
+        )
+        .await
+        .expect(200);
+    assert!(json.body["files"]["out.txt"].is_object());
+}

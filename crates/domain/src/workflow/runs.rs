@@ -9,11 +9,13 @@ use crate::job::{Job, JobStatus};
 /// The request key naming the data selection (collection) a run works on.
 pub const DATA_SELECTION_KEY: &str = "in_data_selection";
 
-/// LabCAS's status of a run whose job is in `status`.
+/// LabCAS's status of a run whose job is in `status`; `triggered` says whether Airflow accepted
+/// the current attempt's run (an attempt started but not yet accepted is still queued).
 #[must_use]
-pub fn run_status(status: JobStatus) -> &'static str {
+pub fn run_status(status: JobStatus, triggered: bool) -> &'static str {
     match status {
         JobStatus::Pending => "queued",
+        JobStatus::InProgress if !triggered => "queued",
         JobStatus::InProgress => "running",
         JobStatus::Succeeded => "success",
         JobStatus::Failed | JobStatus::TimedOut => "failed",
@@ -134,10 +136,11 @@ mod tests {
 
     #[test]
     fn statuses_are_labcas_words() {
-        assert_eq!(run_status(JobStatus::Pending), "queued");
-        assert_eq!(run_status(JobStatus::InProgress), "running");
-        assert_eq!(run_status(JobStatus::Succeeded), "success");
-        assert_eq!(run_status(JobStatus::TimedOut), "failed");
-        assert_eq!(run_status(JobStatus::Cancelled), "cancelled");
+        assert_eq!(run_status(JobStatus::Pending, false), "queued");
+        assert_eq!(run_status(JobStatus::InProgress, false), "queued");
+        assert_eq!(run_status(JobStatus::InProgress, true), "running");
+        assert_eq!(run_status(JobStatus::Succeeded, true), "success");
+        assert_eq!(run_status(JobStatus::TimedOut, false), "failed");
+        assert_eq!(run_status(JobStatus::Cancelled, true), "cancelled");
     }
 }

@@ -2,11 +2,13 @@
 //! time with presigned links, and the properties (`.cfg` sidecars) of their files.
 //!
 //! The body of a PUT is read as JSON whatever its `Content-Type` (LabCAS's browser client sends
-//! none). Answers are JSON; the HTML form of the listing is not served yet.
+//! none). A listing is JSON, or an HTML page of links (every text escaped) when the caller
+//! accepts `text/html` and not JSON.
 
 use std::collections::BTreeMap;
 
-use actix_web::{get, put, web};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, put, web};
 use reefguide_ports::services::outputs::{FileEntry, Folder, OutputError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -77,21 +79,22 @@ pub struct PropertiesUpdated {
 /// Lists the caller's output root.
 #[utoipa::path(tag = "labcas", security(("bearerAuth" = [])),
     responses(
-        (status = 200, description = "The caller's output root", body = OutputListing),
+        (status = 200, description = "The caller's output root (JSON, or an HTML page of links for `Accept: text/html`)", body = OutputListing),
         Unauthenticated))]
 #[get("/output-data")]
 pub async fn browse_root(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
-) -> Result<web::Json<OutputListing>, ApiError> {
-    browse(&state, &actor, "").await
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    browse(&state, &actor, "", &request).await
 }
 
 /// Lists one folder of the caller's outputs, one level deep, every file with a presigned link.
 #[utoipa::path(tag = "labcas", security(("bearerAuth" = [])),
     params(("prefix" = String, Path, description = "The folder below the caller's root, e.g. `20250403T191112825218/tiles`")),
     responses(
-        (status = 200, description = "The folder", body = OutputListing),
+        (status = 200, description = "The folder (JSON, or an HTML page of links for `Accept: text/html`)", body = OutputListing),
         (status = 400, description = "A `..`, `.`, empty or absolute segment", body = ErrorBody),
         Unauthenticated,
         (status = 404, description = "Nothing there", body = ErrorBody)))]
@@ -100,8 +103,9 @@ pub async fn browse_folder(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
     prefix: web::Path<String>,
-) -> Result<web::Json<OutputListing>, ApiError> {
-    browse(&state, &actor, &prefix).await
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    browse(&state, &actor, &prefix, &request).await
 }
 
 /// Sets properties of files in one folder of the caller's outputs: each file's `<name>.cfg`
@@ -144,13 +148,61 @@ async fn browse(
     state: &AppState,
     actor: &reefguide_domain::User,
     prefix: &str,
-) -> Result<web::Json<OutputListing>, ApiError> {
+    request: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let folder = state
         .outputs
         .browse(actor.username(), prefix)
         .await
         .map_err(output_error)?;
-    Ok(web::Json(listing(state, folder)))
+    let listing = listing(state, folder);
+    if wants_html(request) {
+        return Ok(HttpResponse::Ok()
+            .content_type("text/html; charset=utf-8")
+            .body(html_page(&listing)));
+    }
+    Ok(HttpResponse::Ok().json(listing))
+}
+
+/// Whether the caller asked for HTML rather than JSON (a browser's `Accept`).
+fn wants_html(request: &HttpRequest) -> bool {
+    let accept = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    accept.contains("text/html") && !accept.contains("application/json")
+}
+
+/// The listing as an HTML page of links; every name and URL is escaped.
+fn html_page(listing: &OutputListing) -> String {
+    use std::fmt::Write as _;
+    let escape = |text: &str| v_htmlescape::escape(text).to_string();
+    let title = format!("Outputs /{}", listing.prefix);
+    let mut page = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><h1>{title}</h1><ul>\n",
+        title = escape(&title)
+    );
+    for (name, folder) in &listing.folders {
+        let _ = writeln!(
+            page,
+            "<li><a href=\"{}\">{}</a></li>",
+            escape(&folder.href),
+            escape(name)
+        );
+    }
+    for (name, file) in &listing.files {
+        let _ = writeln!(
+            page,
+            "<li><a href=\"{}\">{}</a> ({} bytes)</li>",
+            escape(&file.href),
+            escape(name),
+            file.size
+        );
+    }
+    page.push_str("</ul></body></html>\n");
+    page
 }
 
 /// The JSON form of a folder; folder links are this server's URLs, percent-encoded.

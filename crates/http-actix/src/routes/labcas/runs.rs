@@ -120,7 +120,7 @@ pub async fn trigger_run(
         .get(&actor, submission.job_id)
         .await
         .map_err(access_error)?;
-    let status = run_status(details.job.state.status());
+    let status = status_of(&details);
     Ok(HttpResponse::Created().json(TriggeredRun {
         run_id: run_id(&details),
         state: status,
@@ -224,7 +224,7 @@ pub async fn cancel_run(
             .map_err(|error| match error {
                 CancelJobError::NotCancellable(status) => ApiError::bad_request(
                     "run_finished",
-                    format!("The run already ended: it is {}", run_status(status)),
+                    format!("The run already ended: it is {}", run_status(status, true)),
                 ),
                 CancelJobError::NotFound(_) | CancelJobError::Forbidden => unknown_run(&run),
                 CancelJobError::Unexpected(error) => ApiError::unexpected(&error),
@@ -304,7 +304,7 @@ fn run_dto(state: &AppState, id: &str, details: &JobDetails) -> RunDto {
     RunDto {
         run_id: run_id(details),
         workflow_id: id.to_owned(),
-        status: run_status(job.state.status()),
+        status: status_of(details),
         start_time: job.created_at.to_rfc3339(),
         end_time: ended.then(|| job.updated_at.to_rfc3339()),
         output_url,
@@ -316,13 +316,22 @@ fn run_dto(state: &AppState, id: &str, details: &JobDetails) -> RunDto {
 /// The run id of a job: the recorded Airflow run of its current attempt, else the one its
 /// current (or first) attempt gets.
 fn run_id(details: &JobDetails) -> String {
+    recorded_run(details).unwrap_or_else(|| current_run_id(&details.job).to_string())
+}
+
+/// The Airflow run recorded for the job's current attempt (once Airflow accepted it).
+fn recorded_run(details: &JobDetails) -> Option<String> {
     let current = details.job.current_assignment;
     details
         .assignments
         .iter()
         .find(|(assignment, _)| Some(assignment.id) == current)
         .and_then(|(assignment, _)| assignment.engine_run_id.clone())
-        .unwrap_or_else(|| current_run_id(&details.job).to_string())
+}
+
+/// LabCAS's status of the job's run.
+fn status_of(details: &JobDetails) -> &'static str {
+    run_status(details.job.state.status(), recorded_run(details).is_some())
 }
 
 /// A query number within `range`, `default` when absent.
