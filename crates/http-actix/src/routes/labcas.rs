@@ -171,7 +171,9 @@ pub async fn list_data_selections(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct DataSelectionParams {
-    /// The data selection (collection) id.
+    /// The data selection (collection) id (required; missing or empty is a 400
+    /// `missing_data_id`).
+    #[param(required = true, min_length = 1)]
     pub data_id: Option<String>,
 }
 

@@ -116,7 +116,8 @@ pub async fn browse_folder(
     responses(
         (status = 200, description = "The sidecars written", body = PropertiesUpdated),
         (status = 400, description = "A named file does not exist (nothing written), a value is not a string, number or boolean, a bad name or path", body = ErrorBody),
-        Unauthenticated))]
+        Unauthenticated,
+        (status = 404, description = "Nothing in that folder", body = ErrorBody)))]
 #[put("/output-data/{prefix:.*}")]
 pub async fn update_properties(
     CurrentUser(actor): CurrentUser,
