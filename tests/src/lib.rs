@@ -20,6 +20,7 @@ pub use reefguide_adapters_postgres::test_support;
 
 pub mod airflow;
 pub mod fault_proxy;
+pub mod labcas;
 pub mod r1_stub;
 
 /// Email of the ADMIN service account of every test app.

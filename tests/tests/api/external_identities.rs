@@ -9,11 +9,10 @@ use reefguide_http_actix::Settings;
 use reefguide_http_actix::config::{ExternalJwtSettings, JobTypeSettings};
 use reefguide_http_actix::crypto::RsaKeyPair;
 use reefguide_tests::TestApp;
+use reefguide_tests::labcas::{LABCAS_SECRET, labcas_claims, labcas_issuer, labcas_token};
 use reefguide_tests::test_support::TestBackend;
 use rstest::rstest;
 use serde_json::{Value, json};
-
-const SECRET: &str = "the-labcas-backend-shared-secret";
 
 /// A second issuer (RS256), beside LabCAS, to try confusing the two.
 static OTHER: std::sync::LazyLock<RsaKeyPair> =
@@ -26,14 +25,7 @@ fn now() -> i64 {
 /// LabCAS (HS256) and Other (RS256) trusted; type `TILES` open to thomas and to ANALYSTs.
 fn configure(settings: &mut Settings) {
     settings.auth.external_jwt = vec![
-        ExternalJwtSettings {
-            issuer: "LabCAS".into(),
-            audience: "LabCAS".into(),
-            hs256_secret: Some(SECRET.into()),
-            rs256_public_key: None,
-            jwks_url: None,
-            username_claim: None,
-        },
+        labcas_issuer(),
         ExternalJwtSettings {
             issuer: "Other".into(),
             audience: "other".into(),
@@ -54,17 +46,6 @@ fn configure(settings: &mut Settings) {
     );
 }
 
-/// LabCAS's claims for `uid`, valid for an hour.
-fn claims(uid: &str) -> Value {
-    json!({
-        "iss": "LabCAS",
-        "aud": "LabCAS",
-        "sub": format!("uid={uid},dc=edrn,dc=jpl,dc=nasa,dc=gov"),
-        "iat": now(),
-        "exp": now() + 3600,
-    })
-}
-
 fn hs256(claims: &Value, secret: &[u8]) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
@@ -72,11 +53,6 @@ fn hs256(claims: &Value, secret: &[u8]) -> String {
         &EncodingKey::from_secret(secret),
     )
     .expect("signed")
-}
-
-/// A token as the LabCAS backend mints it for `uid`.
-fn labcas_token(uid: &str) -> String {
-    hs256(&claims(uid), SECRET.as_bytes())
 }
 
 fn with(mut claims: Value, key: &str, value: Value) -> Value {
@@ -169,7 +145,7 @@ async fn forged_expired_and_misdirected_tokens_are_refused_and_create_nobody(
     let none = format!(
         "{}.{}.",
         URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(claims("thomas").to_string())
+        URL_SAFE_NO_PAD.encode(labcas_claims("thomas").to_string())
     );
     let other_claims = json!({"iss": "Other", "aud": "other", "exp": now() + 60,
         "username": "mallory"});
@@ -177,41 +153,44 @@ async fn forged_expired_and_misdirected_tokens_are_refused_and_create_nobody(
         ("alg none", none),
         (
             "HS256 with another secret",
-            hs256(&claims("thomas"), b"some-other-secret-of-enough-length"),
+            hs256(
+                &labcas_claims("thomas"),
+                b"some-other-secret-of-enough-length",
+            ),
         ),
         (
             "expired",
             hs256(
-                &with(claims("thomas"), "exp", json!(now() - 120)),
-                SECRET.as_bytes(),
+                &with(labcas_claims("thomas"), "exp", json!(now() - 120)),
+                LABCAS_SECRET.as_bytes(),
             ),
         ),
         (
             "not yet valid",
             hs256(
-                &with(claims("thomas"), "nbf", json!(now() + 120)),
-                SECRET.as_bytes(),
+                &with(labcas_claims("thomas"), "nbf", json!(now() + 120)),
+                LABCAS_SECRET.as_bytes(),
             ),
         ),
         (
             "unknown issuer",
             hs256(
-                &with(claims("thomas"), "iss", json!("Mallory")),
-                SECRET.as_bytes(),
+                &with(labcas_claims("thomas"), "iss", json!("Mallory")),
+                LABCAS_SECRET.as_bytes(),
             ),
         ),
         (
             "wrong audience",
             hs256(
-                &with(claims("thomas"), "aud", json!("ReefGuide")),
-                SECRET.as_bytes(),
+                &with(labcas_claims("thomas"), "aud", json!("ReefGuide")),
+                LABCAS_SECRET.as_bytes(),
             ),
         ),
         (
             "no uid in sub",
             hs256(
-                &with(claims("thomas"), "sub", json!("cn=Thomas,dc=edrn")),
-                SECRET.as_bytes(),
+                &with(labcas_claims("thomas"), "sub", json!("cn=Thomas,dc=edrn")),
+                LABCAS_SECRET.as_bytes(),
             ),
         ),
         (
@@ -220,7 +199,7 @@ async fn forged_expired_and_misdirected_tokens_are_refused_and_create_nobody(
         ),
         (
             "the RS256 issuer's claims under the HS256 issuer's secret",
-            hs256(&other_claims, SECRET.as_bytes()),
+            hs256(&other_claims, LABCAS_SECRET.as_bytes()),
         ),
     ];
     for (case, token) in cases {

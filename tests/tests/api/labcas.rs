@@ -5,41 +5,20 @@
 
 use std::collections::BTreeMap;
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reefguide_http_actix::Settings;
 use reefguide_http_actix::config::{
-    AirflowSettings, CollectionSettings, EngineKind, ExternalJwtSettings, JobTypeSettings,
+    AirflowSettings, CollectionSettings, EngineKind, JobTypeSettings,
 };
 use reefguide_tests::TestApp;
+use reefguide_tests::labcas::{labcas_issuer, labcas_token};
 use reefguide_tests::test_support::TestBackend;
 use rstest::rstest;
 use serde_json::{Value, json};
 
-const SECRET: &str = "the-labcas-backend-shared-secret";
-
-/// A token as the LabCAS backend mints it for `uid`.
-fn labcas_token(uid: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"iss": "LabCAS", "aud": "LabCAS", "iat": now, "exp": now + 3600,
-            "sub": format!("uid={uid},dc=edrn,dc=jpl,dc=nasa,dc=gov")}),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("signed")
-}
-
 /// LabCAS tokens trusted; NEBRASKA (DAG `nebraska`, for thomas only) and OPEN (DAG `open`, for
 /// everyone) on Airflow; collection `images` offers both, `restricted` only NEBRASKA.
 fn configure(settings: &mut Settings) {
-    settings.auth.external_jwt = vec![ExternalJwtSettings {
-        issuer: "LabCAS".into(),
-        audience: "LabCAS".into(),
-        hs256_secret: Some(SECRET.into()),
-        rs256_public_key: None,
-        jwks_url: None,
-        username_claim: None,
-    }];
+    settings.auth.external_jwt = vec![labcas_issuer()];
     // Nothing listens there: the catalog never calls Airflow.
     settings.workflows.airflow = Some(AirflowSettings {
         url: Some("http://127.0.0.1:9".into()),

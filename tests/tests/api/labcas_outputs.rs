@@ -4,39 +4,19 @@
 
 use std::path::{Path, PathBuf};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reefguide_http_actix::config::ExternalJwtSettings;
 use reefguide_tests::TestApp;
+use reefguide_tests::labcas::{labcas_issuer, labcas_token};
 use reefguide_tests::test_support::TestBackend;
 use rstest::rstest;
 use serde_json::json;
 
-const SECRET: &str = "the-labcas-backend-shared-secret";
 const RUN: &str = "20250403T191112825218";
-
-fn labcas_token(uid: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"iss": "LabCAS", "aud": "LabCAS", "iat": now, "exp": now + 3600,
-            "sub": format!("uid={uid},dc=edrn,dc=jpl,dc=nasa,dc=gov")}),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("signed")
-}
 
 /// An app trusting LabCAS tokens whose data directory is `dir`.
 async fn app(backend: TestBackend, dir: PathBuf) -> TestApp {
     TestApp::spawn_with(backend, move |settings| {
         settings.server.data_dir = dir;
-        settings.auth.external_jwt = vec![ExternalJwtSettings {
-            issuer: "LabCAS".into(),
-            audience: "LabCAS".into(),
-            hs256_secret: Some(SECRET.into()),
-            rs256_public_key: None,
-            jwks_url: None,
-            username_claim: None,
-        }];
+        settings.auth.external_jwt = vec![labcas_issuer()];
     })
     .await
 }

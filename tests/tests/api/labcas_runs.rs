@@ -5,28 +5,15 @@
 
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reefguide_http_actix::config::ExternalJwtSettings;
 use reefguide_tests::TestApp;
+use reefguide_tests::labcas::{labcas_issuer, labcas_token};
 use reefguide_tests::test_support::TestBackend;
 use rstest::rstest;
 use serde_json::{Value, json};
 
 use crate::workflows::{configure_workflows, start_job_ids_at_random};
 
-const SECRET: &str = "the-labcas-backend-shared-secret";
 const ECHO: &str = "/labcas/workflows/reefguide_echo";
-
-fn labcas_token(uid: &str) -> String {
-    let now = chrono::Utc::now().timestamp();
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &json!({"iss": "LabCAS", "aud": "LabCAS", "iat": now, "exp": now + 3600,
-            "sub": format!("uid={uid},dc=edrn,dc=jpl,dc=nasa,dc=gov")}),
-        &EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .expect("signed")
-}
 
 /// The workflow suite's Airflow types and collections, ECHO also open to thomas, and LabCAS
 /// tokens trusted.
@@ -36,14 +23,7 @@ async fn app(backend: TestBackend) -> TestApp {
         if let Some(echo) = settings.jobs.job_types.get_mut("ECHO") {
             echo.allowed_users = Some(vec!["ana@example.com".into(), "thomas".into()]);
         }
-        settings.auth.external_jwt = vec![ExternalJwtSettings {
-            issuer: "LabCAS".into(),
-            audience: "LabCAS".into(),
-            hs256_secret: Some(SECRET.into()),
-            rs256_public_key: None,
-            jwks_url: None,
-            username_claim: None,
-        }];
+        settings.auth.external_jwt = vec![labcas_issuer()];
     })
     .await;
     start_job_ids_at_random(&app, backend).await;
