@@ -499,7 +499,7 @@ impl Collections {
 pub struct WorkflowRun {
     /// The collection.
     pub collection: CollectionId,
-    /// The submitter's username (their email until external identities exist).
+    /// The submitter's username (their external username, else their email).
     pub username: String,
     /// The run folder: `<staging>/<username>/<run folder>/` ([`run_folder`]).
     pub output: DataLocation,
@@ -607,15 +607,19 @@ pub fn run_conf(
     conf
 }
 
-/// The cache hash of a workflow job: the payload hash of `{"collection", "inputPayload"}`, so
-/// that the same parameters on two collections are two jobs.
+/// The cache hash of a workflow job: the payload hash of `{"collection", "username",
+/// "inputPayload"}`, so that the same parameters on two collections are two jobs, and so are the
+/// same request of two users: a run's outputs live in its user's own folder, which nobody else
+/// may browse, so a user's cache hit is only ever their own earlier run.
 pub fn workflow_hash(
     job_type: &JobTypeName,
     collection: &CollectionId,
+    username: &str,
     payload: &Value,
 ) -> PayloadHash {
     let hashed = serde_json::json!({
         "collection": collection.as_str(),
+        "username": username,
         "inputPayload": payload,
     });
     PayloadHash::compute(job_type.as_str(), &hashed)

@@ -332,28 +332,17 @@ fn the_conf_is_the_payload_plus_the_reserved_parameters() {
 }
 
 #[test]
-fn the_collection_is_part_of_the_cache_hash() {
+fn the_collection_and_the_user_are_part_of_the_cache_hash() {
     let payload = json!({"tile_size": 3});
     let nebraska = type_name("NEBRASKA");
-    let a = workflow_hash(
-        &nebraska,
-        &CollectionId::parse("a").expect("valid"),
-        &payload,
-    );
-    let b = workflow_hash(
-        &nebraska,
-        &CollectionId::parse("b").expect("valid"),
-        &payload,
-    );
-    assert_ne!(a, b);
-    assert_eq!(
-        a,
-        workflow_hash(
-            &nebraska,
-            &CollectionId::parse("a").expect("valid"),
-            &payload
-        )
-    );
+    let hash = |collection: &str, username: &str| {
+        let collection = CollectionId::parse(collection).expect("valid");
+        workflow_hash(&nebraska, &collection, username, &payload)
+    };
+    let a = hash("a", "thomas");
+    assert_ne!(a, hash("b", "thomas"));
+    assert_ne!(a, hash("a", "ana@example.com"));
+    assert_eq!(a, hash("a", "thomas"));
     assert_ne!(a, PayloadHash::compute("NEBRASKA", &payload));
 }
 

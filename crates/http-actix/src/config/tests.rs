@@ -458,6 +458,8 @@ fn the_default_staging_area_follows_an_s3_result_store() {
 )]
 #[case::staging_elsewhere("[labcas]\nstaging = \"ftp://x/\"\n", "labcas.staging")]
 #[case::a_bad_base_path("[labcas]\nbase_path = \"labcas/\"\n", "labcas.base_path")]
+#[case::a_base_path_of_the_api("[labcas]\nbase_path = \"/api\"\n", "labcas.base_path")]
+#[case::a_base_path_below_the_api("[labcas]\nbase_path = \"/api/labcas\"\n", "labcas.base_path")]
 fn bad_workflow_settings_stop_start_up_naming_the_setting(
     #[case] extra: &str,
     #[case] setting: &str,

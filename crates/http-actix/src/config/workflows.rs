@@ -210,6 +210,12 @@ impl WorkflowSettings {
                 "must start with '/', not end with '/' and have no empty segment (e.g. /labcas)",
             ));
         }
+        if base == "/api" || base.starts_with("/api/") {
+            return Err(ConfigError::invalid(
+                "labcas.base_path",
+                "may not be under /api, where the ReefGuide routes are (e.g. /labcas)",
+            ));
+        }
         if let Some(staging) = &self.labcas.staging {
             DataLocation::parse(staging)
                 .map_err(|e| ConfigError::invalid("labcas.staging", e.to_string()))?;

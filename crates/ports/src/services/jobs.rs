@@ -242,8 +242,8 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// Submits a job: checks the type, the caller's permission and the payload, then records the
     /// request, reusing a cached job when the type caches. A workflow (Airflow) type runs on the
     /// named `collection` (required for it, refused for any other type): the collection must
-    /// list the type and the payload may not set the reserved parameters; the collection is
-    /// part of the cache hash.
+    /// list the type and the payload may not set the reserved parameters; the collection and the
+    /// submitter's username are part of the cache hash (a user's cache hit is their own run).
     pub async fn submit(
         &self,
         actor: &User,
@@ -273,7 +273,7 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
         }
         kind.validate_input(&input_payload)?;
         let hash = match &workflow {
-            Some(run) => workflow_hash(&spec.name, &run.collection, &input_payload),
+            Some(run) => workflow_hash(&spec.name, &run.collection, &run.username, &input_payload),
             None => PayloadHash::compute(spec.name.as_str(), &input_payload),
         };
         let worker_run = workflow.is_none();
