@@ -196,6 +196,14 @@ async fn a_browser_gets_an_html_page_of_links_with_every_name_escaped() {
         .unwrap_or_default()
         .to_owned();
     assert!(content_type.starts_with("text/html"), "{content_type}");
+    let vary: Vec<&str> = reply
+        .headers()
+        .get_all("vary")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect();
+    let vary = vary.join(", ");
+    assert!(vary.contains("Accept"), "Vary: {vary}");
     let page = reply.text().await.expect("text");
     assert!(page.contains("out.txt"), "{page}");
     assert!(page.contains(">tiles"), "{page}");

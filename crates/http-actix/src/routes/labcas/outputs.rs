@@ -157,12 +157,15 @@ async fn browse(
         .await
         .map_err(output_error)?;
     let listing = listing(state, folder);
+    // The same URL answers JSON or HTML by `Accept`: caches must keep them apart.
+    let mut reply = HttpResponse::Ok();
+    reply.insert_header((header::VARY, "Accept"));
     if wants_html(request) {
-        return Ok(HttpResponse::Ok()
+        return Ok(reply
             .content_type("text/html; charset=utf-8")
             .body(html_page(&listing)));
     }
-    Ok(HttpResponse::Ok().json(listing))
+    Ok(reply.json(listing))
 }
 
 /// Whether the caller asked for HTML rather than JSON (a browser's `Accept`).
