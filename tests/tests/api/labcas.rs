@@ -12,8 +12,11 @@ use reefguide_http_actix::config::{
 use reefguide_tests::TestApp;
 use reefguide_tests::labcas::{labcas_issuer, labcas_token};
 use reefguide_tests::test_support::TestBackend;
+use reqwest::Method;
 use rstest::rstest;
 use serde_json::{Value, json};
+
+use crate::labcas_callers::{Row, call_row};
 
 /// LabCAS tokens trusted; NEBRASKA (DAG `nebraska`, for thomas only) and OPEN (DAG `open`, for
 /// everyone) on Airflow; collection `images` offers both, `restricted` only NEBRASKA.
@@ -166,6 +169,73 @@ async fn each_caller_sees_the_workflows_and_data_selections_they_may_use(
     app.get("/labcas/data-selections/nope/workflows", Some(&thomas))
         .await
         .expect_error(404, "not_found");
+}
+
+/// Every catalog route for the acceptance's five callers (thomas is listed for NEBRASKA; ana, a
+/// user of our own tokens, is not): statuses, and the workflows each one is shown.
+#[tokio::test]
+async fn every_catalog_route_answers_each_of_the_five_callers() {
+    let app = TestApp::spawn_with(TestBackend::Sqlite, configure).await;
+    let (_, ana) = app.user("ana@example.com").await;
+    let tokens = [
+        Some(labcas_token("thomas")),
+        Some(labcas_token("mallory")),
+        Some(app.admin_token().await),
+        None,
+        Some(ana),
+    ];
+    let both = ["nebraska", "open"];
+    let rows: [(Row, Option<[&[&str]; 5]>); 5] = [
+        (
+            Row::new(
+                Method::GET,
+                "/labcas/workflows".into(),
+                [200, 200, 200, 401, 200],
+            ),
+            Some([&both, &["open"], &both, &[], &["open"]]),
+        ),
+        (
+            Row::new(
+                Method::GET,
+                "/labcas/workflows/nebraska".into(),
+                [200, 404, 200, 401, 404],
+            ),
+            None,
+        ),
+        (
+            Row::new(
+                Method::GET,
+                "/labcas/data-selections".into(),
+                [200, 200, 200, 401, 200],
+            ),
+            None,
+        ),
+        (
+            Row::new(
+                Method::GET,
+                "/labcas/data-selections/workflows?data_id=images".into(),
+                [200, 200, 200, 401, 200],
+            ),
+            Some([&both, &["open"], &both, &[], &["open"]]),
+        ),
+        (
+            Row::new(
+                Method::GET,
+                "/labcas/data-selections/restricted/workflows".into(),
+                [200, 200, 200, 401, 200],
+            ),
+            Some([&["nebraska"], &[], &["nebraska"], &[], &[]]),
+        ),
+    ];
+    for (row, shown) in rows {
+        let bodies = call_row(&app, &tokens, &row).await;
+        let Some(shown) = shown else { continue };
+        for (body, expected) in bodies.iter().zip(shown) {
+            if body["workflows"].is_array() {
+                assert_eq!(ids(&body["workflows"]), expected, "{body}");
+            }
+        }
+    }
 }
 
 /// A GET with `Authorization: <token>`, no scheme, as LabCAS's browser client may send it.

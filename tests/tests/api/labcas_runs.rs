@@ -14,6 +14,7 @@ use reefguide_tests::{TestApp, s3_test_bucket, s3_test_store};
 use rstest::rstest;
 use serde_json::{Value, json};
 
+use crate::labcas_callers::{CALLERS, Row, call_row};
 use crate::workflows::{configure_workflows, start_job_ids_at_random};
 
 const ECHO: &str = "/labcas/workflows/reefguide_echo";
@@ -430,72 +431,11 @@ async fn runs_are_refused_to_whoever_may_not_run_them(
         .expect_error(404, "not_found");
 }
 
-/// The five callers of the acceptance matrix, in the order of [`Row::expect`].
-const CALLERS: [&str; 5] = [
-    "thomas (LabCAS, listed)",
-    "mallory (LabCAS, not listed)",
-    "ADMIN",
-    "anonymous",
-    "ana (our RS256 token, listed)",
-];
-
-/// One route called by every caller: the statuses expected, in the order of [`CALLERS`].
-struct Row {
-    method: reqwest::Method,
-    path: String,
-    body: Option<Value>,
-    expect: [u16; 5],
-}
-
-impl Row {
-    fn new(method: reqwest::Method, path: String, expect: [u16; 5]) -> Self {
-        Self {
-            method,
-            path,
-            body: None,
-            expect,
-        }
-    }
-
-    fn with_body(mut self, body: Value) -> Self {
-        self.body = Some(body);
-        self
-    }
-}
-
-/// Calls `row` as each of the five callers (`tokens`, `None` for the anonymous one); asserts
-/// every status and returns the bodies.
-async fn call_row(app: &TestApp, tokens: &[Option<String>; 5], row: &Row) -> Vec<Value> {
-    let mut bodies = Vec::new();
-    for ((caller, token), expected) in CALLERS.iter().zip(tokens).zip(row.expect) {
-        let mut request = reqwest::Client::new()
-            .request(row.method.clone(), format!("{}{}", app.address, row.path));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = &row.body {
-            request = request.json(body);
-        }
-        let reply = request.send().await.expect("answered");
-        let status = reply.status().as_u16();
-        let body: Value = reply.json().await.unwrap_or(Value::Null);
-        assert_eq!(
-            status, expected,
-            "{} {} as {caller}: {body}",
-            row.method, row.path
-        );
-        if status >= 400 {
-            assert!(body["code"].is_string(), "a JSON error: {body}");
-        }
-        bodies.push(body);
-    }
-    bodies
-}
-
 /// labcas-contract §3's run and output routes for the acceptance's five callers: a LabCAS user
 /// listed for the workflow, one who is not, an ADMIN, an anonymous caller and a user of our own
 /// RS256 tokens (the catalog routes' matrix is in `labcas.rs`). Nobody but the run's user (and,
-/// for runs, an ADMIN) reaches a run or its folder; an ADMIN's own folder is theirs alone too.
+/// for runs and their jobs, an ADMIN) reaches a run, its job or its folder; an ADMIN's own
+/// folder is theirs alone too.
 #[tokio::test]
 async fn the_run_and_output_routes_answer_each_of_the_five_callers() {
     use reqwest::Method;
@@ -550,11 +490,26 @@ async fn the_run_and_output_routes_answer_each_of_the_five_callers() {
         totals,
         [&json!(2), &Value::Null, &json!(4), &Value::Null, &json!(1)]
     );
+    let job = run
+        .strip_prefix("reefguide-")
+        .and_then(|rest| rest.strip_suffix("-1"))
+        .expect("reefguide-<job id>-1");
     for row in [
         Row::new(
             Method::GET,
             format!("{runs}/{run}"),
             [200, 404, 200, 401, 404],
+        ),
+        // The run's job, through the ReefGuide routes.
+        Row::new(
+            Method::GET,
+            format!("/api/jobs/{job}"),
+            [200, 403, 200, 401, 403],
+        ),
+        Row::new(
+            Method::GET,
+            format!("/api/jobs/{job}/download"),
+            [200, 403, 200, 401, 403],
         ),
         Row::new(
             Method::POST,

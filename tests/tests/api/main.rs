@@ -12,6 +12,7 @@ mod jobs_concurrency;
 mod jobs_listing;
 mod jobs_workers;
 mod labcas;
+mod labcas_callers;
 mod labcas_outputs;
 mod labcas_runs;
 mod notes;
