@@ -162,6 +162,40 @@ while time.monotonic() < deadline:
 os._exit(0 if status is None else status if status >= 0 else 128 - status)
 "##;
 
+/// How to reach an Airflow's REST API (under `<url>/api/v1`) with basic auth.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// Its base URL, e.g. `http://127.0.0.1:40123`.
+    pub url: String,
+    /// A user allowed to use the REST API.
+    pub username: String,
+    /// That user's password.
+    pub password: String,
+}
+
+impl Access {
+    /// The Airflow named by `REEFGUIDE_TEST_AIRFLOW_URL`, `_USERNAME` and `_PASSWORD`, if the
+    /// URL is set (the user and password default to empty).
+    pub fn from_env() -> Option<Self> {
+        let url = std::env::var(URL_VAR).ok()?;
+        let var = |name| std::env::var(name).unwrap_or_default();
+        Some(Self {
+            url,
+            username: var(USERNAME_VAR),
+            password: var(PASSWORD_VAR),
+        })
+    }
+
+    /// The variables telling the tests where it is and how to log in.
+    pub fn env(&self) -> [(&'static str, String); 3] {
+        [
+            (URL_VAR, self.url.clone()),
+            (USERNAME_VAR, self.username.clone()),
+            (PASSWORD_VAR, self.password.clone()),
+        ]
+    }
+}
+
 /// A running Airflow (webserver and scheduler); stopped, every process reaped, and its metadata
 /// database dropped, on drop.
 pub struct Airflow {
@@ -177,12 +211,18 @@ impl Airflow {
     /// `<target_dir>/<run_dir>`, sets up a fresh `AIRFLOW_HOME` in it and a fresh metadata
     /// database on the Postgres of `admin_url` (migrated, with the admin user), starts the
     /// webserver on a free loopback port and the scheduler, and waits until the REST API answers
-    /// with a healthy scheduler and every test DAG listed.
+    /// with a healthy scheduler and every test DAG listed. Every Airflow process (and so every
+    /// task) also gets `task_env`, e.g. where the DAGs' S3 is ([`s3_task_env`]).
     ///
     /// # Errors
     /// When Python, the installation, Postgres, a setup command, a spawn or the readiness wait
     /// fails (naming the logs).
-    pub fn start(target_dir: &Path, run_dir: &str, admin_url: &str) -> anyhow::Result<Self> {
+    pub fn start(
+        target_dir: &Path,
+        run_dir: &str,
+        admin_url: &str,
+        task_env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let started = Instant::now();
         let venv = ensure_installed(target_dir)?;
         let installed = started.elapsed();
@@ -200,13 +240,18 @@ impl Airflow {
         // Before the processes: dropped after them when starting fails.
         let database = Arc::new(MetadataDatabase::create(admin_url)?);
         let airflow = venv.bin(AIRFLOW);
-        let env = airflow_env(
+        let mut env = airflow_env(
             airflow.parent().unwrap_or(Path::new(".")),
             &home,
             &dags,
             port,
             &database.sql_alchemy_conn,
             std::env::var_os("PATH"),
+        );
+        env.extend(
+            task_env
+                .iter()
+                .map(|(name, value)| (name.clone(), OsString::from(value))),
         );
         let launcher = Launcher::new(venv.bin("python"), airflow, env, &run_dir)?;
 
@@ -265,11 +310,16 @@ impl Airflow {
 
     /// The variables telling the tests where Airflow is and how to log in.
     pub fn test_env(&self) -> [(&'static str, String); 3] {
-        [
-            (URL_VAR, self.url.clone()),
-            (USERNAME_VAR, USERNAME.to_owned()),
-            (PASSWORD_VAR, self.password.clone()),
-        ]
+        self.access().env()
+    }
+
+    /// Where it is and how to log in.
+    pub fn access(&self) -> Access {
+        Access {
+            url: self.url.clone(),
+            username: USERNAME.to_owned(),
+            password: self.password.clone(),
+        }
     }
 
     /// Where the home and the logs are.
@@ -786,7 +836,7 @@ impl Signals {
 /// The virtual environment with the pinned Airflow, installing it first when needed. Each pin
 /// is passed to pip, so the environment's stamp records the pins themselves: it is reinstalled
 /// when they change, not when a comment does.
-fn ensure_installed(target_dir: &Path) -> anyhow::Result<Venv> {
+pub fn ensure_installed(target_dir: &Path) -> anyhow::Result<Venv> {
     let pins = requirement_lines(REQUIREMENTS)?;
     eprintln!(
         "xtask: Airflow {} ({} pinned packages) in {}",
@@ -983,17 +1033,33 @@ fn missing_dags(dags: &Value, expected: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The environment telling the test DAGs' S3 client (boto3) where the tests' S3 is: the
+/// endpoint, and the emulator's credentials and region unless xtask's environment sets them.
+pub fn s3_task_env(endpoint: &str) -> Vec<(String, String)> {
+    let defaults = crate::EMULATOR_AWS_DEFAULTS
+        .iter()
+        .filter(|(name, _)| std::env::var_os(name).is_none())
+        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()));
+    [("AWS_ENDPOINT_URL_S3".to_owned(), endpoint.to_owned())]
+        .into_iter()
+        .chain(defaults)
+        .collect()
+}
+
 /// `REEFGUIDE_TEST_AIRFLOW_URL` when set (`None`), else an Airflow started now in
 /// `<target_dir>/airflow-test`, its metadata database on the tests' Postgres (kept running until
 /// the returned guard is dropped, and stopped if xtask is interrupted).
 ///
 /// # Errors
 /// When Airflow cannot be started.
-pub fn for_tests(target_dir: &Path) -> anyhow::Result<Option<Airflow>> {
+pub fn for_tests(
+    target_dir: &Path,
+    task_env: &[(String, String)],
+) -> anyhow::Result<Option<Airflow>> {
     if std::env::var_os(URL_VAR).is_some() {
         return Ok(None);
     }
-    let airflow = Airflow::start(target_dir, TEST_RUN_DIR, &crate::postgres_url()?)
+    let airflow = Airflow::start(target_dir, TEST_RUN_DIR, &crate::postgres_url()?, task_env)
         .context("cannot start Airflow for the workflow tests")?;
     airflow.stop_on_signal()?;
     Ok(Some(airflow))
@@ -1006,7 +1072,15 @@ pub fn for_tests(target_dir: &Path) -> anyhow::Result<Option<Airflow>> {
 /// # Errors
 /// When Airflow cannot be started or dies.
 pub fn run_dev(target_dir: &Path) -> anyhow::Result<()> {
-    let airflow = Airflow::start(target_dir, DEV_RUN_DIR, &crate::postgres_url()?)?;
+    let s3 = std::env::var(crate::S3_ENDPOINT_VAR).ok();
+    if s3.is_none() {
+        eprintln!(
+            "xtask: {} is not set: the test DAGs can write only local outputs",
+            crate::S3_ENDPOINT_VAR
+        );
+    }
+    let task_env = s3.as_deref().map(s3_task_env).unwrap_or_default();
+    let airflow = Airflow::start(target_dir, DEV_RUN_DIR, &crate::postgres_url()?, &task_env)?;
     eprintln!(
         "xtask: Airflow at {} (REST API under /api/v1, user {USERNAME}), serving {}; home and \
          logs in {}, metadata database {}. For `cargo xtask test` in another shell:",

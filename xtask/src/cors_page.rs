@@ -17,13 +17,8 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -32,6 +27,7 @@ use serde_json::Value;
 
 use crate::bench::api;
 use crate::docs_page::{chromium_command, ensure_chromium};
+use crate::page_server::PageServer;
 use crate::server::{Profile, Server, ServerOptions, build_binary, with_scratch_server};
 
 /// The page: plain JavaScript, no external assets.
@@ -376,7 +372,7 @@ fn parse_cors_blocks(log: &str) -> Vec<String> {
 
 /// Runs headless Chromium on `url`, writing the DOM it dumps to `dom_file` and its log to
 /// `log_file`, and returns the DOM.
-fn load_page(
+pub(crate) fn load_page(
     chromium: &Path,
     url: &str,
     dom_file: &Path,
@@ -421,7 +417,7 @@ fn load_page(
 }
 
 /// What the page wrote into the DOM.
-struct PageOutcome {
+pub(crate) struct PageOutcome {
     /// The document title (`done` once the script has finished).
     title: String,
     /// `(element id, text)` of the origin, the API and every step.
@@ -478,13 +474,13 @@ impl PageOutcome {
 }
 
 /// The text between the first `start` and the next `end`.
-fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
+pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let after = &text[text.find(start)? + start.len()..];
     Some(&after[..after.find(end)?])
 }
 
 /// Undoes the entity escaping of serialised text content.
-fn unescape(text: &str) -> String {
+pub(crate) fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&quot;", "\"")
@@ -501,7 +497,7 @@ const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `value` percent-encoded for a query string.
-fn query_value(value: &str) -> String {
+pub(crate) fn query_value(value: &str) -> String {
     utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
@@ -546,122 +542,6 @@ impl Api {
     }
 }
 
-/// A static HTTP server on a free loopback port answering `GET /` (any query) with the page and
-/// everything else with 404; stopped on drop.
-struct PageServer {
-    port: u16,
-    stop: Arc<AtomicBool>,
-    loads: Arc<AtomicUsize>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl PageServer {
-    /// Binds `127.0.0.1:0` and serves `html` from a thread.
-    fn start(html: &'static str) -> anyhow::Result<Self> {
-        let listener =
-            TcpListener::bind("127.0.0.1:0").context("cannot bind the page server's port")?;
-        let port = listener.local_addr()?.port();
-        listener
-            .set_nonblocking(true)
-            .context("cannot make the page server's listener non-blocking")?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let loads = Arc::new(AtomicUsize::new(0));
-        let thread = std::thread::Builder::new()
-            .name("cors-page-server".to_owned())
-            .spawn({
-                let stop = Arc::clone(&stop);
-                let loads = Arc::clone(&loads);
-                move || serve(&listener, html, &stop, &loads)
-            })
-            .context("cannot start the page server's thread")?;
-        Ok(Self {
-            port,
-            stop,
-            loads,
-            thread: Some(thread),
-        })
-    }
-
-    /// `http://127.0.0.1:<port>`, the page's origin.
-    fn origin(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// How many times the page has been served.
-    fn loads(&self) -> usize {
-        self.loads.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for PageServer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// Accepts connections until `stop`, answering each on its own thread (a browser may open
-/// connections it never uses).
-fn serve(listener: &TcpListener, html: &'static str, stop: &AtomicBool, loads: &Arc<AtomicUsize>) {
-    while !stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let loads = Arc::clone(loads);
-                let spawned = std::thread::Builder::new()
-                    .name("cors-page-connection".to_owned())
-                    .spawn(move || {
-                        // A connection the browser drops unused is no error worth reporting.
-                        let _ = answer(stream, html, &loads);
-                    });
-                if let Err(error) = spawned {
-                    eprintln!("xtask: the page server cannot answer a connection: {error}");
-                }
-            }
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(error) => {
-                eprintln!("xtask: the page server stopped: {error}");
-                return;
-            }
-        }
-    }
-}
-
-/// Reads one request from `stream` and answers it (`Connection: close`).
-fn answer(mut stream: TcpStream, html: &str, loads: &AtomicUsize) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request = Vec::new();
-    let mut buffer = [0_u8; 1024];
-    while !request.windows(4).any(|window| window == b"\r\n\r\n") && request.len() < 65_536 {
-        let read = stream.read(&mut buffer)?;
-        if read == 0 {
-            return Ok(());
-        }
-        request.extend_from_slice(&buffer[..read]);
-    }
-    let request = String::from_utf8_lossy(&request);
-    let mut request_line = request.lines().next().unwrap_or_default().split(' ');
-    let (method, target) = (request_line.next(), request_line.next().unwrap_or_default());
-    let path = target.split('?').next().unwrap_or_default();
-    let (status, content_type, body) = if method == Some("GET") && path == "/" {
-        loads.fetch_add(1, Ordering::SeqCst);
-        ("200 OK", "text/html; charset=utf-8", html)
-    } else {
-        ("404 Not Found", "text/plain; charset=utf-8", "not found\n")
-    };
-    write!(
-        stream,
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Cache-Control: no-store\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )?;
-    stream.flush()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,24 +584,5 @@ mod tests {
             "http%3A%2F%2F127.0.0.1%3A80"
         );
         assert_eq!(query_value("a@b.test"), "a%40b.test");
-    }
-
-    #[test]
-    fn the_page_server_serves_the_page_on_its_origin() -> anyhow::Result<()> {
-        let server = PageServer::start("<p>page</p>")?;
-        let fetch = |path: &str| -> anyhow::Result<String> {
-            let mut stream = TcpStream::connect(("127.0.0.1", server.port))?;
-            write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")?;
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer)?;
-            Ok(answer)
-        };
-        let page = fetch("/?api=x")?;
-        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
-        assert!(page.ends_with("<p>page</p>"), "{page}");
-        assert!(fetch("/favicon.ico")?.starts_with("HTTP/1.1 404"));
-        assert_eq!(server.loads(), 1);
-        assert!(server.origin().starts_with("http://127.0.0.1:"));
-        Ok(())
     }
 }

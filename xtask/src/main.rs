@@ -4,6 +4,8 @@
 //!   a real Apache Airflow (workflows), see [`test`].
 //! - `airflow`: the tests' Airflow, running until Ctrl-C, see [`airflow`].
 //! - `docs-page`: the docs page renders offline in headless Chromium, see [`docs_page`].
+//! - `cors-page`: CORS in headless Chromium, see [`cors_page`].
+//! - `labcas-page`: LabCAS's browser client, in headless Chromium, see [`labcas_page`].
 //! - `fuzz-api`: schemathesis against the running server's OpenAPI document, see [`fuzz`].
 //! - `chaos`: the server killed and restarted under SDK workers loses no job, see [`chaos`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
@@ -14,7 +16,9 @@ mod chaos;
 mod cors_page;
 mod docs_page;
 mod fuzz;
+mod labcas_page;
 mod moto;
+mod page_server;
 mod python;
 mod server;
 
@@ -63,6 +67,13 @@ enum Task {
     /// and submits a job with fetch under `*` and a listed origin, and is blocked when only
     /// another origin is listed.
     CorsPage,
+    /// Check in headless Chromium that LabCAS's browser client works: a page on another local
+    /// origin, calling the LabCAS routes as that client does (bare token, JSON body without
+    /// Content-Type), lists a data selection's workflows, runs `reefguide_echo` on the tests'
+    /// Airflow, follows the run in its run table and opens its data folder from the table's link.
+    /// Uses REEFGUIDE_TEST_AIRFLOW_URL (with `_USERNAME` and `_PASSWORD`) when set, else starts
+    /// the tests' Airflow for the check.
+    LabcasPage,
     /// Fuzz the API against its own OpenAPI document with schemathesis (installed once into
     /// target/api-venv), as anonymous, USER, WORKER and ADMIN callers, on a fresh Postgres
     /// database; also validates the document as OpenAPI 3.1.
@@ -107,6 +118,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Airflow => airflow::run_dev(&target_dir()),
         Task::DocsPage => docs_page::run_check(&postgres_url()?),
         Task::CorsPage => cors_page::run_check(&postgres_url()?),
+        Task::LabcasPage => {
+            let started = airflow::for_tests(&target_dir(), &[])?;
+            let access = started
+                .as_ref()
+                .map(Airflow::access)
+                .or_else(airflow::Access::from_env)
+                .context("Airflow neither started nor named")?;
+            labcas_page::run_check(&postgres_url()?, &access)
+        }
         Task::FuzzApi { max_examples, seed } => {
             fuzz::run(&postgres_url()?, &fuzz::FuzzOptions { max_examples, seed })
         }
@@ -134,37 +154,38 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     eprintln!("xtask: testing against Postgres at {address}");
     let target = target_dir();
-    // Both take a while to start (Airflow the longer): side by side.
-    let (s3, workflows) = std::thread::scope(|scope| {
-        let workflows = scope.spawn(|| airflow::for_tests(&target));
+    // Airflow's tasks write to the S3 emulator, so moto runs first; Airflow's installation (the
+    // long part on a fresh machine) goes on meanwhile.
+    let (s3, installed) = std::thread::scope(|scope| {
+        let installed = scope.spawn(|| airflow::ensure_installed(&target).map(drop));
         let s3 = s3_endpoint();
-        let workflows = workflows
+        let installed = installed
             .join()
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("starting Airflow panicked")));
-        (s3, workflows)
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("installing Airflow panicked")));
+        (s3, installed)
     });
     let (s3_endpoint, _moto) = s3?;
-    let airflow = workflows?;
+    installed?;
+    let airflow = airflow::for_tests(&target, &airflow::s3_task_env(&s3_endpoint))?;
     eprintln!("xtask: testing S3 against {s3_endpoint}");
-    let airflow_url = airflow.as_ref().map_or_else(
-        || std::env::var(airflow::URL_VAR).unwrap_or_default(),
-        |airflow| airflow.url().to_owned(),
-    );
-    eprintln!("xtask: testing workflows against Airflow at {airflow_url}");
+    let access = airflow
+        .as_ref()
+        .map(Airflow::access)
+        .or_else(airflow::Access::from_env)
+        .context("Airflow neither started nor named")?;
+    eprintln!("xtask: testing workflows against Airflow at {}", access.url);
     let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     command
         .args(cargo_test_args(args))
         .env("REEFGUIDE_TEST_DATABASE_URL", &url)
         .env(S3_ENDPOINT_VAR, &s3_endpoint)
-        .envs(airflow.iter().flat_map(Airflow::test_env));
+        .envs(access.env());
     for (name, value) in EMULATOR_AWS_DEFAULTS {
         if std::env::var_os(name).is_none() {
             command.env(name, value);
         }
     }
     let status = command.status().context("cannot run cargo test")?;
-    drop(_moto);
-    drop(airflow);
     let mut failed = Vec::new();
     if !status.success() {
         failed.push("cargo test".to_owned());
@@ -174,6 +195,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         let checks: &[(&str, &dyn Fn() -> anyhow::Result<()>)] = &[
             ("docs-page", &|| docs_page::run_check(&url)),
             ("cors-page", &|| cors_page::run_check(&url)),
+            ("labcas-page", &|| labcas_page::run_check(&url, &access)),
             ("fuzz-api", &|| fuzz::run(&url, &fuzz::FuzzOptions::CI)),
             ("chaos", &|| chaos::run(&url)),
         ];
@@ -185,6 +207,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             }
         }
     }
+    drop(_moto);
+    drop(airflow);
     if !failed.is_empty() {
         bail!("failed: {}", failed.join(", "));
     }
@@ -212,10 +236,10 @@ fn cargo_test_args(args: &[String]) -> Vec<String> {
 }
 
 /// The variable naming the S3 endpoint of the tests.
-const S3_ENDPOINT_VAR: &str = "S3_ENDPOINT_URL";
+pub(crate) const S3_ENDPOINT_VAR: &str = "S3_ENDPOINT_URL";
 
 /// AWS settings given to the tests when not set already (moto accepts any credentials).
-const EMULATOR_AWS_DEFAULTS: [(&str, &str); 3] = [
+pub(crate) const EMULATOR_AWS_DEFAULTS: [(&str, &str); 3] = [
     ("AWS_ACCESS_KEY_ID", "testing"),
     ("AWS_SECRET_ACCESS_KEY", "testing"),
     ("AWS_REGION", "us-east-1"),
