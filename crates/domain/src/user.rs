@@ -100,9 +100,21 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A password hash in PHC string format, as produced by the password hasher port.
+/// A password hash in PHC string format, as produced by the password hasher port, or a bcrypt
+/// hash (`$2a$`/`$2b$`/`$2y$`, modular crypt format) kept from an imported ReefGuide account.
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
+
+/// How a stored password hash was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashScheme {
+    /// argon2id (PHC `$argon2id$…`): what this service makes.
+    Argon2id,
+    /// bcrypt (`$2a$`, `$2b$` or `$2y$`): ReefGuide's; verified, then replaced at the next login.
+    Bcrypt,
+    /// Anything else: never verifies.
+    Unknown,
+}
 
 impl PasswordHash {
     /// Wraps a PHC string read from storage or produced by a hasher.
@@ -113,6 +125,27 @@ impl PasswordHash {
     /// The PHC string.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// How it was made, from its prefix.
+    pub fn scheme(&self) -> HashScheme {
+        let hash = self.0.as_str();
+        if hash.starts_with("$argon2id$") {
+            HashScheme::Argon2id
+        } else if ["$2a$", "$2b$", "$2y$"]
+            .iter()
+            .any(|prefix| hash.starts_with(prefix))
+        {
+            HashScheme::Bcrypt
+        } else {
+            HashScheme::Unknown
+        }
+    }
+
+    /// Whether it should be replaced by a fresh argon2id hash once the password is known (at a
+    /// successful login): a bcrypt hash should.
+    pub fn needs_rehash(&self) -> bool {
+        self.scheme() == HashScheme::Bcrypt
     }
 }
 
@@ -261,6 +294,24 @@ pub struct UserCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hash_knows_its_scheme() {
+        let scheme = |hash: &str| PasswordHash::from_phc(hash.to_owned()).scheme();
+        assert_eq!(
+            scheme("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"),
+            HashScheme::Argon2id
+        );
+        for bcrypt in ["$2a$10$abc", "$2b$10$abc", "$2y$12$abc"] {
+            assert_eq!(scheme(bcrypt), HashScheme::Bcrypt, "{bcrypt}");
+        }
+        for other in ["", "$argon2i$v=19$x", "$1$md5", "plain"] {
+            assert_eq!(scheme(other), HashScheme::Unknown, "{other}");
+        }
+        assert!(PasswordHash::from_phc("$2a$10$abc".into()).needs_rehash());
+        assert!(!PasswordHash::from_phc("$argon2id$v=19$x".into()).needs_rehash());
+        assert!(!PasswordHash::from_phc("plain".into()).needs_rehash());
+    }
     use rstest::rstest;
 
     #[rstest]

@@ -388,3 +388,55 @@ async fn login_is_rate_limited_per_address(#[values(TestBackend::Sqlite)] backen
     .await
     .expect_error(429, "rate_limited");
 }
+
+/// An account imported from ReefGuide keeps its bcrypt hash (`$2a$`/`$2b$`, cost 10): its user
+/// logs in with their old password, and that login replaces the hash with an argon2id one.
+#[rstest]
+#[tokio::test]
+async fn a_bcrypt_password_works_once_and_becomes_argon2id(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+    #[values(bcrypt::Version::TwoA, bcrypt::Version::TwoB)] version: bcrypt::Version,
+) {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    let app = TestApp::spawn(backend).await;
+    let id = app.register("imported@example.com", "a-new-password").await;
+    let bcrypt_hash = bcrypt::hash_with_result("the old reefguide password", 10)
+        .expect("bcrypt")
+        .format_for_version(version);
+    let db = app.sql().await;
+    let stored_hash = || async {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!("SELECT password_hash FROM users WHERE id = {id}"),
+            ))
+            .await
+            .expect("query")
+            .expect("the user");
+        row.try_get::<String>("", "password_hash").expect("a hash")
+    };
+    db.execute_unprepared(&format!(
+        "UPDATE users SET password_hash = '{bcrypt_hash}' WHERE id = {id}"
+    ))
+    .await
+    .expect("the imported hash stored");
+
+    let login = |password: &'static str| {
+        app.post(
+            "/api/auth/login",
+            None,
+            json!({"email": "imported@example.com", "password": password}),
+        )
+    };
+    login("not the old password").await.expect(401);
+    assert_eq!(
+        stored_hash().await,
+        bcrypt_hash,
+        "a failed login changes nothing"
+    );
+    login("the old reefguide password").await.expect(200);
+    let upgraded = stored_hash().await;
+    assert!(upgraded.starts_with("$argon2id$"), "{upgraded}");
+    login("the old reefguide password").await.expect(200);
+    login("a-new-password").await.expect(401);
+}

@@ -1,4 +1,6 @@
-//! argon2id password hashing off the async executor, with bounded concurrency.
+//! argon2id password hashing off the async executor, with bounded concurrency; bcrypt hashes
+//! kept from imported ReefGuide accounts are verified too (and replaced at the next login by the
+//! auth service).
 
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use argon2::password_hash::{
 };
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
-use reefguide_domain::{Password, PasswordHash};
+use reefguide_domain::{HashScheme, Password, PasswordHash};
 use reefguide_ports::PasswordHasher;
 use tokio::sync::Semaphore;
 
@@ -109,6 +111,12 @@ fn verify_blocking(argon2: &Argon2<'_>, password: &str, phc: &str) -> anyhow::Re
     Ok(argon2.verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
+/// Checks `password` against a bcrypt hash as ReefGuide's bcrypt libraries do (the first 72
+/// bytes of the password count).
+fn verify_bcrypt(password: &str, hash: &str) -> anyhow::Result<bool> {
+    bcrypt::verify(password, hash).map_err(|e| anyhow!("stored bcrypt hash is not valid: {e}"))
+}
+
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
@@ -126,6 +134,9 @@ impl PasswordHasher for Argon2Hasher {
         let password = password.clone();
 
         self.run(move |inner| match stored {
+            Some(hash) if hash.scheme() == HashScheme::Bcrypt => {
+                verify_bcrypt(password.expose(), hash.as_str())
+            }
             Some(phc) => verify_blocking(&inner.argon2, password.expose(), phc.as_str()),
             None => {
                 verify_blocking(&inner.argon2, password.expose(), &inner.dummy_hash).map(|_| false)
@@ -169,6 +180,39 @@ mod tests {
                 .verify(&password("wrong horse!"), Some(hash.clone()))
                 .await
                 .expect("verify")
+        );
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_of_every_prefix_verify() {
+        let hasher = cheap();
+        let made = bcrypt::hash_with_result("correct horse", 4).expect("bcrypt");
+        for version in [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ] {
+            let hash = PasswordHash::from_phc(made.format_for_version(version));
+            assert_eq!(hash.scheme(), HashScheme::Bcrypt);
+            assert!(
+                hasher
+                    .verify(&password("correct horse"), Some(hash.clone()))
+                    .await
+                    .expect("verify")
+            );
+            assert!(
+                !hasher
+                    .verify(&password("wrong horse!"), Some(hash))
+                    .await
+                    .expect("verify")
+            );
+        }
+        let corrupt = PasswordHash::from_phc("$2a$10$short".into());
+        assert!(
+            hasher
+                .verify(&password("correct horse"), Some(corrupt))
+                .await
+                .is_err()
         );
     }
 

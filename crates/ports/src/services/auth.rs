@@ -147,10 +147,13 @@ where
         };
         let stored = credentials.as_ref().map(|c| c.password_hash.clone());
         let verified = self.hasher.verify(&password, stored).await?;
-        let user = match credentials {
-            Some(credentials) if verified => credentials.user,
+        let (user, stored) = match credentials {
+            Some(credentials) if verified => (credentials.user, credentials.password_hash),
             _ => return Err(LoginError::InvalidCredentials),
         };
+        if stored.needs_rehash() {
+            self.rehash(&user, &password).await;
+        }
 
         let now = self.clock.now();
         let access = self.tokens.issue(&user, now)?;
@@ -160,6 +163,22 @@ where
             access_token: access.token,
             refresh_token,
         })
+    }
+
+    /// Replaces `user`'s stored hash of an older scheme (an imported ReefGuide account's bcrypt)
+    /// with an argon2id hash of the password just verified. A failure leaves the old hash, which
+    /// still works, and is logged: it never fails the login.
+    async fn rehash(&self, user: &User, password: &Password) {
+        let replaced = match self.hasher.hash(password).await {
+            Ok(hash) => self.store.set_password_hash(user.id, &hash).await,
+            Err(error) => Err(error),
+        };
+        match replaced {
+            Ok(_) => tracing::info!(user_id = %user.id, "password hash upgraded to argon2id"),
+            Err(error) => {
+                tracing::warn!(user_id = %user.id, "could not upgrade the password hash: {error:#}");
+            }
+        }
     }
 
     /// Exchanges a refresh token for a new access token (and, under rotation, a successor refresh
@@ -362,6 +381,7 @@ mod tests {
     use mockall::predicate::{always, eq};
     use reefguide_domain::AccessClaims;
     use reefguide_domain::auth::errors::TokenRejection;
+    use reefguide_domain::{PasswordHash, UserCredentials};
 
     mockall::mock! {
         Tokens {}
@@ -439,6 +459,66 @@ mod tests {
         );
         let result = auth.login("not an email", "whatever-pass").await;
         assert!(matches!(result, Err(LoginError::InvalidCredentials)));
+    }
+
+    /// A store holding ana with `hash`, accepting a login (refresh token and log).
+    fn store_for_login(hash: &'static str) -> MockStore {
+        let mut store = MockStore::new();
+        store
+            .expect_find_credentials_by_email()
+            .returning(move |_| {
+                Ok(Some(UserCredentials {
+                    password_hash: PasswordHash::from_phc(hash.into()),
+                    ..credentials()
+                }))
+            });
+        store.expect_insert_refresh_token().returning(|_| Ok(()));
+        store.expect_append_user_log().returning(|_| Ok(()));
+        store
+    }
+
+    #[rstest::rstest]
+    #[case::bcrypt_is_replaced("$2a$10$imported", 1)]
+    #[case::argon2id_is_kept("$argon2id$v=19$current", 0)]
+    #[tokio::test]
+    async fn a_login_replaces_an_imported_bcrypt_hash_with_argon2id(
+        #[case] stored: &'static str,
+        #[case] rehashes: usize,
+    ) {
+        let mut store = store_for_login(stored);
+        store
+            .expect_set_password_hash()
+            .withf(|id, hash| id.get() == 7 && hash.as_str() == "$argon2id$fresh")
+            .times(rehashes)
+            .returning(|_, _| Ok(true));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        hasher
+            .expect_hash()
+            .times(rehashes)
+            .returning(|_| Ok(PasswordHash::from_phc("$argon2id$fresh".into())));
+        let auth = service(store, hasher, issuing_tokens(), AuthSettings::default());
+        auth.login("ana@example.com", "right-password")
+            .await
+            .expect("login");
+    }
+
+    #[tokio::test]
+    async fn a_failed_hash_upgrade_never_fails_the_login() {
+        let mut store = store_for_login("$2b$10$imported");
+        store
+            .expect_set_password_hash()
+            .times(1)
+            .returning(|_, _| Err(anyhow::anyhow!("database gone")));
+        let mut hasher = MockPasswordHasher::new();
+        hasher.expect_verify().returning(|_, _| Ok(true));
+        hasher
+            .expect_hash()
+            .returning(|_| Ok(PasswordHash::from_phc("$argon2id$fresh".into())));
+        let auth = service(store, hasher, issuing_tokens(), AuthSettings::default());
+        auth.login("ana@example.com", "right-password")
+            .await
+            .expect("login despite the failed upgrade");
     }
 
     #[tokio::test]
