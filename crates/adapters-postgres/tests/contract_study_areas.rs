@@ -12,7 +12,8 @@ use reefguide_adapters_postgres::SeaOrmStore;
 use reefguide_adapters_postgres::test_support::TestBackend;
 use reefguide_domain::geometry::{BoundingBox, PolygonGeometry, PolygonLimits};
 use reefguide_domain::{
-    Email, Note, NoteContent, NoteId, PasswordHash, Polygon, PolygonId, Roles, User, UserId,
+    Email, Note, NoteContent, NoteId, PasswordHash, Polygon, PolygonId, PolygonShape, Roles, User,
+    UserId,
 };
 use reefguide_ports::{NewUser, NoteRepository, PolygonQuery, PolygonRepository, UserRepository};
 use rstest::rstest;
@@ -153,7 +154,7 @@ async fn polygon_round_trips(
 
     let created = create_polygon(store, owner.id, &shape).await;
     assert_eq!(created.owner, owner.id);
-    assert_eq!(created.geometry, shape);
+    assert_eq!(created.shape, PolygonShape::Valid(shape.clone()));
 
     let found = store
         .find_polygon(created.id)
@@ -162,9 +163,9 @@ async fn polygon_round_trips(
         .expect("found");
     assert_eq!(found, created);
     // The GeoJSON comes back as given: integers stay integers, decimals stay decimals.
-    assert_eq!(found.geometry.to_geojson(), geojson);
-    assert_eq!(found.geometry.to_geojson().to_string(), geojson.to_string());
-    assert_eq!(found.geometry.bbox(), shape.bbox());
+    assert_eq!(found.shape.to_geojson(), geojson);
+    assert_eq!(found.shape.to_geojson().to_string(), geojson.to_string());
+    assert_eq!(found.shape.bbox(), Some(shape.bbox()));
 
     let listed = store
         .list_polygons(&query(None, None, 10, 0))
@@ -212,7 +213,7 @@ async fn stored_polygons_ignore_the_current_limits(
         .await
         .expect("stored geometry is readable whatever the limits")
         .expect("found");
-    assert_eq!(found.geometry, shape);
+    assert_eq!(found.shape, PolygonShape::Valid(shape));
 }
 
 #[rstest]
@@ -235,7 +236,7 @@ async fn update_replaces_geometry_and_bbox(
     assert_eq!(updated.id, created.id);
     assert_eq!(updated.owner, owner.id);
     assert_eq!(updated.created_at, created.created_at);
-    assert_eq!(updated.geometry, moved);
+    assert_eq!(updated.shape, PolygonShape::Valid(moved.clone()));
     assert_eq!(
         store.find_polygon(created.id).await.expect("query"),
         Some(updated)

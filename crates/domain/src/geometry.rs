@@ -1,8 +1,10 @@
 //! Validated GeoJSON polygons and lon/lat bounding boxes (contract §5, "Geometry validation").
 //!
-//! [`PolygonGeometry::parse`] is the only way to get a [`PolygonGeometry`], so a stored polygon is
-//! always a GeoJSON `Polygon` that is OGC-valid. Checks run cheapest first and stop at the first
-//! problem:
+//! [`PolygonGeometry::parse`] (or, for imports, [`PolygonGeometry::parse_without_limits`]) is the
+//! only way to get a [`PolygonGeometry`], so a polygon stored through this service is always a
+//! GeoJSON `Polygon` that is OGC-valid; an imported polygon whose geometry is refused is kept as
+//! [`PolygonShape::Invalid`](crate::polygon::PolygonShape::Invalid) instead. Checks run cheapest
+//! first and stop at the first problem:
 //!
 //! 1. structure: a JSON object, `type` `"Polygon"`, `coordinates` an array of rings;
 //! 2. limits ([`PolygonLimits`]): rings, then positions over all rings (counted from the array
@@ -46,6 +48,16 @@ pub struct PolygonLimits {
     pub max_positions: usize,
     /// Most rings, the shell included.
     pub max_rings: usize,
+}
+
+impl PolygonLimits {
+    /// No limit at all (for geometry read back or imported, never for a request).
+    const fn unlimited() -> Self {
+        Self {
+            max_positions: usize::MAX,
+            max_rings: usize::MAX,
+        }
+    }
 }
 
 impl Default for PolygonLimits {
@@ -95,16 +107,19 @@ impl PolygonGeometry {
         Self::assemble(coordinates, parsed)
     }
 
+    /// Validates a geometry with every rule of [`PolygonGeometry::parse`] but no size limits:
+    /// for geometry stored before this service existed (an import), which no deployment's
+    /// limits applied to. Unlike [`PolygonGeometry::from_stored`], topology is checked in full.
+    pub fn parse_without_limits(value: &Value) -> Result<Self, GeometryError> {
+        Self::parse(value, PolygonLimits::unlimited())
+    }
+
     /// Reads back a geometry that [`PolygonGeometry::parse`] accepted when it was stored. The
     /// structure is checked again (a corrupt row is an error, never a panic), but the topology
     /// checks, the costly part, are not repeated on every read, and no size limits apply (they
     /// may have been lowered since the polygon was stored).
     pub fn from_stored(value: &Value) -> Result<Self, GeometryError> {
-        let unlimited = PolygonLimits {
-            max_positions: usize::MAX,
-            max_rings: usize::MAX,
-        };
-        let (coordinates, parsed) = parse_structure(value, unlimited)?;
+        let (coordinates, parsed) = parse_structure(value, PolygonLimits::unlimited())?;
         Self::assemble(coordinates, parsed)
     }
 

@@ -1,15 +1,18 @@
 //! Contract §5: polygons. Owner-scoped CRUD, geometry validation, listing with pagination and a
-//! bounding-box filter, GeoJSON and KML export, and the rule that no user can reach another
-//! user's polygon by any route.
+//! bounding-box filter, GeoJSON and KML export, the rule that no user can reach another
+//! user's polygon by any route, and polygons imported with invalid geometry (issue 26): readable,
+//! listed, exported, annotated and deletable, marked with `invalidReason`, and only ever updated
+//! to a valid geometry.
 
 use geojson::{FeatureCollection, GeoJson};
 use quick_xml::Reader;
 use quick_xml::events::Event;
-use reefguide_domain::Role;
+use reefguide_domain::{PolygonShape, Role};
 use reefguide_tests::test_support::TestBackend;
 use reefguide_tests::{Reply, TestApp};
 use reqwest::Method;
 use rstest::rstest;
+use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 
 // ---------------------------------------------------------------------------------------------
@@ -410,9 +413,10 @@ async fn create_returns_the_polygon_as_submitted(
         .collect();
     let mut sorted = keys.clone();
     sorted.sort_unstable();
+    // R1's fields, and the invalid mark (issue 26), null on every polygon created here.
     assert_eq!(
         sorted,
-        ["created_at", "id", "polygon", "user_id"],
+        ["created_at", "id", "invalidReason", "polygon", "user_id"],
         "{keys:?}"
     );
     let id = stored["id"].as_i64().expect("id");
@@ -420,6 +424,7 @@ async fn create_returns_the_polygon_as_submitted(
     assert_eq!(stored["user_id"], json!(ana));
     assert!(is_timestamp(&stored["created_at"]), "{}", reply.text);
     assert_eq!(stored["polygon"], geometry);
+    assert_eq!(stored["invalidReason"], Value::Null);
 
     let read = app.get(&path(id), Some(&token)).await.expect(200);
     assert_eq!(read.body, reply.body);
@@ -1652,4 +1657,270 @@ async fn kml_export_is_a_document_with_one_placemark_per_visible_polygon(
         .await
         .expect(200);
     assert_eq!(parse_kml(&admins_kml).count("Placemark"), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Invalid (imported) polygons
+// ---------------------------------------------------------------------------------------------
+
+/// A self-intersecting ring.
+fn bow_tie() -> Value {
+    polygon(json!([[[0, 0], [2, 2], [2, 0], [0, 2], [0, 0]]]))
+}
+
+/// Plants a polygon of `owner` as the ReefGuide import writes one whose geometry `stored` our
+/// validation refuses: the JSON as it was, the reason `PolygonShape::from_imported` gives, no
+/// bounding box. Returns its id and the reason.
+async fn plant_invalid(app: &TestApp, owner: i64, stored: &Value) -> (i64, String) {
+    let (shape, _) = PolygonShape::from_imported(stored);
+    let reason = shape
+        .invalid_reason()
+        .unwrap_or_else(|| panic!("{stored} is valid"))
+        .to_owned();
+    let db = app.sql().await;
+    let sql = format!(
+        "INSERT INTO polygons (user_id, polygon, created_at, updated_at, invalid_reason) \
+         VALUES ({owner}, '{}', '2026-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00', '{}') \
+         RETURNING id",
+        shape.to_geojson().to_string().replace('\'', "''"),
+        reason.replace('\'', "''"),
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("planted")
+        .expect("a row");
+    let id: i32 = row.try_get("", "id").expect("an id");
+    (i64::from(id), reason)
+}
+
+/// The polygon of a `{"polygon": {…}}` reply, asserting its invalid mark.
+#[track_caller]
+fn assert_marked(reply: &Reply, stored: &Value, reason: Option<&str>) {
+    let polygon = &reply.body["polygon"];
+    assert_eq!(polygon["polygon"], *stored, "{}", reply.text);
+    assert_eq!(polygon["invalidReason"], json!(reason), "{}", reply.text);
+}
+
+#[rstest]
+#[tokio::test]
+async fn invalid_imported_polygons_are_readable_listed_exported_annotated_and_deletable(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (ana_id, ana) = app.user("ana@example.com").await;
+    let valid = create(&app, &ana, &square(146, -18, 1)).await;
+    let empty_ring = polygon(json!([[]]));
+    let (bow, bow_reason) = plant_invalid(&app, ana_id, &bow_tie()).await;
+    let (empty, empty_reason) = plant_invalid(&app, ana_id, &empty_ring).await;
+    let (number, number_reason) = plant_invalid(&app, ana_id, &json!(42)).await;
+    assert_eq!(bow_reason, "ring 0 self-intersects near (1, 1)");
+    assert_eq!(
+        empty_reason,
+        "ring 0 has 0 positions; a ring needs at least 4"
+    );
+    assert_eq!(number_reason, "geometry must be a JSON object");
+
+    // Read: the JSON as stored, the reason; valid polygons say null.
+    let reply = app.get(&path(valid), Some(&ana)).await.expect(200);
+    assert_marked(&reply, &square(146, -18, 1), None);
+    for (id, stored, reason) in [
+        (bow, bow_tie(), &bow_reason),
+        (empty, empty_ring.clone(), &empty_reason),
+        (number, json!(42), &number_reason),
+    ] {
+        let reply = app.get(&path(id), Some(&ana)).await.expect(200);
+        assert_marked(&reply, &stored, Some(reason));
+        let polygon = &reply.body["polygon"];
+        assert_eq!(polygon["id"], json!(id));
+        assert_eq!(polygon["user_id"], json!(ana_id));
+        assert!(is_timestamp(&polygon["created_at"]), "{}", reply.text);
+    }
+
+    // Listed without a bounding box; never with one (they have none).
+    let list = app.get("/api/polygons", Some(&ana)).await.expect(200);
+    assert_eq!(listed_ids(&list), [valid, bow, empty, number]);
+    assert_eq!(list.body["pagination"]["total"], json!(4));
+    assert_eq!(list.body["polygons"][0]["invalidReason"], Value::Null);
+    assert_eq!(list.body["polygons"][1]["polygon"], bow_tie());
+    assert_eq!(list.body["polygons"][1]["invalidReason"], json!(bow_reason));
+    assert_eq!(list.body["polygons"][3]["polygon"], json!(42));
+    for bbox in ["-180,-90,180,90", "-1,-1,3,3"] {
+        let reply = app
+            .get(&format!("/api/polygons?bbox={bbox}"), Some(&ana))
+            .await
+            .expect(200);
+        let expected: &[i64] = if bbox.starts_with("-180") {
+            &[valid]
+        } else {
+            &[]
+        };
+        assert_eq!(listed_ids(&reply), expected, "{bbox}");
+        assert_eq!(
+            reply.body["pagination"]["total"],
+            json!(expected.len()),
+            "{bbox}"
+        );
+    }
+
+    // Annotated like any polygon.
+    let note = add_note(&app, &ana, bow, "fix the crossing").await;
+    let notes = app
+        .get(&format!("/api/notes/{bow}"), Some(&ana))
+        .await
+        .expect(200);
+    assert_eq!(note_ids(&notes), [note]);
+
+    // Exported: GeoJSON that parses, the stored geometry when it is a GeoJSON geometry
+    // (the bow-tie, the empty ring), else null (the number); the reason in the properties.
+    let reply = app
+        .get("/api/polygons?format=geojson", Some(&ana))
+        .await
+        .expect(200);
+    let collection = feature_collection(&reply);
+    assert_eq!(feature_ids(&collection), [valid, bow, empty, number]);
+    let features = &reply.body["features"];
+    assert_eq!(features[0]["geometry"], square(146, -18, 1));
+    assert_eq!(features[0]["properties"]["invalidReason"], Value::Null);
+    assert_eq!(features[1]["geometry"], bow_tie());
+    assert_eq!(
+        features[1]["properties"]["invalidReason"],
+        json!(bow_reason)
+    );
+    assert_eq!(
+        features[1]["properties"]["notes"][0]["content"],
+        json!("fix the crossing")
+    );
+    assert_eq!(features[2]["geometry"], empty_ring);
+    assert_eq!(features[3]["geometry"], Value::Null);
+    assert_eq!(
+        features[3]["properties"]["invalidReason"],
+        json!(number_reason)
+    );
+    let bounded = app
+        .get("/api/polygons?format=geojson&bbox=-1,-1,3,3", Some(&ana))
+        .await
+        .expect(200);
+    assert!(feature_collection(&bounded).features.is_empty());
+    // KML: a Placemark each, geometry only for the valid one, the reasons as data.
+    let reply = app
+        .get("/api/polygons?format=kml", Some(&ana))
+        .await
+        .expect(200);
+    let kml = parse_kml(&reply);
+    assert_eq!(kml.count("Placemark"), 4, "{}", reply.text);
+    assert_eq!(kml.count("Polygon"), 1, "{}", reply.text);
+    for reason in [&bow_reason, &empty_reason, &number_reason] {
+        assert!(kml.text.contains(reason.as_str()), "{}", reply.text);
+    }
+
+    // An update must carry a valid geometry: another invalid one is refused, the mark stays.
+    let crossed = polygon(json!([[[0, 0], [4, 4], [4, 0], [0, 4], [0, 0]]]));
+    let reply = app
+        .put(&path(bow), Some(&ana), json!({"polygon": crossed}))
+        .await;
+    assert_invalid_geometry(
+        reply,
+        "invalid update of an invalid polygon",
+        &[&["self-intersect"]],
+    );
+    let reply = app.get(&path(bow), Some(&ana)).await.expect(200);
+    assert_marked(&reply, &bow_tie(), Some(&bow_reason));
+    // A valid one clears it, and a bounding box finds the polygon from then on.
+    let fixed = square(10, 10, 1);
+    let reply = app
+        .put(&path(empty), Some(&ana), json!({"polygon": fixed}))
+        .await
+        .expect(200);
+    assert_marked(&reply, &fixed, None);
+    assert_eq!(reply.body["polygon"]["id"], json!(empty));
+    let reply = app.get(&path(empty), Some(&ana)).await.expect(200);
+    assert_marked(&reply, &fixed, None);
+    let found = app
+        .get("/api/polygons?bbox=9,9,12,12", Some(&ana))
+        .await
+        .expect(200);
+    assert_eq!(listed_ids(&found), [empty]);
+    let world = app
+        .get("/api/polygons?bbox=-180,-90,180,90", Some(&ana))
+        .await
+        .expect(200);
+    assert_eq!(listed_ids(&world), [valid, empty]);
+
+    // Deleted, with their notes.
+    app.delete(&path(number), Some(&ana)).await.expect(204);
+    app.get(&path(number), Some(&ana))
+        .await
+        .expect_error(404, "not_found");
+    app.delete(&path(bow), Some(&ana)).await.expect(204);
+    app.get(&format!("/api/notes/{bow}"), Some(&ana))
+        .await
+        .expect_error(404, "not_found");
+    let notes = app.get("/api/notes", Some(&ana)).await.expect(200);
+    assert!(note_ids(&notes).is_empty(), "{}", notes.text);
+    let list = app.get("/api/polygons", Some(&ana)).await.expect(200);
+    assert_eq!(listed_ids(&list), [valid, empty]);
+}
+
+#[rstest]
+#[tokio::test]
+async fn another_users_invalid_polygon_is_unreachable(
+    #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+) {
+    let app = TestApp::spawn(backend).await;
+    let (ana_id, ana) = app.user("ana@example.com").await;
+    let (_, bob) = app.user("bob@example.com").await;
+    let admin = app.admin_token().await;
+    let (anas, reason) = plant_invalid(&app, ana_id, &bow_tie()).await;
+    let anas_note = add_note(&app, &ana, anas, "ana-secret-note").await;
+
+    for (method, target, body) in [
+        (Method::GET, path(anas), None),
+        (
+            Method::PUT,
+            path(anas),
+            Some(json!({"polygon": square(50, 50, 1)})),
+        ),
+        (Method::DELETE, path(anas), None),
+        (Method::GET, format!("/api/notes/{anas}"), None),
+        (Method::GET, format!("/api/notes/polygon/{anas}"), None),
+        (
+            Method::POST,
+            "/api/notes".to_owned(),
+            Some(json!({"content": "bob was here", "polygonId": anas})),
+        ),
+        (Method::DELETE, format!("/api/notes/{anas_note}"), None),
+    ] {
+        let reply = app
+            .send(method.clone(), &target, Some(&bob), body)
+            .await
+            .expect_error(403, "forbidden");
+        assert!(!reply.text.contains("ana-secret-note"), "{method} {target}");
+    }
+    for target in [
+        "/api/polygons",
+        "/api/polygons?format=geojson",
+        "/api/polygons?format=kml",
+    ] {
+        let reply = app.get(target, Some(&bob)).await.expect(200);
+        assert!(!reply.text.contains(&reason), "{target}: {}", reply.text);
+        assert!(!reply.text.contains("ana@example.com"), "{target}");
+    }
+    let list = app.get("/api/polygons", Some(&bob)).await.expect(200);
+    assert!(listed_ids(&list).is_empty(), "{}", list.text);
+    // An unknown id is still 404, for an invalid polygon's neighbours too.
+    app.get(&path(anas + 1), Some(&bob))
+        .await
+        .expect_error(404, "not_found");
+
+    // Nothing of Ana's changed; an admin sees it, marked.
+    let reply = app.get(&path(anas), Some(&ana)).await.expect(200);
+    assert_marked(&reply, &bow_tie(), Some(&reason));
+    let reply = app.get(&path(anas), Some(&admin)).await.expect(200);
+    assert_marked(&reply, &bow_tie(), Some(&reason));
+    let notes = app
+        .get(&format!("/api/notes/{anas}"), Some(&ana))
+        .await
+        .expect(200);
+    assert_eq!(note_ids(&notes), [anas_note]);
 }

@@ -4,10 +4,10 @@
 //! (integer, text, JSON, timestamp with time zone) and statements SQLite understands (foreign keys
 //! declared with their table, indexes created separately) are used. Every migration runs in its
 //! own transaction on both backends, so a failed migration leaves no half-made schema behind;
-//! the one exception is a change SQLite cannot make with `ALTER TABLE` (`m0005`'s NULLable
-//! columns and CHECK), which rebuilds the table in a transaction of its own on one connection
-//! with foreign keys off (`sqlite_rebuild`), and so runs outside the migrator's transaction on
-//! SQLite. Applied migrations are recorded in `seaql_migrations`.
+//! the exception is a change SQLite cannot make with `ALTER TABLE` (the NULLable columns and
+//! CHECKs of `m0005` on `users` and `m0006` on `polygons`), which rebuilds the table in a
+//! transaction of its own on one connection with foreign keys off (`sqlite_rebuild`), and so
+//! runs outside the migrator's transaction on SQLite. Applied migrations are recorded in `seaql_migrations`.
 
 use sea_orm_migration::prelude::{
     DbErr, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement, Index, IntoIden, SchemaManager,
@@ -19,6 +19,7 @@ mod m0002_study_areas;
 mod m0003_jobs;
 mod m0004_workflows;
 mod m0005_external_identities;
+mod m0006_invalid_polygons;
 mod sqlite_rebuild;
 
 /// Every migration of the schema, oldest first.
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_jobs::Migration),
             Box::new(m0004_workflows::Migration),
             Box::new(m0005_external_identities::Migration),
+            Box::new(m0006_invalid_polygons::Migration),
         ]
     }
 }

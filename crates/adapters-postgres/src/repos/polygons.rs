@@ -5,6 +5,12 @@
 //! columns and never a scan of the JSON. Deleting a polygon deletes its notes (`ON DELETE
 //! CASCADE`).
 //!
+//! An imported polygon whose geometry validation refuses has `invalid_reason` set, its JSON as it
+//! was imported and no bounding box (NULLs, which no range condition matches, so a bounding-box
+//! filter never returns it). It reads back as [`PolygonShape::Invalid`]. This store never writes
+//! such a row (the importer does): creating and updating write a valid geometry and clear the
+//! mark.
+//!
 //! On Postgres, concurrent reads of one polygon by id share one indexed statement
 //! ([`PolygonReads`]): the read of a signed-in user's study area is the hottest query of the API,
 //! and its cost is mostly the statement's round trip, not its row.
@@ -14,7 +20,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use reefguide_domain::geometry::PolygonGeometry;
-use reefguide_domain::{Polygon, PolygonId, UserId};
+use reefguide_domain::{InvalidGeometry, Polygon, PolygonId, PolygonShape, UserId};
 use reefguide_ports::{PolygonPage, PolygonQuery, PolygonRepository};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -29,18 +35,46 @@ use crate::batch::Batch;
 use crate::entities::polygons::{self, Column};
 use crate::errors::DbContext as _;
 
-/// A stored polygon as a domain polygon; geometry that no longer parses is an error.
+/// A stored polygon as a domain polygon: marked invalid when `invalid_reason` is set (its JSON
+/// kept as stored), else valid; a row not marked whose geometry no longer parses is an error.
 pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
     let stored_id = row.id;
     let parse = move || -> anyhow::Result<Polygon> {
+        let shape = match row.invalid_reason {
+            Some(reason) => PolygonShape::Invalid(InvalidGeometry {
+                raw: row.polygon,
+                reason,
+            }),
+            None => PolygonShape::Valid(PolygonGeometry::from_stored(&row.polygon)?),
+        };
         Ok(Polygon {
             id: polygon_id(row.id)?,
             owner: user_id(row.user_id)?,
             created_at: row.created_at,
-            geometry: PolygonGeometry::from_stored(&row.polygon)?,
+            shape,
         })
     };
     parse().with_context(|| format!("stored polygon {stored_id} cannot be read"))
+}
+
+/// The columns a polygon's shape is stored in, the others `NotSet`: its JSON
+/// ([`PolygonShape::to_geojson`]), its bounding box (four NULLs when invalid) and the invalid mark
+/// (NULL when valid). Every write of a shape goes through this (creation, update, the import), so
+/// a row always satisfies `ck_polygons_validity`.
+pub(crate) fn shape_columns(shape: &PolygonShape) -> polygons::ActiveModel {
+    let bbox = shape.bbox();
+    polygons::ActiveModel {
+        id: NotSet,
+        user_id: NotSet,
+        polygon: Set(shape.to_geojson()),
+        min_lon: Set(bbox.map(|b| b.min_lon())),
+        min_lat: Set(bbox.map(|b| b.min_lat())),
+        max_lon: Set(bbox.map(|b| b.max_lon())),
+        max_lat: Set(bbox.map(|b| b.max_lat())),
+        created_at: NotSet,
+        updated_at: NotSet,
+        invalid_reason: Set(shape.invalid_reason().map(str::to_owned)),
+    }
 }
 
 /// Reads of one polygon by id, run in batches on Postgres (see [`crate::batch`]).
@@ -102,17 +136,12 @@ impl PolygonRepository for SeaOrmStore {
         geometry: &PolygonGeometry,
     ) -> anyhow::Result<Polygon> {
         let now = stored_time(self.clock.now());
-        let bbox = geometry.bbox();
+        let shape = PolygonShape::Valid(geometry.clone());
         let row = polygons::ActiveModel {
-            id: NotSet,
             user_id: Set(owner.get()),
-            polygon: Set(geometry.to_geojson()),
-            min_lon: Set(bbox.min_lon()),
-            min_lat: Set(bbox.min_lat()),
-            max_lon: Set(bbox.max_lon()),
-            max_lat: Set(bbox.max_lat()),
             created_at: Set(now),
             updated_at: Set(now),
+            ..shape_columns(&shape)
         };
         let inserted = polygons::Entity::insert(row)
             .exec(&self.db)
@@ -122,7 +151,7 @@ impl PolygonRepository for SeaOrmStore {
             id: polygon_id(inserted.last_insert_id)?,
             owner,
             created_at: now,
-            geometry: geometry.clone(),
+            shape,
         })
     }
 
@@ -145,7 +174,8 @@ impl PolygonRepository for SeaOrmStore {
         }
         if let Some(bbox) = &query.bbox {
             // Boxes intersect, edges touching included, when neither lies wholly to one side of
-            // the other on either axis.
+            // the other on either axis. Invalid polygons have NULL edges, which no comparison
+            // matches (and ck_polygons_validity keeps every invalid row's edges NULL).
             select = select
                 .filter(Column::MinLon.lte(bbox.max_lon()))
                 .filter(Column::MaxLon.gte(bbox.min_lon()))
@@ -175,13 +205,9 @@ impl PolygonRepository for SeaOrmStore {
         id: PolygonId,
         geometry: &PolygonGeometry,
     ) -> anyhow::Result<Option<Polygon>> {
-        let bbox = geometry.bbox();
+        // A valid geometry: the bounding box is set and any invalid mark cleared.
         let updated = polygons::Entity::update_many()
-            .col_expr(Column::Polygon, Expr::value(geometry.to_geojson()))
-            .col_expr(Column::MinLon, Expr::value(bbox.min_lon()))
-            .col_expr(Column::MinLat, Expr::value(bbox.min_lat()))
-            .col_expr(Column::MaxLon, Expr::value(bbox.max_lon()))
-            .col_expr(Column::MaxLat, Expr::value(bbox.max_lat()))
+            .set(shape_columns(&PolygonShape::Valid(geometry.clone())))
             .col_expr(
                 Column::UpdatedAt,
                 Expr::value(stored_time(self.clock.now())),

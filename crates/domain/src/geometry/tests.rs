@@ -632,3 +632,29 @@ fn from_stored_ignores_lowered_limits_but_still_checks_structure() {
         })
     ));
 }
+
+#[test]
+fn parse_without_limits_checks_everything_but_size() {
+    let rings: Vec<Value> = (0..101).map(|_| square()).collect();
+    let too_many = polygon(Value::Array(rings));
+    assert!(matches!(
+        parse(&too_many),
+        Err(GeometryError::TooManyRings { .. })
+    ));
+    // Past the size limits the rings are checked in full: these overlap.
+    assert_eq!(
+        PolygonGeometry::parse_without_limits(&too_many),
+        Err(GeometryError::HoleTouchesShell { hole: 1 })
+    );
+    let big = polygon(Value::Array(vec![circle((146.0, -18.0), 1.0, 10_000)]));
+    assert!(parse(&big).is_err(), "over the default 10,000 positions");
+    let accepted = PolygonGeometry::parse_without_limits(&big).expect("no size limit");
+    assert_eq!(accepted.exterior().len(), 10_001);
+    // Topology is not skipped, unlike `from_stored`.
+    let bow_tie = polygon(json!([[[0, 0], [2, 2], [2, 0], [0, 2], [0, 0]]]));
+    assert!(PolygonGeometry::from_stored(&bow_tie).is_ok());
+    assert!(matches!(
+        PolygonGeometry::parse_without_limits(&bow_tie),
+        Err(GeometryError::SelfIntersection { ring: 0, .. })
+    ));
+}

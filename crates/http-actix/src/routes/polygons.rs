@@ -1,10 +1,15 @@
 //! Polygons (contract §5): owner-scoped CRUD, bbox filter, GeoJSON and KML export.
+//!
+//! A polygon imported from ReefGuide whose geometry our validation refuses is kept, marked
+//! invalid (`invalidReason`, null for every other polygon): it is read, listed (never by a
+//! `bbox` filter: it has no bounding box), exported, annotated and deleted like any other, and
+//! an update must carry a valid geometry, which clears the mark.
 
 pub mod kml;
 
 use actix_web::{HttpResponse, delete, get, put, routes, web};
 use reefguide_domain::geometry::{BoundingBox, PolygonGeometry};
-use reefguide_domain::{Note, Polygon, PolygonId};
+use reefguide_domain::{Note, Polygon, PolygonId, PolygonShape};
 use reefguide_ports::services::{PolygonExport, PolygonListing};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -48,9 +53,16 @@ pub struct PolygonDto {
     pub created_at: String,
     /// Owner.
     pub user_id: i32,
-    /// The GeoJSON Polygon geometry, as submitted.
-    #[schema(value_type = Object, example = json!({"type": "Polygon", "coordinates": [[[146.1, -18.2], [146.3, -18.2], [146.3, -18.0], [146.1, -18.2]]]}))]
+    /// The GeoJSON Polygon geometry, as submitted; for a polygon marked invalid, the JSON as
+    /// imported, any JSON value (see [`stored_geometry_schema`]).
+    #[schema(schema_with = stored_geometry_schema)]
     pub polygon: Value,
+    /// Why the geometry is invalid: set only on a polygon imported from ReefGuide whose
+    /// geometry this service's validation refuses (e.g. `ring 0 self-intersects near (1, 1)`);
+    /// `null` for every other polygon. Updating the polygon with a valid geometry clears it.
+    #[serde(rename = "invalidReason")]
+    #[schema(required = true, nullable, value_type = Option<String>, example = json!(null))]
+    pub invalid_reason: Option<String>,
 }
 
 impl From<&Polygon> for PolygonDto {
@@ -59,9 +71,25 @@ impl From<&Polygon> for PolygonDto {
             id: polygon.id.get(),
             created_at: timestamp(polygon.created_at),
             user_id: polygon.owner.get(),
-            polygon: polygon.geometry.to_geojson(),
+            polygon: polygon.shape.to_geojson(),
+            invalid_reason: polygon.shape.invalid_reason().map(str::to_owned),
         }
     }
+}
+
+/// The stored geometry: a GeoJSON Polygon object, except on a polygon marked invalid, where it is
+/// whatever JSON was imported (an object, but also a number, an array, `null`, …), so the schema
+/// constrains nothing.
+fn stored_geometry_schema() -> utoipa::openapi::Schema {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+        .description(Some(
+            "The GeoJSON Polygon geometry, as submitted. For a polygon marked invalid \
+             (`invalidReason` set), the JSON exactly as it was imported, which may be any JSON \
+             value.",
+        ))
+        .examples([json!({"type": "Polygon", "coordinates": [[[146.1, -18.2], [146.3, -18.2], [146.3, -18.0], [146.1, -18.2]]]})])
+        .into()
 }
 
 /// `{"polygon": …}`.
@@ -209,7 +237,11 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
     responses(
         (status = 200, description = "A page of polygons; a GeoJSON FeatureCollection with \
             `format=geojson` (`application/geo+json`); a KML document with `format=kml` \
-            (`application/vnd.google-earth.kml+xml`)",
+            (`application/vnd.google-earth.kml+xml`). Polygons marked invalid are listed and \
+            exported too (never when `bbox` is given: they have no bounding box): as a Feature \
+            with `properties.invalidReason` and its stored JSON as `geometry` when that is \
+            structurally a GeoJSON geometry, else `null`; as a Placemark without geometry and \
+            with an `invalid_reason` Data element.",
             content((PolygonListResponse = "application/json"),
                 (Object = "application/geo+json"),
                 (String = "application/vnd.google-earth.kml+xml"))),
@@ -256,18 +288,30 @@ pub async fn list_polygons(
     }
 }
 
+/// A polygon as a GeoJSON Feature. A polygon marked invalid keeps its raw JSON as the geometry
+/// only when that is structurally a GeoJSON geometry (`InvalidGeometry::as_geojson_geometry`),
+/// else the geometry is `null` (allowed by RFC 7946 §3.2), so the collection always parses; its
+/// `properties.invalidReason` says why (`null` for valid polygons).
 fn feature(item: &PolygonExport) -> Value {
     let polygon = &item.polygon;
     let notes: Vec<Value> = item.notes.iter().map(note_json).collect();
+    let geometry = match &polygon.shape {
+        PolygonShape::Valid(geometry) => geometry.to_geojson(),
+        PolygonShape::Invalid(invalid) => invalid
+            .as_geojson_geometry()
+            .cloned()
+            .unwrap_or(Value::Null),
+    };
     json!({
         "type": "Feature",
         "id": polygon.id.get(),
-        "geometry": polygon.geometry.to_geojson(),
+        "geometry": geometry,
         "properties": {
             "id": polygon.id.get(),
             "created_at": timestamp(polygon.created_at),
             "user_id": polygon.owner.get(),
             "user_email": item.owner_email.as_ref().map(|e| e.as_str()),
+            "invalidReason": polygon.shape.invalid_reason(),
             "notes": notes,
         },
     })
@@ -332,7 +376,8 @@ pub async fn create_polygon(
     }))
 }
 
-/// Replaces a polygon's geometry.
+/// Replaces a polygon's geometry; the new one must be valid, also for a polygon marked invalid,
+/// whose mark it clears.
 #[utoipa::path(tag = "polygons", security(("bearerAuth" = [])),
     params(("id" = i32, Path, minimum = 1, description = "Polygon id")), request_body = PolygonRequest,
     responses(

@@ -11,7 +11,8 @@ use reefguide_domain::polygon::{Polygon, PolygonId};
 pub struct PolygonQuery {
     /// Only this owner's polygons (`None`: everyone's).
     pub owner: Option<UserId>,
-    /// Only polygons whose bounding box intersects this one (edges touching count).
+    /// Only polygons whose bounding box intersects this one (edges touching count); polygons
+    /// marked invalid have none and never match.
     pub bbox: Option<BoundingBox>,
     /// Page size.
     pub limit: u64,
@@ -28,7 +29,10 @@ pub struct PolygonPage {
     pub total: u64,
 }
 
-/// Polygons. Each stores its bounding box so the spatial filter is an indexed query.
+/// Polygons. Each stores its bounding box so the spatial filter is an indexed query. Polygons
+/// are created and updated only with valid geometry; a polygon marked invalid
+/// ([`PolygonShape::Invalid`](reefguide_domain::PolygonShape::Invalid)) comes only from an import
+/// and is read, listed and deleted like any other.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait PolygonRepository: Send + Sync + 'static {
@@ -39,13 +43,14 @@ pub trait PolygonRepository: Send + Sync + 'static {
         geometry: &PolygonGeometry,
     ) -> anyhow::Result<Polygon>;
 
-    /// The polygon with this id, if any.
+    /// The polygon with this id, if any, valid or marked invalid.
     async fn find_polygon(&self, id: PolygonId) -> anyhow::Result<Option<Polygon>>;
 
     /// A page of polygons matching the query, ordered by id, with the total count.
     async fn list_polygons(&self, query: &PolygonQuery) -> anyhow::Result<PolygonPage>;
 
-    /// Replaces a polygon's geometry; `None` when it does not exist.
+    /// Replaces a polygon's geometry, clearing any invalid mark (the new one is valid); `None`
+    /// when it does not exist.
     async fn update_polygon(
         &self,
         id: PolygonId,

@@ -84,7 +84,8 @@ impl<S: StudyAreaStore> PolygonService<S> {
         Ok(polygon)
     }
 
-    /// The caller's polygons (everyone's for administrators).
+    /// The caller's polygons (everyone's for administrators). Polygons marked invalid have no
+    /// bounding box: a listing with one never includes them, a listing without one does.
     pub async fn list(&self, actor: &User, listing: PolygonListing) -> anyhow::Result<PolygonPage> {
         self.store.list_polygons(&scoped(actor, listing)).await
     }
@@ -127,7 +128,8 @@ impl<S: StudyAreaStore> PolygonService<S> {
         })
     }
 
-    /// Replaces the geometry of a polygon the caller may change.
+    /// Replaces the geometry of a polygon the caller may change. The new geometry is always a
+    /// valid one, so this is also how an imported polygon marked invalid becomes valid.
     pub async fn update(
         &self,
         actor: &User,
@@ -305,7 +307,11 @@ mod tests {
         store.expect_delete_polygon().never();
         let service = PolygonService::new(store);
         let other = user_with(OTHER, &[]);
-        let geometry = polygon(10, OTHER).geometry;
+        let geometry = polygon(10, OTHER)
+            .shape
+            .valid()
+            .cloned()
+            .expect("a valid square");
         assert!(matches!(
             service.update(&other, pid(10), &geometry).await,
             Err(PolygonAccessError::Forbidden)

@@ -89,7 +89,7 @@ pub fn user() -> User {
 pub fn credentials() -> UserCredentials {
     UserCredentials {
         user: user(),
-        password_hash: PasswordHash::from_phc("$stored".into()),
+        password_hash: PasswordHash::from_phc("$argon2id$stored".into()),
     }
 }
 
@@ -113,7 +113,7 @@ pub fn polygon(id: i64, owner: i64) -> Polygon {
         id: PolygonId::new(id).expect("positive"),
         owner: UserId::new(owner).expect("positive"),
         created_at: now(),
-        geometry,
+        shape: geometry.into(),
     }
 }
 

@@ -49,13 +49,19 @@ fn placemark(writer: &mut Writer<Vec<u8>>, item: &PolygonExport) -> io::Result<(
         data(writer, "user_email", email.as_str())?;
     }
     data(writer, "note_count", &item.notes.len().to_string())?;
-    writer.write_event(Event::End(BytesEnd::new("ExtendedData")))?;
-    writer.write_event(Event::Start(BytesStart::new("Polygon")))?;
-    ring(writer, "outerBoundaryIs", polygon.geometry.exterior())?;
-    for hole in polygon.geometry.holes() {
-        ring(writer, "innerBoundaryIs", hole)?;
+    if let Some(reason) = polygon.shape.invalid_reason() {
+        data(writer, "invalid_reason", reason)?;
     }
-    writer.write_event(Event::End(BytesEnd::new("Polygon")))?;
+    writer.write_event(Event::End(BytesEnd::new("ExtendedData")))?;
+    // A polygon marked invalid is a Placemark without geometry.
+    if let Some(geometry) = polygon.shape.valid() {
+        writer.write_event(Event::Start(BytesStart::new("Polygon")))?;
+        ring(writer, "outerBoundaryIs", geometry.exterior())?;
+        for hole in geometry.holes() {
+            ring(writer, "innerBoundaryIs", hole)?;
+        }
+        writer.write_event(Event::End(BytesEnd::new("Polygon")))?;
+    }
     writer.write_event(Event::End(BytesEnd::new("Placemark")))
 }
 
