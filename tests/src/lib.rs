@@ -22,6 +22,7 @@ pub mod airflow;
 pub mod fault_proxy;
 pub mod labcas;
 pub mod r1_stub;
+pub mod reefguide_fixture;
 
 /// Email of the ADMIN service account of every test app.
 pub const ADMIN_EMAIL: &str = "admin@reefguide.test";
@@ -184,6 +185,13 @@ impl TestApp {
     /// Spawns the app after letting the test adjust the settings.
     pub async fn spawn_with(backend: TestBackend, configure: impl FnOnce(&mut Settings)) -> Self {
         let db = TestDatabase::create(backend).await.expect("test database");
+        Self::spawn_on(db, configure).await
+    }
+
+    /// Spawns the app on an existing database (e.g. one a `reefguide import` filled), with the
+    /// test defaults of [`TestApp::spawn_with`] and then the test's adjustments. The app owns
+    /// the database from then on.
+    pub async fn spawn_on(db: TestDatabase, configure: impl FnOnce(&mut Settings)) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut settings = Settings::default();
         settings.server.port = 0;

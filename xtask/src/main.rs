@@ -96,7 +96,9 @@ enum Task {
         /// Which scenario: `all`, `polygons` (GET /api/polygons/:id at 32 and 256
         /// connections), `submit` (job submission at 0 and 100,000 stored jobs), `throughput`
         /// (jobs/s with 8 and 64 workers, R1 poll/assign and /claim), `memory` (resident memory
-        /// idle and under the polygons and throughput load) or `login` (argon2id logins).
+        /// idle and under the polygons and throughput load) or `login` (argon2id logins); and,
+        /// outside `all`, `workflows` (the Airflow dispatcher) and `import` (`reefguide import
+        /// reefguide` of 10,000 users, 50,000 polygons and 200,000 jobs).
         #[arg(default_value = "all")]
         scenario: String,
     },

@@ -67,6 +67,7 @@ mod batch;
 pub mod connect;
 mod entities;
 mod errors;
+mod import;
 mod leader;
 mod migrations;
 mod notify;

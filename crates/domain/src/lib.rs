@@ -12,6 +12,7 @@ pub mod auth;
 pub mod capacity;
 pub mod geometry;
 pub mod id;
+pub mod import;
 pub mod job;
 pub mod note;
 pub mod pagination;
@@ -25,8 +26,8 @@ pub use auth::{AccessClaims, RefreshTokenHash, RefreshTokenRecord, RefreshTokenS
 pub use id::{EntityId, InvalidId};
 pub use note::{Note, NoteContent, NoteId};
 pub use pagination::{LogPage, LogQuery, PageRequest};
-pub use polygon::{Polygon, PolygonId};
+pub use polygon::{InvalidGeometry, Polygon, PolygonId, PolygonShape};
 pub use user::{
-    Email, ExternalIdentity, Identity, IssuerName, Password, PasswordHash, Role, Roles, User,
-    UserCredentials, UserId, Username,
+    Email, ExternalIdentity, HashScheme, Identity, IssuerName, Password, PasswordHash, Role, Roles,
+    User, UserCredentials, UserId, Username,
 };

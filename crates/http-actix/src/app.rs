@@ -387,7 +387,7 @@ async fn object_store(
 
 /// The email of the account local workers log in with (created at start-up, with a fresh random
 /// password each time).
-const LOCAL_WORKER_EMAIL: &str = "local-workers@reefguide.internal";
+pub const LOCAL_WORKER_EMAIL: &str = "local-workers@reefguide.internal";
 /// Local workers exit after this long without a job (the pool starts new ones as needed), so a
 /// worker orphaned by a killed server does not linger.
 const LOCAL_WORKER_IDLE_SECONDS: u32 = 600;

@@ -40,6 +40,21 @@ pub enum Command {
     /// Run a worker for `TEST` jobs (the worker SDK's ready-made handler) against a server;
     /// the local compute pool starts these.
     Worker(WorkerArgs),
+    /// Import another system's database into the configured (empty) one.
+    Import {
+        /// What to import.
+        #[command(subcommand)]
+        source: ImportSource,
+    },
+}
+
+/// The systems `reefguide import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportSource {
+    /// A ReefGuide (R1 or R2) Postgres database: users (bcrypt passwords kept), polygons, notes,
+    /// jobs with their requests, assignments and results, ids preserved. Exit status 2 when
+    /// refused (a target holding data, case-only duplicate emails), 1 when it fails.
+    Reefguide(crate::import_cli::ImportArgs),
 }
 
 /// Options of `reefguide worker` (also read from the environment).
@@ -124,6 +139,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Worker(args) => {
             telemetry::init("info");
             tokio::runtime::Runtime::new()?.block_on(run_worker(args))
+        }
+        Command::Import {
+            source: ImportSource::Reefguide(args),
+        } => {
+            let settings = Settings::load()?;
+            telemetry::init("warn");
+            tokio::runtime::Runtime::new()?.block_on(crate::import_cli::run(&settings, &args))
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod errors;
 mod extract;
+pub mod import_cli;
 mod middleware;
 pub mod openapi;
 mod rate_limit;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 use reefguide_http_actix::cli::{Cli, run};
+use reefguide_http_actix::import_cli::Refused;
 
 /// jemalloc rather than glibc's malloc or mimalloc: its background threads hand freed memory
 /// back to the system a second after it was freed (glibc's per-thread arenas kept every argon2id
@@ -18,6 +19,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error) if error.is::<Refused>() => {
+            eprintln!("refused: {error:#}");
+            ExitCode::from(2)
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::FAILURE

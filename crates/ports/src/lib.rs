@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod compute;
 pub mod crypto;
+pub mod import;
 pub mod object_store;
 pub mod repositories;
 pub mod services;
@@ -28,6 +29,7 @@ pub use crypto::{
     ExternalTokenError, ExternalTokenVerifier, IssuedToken, PasswordHasher, TokenIssuer,
     TokenVerifier,
 };
+pub use import::{ImportTarget, ImportWriteError, ReefGuideSource, SourceError};
 pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
     HealthCheck, JobRepository, NewUser, NoteRepository, PolygonPage, PolygonQuery,

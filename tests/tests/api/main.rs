@@ -7,6 +7,7 @@ mod cors;
 mod errors;
 mod external_identities;
 mod health;
+mod import;
 mod jobs;
 mod jobs_concurrency;
 mod jobs_listing;

@@ -22,6 +22,7 @@
 
 pub(crate) mod api;
 mod fake_airflow;
+mod import;
 mod load;
 mod login;
 mod memory;
@@ -121,9 +122,11 @@ pub fn run(admin_url: &str, scenario: &str) -> anyhow::Result<()> {
         "memory" => vec!["polygons", "throughput", "memory"],
         // Not part of `all`: it runs its own server, configured for a fake Airflow.
         "workflows" => vec!["workflows"],
+        // Not part of `all`: no server, the `reefguide import` command on two scratch databases.
+        "import" => return tokio::runtime::Runtime::new()?.block_on(import::run(admin_url)),
         one if SCENARIOS.contains(&one) => vec![one],
         other => bail!(
-            "unknown scenario {other:?} (available: all, {}, workflows)",
+            "unknown scenario {other:?} (available: all, {}, workflows, import)",
             SCENARIOS.join(", ")
         ),
     };

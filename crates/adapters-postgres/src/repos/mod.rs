@@ -12,7 +12,8 @@ mod user_logs;
 mod users;
 
 pub(crate) use jobs::JobBatches;
-pub(crate) use polygons::PolygonReads;
+pub(crate) use polygons::{PolygonReads, shape_columns};
+pub(crate) use users::roles_to_json;
 
 use std::ops::Deref;
 use std::sync::Arc;

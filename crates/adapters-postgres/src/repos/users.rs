@@ -25,7 +25,7 @@ use crate::errors::{DbContext as _, db_error, on_unique_violation};
 use crate::user_cache::USER_CHANNEL;
 
 /// Roles as stored: a JSON array of role names.
-fn roles_to_json(roles: &Roles) -> Value {
+pub(crate) fn roles_to_json(roles: &Roles) -> Value {
     Value::Array(
         roles
             .as_slice()
