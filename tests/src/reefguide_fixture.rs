@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{SecondsFormat, Utc};
+use reefguide_adapters_postgres::test_support::ScratchPostgres;
 use reefguide_domain::job::PayloadHash;
 use sea_orm::{ConnectOptions, ConnectionTrait as _, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
@@ -55,14 +56,14 @@ pub struct ReefGuideFixture {
     url: String,
     // Fields drop in order: the pool goes before the database it points to.
     connection: DatabaseConnection,
-    _database: ScratchDatabase,
+    database: ScratchPostgres,
 }
 
 impl std::fmt::Debug for ReefGuideFixture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReefGuideFixture")
             .field("release", &self.release)
-            .field("database", &self._database.name)
+            .field("database", &self.database.name())
             .finish_non_exhaustive()
     }
 }
@@ -74,22 +75,16 @@ impl ReefGuideFixture {
     /// # Panics
     /// When the tests' Postgres server cannot be reached or the DDL fails.
     pub async fn create(release: Release) -> Self {
-        let admin_url = admin_url();
-        let name = format!("{SOURCE_DATABASE_PREFIX}{:016x}", rand::random::<u64>());
-        let admin = connect(&admin_url, 1).await;
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        let database = ScratchPostgres::create(SOURCE_DATABASE_PREFIX)
             .await
-            .unwrap_or_else(|error| panic!("cannot create the ReefGuide database {name}: {error}"));
-        let _ = admin.close().await;
-        let database = ScratchDatabase { admin_url, name };
-        let url = with_database(&database.admin_url, &database.name);
+            .unwrap_or_else(|error| panic!("cannot create a ReefGuide database: {error:#}"));
+        let url = database.url().to_owned();
         let connection = connect(&url, 2).await;
         let fixture = Self {
             release,
             url,
             connection,
-            _database: database,
+            database,
         };
         fixture.execute(R1_DDL).await;
         if release == Release::R2 {
@@ -1637,73 +1632,6 @@ INSERT INTO password_reset_codes (id, code_hash, created_at, expires_at, used, u
 /// import`; `{users}`, `{polygons}`, `{jobs}` and `{hash}` are replaced.
 const BULK_SQL: &str = include_str!("../fixtures/reefguide_bulk.sql");
 
-// -------------------------------------------------------------------------------------------------
-// The scratch database
-// -------------------------------------------------------------------------------------------------
-
-/// A Postgres database created for a fixture; dropped (with `FORCE`) when this value is.
-struct ScratchDatabase {
-    admin_url: String,
-    name: String,
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let admin_url = std::mem::take(&mut self.admin_url);
-        let name = std::mem::take(&mut self.name);
-        // Drop runs inside the test's runtime, which must not block on itself: drop the
-        // database from a thread with its own runtime, and wait for it.
-        let dropper = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(error) => {
-                    eprintln!("cannot drop ReefGuide database {name}: no runtime: {error}");
-                    return;
-                }
-            };
-            runtime.block_on(async {
-                let mut options = ConnectOptions::new(admin_url);
-                options
-                    .max_connections(1)
-                    .connect_timeout(Duration::from_secs(5))
-                    .sqlx_logging(false);
-                match Database::connect(options).await {
-                    Ok(admin) => {
-                        if let Err(error) = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                            ))
-                            .await
-                        {
-                            eprintln!("cannot drop ReefGuide database {name}: {error}");
-                        }
-                        let _ = admin.close().await;
-                    }
-                    Err(error) => eprintln!("cannot drop ReefGuide database {name}: {error}"),
-                }
-            });
-        });
-        if dropper.join().is_err() {
-            eprintln!("the thread dropping a ReefGuide database panicked");
-        }
-    }
-}
-
-/// The tests' Postgres admin URL, as `TestDatabase` finds it.
-fn admin_url() -> String {
-    [
-        reefguide_adapters_postgres::test_support::TEST_DATABASE_URL_VAR,
-        "DATABASE_URL",
-    ]
-    .into_iter()
-    .filter_map(|var| std::env::var(var).ok())
-    .find(|url| !url.trim().is_empty())
-    .unwrap_or_else(|| reefguide_adapters_postgres::test_support::DEFAULT_ADMIN_URL.to_owned())
-}
-
 /// A pool of `connections` on `url`.
 async fn connect(url: &str, connections: u32) -> DatabaseConnection {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -1718,17 +1646,4 @@ async fn connect(url: &str, connections: u32) -> DatabaseConnection {
             reefguide_adapters_postgres::test_support::TEST_DATABASE_URL_VAR
         )
     })
-}
-
-/// `url` with its database (path) replaced by `name`, the query string kept.
-fn with_database(url: &str, name: &str) -> String {
-    let authority_start = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[authority_start..];
-    let query_start = rest.find('?').map_or(url.len(), |i| authority_start + i);
-    let path_start = rest
-        .find('/')
-        .map(|i| authority_start + i)
-        .filter(|i| *i < query_start)
-        .unwrap_or(query_start);
-    format!("{}/{name}{}", &url[..path_start], &url[query_start..])
 }

@@ -15,7 +15,6 @@
 //! the job the page reported. The DOM dumps, Chromium's and the server's logs are kept under
 //! `target/cors-page/`.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::path::Path;
 use std::process::Stdio;
@@ -27,6 +26,7 @@ use serde_json::Value;
 
 use crate::bench::api;
 use crate::docs_page::{chromium_command, ensure_chromium};
+use crate::page_dom::PageOutcome;
 use crate::page_server::PageServer;
 use crate::server::{Profile, Server, ServerOptions, build_binary, with_scratch_server};
 
@@ -44,6 +44,8 @@ const SCRIPT_BUDGET_MS: u32 = 15_000;
 const CHROMIUM_TIMEOUT: Duration = Duration::from_secs(120);
 /// The steps the page runs, in order, by the id of the element holding their outcome.
 const STEPS: [&str; 4] = ["login", "polygon", "polygons", "job"];
+/// The elements the page writes: where it runs, the API it calls, then every step.
+const PAGE_ELEMENTS: [&str; 6] = ["origin", "api", "login", "polygon", "polygons", "job"];
 
 /// What a run expects of the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +208,7 @@ async fn check_case(context: &Shared<'_>, case: &Case, server: &Server) -> anyho
             log_file.display()
         );
     }
-    let page = PageOutcome::read(&dom);
+    let page = PageOutcome::read(&dom, PAGE_ELEMENTS);
     let where_ = format!("DOM in {}", dom_file.display());
     if page.title != "done" {
         bail!(
@@ -416,79 +418,6 @@ pub(crate) fn load_page(
     std::fs::read_to_string(dom_file).with_context(|| format!("cannot read {}", dom_file.display()))
 }
 
-/// What the page wrote into the DOM.
-pub(crate) struct PageOutcome {
-    /// The document title (`done` once the script has finished).
-    title: String,
-    /// `(element id, text)` of the origin, the API and every step.
-    steps: Vec<(&'static str, String)>,
-}
-
-impl PageOutcome {
-    /// Reads the title and the `<pre id=…>` elements from a dumped DOM.
-    fn read(dom: &str) -> Self {
-        let title = between(dom, "<title>", "</title>").map_or_else(String::new, unescape);
-        let steps = ["origin", "api"]
-            .into_iter()
-            .chain(STEPS)
-            .map(|id| {
-                let text = between(dom, &format!("<pre id=\"{id}\">"), "</pre>")
-                    .map_or_else(|| "(missing from the DOM)".to_owned(), unescape);
-                (id, text)
-            })
-            .collect();
-        Self { title, steps }
-    }
-
-    /// The text of element `id`.
-    fn step(&self, id: &str) -> &str {
-        self.steps
-            .iter()
-            .find(|(step, _)| *step == id)
-            .map_or("(missing from the DOM)", |(_, text)| text.as_str())
-    }
-
-    /// The number after `key` in step `id` (`id=3` in `ok 200 id=3`).
-    fn number(&self, id: &str, key: &str) -> anyhow::Result<i64> {
-        let shown = self.step(id);
-        shown
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix(key))
-            .and_then(|number| number.parse().ok())
-            .with_context(|| {
-                format!("expected step `{id}` to show `{key}<number>`, the DOM shows `{shown}`")
-            })
-    }
-
-    /// Every step's text on one line, for failure messages.
-    fn describe(&self) -> String {
-        let mut text = String::new();
-        for (id, shown) in &self.steps {
-            if !text.is_empty() {
-                text.push_str(", ");
-            }
-            let _ = write!(text, "{id}=`{shown}`");
-        }
-        text
-    }
-}
-
-/// The text between the first `start` and the next `end`.
-pub(crate) fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let after = &text[text.find(start)? + start.len()..];
-    Some(&after[..after.find(end)?])
-}
-
-/// Undoes the entity escaping of serialised text content.
-pub(crate) fn unescape(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&")
-}
-
 /// The bytes a query value keeps as they are: RFC 3986's unreserved characters.
 const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -552,7 +481,7 @@ mod tests {
             <pre id=\"origin\">http://127.0.0.1:5</pre><pre id=\"login\">ok 200 token</pre>\
             <pre id=\"polygon\">http 400 {&quot;error&quot;:&quot;x &amp; y&quot;}</pre>\
             <pre id=\"polygons\">ok 200 count=2</pre></body></html>";
-        let page = PageOutcome::read(dom);
+        let page = PageOutcome::read(dom, PAGE_ELEMENTS);
         assert_eq!(page.title, "done");
         assert_eq!(page.step("login"), "ok 200 token");
         assert_eq!(page.step("polygon"), "http 400 {\"error\":\"x & y\"}");

@@ -21,7 +21,6 @@
 //! Afterwards the admin sees exactly one job, thomas's ECHO job, SUCCEEDED. The DOM dumps,
 //! Chromium's and the server's logs are kept under `target/labcas-page/`.
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -32,8 +31,9 @@ use serde_json::{Value, json};
 
 use crate::airflow::Access;
 use crate::bench::api;
-use crate::cors_page::{between, load_page, query_value, unescape};
+use crate::cors_page::{load_page, query_value};
 use crate::docs_page::ensure_chromium;
+use crate::page_dom::{PageOutcome, between, unescape};
 use crate::page_server::PageServer;
 use crate::server::{Profile, Server, ServerOptions, build_binary, with_scratch_server};
 
@@ -55,8 +55,17 @@ const ALLOWED_UID: &str = "thomas";
 const DENIED_UID: &str = "mallory";
 /// The most run-list reads of one page run (about 80 s, within the 120 s Chromium gets).
 const MAX_POLLS: u32 = 150;
-/// The steps the page runs, in order, by the id of the element holding their outcome.
-const STEPS: [&str; 4] = ["workflows", "trigger", "poll", "open"];
+/// The elements the page writes: where it runs, the API it calls, every step (in order) and the
+/// folder it opened.
+const PAGE_ELEMENTS: [&str; 7] = [
+    "origin",
+    "api",
+    "workflows",
+    "trigger",
+    "poll",
+    "open",
+    "folder",
+];
 
 /// What every page run shares.
 struct Shared<'a> {
@@ -308,7 +317,7 @@ fn open_page(
             log_file.display()
         );
     }
-    let outcome = PageOutcome::read(&dom);
+    let outcome = PageOutcome::read(&dom, PAGE_ELEMENTS);
     let where_ = format!(
         "DOM in {}, Chromium's log in {}",
         dom_file.display(),
@@ -527,59 +536,6 @@ fn dag_run_job(run_id: &str) -> Option<i64> {
     job.parse().ok().filter(|&id| id > 0)
 }
 
-/// What the page wrote into its `<pre>` elements.
-struct PageOutcome {
-    /// The document title (`done` once the script has finished).
-    title: String,
-    /// `(element id, text)` of the origin, the API, every step and the folder's text.
-    steps: Vec<(&'static str, String)>,
-}
-
-impl PageOutcome {
-    /// Reads the title and the `<pre id=…>` elements from a dumped DOM.
-    fn read(dom: &str) -> Self {
-        let title = between(dom, "<title>", "</title>").map_or_else(String::new, unescape);
-        let steps = ["origin", "api"]
-            .into_iter()
-            .chain(STEPS)
-            .chain(["folder"])
-            .map(|id| {
-                let text = between(dom, &format!("<pre id=\"{id}\">"), "</pre>")
-                    .map_or_else(|| "(missing from the DOM)".to_owned(), unescape);
-                (id, text)
-            })
-            .collect();
-        Self { title, steps }
-    }
-
-    /// The text of element `id`.
-    fn step(&self, id: &str) -> &str {
-        self.steps
-            .iter()
-            .find(|(step, _)| *step == id)
-            .map_or("(missing from the DOM)", |(_, text)| text.as_str())
-    }
-
-    /// The JSON answer step `id` shows as `ok <status> <JSON>`, if it does.
-    fn answer(&self, id: &str, status: u16) -> Option<Value> {
-        let body = self.step(id).strip_prefix(&format!("ok {status} "))?;
-        serde_json::from_str(body).ok()
-    }
-
-    /// Every step's text on one line, for failure messages (the folder's text cut short).
-    fn describe(&self) -> String {
-        let mut text = String::new();
-        for (id, shown) in &self.steps {
-            if !text.is_empty() {
-                text.push_str(", ");
-            }
-            let shown: String = shown.chars().take(300).collect();
-            let _ = write!(text, "{id}=`{shown}`");
-        }
-        text
-    }
-}
-
 /// The page's run table (`<table id="runs">`), read back from the dumped DOM.
 #[derive(Debug, PartialEq, Eq)]
 struct RunsTable {
@@ -721,7 +677,7 @@ mod tests {
             <pre id=\"workflows\">ok 200 {\"workflows\":[{\"id\":\"reefguide_echo\"}]}</pre>\
             <pre id=\"trigger\">http 403 {&quot;error&quot;:&quot;x &amp; y&quot;}</pre>\
             <pre id=\"poll\">skipped: no run</pre><pre id=\"folder\"></pre></body></html>";
-        let page = PageOutcome::read(dom);
+        let page = PageOutcome::read(dom, PAGE_ELEMENTS);
         assert_eq!(page.title, "done");
         assert_eq!(page.step("trigger"), "http 403 {\"error\":\"x & y\"}");
         assert_eq!(page.step("open"), "(missing from the DOM)");

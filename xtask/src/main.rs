@@ -18,6 +18,7 @@ mod docs_page;
 mod fuzz;
 mod labcas_page;
 mod moto;
+mod page_dom;
 mod page_server;
 mod python;
 mod server;

@@ -50,7 +50,7 @@ pub struct TestDatabase {
     // Fields drop in order: the store's pool goes before the database it points to.
     store: SeaOrmStore,
     _sqlite_dir: Option<tempfile::TempDir>,
-    postgres: Option<PostgresDatabase>,
+    postgres: Option<ScratchPostgres>,
 }
 
 impl std::fmt::Debug for TestDatabase {
@@ -98,21 +98,11 @@ impl TestDatabase {
     /// Drops a Postgres test database now, under whatever is still connected to it, to test how
     /// an application copes with its database vanishing. Not available for SQLite.
     pub async fn drop_now(&self) -> anyhow::Result<()> {
-        let database = self
-            .postgres
+        self.postgres
             .as_ref()
-            .context("drop_now is only available for Postgres test databases")?;
-        let admin = connect_admin(&database.admin_url).await?;
-        let dropped = admin
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                database.name
-            ))
+            .context("drop_now is only available for Postgres test databases")?
+            .drop_now()
             .await
-            .map(|_| ())
-            .context("DROP DATABASE failed");
-        let _ = admin.close().await;
-        dropped
     }
 
     async fn create_sqlite(applied: Option<u32>) -> anyhow::Result<Self> {
@@ -132,24 +122,9 @@ impl TestDatabase {
     }
 
     async fn create_postgres(applied: Option<u32>) -> anyhow::Result<Self> {
-        let admin_url = admin_url();
-        let name = format!("{TEST_DATABASE_PREFIX}{:016x}", rand::random::<u64>());
-        let admin = connect_admin(&admin_url).await?;
-        let created = admin
-            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot create test database {name} on {}",
-                    redact_url(&admin_url)
-                )
-            });
-        // Best effort: the admin pool is not needed any more.
-        let _ = admin.close().await;
-        created?;
-        let url = with_database(&admin_url, &name);
         // From here on, an early return still drops the database.
-        let database = PostgresDatabase { admin_url, name };
+        let database = ScratchPostgres::create(TEST_DATABASE_PREFIX).await?;
+        let url = database.url().to_owned();
         let store = SeaOrmStore::connect(&url, TEST_STORE_OPTIONS, Arc::new(SystemClock)).await?;
         migrate(&store, applied).await?;
         Ok(Self {
@@ -171,13 +146,83 @@ async fn migrate(store: &SeaOrmStore, applied: Option<u32>) -> anyhow::Result<()
     }
 }
 
-/// A Postgres database created for a test; dropped (with `FORCE`) when this value is.
-struct PostgresDatabase {
+/// An empty Postgres database named `<prefix><random>` on the tests' server (see the module's
+/// documentation for the admin URL), dropped (with `FORCE`) when this value is.
+pub struct ScratchPostgres {
     admin_url: String,
     name: String,
+    url: String,
 }
 
-impl Drop for PostgresDatabase {
+impl std::fmt::Debug for ScratchPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScratchPostgres")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScratchPostgres {
+    /// Creates the database.
+    ///
+    /// # Errors
+    /// When the tests' Postgres server cannot be reached or refuses `CREATE DATABASE`.
+    pub async fn create(prefix: &str) -> anyhow::Result<Self> {
+        let admin_url = admin_url();
+        let name = format!("{prefix}{:016x}", rand::random::<u64>());
+        let admin = connect_admin(&admin_url).await?;
+        let created = admin
+            .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot create database {name} on {}",
+                    redact_url(&admin_url)
+                )
+            });
+        // Best effort: the admin pool is not needed any more.
+        let _ = admin.close().await;
+        created?;
+        let url = with_database(&admin_url, &name);
+        Ok(Self {
+            admin_url,
+            name,
+            url,
+        })
+    }
+
+    /// The database's connection URL.
+    #[must_use]
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The database's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Drops the database now, under whatever is still connected to it.
+    ///
+    /// # Errors
+    /// When the server cannot be reached or `DROP DATABASE` fails.
+    pub async fn drop_now(&self) -> anyhow::Result<()> {
+        let admin = connect_admin(&self.admin_url).await?;
+        let dropped = admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .map(|_| ())
+            .context("DROP DATABASE failed");
+        let _ = admin.close().await;
+        dropped
+    }
+}
+
+impl Drop for ScratchPostgres {
     fn drop(&mut self) {
         let admin_url = std::mem::take(&mut self.admin_url);
         let name = std::mem::take(&mut self.name);
@@ -190,7 +235,7 @@ impl Drop for PostgresDatabase {
             {
                 Ok(runtime) => runtime,
                 Err(err) => {
-                    eprintln!("cannot drop test database {name}: no runtime: {err}");
+                    eprintln!("cannot drop scratch database {name}: no runtime: {err}");
                     return;
                 }
             };
@@ -205,11 +250,11 @@ impl Drop for PostgresDatabase {
                 dropped
             });
             if let Err(err) = result {
-                eprintln!("cannot drop test database {name}: {err:#}");
+                eprintln!("cannot drop scratch database {name}: {err:#}");
             }
         });
         if dropper.join().is_err() {
-            eprintln!("the thread dropping a test database panicked");
+            eprintln!("the thread dropping a scratch database panicked");
         }
     }
 }

@@ -474,37 +474,96 @@ fn random_password() -> String {
         .collect()
 }
 
-async fn ensure_service_accounts(settings: &Settings, users: &UserAdmin) -> anyhow::Result<()> {
-    let accounts: [(&str, &Option<String>, &Option<SecretString>, Role); 3] = [
-        (
+/// An account the server creates itself at start-up.
+struct ServerAccount<'a> {
+    /// The settings' name for it (`ADMIN` for `ADMIN_USERNAME`/`ADMIN_PASSWORD`).
+    name: &'static str,
+    /// Its email, when configured.
+    username: Option<&'a str>,
+    /// Where its password comes from.
+    password: AccountPassword<'a>,
+    role: Role,
+}
+
+/// Where a server account's password comes from.
+enum AccountPassword<'a> {
+    /// The settings (the account is created only when both username and password are set).
+    Configured(Option<&'a SecretString>),
+    /// A fresh random one at each start (the local workers' account, created with their pool).
+    Generated,
+}
+
+/// Every account the server may create itself: the configured service accounts and the local
+/// workers' account. Start-up creates them; the importer replaces them (they are not users).
+fn server_accounts(settings: &Settings) -> [ServerAccount<'_>; 4] {
+    fn configured<'a>(
+        name: &'static str,
+        username: &'a Option<String>,
+        password: &'a Option<SecretString>,
+        role: Role,
+    ) -> ServerAccount<'a> {
+        ServerAccount {
+            name,
+            username: username.as_deref(),
+            password: AccountPassword::Configured(password.as_ref()),
+            role,
+        }
+    }
+    let auth = &settings.auth;
+    [
+        configured(
             "ADMIN",
-            &settings.auth.admin_username,
-            &settings.auth.admin_password,
+            &auth.admin_username,
+            &auth.admin_password,
             Role::Admin,
         ),
-        (
+        configured(
             "WORKER",
-            &settings.auth.worker_username,
-            &settings.auth.worker_password,
+            &auth.worker_username,
+            &auth.worker_password,
             Role::Worker,
         ),
-        (
+        configured(
             "MANAGER",
-            &settings.auth.manager_username,
-            &settings.auth.manager_password,
+            &auth.manager_username,
+            &auth.manager_password,
             Role::Worker,
         ),
-    ];
-    for (name, username, password, role) in accounts {
-        let (Some(username), Some(password)) = (username, password) else {
+        ServerAccount {
+            name: "local workers",
+            username: Some(LOCAL_WORKER_EMAIL),
+            password: AccountPassword::Generated,
+            role: Role::Worker,
+        },
+    ]
+}
+
+/// The emails of every account the server may create itself (see [`server_accounts`]).
+#[must_use]
+pub fn server_account_emails(settings: &Settings) -> Vec<Email> {
+    server_accounts(settings)
+        .into_iter()
+        .filter_map(|account| account.username)
+        .filter_map(|email| Email::parse(email).ok())
+        .collect()
+}
+
+/// Creates (or resets the password and roles of) the configured service accounts.
+async fn ensure_service_accounts(settings: &Settings, users: &UserAdmin) -> anyhow::Result<()> {
+    for account in server_accounts(settings) {
+        let AccountPassword::Configured(Some(password)) = account.password else {
             continue;
         };
+        let Some(username) = account.username else {
+            continue;
+        };
+        let name = account.name;
         let email = Email::parse(username)
             .with_context(|| format!("{name}_USERNAME is not a valid email address"))?;
         let password = Password::new(password.expose_secret())
             .with_context(|| format!("{name}_PASSWORD does not meet the password policy"))?;
         let id = users
-            .ensure_service_account(email, &password, Roles::from_iter([role]))
+            .ensure_service_account(email, &password, Roles::from_iter([account.role]))
             .await
             .with_context(|| format!("cannot create the {name} service account"))?;
         tracing::info!(account = name, user_id = %id, "service account ready");

@@ -7,11 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use chrono::Utc;
 use reefguide_adapters_reefguide::ReefGuideDatabase;
-use reefguide_domain::Email;
 use reefguide_domain::import::{ImportReport, ImportRules};
 use reefguide_ports::services::{ImportError, ImportService};
 
-use crate::app::{LOCAL_WORKER_EMAIL, connect_store};
+use crate::app::{connect_store, server_account_emails};
 use crate::config::Settings;
 
 /// Options of `reefguide import reefguide`.
@@ -55,7 +54,7 @@ pub async fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<()> {
     };
     let source = ReefGuideDatabase::connect(&args.from).await?;
     let target = connect_store(settings, true).await?;
-    let service_accounts = service_accounts(settings);
+    let service_accounts = server_account_emails(settings);
     let outcome = ImportService::new(&source, &target)
         .run(&rules, &service_accounts, args.dry_run)
         .await;
@@ -74,22 +73,6 @@ pub async fn run(settings: &Settings, args: &ImportArgs) -> anyhow::Result<()> {
         Err(ImportError::Refused { reason, .. }) => Err(Refused(reason).into()),
         Err(error) => Err(error.into()),
     }
-}
-
-/// The emails of the accounts the server creates itself: the configured service accounts and
-/// the local workers' account.
-fn service_accounts(settings: &Settings) -> Vec<Email> {
-    [
-        &settings.auth.admin_username,
-        &settings.auth.worker_username,
-        &settings.auth.manager_username,
-    ]
-    .into_iter()
-    .flatten()
-    .map(String::as_str)
-    .chain([LOCAL_WORKER_EMAIL])
-    .filter_map(|email| Email::parse(email).ok())
-    .collect()
 }
 
 /// Writes `report` as pretty JSON to `path`.

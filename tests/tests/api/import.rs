@@ -84,6 +84,34 @@ impl Run {
     }
 }
 
+/// A ReefGuide database of `release` filled with the realistic rows, and what they are.
+async fn realistic_source(release: Release) -> (ReefGuideFixture, Facts) {
+    let source = ReefGuideFixture::create(release).await;
+    let facts = source.fill_realistic().await;
+    (source, facts)
+}
+
+/// A fresh, migrated, empty target database.
+async fn empty_target(backend: TestBackend) -> TestDatabase {
+    TestDatabase::create(backend)
+        .await
+        .expect("target database")
+}
+
+/// The ids of the users the admin lists, the server's own accounts left out.
+async fn listed_users(app: &TestApp) -> BTreeSet<i64> {
+    let admin = app.admin_token().await;
+    let users = app.get("/api/users", Some(&admin)).await.expect(200);
+    users
+        .body
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter(|user| !is_server_account(user))
+        .map(|user| user["id"].as_i64().expect("id"))
+        .collect()
+}
+
 /// Imports `source` into `target` with `flags` (and `--report-json`), no service accounts
 /// configured.
 async fn import(target: &TestDatabase, source: &ReefGuideFixture, flags: &[&str]) -> Run {
@@ -464,11 +492,8 @@ async fn a_reefguide_database_imports_whole_and_works_through_the_api(
     #[values(Release::R1, Release::R2)] release: Release,
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let source = ReefGuideFixture::create(release).await;
-    let facts = source.fill_realistic().await;
-    let target = TestDatabase::create(backend)
-        .await
-        .expect("target database");
+    let (source, facts) = realistic_source(release).await;
+    let target = empty_target(backend).await;
 
     let run = import(&target, &source, &[MERGE]).await;
     run.expect(0);
@@ -1160,11 +1185,8 @@ async fn check_new_rows_get_new_ids(app: &TestApp, facts: &Facts, tokens: &BTree
 async fn case_only_duplicate_emails_are_refused_without_the_merge_flag(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let source = ReefGuideFixture::create(Release::R1).await;
-    let facts = source.fill_realistic().await;
-    let target = TestDatabase::create(backend)
-        .await
-        .expect("target database");
+    let (source, facts) = realistic_source(Release::R1).await;
+    let target = empty_target(backend).await;
 
     for flags in [&[][..], &["--dry-run"][..]] {
         let run = import(&target, &source, flags).await;
@@ -1200,11 +1222,8 @@ async fn case_only_duplicate_emails_are_refused_without_the_merge_flag(
 async fn a_dry_run_writes_nothing_and_reports_what_the_import_does(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let source = ReefGuideFixture::create(Release::R1).await;
-    let facts = source.fill_realistic().await;
-    let target = TestDatabase::create(backend)
-        .await
-        .expect("target database");
+    let (source, facts) = realistic_source(Release::R1).await;
+    let target = empty_target(backend).await;
 
     let dry = import(&target, &source, &["--dry-run", MERGE]).await;
     dry.expect(0);
@@ -1236,11 +1255,8 @@ async fn a_dry_run_writes_nothing_and_reports_what_the_import_does(
 async fn a_second_import_into_the_filled_target_is_refused(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let source = ReefGuideFixture::create(Release::R1).await;
-    source.fill_realistic().await;
-    let target = TestDatabase::create(backend)
-        .await
-        .expect("target database");
+    let (source, _) = realistic_source(Release::R1).await;
+    let target = empty_target(backend).await;
     import(&target, &source, &[MERGE]).await.expect(0);
     let before = target_counts(&target).await;
 
@@ -1273,16 +1289,13 @@ async fn create_user(db: &TestDatabase, email: &str, roles: &[Role]) {
 /// them and the server re-creates them at its next start. Any other user makes it refuse.
 #[tokio::test]
 async fn a_target_holding_only_the_service_accounts_is_imported_into() {
-    let source = ReefGuideFixture::create(Release::R1).await;
-    let facts = source.fill_realistic().await;
+    let (source, facts) = realistic_source(Release::R1).await;
     let service_env = [
         ("ADMIN_USERNAME", ADMIN_EMAIL),
         ("ADMIN_PASSWORD", ADMIN_PASSWORD),
     ];
     // Another user besides the service account: refused.
-    let crowded = TestDatabase::create(TestBackend::Sqlite)
-        .await
-        .expect("target");
+    let crowded = empty_target(TestBackend::Sqlite).await;
     create_user(&crowded, ADMIN_EMAIL, &[Role::Admin]).await;
     create_user(&crowded, "someone@example.com", &[]).await;
     let before = target_counts(&crowded).await;
@@ -1292,25 +1305,16 @@ async fn a_target_holding_only_the_service_accounts_is_imported_into() {
     assert_eq!(target_counts(&crowded).await, before);
 
     // Only the service account: imported; the app re-creates the account at start.
-    let target = TestDatabase::create(TestBackend::Sqlite)
-        .await
-        .expect("target");
+    let target = empty_target(TestBackend::Sqlite).await;
     create_user(&target, ADMIN_EMAIL, &[Role::Admin]).await;
     import_with_env(&target, &source, &[MERGE], &service_env)
         .await
         .expect(0);
     let app = TestApp::spawn_on(target, |_| {}).await;
-    let admin = app.admin_token().await;
-    let users = app.get("/api/users", Some(&admin)).await.expect(200);
-    let listed: BTreeSet<i64> = users
-        .body
-        .as_array()
-        .expect("users")
-        .iter()
-        .filter(|user| !is_server_account(user))
-        .map(|user| user["id"].as_i64().expect("id"))
-        .collect();
-    assert_eq!(listed, set(facts.users_after_merge().map(|u| u.id)));
+    assert_eq!(
+        listed_users(&app).await,
+        set(facts.users_after_merge().map(|u| u.id))
+    );
 }
 
 /// The operator's way: the service is started once on its new database (which applies the
@@ -1321,9 +1325,8 @@ async fn a_target_holding_only_the_service_accounts_is_imported_into() {
 async fn a_target_a_server_started_on_is_imported_into(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let source = ReefGuideFixture::create(Release::R1).await;
-    let facts = source.fill_realistic().await;
-    let target = TestDatabase::create(backend).await.expect("target");
+    let (source, facts) = realistic_source(Release::R1).await;
+    let target = empty_target(backend).await;
     serve_once(&target).await;
     let created = target_counts(&target).await;
     assert!(
@@ -1343,17 +1346,10 @@ async fn a_target_a_server_started_on_is_imported_into(
     .await
     .expect(0);
     let app = TestApp::spawn_on(target, |_| {}).await;
-    let admin = app.admin_token().await;
-    let users = app.get("/api/users", Some(&admin)).await.expect(200);
-    let listed: BTreeSet<i64> = users
-        .body
-        .as_array()
-        .expect("users")
-        .iter()
-        .filter(|user| !is_server_account(user))
-        .map(|user| user["id"].as_i64().expect("id"))
-        .collect();
-    assert_eq!(listed, set(facts.users_after_merge().map(|u| u.id)));
+    assert_eq!(
+        listed_users(&app).await,
+        set(facts.users_after_merge().map(|u| u.id))
+    );
 }
 
 /// Runs `reefguide serve` on `target` (default settings, the ADMIN service account configured)
@@ -1412,11 +1408,8 @@ async fn serve_once(target: &TestDatabase) {
 async fn a_failure_mid_import_leaves_the_target_untouched(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
-    let source = ReefGuideFixture::create(Release::R1).await;
-    let facts = source.fill_realistic().await;
-    let target = TestDatabase::create(backend)
-        .await
-        .expect("target database");
+    let (source, facts) = realistic_source(Release::R1).await;
+    let target = empty_target(backend).await;
     let broken = facts
         .jobs
         .iter()

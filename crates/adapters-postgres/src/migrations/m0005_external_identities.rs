@@ -13,13 +13,14 @@
 //! notes) stay. This migration therefore runs outside a transaction on SQLite, which is what
 //! `use_transaction() == None` means there; the rebuild makes its own.
 
-use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
+use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     json_binary, pk_auto, text, text_null, text_uniq, timestamp_with_time_zone,
 };
 
 use super::sqlite_rebuild::{Rebuild, rebuild_table};
+use super::{count, sqlite_has_column};
 
 /// Makes `users` hold external identities.
 #[derive(DeriveMigrationName)]
@@ -59,7 +60,7 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
             // Already rebuilt by a run that stopped before the migrator recorded it.
-            DbBackend::Sqlite if has_issuer_column(manager).await? => Ok(()),
+            DbBackend::Sqlite if sqlite_has_column(manager, "users", "issuer").await? => Ok(()),
             DbBackend::Sqlite => rebuild_table(manager, &sqlite_up()).await,
             _ => postgres_up(manager).await,
         }
@@ -146,16 +147,6 @@ fn sqlite_down() -> Rebuild {
     }
 }
 
-/// Whether `users` has its `issuer` column already (SQLite).
-async fn has_issuer_column(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
-    let found = count(
-        manager,
-        "SELECT COUNT(*) AS n FROM pragma_table_info('users') WHERE name = 'issuer'",
-    )
-    .await?;
-    Ok(found > 0)
-}
-
 /// Undoing the migration would have to delete external accounts with everything they own:
 /// refuse instead, saying how many there are.
 async fn refuse_if_external_accounts(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
@@ -171,18 +162,6 @@ async fn refuse_if_external_accounts(manager: &SchemaManager<'_>) -> Result<(), 
         "cannot undo m0005_external_identities: {external} external account(s) exist; delete \
          them first"
     )))
-}
-
-/// What `SELECT COUNT(*) AS n …` answers.
-async fn count(manager: &SchemaManager<'_>, sql: &str) -> Result<i64, DbErr> {
-    let row = manager
-        .get_connection()
-        .query_one_raw(Statement::from_string(
-            manager.get_database_backend(),
-            sql.to_owned(),
-        ))
-        .await?;
-    row.map_or(Ok(0), |row| row.try_get("", "n"))
 }
 
 #[derive(DeriveIden)]

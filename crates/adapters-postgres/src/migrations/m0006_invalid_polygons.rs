@@ -14,14 +14,14 @@
 //! CASCADE`, both indexes come back and deleted ids are not handed out again. This migration
 //! therefore runs outside a transaction on SQLite (`use_transaction() == None`).
 
-use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
+use sea_orm::DbBackend;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
     double, double_null, integer, json_binary, pk_auto, text_null, timestamp_with_time_zone,
 };
 
-use super::cascading_foreign_key;
 use super::sqlite_rebuild::{Rebuild, rebuild_table};
+use super::{cascading_foreign_key, count, sqlite_has_column};
 
 /// Lets `polygons` hold invalid imported geometry.
 #[derive(DeriveMigrationName)]
@@ -69,7 +69,11 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         match manager.get_database_backend() {
             // Already rebuilt by a run that stopped before the migrator recorded it.
-            DbBackend::Sqlite if has_invalid_reason_column(manager).await? => Ok(()),
+            DbBackend::Sqlite
+                if sqlite_has_column(manager, "polygons", "invalid_reason").await? =>
+            {
+                Ok(())
+            }
             DbBackend::Sqlite => rebuild_table(manager, &sqlite_up()).await,
             _ => postgres_up(manager).await,
         }
@@ -172,16 +176,6 @@ fn owner_foreign_key() -> ForeignKeyCreateStatement {
     )
 }
 
-/// Whether `polygons` has its `invalid_reason` column already (SQLite).
-async fn has_invalid_reason_column(manager: &SchemaManager<'_>) -> Result<bool, DbErr> {
-    let found = count(
-        manager,
-        "SELECT COUNT(*) AS n FROM pragma_table_info('polygons') WHERE name = 'invalid_reason'",
-    )
-    .await?;
-    Ok(found > 0)
-}
-
 /// Undoing the migration would have to delete the invalid polygons with their notes: refuse
 /// instead, saying how many there are.
 async fn refuse_if_invalid_polygons(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
@@ -197,18 +191,6 @@ async fn refuse_if_invalid_polygons(manager: &SchemaManager<'_>) -> Result<(), D
         "cannot undo m0006_invalid_polygons: {invalid} polygon(s) are marked invalid; give \
          them a valid geometry or delete them first"
     )))
-}
-
-/// What `SELECT COUNT(*) AS n …` answers.
-async fn count(manager: &SchemaManager<'_>, sql: &str) -> Result<i64, DbErr> {
-    let row = manager
-        .get_connection()
-        .query_one_raw(Statement::from_string(
-            manager.get_database_backend(),
-            sql.to_owned(),
-        ))
-        .await?;
-    row.map_or(Ok(0), |row| row.try_get("", "n"))
 }
 
 #[derive(DeriveIden)]

@@ -9,6 +9,7 @@
 //! transaction of its own on one connection with foreign keys off (`sqlite_rebuild`), and so
 //! runs outside the migrator's transaction on SQLite. Applied migrations are recorded in `seaql_migrations`.
 
+use sea_orm::{ConnectionTrait as _, Statement};
 use sea_orm_migration::prelude::{
     DbErr, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement, Index, IntoIden, SchemaManager,
 };
@@ -66,4 +67,31 @@ fn cascading_foreign_key(
         .to(to_table, to_column)
         .on_delete(ForeignKeyAction::Cascade)
         .to_owned()
+}
+
+/// What `SELECT COUNT(*) AS n …` answers.
+async fn count(manager: &SchemaManager<'_>, sql: &str) -> Result<i64, DbErr> {
+    let row = manager
+        .get_connection()
+        .query_one_raw(Statement::from_string(
+            manager.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await?;
+    row.map_or(Ok(0), |row| row.try_get("", "n"))
+}
+
+/// Whether SQLite's `table` has `column` already (a rebuild that stopped before the migrator
+/// recorded it is not redone).
+async fn sqlite_has_column(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    column: &str,
+) -> Result<bool, DbErr> {
+    let found = count(
+        manager,
+        &format!("SELECT COUNT(*) AS n FROM pragma_table_info('{table}') WHERE name = '{column}'"),
+    )
+    .await?;
+    Ok(found > 0)
 }
