@@ -373,13 +373,54 @@ fn parse_cors_blocks(log: &str) -> Vec<String> {
 }
 
 /// Runs headless Chromium on `url`, writing the DOM it dumps to `dom_file` and its log to
-/// `log_file`, and returns the DOM.
+/// `log_file`, and returns the DOM. Chromium killed by a signal (it crashes now and then in a
+/// sandbox without a session bus) is run once more, its first log kept beside as
+/// `<log>.crashed`; the caller's checks of the server's state still see what both runs did.
 pub(crate) fn load_page(
     chromium: &Path,
     url: &str,
     dom_file: &Path,
     log_file: &Path,
 ) -> anyhow::Result<String> {
+    match load_page_once(chromium, url, dom_file, log_file)? {
+        Loaded::Dom(dom) => Ok(dom),
+        Loaded::Crashed(signal) => {
+            let crashed = log_file.with_extension("log.crashed");
+            std::fs::rename(log_file, &crashed)
+                .with_context(|| format!("cannot keep {}", log_file.display()))?;
+            eprintln!(
+                "xtask: chromium died of signal {signal} loading {url} (log kept in {}); \
+                 running it once more",
+                crashed.display()
+            );
+            match load_page_once(chromium, url, dom_file, log_file)? {
+                Loaded::Dom(dom) => Ok(dom),
+                Loaded::Crashed(signal) => bail!(
+                    "chromium died of signal {signal} twice loading {url}; its logs are in {} \
+                     and {}",
+                    crashed.display(),
+                    log_file.display()
+                ),
+            }
+        }
+    }
+}
+
+/// What one Chromium run gave.
+enum Loaded {
+    /// The dumped DOM.
+    Dom(String),
+    /// Chromium was killed by this signal.
+    Crashed(i32),
+}
+
+/// One Chromium run of [`load_page`].
+fn load_page_once(
+    chromium: &Path,
+    url: &str,
+    dom_file: &Path,
+    log_file: &Path,
+) -> anyhow::Result<Loaded> {
     let profile = tempfile::tempdir().context("cannot create a Chromium profile directory")?;
     let dom_out =
         File::create(dom_file).with_context(|| format!("cannot create {}", dom_file.display()))?;
@@ -409,13 +450,18 @@ pub(crate) fn load_page(
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&status) {
+        return Ok(Loaded::Crashed(signal));
+    }
     if !status.success() {
         bail!(
             "chromium could not load {url}: {status}; its log is in {}",
             log_file.display()
         );
     }
-    std::fs::read_to_string(dom_file).with_context(|| format!("cannot read {}", dom_file.display()))
+    std::fs::read_to_string(dom_file)
+        .map(Loaded::Dom)
+        .with_context(|| format!("cannot read {}", dom_file.display()))
 }
 
 /// The bytes a query value keeps as they are: RFC 3986's unreserved characters.
