@@ -335,24 +335,12 @@ impl Airflow {
     /// # Errors
     /// When the signal handlers cannot be installed.
     pub fn stop_on_signal(&self) -> anyhow::Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .context("cannot start the signal-handling runtime")?;
         let processes = Arc::clone(&self.processes);
         let database = Arc::clone(&self.database);
-        let signals = runtime.block_on(async { Signals::install() })?;
-        thread::Builder::new()
-            .name("airflow-signals".into())
-            .spawn(move || {
-                runtime.block_on(signals.next());
-                stop_all(&processes);
-                database.drop_now();
-                eprintln!("xtask: interrupted; Airflow stopped");
-                std::process::exit(130);
-            })
-            .context("cannot start the signal-handling thread")?;
-        Ok(())
+        crate::on_signal::stop_on_signal("Airflow", move || {
+            stop_all(&processes);
+            database.drop_now();
+        })
     }
 
     /// Runs until xtask receives SIGINT, SIGTERM or SIGHUP (then stops Airflow and returns), or
@@ -373,7 +361,7 @@ impl Airflow {
 
     /// Waits for SIGINT, SIGTERM or SIGHUP, checking every second that Airflow still runs.
     async fn wait_interrupted(&self) -> anyhow::Result<()> {
-        let interrupted = Signals::install()?.next();
+        let interrupted = crate::on_signal::Signals::install()?.next();
         tokio::pin!(interrupted);
         let mut ticks = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -803,34 +791,6 @@ fn stop_all(processes: &Mutex<Vec<Supervised>>) {
 /// The processes, even if a thread panicked while holding them.
 fn lock(processes: &Mutex<Vec<Supervised>>) -> std::sync::MutexGuard<'_, Vec<Supervised>> {
     processes.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The handlers of the signals that should stop Airflow.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Replaces the default (process-ending) action of SIGINT, SIGTERM and SIGHUP.
-    fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
-            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-            hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
-        })
-    }
-
-    /// Waits for any of them.
-    async fn next(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-            _ = self.hangup.recv() => {}
-        }
-    }
 }
 
 /// The virtual environment with the pinned Airflow, installing it first when needed. Each pin

@@ -18,10 +18,12 @@ mod docs_page;
 mod fuzz;
 mod labcas_page;
 mod moto;
+mod on_signal;
 mod page_dom;
 mod page_server;
 mod python;
 mod server;
+mod smtp;
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -33,6 +35,7 @@ use clap::{Parser, Subcommand};
 
 use crate::airflow::Airflow;
 use crate::moto::Moto;
+use crate::smtp::SmtpServer;
 
 /// The Postgres used when `DATABASE_URL` is not set.
 const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -52,7 +55,8 @@ enum Task {
     /// 127.0.0.1:5432; each test creates and drops its own database there. Starts a moto server
     /// (installed once into target/moto-venv) for the S3 tests unless S3_ENDPOINT_URL is set,
     /// and Apache Airflow 2.11.2 (installed once into target/airflow-venv, serving
-    /// tests/airflow/dags) for the workflow tests unless REEFGUIDE_TEST_AIRFLOW_URL is set.
+    /// tests/airflow/dags) for the workflow tests unless REEFGUIDE_TEST_AIRFLOW_URL is set, and
+    /// an SMTP server (aiosmtpd, installed once into target/smtp-venv) for the reset e-mails.
     Test {
         /// Extra arguments for `cargo test` (e.g. a test-name filter).
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -169,6 +173,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     });
     let (s3_endpoint, _moto) = s3?;
     installed?;
+    let smtp = SmtpServer::start(&target).context("cannot start the SMTP server for the tests")?;
     let airflow = airflow::for_tests(&target, &airflow::s3_task_env(&s3_endpoint))?;
     eprintln!("xtask: testing S3 against {s3_endpoint}");
     let access = airflow
@@ -182,7 +187,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
         .args(cargo_test_args(args))
         .env("REEFGUIDE_TEST_DATABASE_URL", &url)
         .env(S3_ENDPOINT_VAR, &s3_endpoint)
-        .envs(access.env());
+        .envs(access.env())
+        .envs(smtp.env());
     for (name, value) in EMULATOR_AWS_DEFAULTS {
         if std::env::var_os(name).is_none() {
             command.env(name, value);
@@ -212,6 +218,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     }
     drop(_moto);
     drop(airflow);
+    drop(smtp);
     if !failed.is_empty() {
         bail!("failed: {}", failed.join(", "));
     }

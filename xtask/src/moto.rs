@@ -58,28 +58,13 @@ impl Moto {
         format!("http://{}", self.address)
     }
 
-    /// Kills the server when xtask receives SIGINT, SIGTERM or SIGHUP, then exits with status
-    /// 130: a process dying of a signal runs no destructors, so [`Drop`] alone is not enough.
+    /// Kills the server when xtask is interrupted (see [`crate::on_signal`]).
     ///
     /// # Errors
     /// When the signal handlers cannot be installed.
     pub fn stop_on_signal(&self) -> anyhow::Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .context("cannot start the signal-handling runtime")?;
         let child = Arc::clone(&self.child);
-        let signals = runtime.block_on(async { Signals::install() })?;
-        thread::Builder::new()
-            .name("moto-signals".into())
-            .spawn(move || {
-                runtime.block_on(signals.next());
-                stop(&child);
-                eprintln!("xtask: interrupted; moto stopped");
-                std::process::exit(130);
-            })
-            .context("cannot start the signal-handling thread")?;
-        Ok(())
+        crate::on_signal::stop_on_signal("moto", move || stop(&child))
     }
 
     /// Polls until the server answers `GET /moto-api/`, failing early if it exits.
@@ -117,34 +102,6 @@ impl Drop for Moto {
     }
 }
 
-/// The handlers of the signals that should stop moto.
-struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
-    hangup: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    /// Replaces the default (process-ending) action of SIGINT, SIGTERM and SIGHUP.
-    fn install() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Self {
-            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
-            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
-            hangup: signal(SignalKind::hangup()).context("cannot handle SIGHUP")?,
-        })
-    }
-
-    /// Waits for any of them.
-    async fn next(mut self) {
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-            _ = self.hangup.recv() => {}
-        }
-    }
-}
-
 /// The child, even if a thread panicked while holding it.
 fn lock(child: &Mutex<Child>) -> std::sync::MutexGuard<'_, Child> {
     child.lock().unwrap_or_else(PoisonError::into_inner)
@@ -166,9 +123,9 @@ fn ensure_installed(target_dir: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// A loopback address with a port that was free a moment ago.
-fn free_loopback_address() -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .context("cannot find a free loopback port for moto")?;
+pub(crate) fn free_loopback_address() -> anyhow::Result<SocketAddr> {
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("cannot find a free loopback port")?;
     listener
         .local_addr()
         .context("cannot read the free port's address")
