@@ -23,6 +23,7 @@ pub mod fault_proxy;
 pub mod labcas;
 pub mod r1_stub;
 pub mod reefguide_fixture;
+pub mod smtp;
 
 /// Email of the ADMIN service account of every test app.
 pub const ADMIN_EMAIL: &str = "admin@reefguide.test";

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::user::{Email, Roles, UserId};
 
 pub mod errors;
+pub mod reset;
 
 /// What an access token asserts about its bearer, once verified.
 ///

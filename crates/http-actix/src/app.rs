@@ -13,6 +13,9 @@ use reefguide_adapters_aws::local::{LocalComputeSettings, LocalWorkerPool, Worke
 use reefguide_adapters_aws::{
     EcsCluster, EcsSettings, EcsTarget, LocalObjectStore, S3ObjectStore, S3Settings, SigningKey,
 };
+use reefguide_adapters_email::{
+    LogEmailSender, QueuedEmailSender, SmtpEmailSender, SmtpSecurity, SmtpSettings,
+};
 use reefguide_adapters_postgres::{SeaOrmStore, StoreOptions};
 use reefguide_domain::geometry::PolygonLimits;
 use reefguide_domain::storage::PresignExpiry;
@@ -20,14 +23,17 @@ use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
     AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, OutputBrowser,
-    PolygonService, ResultFileLimits, ResultFileService, SignedFileService, UserAdminService,
-    WorkflowCatalog, Workflows,
+    PasswordResetService, PolygonService, ResultFileLimits, ResultFileService, SignedFileService,
+    UserAdminService, WorkflowCatalog, Workflows,
 };
-use reefguide_ports::{ComputeCluster, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock};
+use reefguide_ports::{
+    ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
+};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::{
-    AirflowSettings, ComputeKind, ServerUrls, Settings, StorageKind, check_issuers,
+    AirflowSettings, ComputeKind, EmailSettings, ServerUrls, Settings, SmtpSecurityKind,
+    StorageKind, check_issuers,
 };
 use crate::crypto::{Argon2Hasher, Argon2Settings, ExternalJwtVerifier, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
@@ -42,6 +48,8 @@ pub type Store = SeaOrmStore;
 pub type Auth = AuthService<Store, Argon2Hasher, JwtKeys, SystemClock>;
 /// The user-administration service as wired.
 pub type UserAdmin = UserAdminService<Store, Argon2Hasher, SystemClock>;
+/// The password reset service as wired (e-mail sent from a queue, off the request path).
+pub type PasswordResets = PasswordResetService<Store, Argon2Hasher, SystemClock, QueuedEmailSender>;
 /// The polygon service as wired.
 pub type Polygons = PolygonService<Store>;
 /// The note service as wired.
@@ -58,6 +66,7 @@ pub type SignedFiles = SignedFileService<LocalObjectStore, SystemClock>;
 pub struct AppState {
     pub(crate) auth: Auth,
     pub(crate) users: UserAdmin,
+    pub(crate) password_resets: PasswordResets,
     pub(crate) polygons: Polygons,
     pub(crate) notes: Notes,
     pub(crate) jobs: Jobs,
@@ -238,6 +247,13 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         Some(verifier) => auth.with_external_tokens(verifier),
         None => auth,
     };
+    let password_resets = PasswordResetService::new(
+        store.clone(),
+        hasher.clone(),
+        SystemClock,
+        email_sender(&settings.email)?,
+        settings.email.email_product_name.clone(),
+    );
     let users = UserAdminService::new(store.clone(), hasher, SystemClock);
     ensure_service_accounts(settings, &users).await?;
     let (compute, local_pool) = compute_cluster(settings, public_url, &users).await?;
@@ -307,6 +323,7 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
     Ok(AppState {
         auth,
         users,
+        password_resets,
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),
         jobs,
@@ -472,6 +489,40 @@ fn random_password() -> String {
         .take(32)
         .map(char::from)
         .collect()
+}
+
+/// Messages waiting to be sent before a new one is refused (and logged).
+const EMAIL_QUEUE_CAPACITY: usize = 1_000;
+
+/// The e-mail sender the settings choose, behind a queue so that requests never wait on it:
+/// SMTP when `smtp_host` is set, else the log (with a warning now, and one per message).
+fn email_sender(settings: &EmailSettings) -> anyhow::Result<QueuedEmailSender> {
+    let inner: Arc<dyn EmailSender> = match &settings.smtp_host {
+        Some(host) => Arc::new(
+            SmtpEmailSender::new(&SmtpSettings {
+                host: host.clone(),
+                port: settings.effective_port(),
+                security: match settings.smtp_security {
+                    SmtpSecurityKind::Starttls => SmtpSecurity::StartTls,
+                    SmtpSecurityKind::Tls => SmtpSecurity::Tls,
+                    SmtpSecurityKind::None => SmtpSecurity::None,
+                },
+                username: settings.smtp_username.clone(),
+                password: settings.smtp_password.clone(),
+                from: settings.smtp_from.clone(),
+            })
+            .context("cannot set up the SMTP sender")?,
+        ),
+        None => {
+            tracing::warn!(
+                "no SMTP server is configured (smtp_host): password reset e-mails, codes \
+                 included, are written to this log instead of being sent"
+            );
+            Arc::new(LogEmailSender)
+        }
+    };
+    let (queue, _task) = QueuedEmailSender::start(inner, EMAIL_QUEUE_CAPACITY);
+    Ok(queue)
 }
 
 /// An account the server creates itself at start-up.

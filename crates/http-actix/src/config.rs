@@ -13,7 +13,7 @@
 //! password hashing, service accounts, required role), [`LimitsSettings`] (request and polygon
 //! sizes, rate limits), [`DatabaseSettings`], [`JobsSettings`] (job types, lease sweeper, claim
 //! wait), [`StorageSettings`] (result files), [`ComputeSettings`] (workers and the capacity
-//! manager) and [`WorkflowSettings`] (Airflow, data collections, LabCAS). The sections exist only in the code: their fields keep the flat names.
+//! manager) and [`WorkflowSettings`] (Airflow, data collections, LabCAS) and [`EmailSettings`] (the SMTP server of reset e-mails). The sections exist only in the code: their fields keep the flat names.
 //!
 //! # How flat names become sections
 //!
@@ -39,6 +39,7 @@ mod auth;
 mod compute;
 mod cors;
 mod database;
+mod email;
 mod external_jwt;
 mod jobs;
 mod keys;
@@ -53,6 +54,7 @@ pub use auth::AuthSettings;
 pub use compute::{CapacityTargetSettings, ComputeKind, ComputeSettings, EcsTargetSettings};
 pub use cors::{CorsOrigins, InvalidOrigin, Origin};
 pub use database::DatabaseSettings;
+pub use email::{EmailSettings, SmtpSecurityKind};
 pub use external_jwt::{ExternalJwtSettings, check_issuers};
 pub use jobs::{EngineKind, JobTypeSettings, JobsSettings};
 pub use limits::LimitsSettings;
@@ -112,6 +114,9 @@ pub struct Settings {
     /// Airflow, the data collections and the LabCAS settings.
     #[serde(flatten)]
     pub workflows: WorkflowSettings,
+    /// The SMTP server of password reset e-mails.
+    #[serde(flatten)]
+    pub email: EmailSettings,
 }
 
 /// A configuration that cannot be used; the message names the setting.
@@ -178,6 +183,7 @@ impl Settings {
             storage: section(&figment, &mut errors),
             compute: section(&figment, &mut errors),
             workflows: section(&figment, &mut errors),
+            email: section(&figment, &mut errors),
         };
         if let Err(error) = figment.extract::<keys::KnownNamesOnly>() {
             errors.push(error);
@@ -202,6 +208,7 @@ impl Settings {
         self.storage.validate()?;
         self.compute.validate()?;
         self.workflows.validate()?;
+        self.email.validate()?;
         self.workflows
             .check_against(&self.jobs.registry()?, &self.storage)
     }

@@ -9,7 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessError};
 use reefguide_domain::auth::errors::{
-    AuthenticateError, ChangePasswordError, LoginError, RefreshError,
+    AuthenticateError, ChangePasswordError, LoginError, PasswordResetError, RefreshError,
 };
 use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
@@ -279,6 +279,18 @@ impl From<ChangePasswordError> for ApiError {
             }
             ChangePasswordError::NoPassword => Self::bad_request("no_password", error.to_string()),
             ChangePasswordError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<PasswordResetError> for ApiError {
+    fn from(error: PasswordResetError) -> Self {
+        match error {
+            PasswordResetError::InvalidCode => Self::bad_request("invalid_code", error.to_string()),
+            PasswordResetError::ConfirmationMismatch => {
+                Self::invalid_field("confirmPassword", error.to_string())
+            }
+            PasswordResetError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

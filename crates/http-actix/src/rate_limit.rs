@@ -1,4 +1,4 @@
-//! Per-address and per-account rate limits on login and register.
+//! Per-address and per-account rate limits on login, register and password resets.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -19,6 +19,8 @@ pub struct RateLimits {
     login_per_ip: DefaultKeyedRateLimiter<IpAddr>,
     login_per_account: DefaultKeyedRateLimiter<String>,
     register_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    reset_request_per_ip: DefaultKeyedRateLimiter<IpAddr>,
+    reset_confirm_per_ip: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 fn per_minute(n: u32) -> Quota {
@@ -43,6 +45,12 @@ impl RateLimits {
             register_per_ip: RateLimiter::keyed(per_hour(
                 settings.rate_limit_register_per_ip_per_hour,
             )),
+            reset_request_per_ip: RateLimiter::keyed(per_hour(
+                settings.rate_limit_password_reset_per_ip_per_hour,
+            )),
+            reset_confirm_per_ip: RateLimiter::keyed(per_hour(
+                settings.rate_limit_password_reset_per_ip_per_hour,
+            )),
         }
     }
 
@@ -59,6 +67,16 @@ impl RateLimits {
     /// Counts a registration from `ip`.
     pub fn check_register(&self, ip: IpAddr) -> Result<(), ApiError> {
         check(self.enabled, &self.register_per_ip, &ip)
+    }
+
+    /// Counts a password reset request from `ip`.
+    pub fn check_reset_request(&self, ip: IpAddr) -> Result<(), ApiError> {
+        check(self.enabled, &self.reset_request_per_ip, &ip)
+    }
+
+    /// Counts a password reset confirmation (a code tried) from `ip`.
+    pub fn check_reset_confirm(&self, ip: IpAddr) -> Result<(), ApiError> {
+        check(self.enabled, &self.reset_confirm_per_ip, &ip)
     }
 }
 

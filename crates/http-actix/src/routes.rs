@@ -16,6 +16,7 @@ pub mod health;
 pub mod jobs;
 pub mod labcas;
 pub mod notes;
+pub mod password_reset;
 pub mod polygons;
 mod registry;
 pub mod storage;
@@ -133,6 +134,7 @@ impl RouteSet for Api {
         health::Routes::register(routes);
         routes
             .scope::<auth::Routes>("/auth", Guard::Open)
+            .scope::<password_reset::Routes>("/password-reset", Guard::Open)
             .scope::<polygons::Routes>("/polygons", Guard::UserFeatures)
             .scope::<notes::Routes>("/notes", Guard::UserFeatures);
         storage::Routes::register(routes);

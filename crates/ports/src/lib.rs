@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod compute;
 pub mod crypto;
+pub mod email;
 pub mod import;
 pub mod object_store;
 pub mod repositories;
@@ -29,11 +30,13 @@ pub use crypto::{
     ExternalTokenError, ExternalTokenVerifier, IssuedToken, PasswordHasher, TokenIssuer,
     TokenVerifier,
 };
+pub use email::{EmailError, EmailMessage, EmailSender};
 pub use import::{ImportTarget, ImportWriteError, ReefGuideSource, SourceError};
 pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
-    HealthCheck, JobRepository, NewUser, NoteRepository, PolygonPage, PolygonQuery,
-    PolygonRepository, RefreshTokenRepository, StoreUnavailable, UserLogRepository, UserRepository,
+    HealthCheck, JobRepository, NewUser, NoteRepository, PasswordResetRepository, PolygonPage,
+    PolygonQuery, PolygonRepository, RefreshTokenRepository, StoreUnavailable, UserLogRepository,
+    UserRepository,
 };
 pub use signed_files::{
     LocalFile, SignedFileStore, SignedMethod, SignedUpload, SignedUrl, SignedUrlError,

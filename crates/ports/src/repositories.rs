@@ -14,6 +14,7 @@ pub use study_areas::{NoteRepository, PolygonPage, PolygonQuery, PolygonReposito
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use reefguide_domain::auth::reset::{NewPasswordReset, PasswordReset, ResetSelector};
 use reefguide_domain::user::errors::CreateUserError;
 use reefguide_domain::{
     Email, ExternalIdentity, LogPage, LogQuery, NewUserLogEntry, PasswordHash, RefreshTokenHash,
@@ -131,6 +132,40 @@ pub trait UserLogRepository: Send + Sync + 'static {
 
     /// One page of entries, newest first (ties broken by id, newest first), with the total count.
     async fn list_user_logs(&self, query: LogQuery) -> anyhow::Result<LogPage>;
+}
+
+/// Password resets (issue 27): codes stored as digests under their selectors.
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait PasswordResetRepository: Send + Sync + 'static {
+    /// When the newest still unused reset of `email` was asked for, if there is one.
+    async fn latest_unused_reset(&self, email: &Email) -> anyhow::Result<Option<DateTime<Utc>>>;
+
+    /// Stores `reset` in one transaction that first marks used (at `reset.created_at`) every
+    /// unused reset of the same address and every expired unused one. `false`, storing
+    /// nothing, when an unused reset already has the same selector (live selectors are unique).
+    async fn insert_password_reset(&self, reset: &NewPasswordReset) -> anyhow::Result<bool>;
+
+    /// The unused reset stored under `selector`, if any.
+    async fn find_password_reset(
+        &self,
+        selector: &ResetSelector,
+    ) -> anyhow::Result<Option<PasswordReset>>;
+
+    /// Counts one wrong code against reset `id`.
+    async fn count_reset_attempt(&self, id: i64) -> anyhow::Result<()>;
+
+    /// Uses reset `id` at `now` in one transaction: marks it used (only while it is unused and
+    /// under the attempt cap), gives account `user_id` the password `new_hash`, revokes every
+    /// refresh token of the account and marks its other unused resets used. `false`, changing
+    /// nothing, when the reset was used or exhausted meanwhile.
+    async fn use_password_reset(
+        &self,
+        id: i64,
+        user_id: UserId,
+        new_hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
 }
 
 /// A cheap liveness probe of the store.

@@ -7,6 +7,7 @@ pub mod cluster;
 pub mod import;
 pub mod jobs;
 pub mod outputs;
+pub mod password_reset;
 pub mod results;
 pub mod signed_files;
 pub mod study_areas;
@@ -26,6 +27,7 @@ pub use jobs::{
     HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns, Workflows,
 };
 pub use outputs::{FileEntry, Folder, OutputBrowser, OutputError};
+pub use password_reset::PasswordResetService;
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,

@@ -17,6 +17,7 @@ mod labcas_callers;
 mod labcas_outputs;
 mod labcas_runs;
 mod notes;
+mod password_reset;
 mod polygons;
 mod results;
 mod routes_documented;

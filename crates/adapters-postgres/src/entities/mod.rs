@@ -9,6 +9,7 @@ pub mod job_requests;
 pub mod job_results;
 pub mod jobs;
 pub mod notes;
+pub mod password_resets;
 pub mod polygons;
 pub mod refresh_tokens;
 pub mod user_logs;

@@ -21,6 +21,7 @@ mod m0003_jobs;
 mod m0004_workflows;
 mod m0005_external_identities;
 mod m0006_invalid_polygons;
+mod m0007_password_resets;
 mod sqlite_rebuild;
 
 /// Every migration of the schema, oldest first.
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_workflows::Migration),
             Box::new(m0005_external_identities::Migration),
             Box::new(m0006_invalid_polygons::Migration),
+            Box::new(m0007_password_resets::Migration),
         ]
     }
 }

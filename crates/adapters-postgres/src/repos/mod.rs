@@ -4,6 +4,7 @@
 mod health;
 mod jobs;
 mod notes;
+mod password_resets;
 #[cfg(all(test, feature = "test-support"))]
 mod plans;
 mod polygons;

@@ -87,3 +87,18 @@ pub enum ChangePasswordError {
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
+
+/// Confirming a password reset with the code from its e-mail.
+#[derive(Debug, Error)]
+pub enum PasswordResetError {
+    /// A wrong, malformed, expired, used, superseded or over-attempted code: deliberately one
+    /// answer.
+    #[error("Invalid or expired reset code")]
+    InvalidCode,
+    /// `newPassword` and `confirmPassword` differ.
+    #[error("New password and confirmation do not match")]
+    ConfirmationMismatch,
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}

@@ -35,6 +35,7 @@ pub fn known_names() -> &'static [&'static str] {
             storage,
             compute,
             workflows,
+            email,
         } = Settings::default();
         [
             names_of(&server),
@@ -45,6 +46,7 @@ pub fn known_names() -> &'static [&'static str] {
             names_of(&storage),
             names_of(&compute),
             names_of(&workflows),
+            names_of(&email),
         ]
         .concat()
         .leak()

@@ -1,5 +1,5 @@
-//! The limits section: how large a request or a polygon may be, and how often clients may log in
-//! and register.
+//! The limits section: how large a request or a polygon may be, and how often clients may log in,
+//! register and ask for password resets.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,9 @@ pub struct LimitsSettings {
     pub rate_limit_login_per_account_per_minute: u32,
     /// Registrations per hour per client address.
     pub rate_limit_register_per_ip_per_hour: u32,
+    /// Password reset requests per hour per client address, and (counted apart) code
+    /// confirmations per hour per client address.
+    pub rate_limit_password_reset_per_ip_per_hour: u32,
     /// Use the `X-Forwarded-For` address for rate limits (only behind a trusted proxy).
     pub trust_forwarded_for: bool,
 }
@@ -36,6 +39,7 @@ impl Default for LimitsSettings {
             rate_limit_login_per_ip_per_minute: 30,
             rate_limit_login_per_account_per_minute: 10,
             rate_limit_register_per_ip_per_hour: 20,
+            rate_limit_password_reset_per_ip_per_hour: 20,
             trust_forwarded_for: false,
         }
     }
@@ -64,6 +68,7 @@ impl LimitsSettings {
                 self.rate_limit_login_per_ip_per_minute,
                 self.rate_limit_login_per_account_per_minute,
                 self.rate_limit_register_per_ip_per_hour,
+                self.rate_limit_password_reset_per_ip_per_hour,
             ]
             .contains(&0)
         {

@@ -11,9 +11,11 @@ use reefguide_domain::{
 use reefguide_domain::geometry::{PolygonGeometry, PolygonLimits};
 use reefguide_domain::{ExternalIdentity, Note, NoteContent, NoteId, Polygon, PolygonId};
 
+use reefguide_domain::auth::reset::{NewPasswordReset, PasswordReset, ResetSelector};
+
 use crate::repositories::{
-    NewUser, NoteRepository, PolygonPage, PolygonQuery, PolygonRepository, RefreshTokenRepository,
-    UserLogRepository, UserRepository,
+    NewUser, NoteRepository, PasswordResetRepository, PolygonPage, PolygonQuery, PolygonRepository,
+    RefreshTokenRepository, UserLogRepository, UserRepository,
 };
 
 mockall::mock! {
@@ -60,6 +62,15 @@ mockall::mock! {
         async fn list_polygon_notes(&self, polygons: &[PolygonId]) -> anyhow::Result<Vec<Note>>;
         async fn update_note(&self, id: NoteId, content: &NoteContent) -> anyhow::Result<Option<Note>>;
         async fn delete_note(&self, id: NoteId) -> anyhow::Result<bool>;
+    }
+
+    #[async_trait]
+    impl PasswordResetRepository for Store {
+        async fn latest_unused_reset(&self, email: &Email) -> anyhow::Result<Option<DateTime<Utc>>>;
+        async fn insert_password_reset(&self, reset: &NewPasswordReset) -> anyhow::Result<bool>;
+        async fn find_password_reset(&self, selector: &ResetSelector) -> anyhow::Result<Option<PasswordReset>>;
+        async fn count_reset_attempt(&self, id: i64) -> anyhow::Result<()>;
+        async fn use_password_reset(&self, id: i64, user_id: UserId, new_hash: &PasswordHash, now: DateTime<Utc>) -> anyhow::Result<bool>;
     }
 
     #[async_trait]
