@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod errors;
 pub mod identity;
+pub mod search;
 
 pub use errors::{EmailError, PasswordError, RoleError, UserIdError};
 pub use identity::{ExternalIdentity, Identity, IssuerName, NameError, Username};

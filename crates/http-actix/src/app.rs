@@ -24,7 +24,7 @@ use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
     AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, OutputBrowser,
     PasswordResetService, PolygonService, ResultFileLimits, ResultFileService, SignedFileService,
-    UserAdminService, WorkflowCatalog, Workflows,
+    UserAdminService, UserDirectory, WorkflowCatalog, Workflows,
 };
 use reefguide_ports::{
     ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
@@ -67,6 +67,8 @@ pub struct AppState {
     pub(crate) auth: Auth,
     pub(crate) users: UserAdmin,
     pub(crate) password_resets: PasswordResets,
+    /// Finding users by part of their email.
+    pub(crate) directory: UserDirectory<Store>,
     pub(crate) polygons: Polygons,
     pub(crate) notes: Notes,
     pub(crate) jobs: Jobs,
@@ -324,6 +326,7 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         auth,
         users,
         password_resets,
+        directory: UserDirectory::new(store.clone()),
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),
         jobs,

@@ -20,6 +20,7 @@ pub mod password_reset;
 pub mod polygons;
 mod registry;
 pub mod storage;
+pub mod user_search;
 pub mod users;
 
 use actix_web::dev::{ServiceFactory, ServiceRequest};
@@ -142,6 +143,8 @@ impl RouteSet for Api {
         routes
             .scope::<jobs::Routes>("/jobs", Guard::UserFeatures)
             .scope::<admin::Routes>("/admin", Guard::Admin)
+            // Before `/users`, whose scope would take it.
+            .scope::<user_search::Routes>("/users/search", Guard::UserFeatures)
             .scope::<users::Routes>("/users", Guard::Admin);
     }
 }

@@ -65,6 +65,14 @@ pub trait UserRepository: Send + Sync + 'static {
     /// Every user, by id.
     async fn list_users(&self) -> anyhow::Result<Vec<User>>;
 
+    /// The accounts whose email contains the search's text, ranked as
+    /// [`UserSearch`](reefguide_domain::user::search::UserSearch) says (exact, then prefix,
+    /// then position, then alphabetical), at most its limit.
+    async fn search_users(
+        &self,
+        search: &reefguide_domain::user::search::UserSearch,
+    ) -> anyhow::Result<Vec<User>>;
+
     /// The users with these ids that exist, by id (one query, for joining owners into listings).
     async fn find_users(&self, ids: &[UserId]) -> anyhow::Result<Vec<User>>;
 

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod capacity;
 pub mod catalog;
 pub mod cluster;
+pub mod directory;
 pub mod import;
 pub mod jobs;
 pub mod outputs;
@@ -22,6 +23,7 @@ pub use catalog::{
     CollectionSummary, UnknownCollection, WorkflowCatalog, WorkflowDetails, WorkflowSummary,
 };
 pub use cluster::ClusterAdminService;
+pub use directory::UserDirectory;
 pub use import::{ImportError, ImportService};
 pub use jobs::{
     HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns, Workflows,

@@ -22,6 +22,7 @@ mod polygons;
 mod results;
 mod routes_documented;
 mod security;
+mod user_search;
 mod users;
 mod workflows;
 mod zero_config;

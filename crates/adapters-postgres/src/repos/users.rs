@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reefguide_domain::user::errors::CreateUserError;
+use reefguide_domain::user::search::UserSearch;
 use reefguide_domain::{
     Email, ExternalIdentity, Identity, IssuerName, PasswordHash, Roles, User, UserCredentials,
     UserId, Username,
@@ -293,6 +294,34 @@ impl UserRepository for SeaOrmStore {
             .all(&self.db)
             .await
             .db_context("cannot list users")?
+            .iter()
+            .map(to_user)
+            .collect()
+    }
+
+    async fn search_users(&self, search: &UserSearch) -> anyhow::Result<Vec<User>> {
+        let backend = self.db.get_database_backend();
+        // Where the text starts in the email, 1-based, 0 when absent (no LIKE: its wildcards
+        // would need escaping).
+        let position = match backend {
+            DbBackend::Postgres => "strpos(email, $1)",
+            _ => "instr(email, $1)",
+        };
+        let sql = format!(
+            "SELECT * FROM users WHERE email IS NOT NULL AND {position} > 0 \
+             ORDER BY CASE WHEN email = $1 THEN 0 WHEN {position} = 1 THEN 1 ELSE 2 END, \
+             {position}, email LIMIT $2"
+        );
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [search.text().into(), i64::from(search.limit()).into()],
+        );
+        users::Entity::find()
+            .from_raw_sql(statement)
+            .all(&self.db)
+            .await
+            .db_context("cannot search users")?
             .iter()
             .map(to_user)
             .collect()

@@ -262,7 +262,9 @@ pub struct LogResponse {
     pub pagination: LogPagination,
 }
 
-fn optional_integer(
+/// An optional integer query parameter: `Some(None)` when absent, `None` (with the failure
+/// recorded) when not an integer.
+pub(crate) fn optional_integer(
     path: &str,
     raw: Option<&str>,
     validation: &mut Validation,

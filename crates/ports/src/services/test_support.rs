@@ -29,6 +29,7 @@ mockall::mock! {
         async fn find_credentials_by_email(&self, email: &Email) -> anyhow::Result<Option<UserCredentials>>;
         async fn find_credentials(&self, id: UserId) -> anyhow::Result<Option<UserCredentials>>;
         async fn list_users(&self) -> anyhow::Result<Vec<User>>;
+        async fn search_users(&self, search: &reefguide_domain::user::search::UserSearch) -> anyhow::Result<Vec<User>>;
         async fn find_users(&self, ids: &[UserId]) -> anyhow::Result<Vec<User>>;
         async fn set_roles(&self, id: UserId, roles: &Roles) -> anyhow::Result<Option<User>>;
         async fn set_password_hash(&self, id: UserId, hash: &PasswordHash) -> anyhow::Result<bool>;
