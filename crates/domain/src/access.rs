@@ -27,7 +27,8 @@ mod workflows;
 
 pub use features::{listing_scope, may_use_user_features};
 pub use jobs::{
-    may_act_as_worker, may_cancel_job, may_invalidate_cache, may_view_job, may_work_assignment,
+    may_act_as_worker, may_cancel_job, may_invalidate_cache, may_time_out_jobs, may_view_job,
+    may_work_assignment,
 };
 pub use polygons::{may_annotate_polygon, may_edit_note, may_manage_polygon};
 pub use workflows::{WorkflowRefusal, may_run_workflow};

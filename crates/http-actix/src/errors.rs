@@ -13,7 +13,7 @@ use reefguide_domain::auth::errors::{
 };
 use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
-    JobAccessError, NotAWorker, PollError, SubmitJobError,
+    JobAccessError, NotAWorker, PollError, SubmitJobError, TimeoutJobsError,
 };
 use reefguide_domain::job::registry::{PayloadErrors, UnknownJobType};
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
@@ -486,6 +486,18 @@ impl From<InvalidateCacheError> for ApiError {
                 Self::bad_request("unknown_job_type", error.to_string())
             }
             InvalidateCacheError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<TimeoutJobsError> for ApiError {
+    fn from(error: TimeoutJobsError) -> Self {
+        match error {
+            TimeoutJobsError::Forbidden => Self::forbidden(error.to_string()),
+            TimeoutJobsError::UnknownType(_) => {
+                Self::bad_request("unknown_job_type", error.to_string())
+            }
+            TimeoutJobsError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

@@ -11,6 +11,7 @@ mod import;
 mod jobs;
 mod jobs_concurrency;
 mod jobs_listing;
+mod jobs_timeout;
 mod jobs_workers;
 mod labcas;
 mod labcas_callers;

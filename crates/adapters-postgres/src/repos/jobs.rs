@@ -257,6 +257,35 @@ impl JobRepository for SeaOrmStore {
             .collect()
     }
 
+    async fn stale_jobs(
+        &self,
+        created_before: DateTime<Utc>,
+        types: &[JobTypeName],
+        limit: u64,
+    ) -> anyhow::Result<Vec<Job>> {
+        let mut query = jobs::Entity::find()
+            .filter(Expr::col(jobs::Column::Status).is_in([
+                status_literal(JobStatus::Pending),
+                status_literal(JobStatus::InProgress),
+            ]))
+            .filter(jobs::Column::CreatedAt.lt(stored_time(created_before)))
+            // Workflow jobs are the engine's: cancelling stops their runs, timing out would not.
+            .filter(Expr::col(jobs::Column::Workflow).is_null());
+        if !types.is_empty() {
+            query =
+                query.filter(jobs::Column::JobType.is_in(types.iter().map(JobTypeName::as_str)));
+        }
+        query
+            .order_by_asc(jobs::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .db_context("cannot list stale jobs")?
+            .into_iter()
+            .map(to_job)
+            .collect()
+    }
+
     async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64> {
         let of_type = Query::select()
             .column(jobs::Column::Id)

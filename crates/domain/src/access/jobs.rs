@@ -33,6 +33,11 @@ pub fn may_invalidate_cache(actor: &User) -> bool {
     actor.roles.is_admin()
 }
 
+/// Whether `actor` may time out stale jobs in bulk: administrators only.
+pub fn may_time_out_jobs(actor: &User) -> bool {
+    actor.roles.is_admin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +81,13 @@ mod tests {
         assert!(!may_invalidate_cache(&user(1, &[])));
         assert!(!may_invalidate_cache(&user(1, &[Role::Analyst])));
         assert!(!may_invalidate_cache(&user(4, &[Role::Worker])));
+    }
+
+    #[test]
+    fn only_admins_time_out_jobs() {
+        assert!(may_time_out_jobs(&user(3, &[Role::Admin])));
+        assert!(!may_time_out_jobs(&user(1, &[])));
+        assert!(!may_time_out_jobs(&user(1, &[Role::Analyst])));
+        assert!(!may_time_out_jobs(&user(4, &[Role::Worker])));
     }
 }

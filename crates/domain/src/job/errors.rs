@@ -167,3 +167,17 @@ pub enum InvalidateCacheError {
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
+
+/// An administrator timing out stale jobs (`POST /api/admin/timeout-jobs`).
+#[derive(Debug, Error)]
+pub enum TimeoutJobsError {
+    /// The caller is not an administrator (see [`crate::access::may_time_out_jobs`]).
+    #[error("Administrator role required")]
+    Forbidden,
+    /// No job type of that name.
+    #[error("Unknown job type {0:?}")]
+    UnknownType(String),
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}

@@ -14,8 +14,9 @@
 //! Invariants that hold for every value (checked by [`JobState::restore`] on the way in from
 //! storage and preserved by every transition):
 //! - a lease expiry is present if and only if the status is `IN_PROGRESS`;
-//! - a job that is, or has been, in progress (`IN_PROGRESS`, `SUCCEEDED`, `FAILED`, `TIMED_OUT`)
-//!   has at least one attempt;
+//! - a job that is, or has been, in progress (`IN_PROGRESS`, `SUCCEEDED`, `FAILED`) has at least
+//!   one attempt (a `TIMED_OUT` job may have none: an administrator timed it out while it was
+//!   still pending);
 //! - transitions never raise `attempts` above the policy's `max_attempts`.
 
 use std::fmt;
@@ -248,6 +249,12 @@ pub enum TransitionError {
     /// The sweeper found the lease still valid.
     #[error("the lease on this job has not expired yet")]
     NotExpired,
+    /// An administrator's time-out found the job already ended.
+    #[error("job has already ended (status {status})")]
+    Ended {
+        /// The current status.
+        status: JobStatus,
+    },
     /// `now + lease` does not fit in a timestamp.
     #[error("the lease would end outside the representable time range")]
     LeaseOutOfRange,
@@ -274,8 +281,7 @@ impl JobState {
     }
 
     /// Rebuilds a state read from storage, checking that it is consistent: a lease exactly when
-    /// `IN_PROGRESS`, and at least one attempt when `IN_PROGRESS`, `SUCCEEDED`, `FAILED` or
-    /// `TIMED_OUT`.
+    /// `IN_PROGRESS`, and at least one attempt when `IN_PROGRESS`, `SUCCEEDED` or `FAILED`.
     ///
     /// # Errors
     /// [`InvalidJobState`] naming the first broken rule.
@@ -291,7 +297,7 @@ impl JobState {
         }
         let needs_attempt = matches!(
             status,
-            JobStatus::InProgress | JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut
+            JobStatus::InProgress | JobStatus::Succeeded | JobStatus::Failed
         );
         if needs_attempt && attempts == 0 {
             return Err(InvalidJobState::NoAttempts { status });
@@ -403,6 +409,25 @@ impl JobState {
         }
         Ok(Self {
             status: JobStatus::Cancelled,
+            attempts: self.attempts,
+            lease_expires_at: None,
+        })
+    }
+
+    /// An administrator times the job out (R2's `POST /api/admin/timeout-jobs`): `PENDING` or
+    /// `IN_PROGRESS` → `TIMED_OUT`, releasing any lease (a worker's later heartbeat or result
+    /// is refused as for a lost lease).
+    ///
+    /// # Errors
+    /// [`TransitionError::Ended`] when the job is already terminal.
+    pub fn time_out(&self) -> Result<Self, TransitionError> {
+        if self.status.is_terminal() {
+            return Err(TransitionError::Ended {
+                status: self.status,
+            });
+        }
+        Ok(Self {
+            status: JobStatus::TimedOut,
             attempts: self.attempts,
             lease_expires_at: None,
         })
@@ -533,6 +558,7 @@ mod tests {
         Succeed,
         Fail,
         Cancel,
+        TimeOut,
         Expire,
         RunSucceeded,
         RunLost,
@@ -550,6 +576,7 @@ mod tests {
             Op::Succeed => s.complete(Outcome::Succeeded, now),
             Op::Fail => s.complete(Outcome::Failed, now),
             Op::Cancel => s.cancel(),
+            Op::TimeOut => s.time_out(),
             Op::Expire => s.expire(now, p),
             Op::RunSucceeded => s.finish_run(Outcome::Succeeded),
             Op::RunLost => s.lose_run(p),
@@ -587,7 +614,9 @@ mod tests {
     }
 
     use JobStatus::{Cancelled, Failed, InProgress, Pending, Succeeded, TimedOut};
-    use TransitionError::{LeaseLost, NotCancellable, NotExpired, NotInProgress, NotPending};
+    use TransitionError::{
+        Ended, LeaseLost, NotCancellable, NotExpired, NotInProgress, NotPending,
+    };
 
     /// Every (status, operation) pair, at `t0 + 1 min` (an `IN_PROGRESS` lease is still valid).
     #[rstest]
@@ -596,36 +625,42 @@ mod tests {
     #[case(Pending, Op::Succeed, Err(NotInProgress { status: Pending }))]
     #[case(Pending, Op::Fail, Err(NotInProgress { status: Pending }))]
     #[case(Pending, Op::Cancel, Ok(Cancelled))]
+    #[case(Pending, Op::TimeOut, Ok(TimedOut))]
     #[case(Pending, Op::Expire, Err(NotInProgress { status: Pending }))]
     #[case(InProgress, Op::Claim, Err(NotPending { status: InProgress }))]
     #[case(InProgress, Op::Heartbeat, Ok(InProgress))]
     #[case(InProgress, Op::Succeed, Ok(Succeeded))]
     #[case(InProgress, Op::Fail, Ok(Failed))]
     #[case(InProgress, Op::Cancel, Ok(Cancelled))]
+    #[case(InProgress, Op::TimeOut, Ok(TimedOut))]
     #[case(InProgress, Op::Expire, Err(NotExpired))]
     #[case(Succeeded, Op::Claim, Err(NotPending { status: Succeeded }))]
     #[case(Succeeded, Op::Heartbeat, Err(NotInProgress { status: Succeeded }))]
     #[case(Succeeded, Op::Succeed, Err(NotInProgress { status: Succeeded }))]
     #[case(Succeeded, Op::Fail, Err(NotInProgress { status: Succeeded }))]
     #[case(Succeeded, Op::Cancel, Err(NotCancellable { status: Succeeded }))]
+    #[case(Succeeded, Op::TimeOut, Err(Ended { status: Succeeded }))]
     #[case(Succeeded, Op::Expire, Err(NotInProgress { status: Succeeded }))]
     #[case(Failed, Op::Claim, Err(NotPending { status: Failed }))]
     #[case(Failed, Op::Heartbeat, Err(NotInProgress { status: Failed }))]
     #[case(Failed, Op::Succeed, Err(NotInProgress { status: Failed }))]
     #[case(Failed, Op::Fail, Err(NotInProgress { status: Failed }))]
     #[case(Failed, Op::Cancel, Err(NotCancellable { status: Failed }))]
+    #[case(Failed, Op::TimeOut, Err(Ended { status: Failed }))]
     #[case(Failed, Op::Expire, Err(NotInProgress { status: Failed }))]
     #[case(Cancelled, Op::Claim, Err(NotPending { status: Cancelled }))]
     #[case(Cancelled, Op::Heartbeat, Err(NotInProgress { status: Cancelled }))]
     #[case(Cancelled, Op::Succeed, Err(NotInProgress { status: Cancelled }))]
     #[case(Cancelled, Op::Fail, Err(NotInProgress { status: Cancelled }))]
     #[case(Cancelled, Op::Cancel, Err(NotCancellable { status: Cancelled }))]
+    #[case(Cancelled, Op::TimeOut, Err(Ended { status: Cancelled }))]
     #[case(Cancelled, Op::Expire, Err(NotInProgress { status: Cancelled }))]
     #[case(TimedOut, Op::Claim, Err(NotPending { status: TimedOut }))]
     #[case(TimedOut, Op::Heartbeat, Err(NotInProgress { status: TimedOut }))]
     #[case(TimedOut, Op::Succeed, Err(NotInProgress { status: TimedOut }))]
     #[case(TimedOut, Op::Fail, Err(NotInProgress { status: TimedOut }))]
     #[case(TimedOut, Op::Cancel, Err(NotCancellable { status: TimedOut }))]
+    #[case(TimedOut, Op::TimeOut, Err(Ended { status: TimedOut }))]
     #[case(TimedOut, Op::Expire, Err(NotInProgress { status: TimedOut }))]
     fn transition_table(
         #[case] from: JobStatus,
@@ -772,7 +807,7 @@ mod tests {
     #[case(InProgress, 0, true, Err(InvalidJobState::NoAttempts { status: InProgress }))]
     #[case(Succeeded, 0, false, Err(InvalidJobState::NoAttempts { status: Succeeded }))]
     #[case(Failed, 0, false, Err(InvalidJobState::NoAttempts { status: Failed }))]
-    #[case(TimedOut, 0, false, Err(InvalidJobState::NoAttempts { status: TimedOut }))]
+    #[case(TimedOut, 0, false, Ok(()))]
     #[case(Pending, 0, false, Ok(()))]
     #[case(Pending, 2, false, Ok(()))]
     #[case(InProgress, 1, true, Ok(()))]

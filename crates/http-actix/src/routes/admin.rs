@@ -1,6 +1,8 @@
-//! Cluster administration (contract §8, ADMIN only): the worker service's status, scale and
-//! redeploy, on ECS or on the local worker pool. Upstream failures are 502 with the upstream
-//! message, never 500.
+//! Administration (ADMIN only): the worker service's status, scale and redeploy, on ECS or on
+//! the local worker pool (contract §8; upstream failures are 502 with the upstream message, never
+//! 500), and timing out stale jobs (reefguide-r2 §3.2).
+
+use std::collections::BTreeMap;
 
 use actix_web::{get, post, web};
 use reefguide_domain::capacity::DesiredCount;
@@ -10,6 +12,7 @@ use utoipa::ToSchema;
 
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
+use crate::extract::CurrentUser;
 use crate::openapi::responses::{NotAdmin, Unauthenticated};
 use crate::routes::{Registry, RouteSet};
 use crate::wire::{MessageResponse, timestamp};
@@ -22,7 +25,8 @@ impl RouteSet for Routes {
         routes
             .handler(cluster_status)
             .handler(scale)
-            .handler(redeploy);
+            .handler(redeploy)
+            .handler(timeout_jobs);
     }
 }
 
@@ -167,4 +171,70 @@ pub async fn scale(
 pub async fn redeploy(state: web::Data<AppState>) -> Result<web::Json<MessageResponse>, ApiError> {
     state.cluster.redeploy().await?;
     Ok(web::Json(MessageResponse::new("Redeployment started")))
+}
+
+/// The longest threshold accepted: ten years, in minutes.
+const MAX_TIMEOUT_MINUTES: f64 = 10.0 * 365.25 * 24.0 * 60.0;
+
+/// Which jobs to time out.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeoutJobsRequest {
+    /// Jobs created longer ago than this many minutes (a positive number; default 120).
+    #[schema(example = 120, exclusive_minimum = 0, maximum = 5_259_600)]
+    pub timeout_threshold_minutes: Option<f64>,
+    /// Only jobs of these types (every type when absent or empty).
+    pub job_types: Option<Vec<String>>,
+}
+
+/// What was timed out.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeoutJobsResponse {
+    /// Jobs timed out.
+    pub total_timed_out: usize,
+    /// Of which, by job type.
+    pub by_type: BTreeMap<String, usize>,
+    /// Their ids, ascending.
+    pub timed_out_job_ids: Vec<i32>,
+}
+
+/// Times out every worker job still `PENDING` or `IN_PROGRESS` that was created longer ago
+/// than the threshold (ReefGuide R2's cleanup of stuck jobs). A worker still on one is refused
+/// its next heartbeat or result; workflow (Airflow) jobs are left alone: cancel them to stop
+/// their runs.
+#[utoipa::path(tag = "admin",
+    security(("bearerAuth" = [])), request_body = TimeoutJobsRequest,
+    responses(
+        (status = 200, description = "Timed out", body = TimeoutJobsResponse),
+        (status = 400, description = "A threshold that is not a positive number of minutes, or an unknown job type", body = ErrorBody),
+        Unauthenticated,
+        NotAdmin))]
+#[post("/timeout-jobs")]
+pub async fn timeout_jobs(
+    CurrentUser(actor): CurrentUser,
+    state: web::Data<AppState>,
+    body: web::Json<TimeoutJobsRequest>,
+) -> Result<web::Json<TimeoutJobsResponse>, ApiError> {
+    let minutes = body.timeout_threshold_minutes.unwrap_or(120.0);
+    if !(minutes > 0.0 && minutes <= MAX_TIMEOUT_MINUTES) {
+        return Err(ApiError::invalid_field(
+            "timeoutThresholdMinutes",
+            "must be a positive number of minutes, at most ten years",
+        ));
+    }
+    // Whole milliseconds; the range check keeps the product well inside i64.
+    #[allow(clippy::cast_possible_truncation)]
+    let threshold = chrono::Duration::milliseconds((minutes * 60_000.0).round() as i64);
+    let types = body.job_types.clone().unwrap_or_default();
+    let timed_out = state.jobs.time_out_stale(&actor, threshold, &types).await?;
+    let mut by_type = BTreeMap::new();
+    for job in &timed_out {
+        *by_type.entry(job.job_type.as_str().to_owned()).or_insert(0) += 1;
+    }
+    Ok(web::Json(TimeoutJobsResponse {
+        total_timed_out: timed_out.len(),
+        by_type,
+        timed_out_job_ids: timed_out.iter().map(|job| job.id.get()).collect(),
+    }))
 }

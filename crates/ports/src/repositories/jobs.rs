@@ -296,6 +296,15 @@ pub trait JobRepository: Send + Sync + 'static {
     /// Up to `limit` `IN_PROGRESS` jobs whose lease ended at or before `now`, oldest lease first.
     async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Job>>;
 
+    /// Up to `limit` worker jobs (not workflow jobs) still `PENDING` or `IN_PROGRESS` that were
+    /// created before `created_before`, of any of `types` (of every type when empty), by id.
+    async fn stale_jobs(
+        &self,
+        created_before: DateTime<Utc>,
+        types: &[JobTypeName],
+        limit: u64,
+    ) -> anyhow::Result<Vec<Job>>;
+
     /// Marks every result of this job type as no longer valid for the cache; the number changed.
     async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64>;
 

@@ -22,11 +22,11 @@ use chrono::{DateTime, Utc};
 use reefguide_domain::User;
 use reefguide_domain::access::{
     WorkflowRefusal, listing_scope, may_act_as_worker, may_cancel_job, may_invalidate_cache,
-    may_run_workflow, may_view_job, may_work_assignment,
+    may_run_workflow, may_time_out_jobs, may_view_job, may_work_assignment,
 };
 use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
-    JobAccessError, NotAWorker, PollError, SubmitJobError,
+    JobAccessError, NotAWorker, PollError, SubmitJobError, TimeoutJobsError,
 };
 use reefguide_domain::job::registry::{JobType, JobTypeName, JobTypeRegistry, UnknownJobType};
 use reefguide_domain::job::worker::InvalidClaimTypes;
@@ -410,6 +410,58 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
             .resolve(job_type)
             .map_err(|unknown| InvalidateCacheError::UnknownType(unknown.name))?;
         Ok(self.store.invalidate_cache(name).await?)
+    }
+
+    /// Times out (administrators only) every worker job still `PENDING` or `IN_PROGRESS` that
+    /// was created more than `threshold` ago, of `types` (every type when empty): R2's
+    /// `POST /api/admin/timeout-jobs`. Each job goes through the state machine with a
+    /// compare-and-set, so a job that finishes meanwhile keeps its end, and a worker still on a
+    /// timed-out job is refused its next heartbeat or result. Workflow jobs are left to their
+    /// engine (cancel them to stop their runs). The jobs timed out, by id.
+    pub async fn time_out_stale(
+        &self,
+        actor: &User,
+        threshold: chrono::Duration,
+        types: &[String],
+    ) -> Result<Vec<Job>, TimeoutJobsError> {
+        if !may_time_out_jobs(actor) {
+            return Err(TimeoutJobsError::Forbidden);
+        }
+        let types = types
+            .iter()
+            .map(|name| self.registry.resolve(name))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|unknown| TimeoutJobsError::UnknownType(unknown.name))?;
+        let now = self.clock.now();
+        let cutoff = now - threshold;
+        let mut timed_out = Vec::new();
+        loop {
+            let batch = self.store.stale_jobs(cutoff, &types, SWEEP_BATCH).await?;
+            let mut changed = 0_usize;
+            for job in &batch {
+                let Ok(next) = job.state.time_out() else {
+                    continue;
+                };
+                if self
+                    .store
+                    .apply_change(change_at(job.id, job.version, next, now))
+                    .await?
+                {
+                    changed += 1;
+                    timed_out.push(Job {
+                        state: next,
+                        ..job.clone()
+                    });
+                }
+            }
+            // A short batch was the last; a batch where every change lost its race to another
+            // writer is left for the next call rather than retried forever.
+            if u64::try_from(batch.len()).unwrap_or(u64::MAX) < SWEEP_BATCH || changed == 0 {
+                break;
+            }
+        }
+        timed_out.sort_by_key(|job| job.id);
+        Ok(timed_out)
     }
 
     /// Up to [`POLL_LIMIT`] claimable jobs, oldest first (R1's `poll`). Jobs that an `assign` of

@@ -1534,6 +1534,14 @@ impl JobRepository for GatedAssigns {
     async fn expired_leases(&self, now: DateTime<Utc>, limit: u64) -> anyhow::Result<Vec<Job>> {
         self.mock.expired_leases(now, limit).await
     }
+    async fn stale_jobs(
+        &self,
+        created_before: DateTime<Utc>,
+        types: &[JobTypeName],
+        limit: u64,
+    ) -> anyhow::Result<Vec<Job>> {
+        self.mock.stale_jobs(created_before, types, limit).await
+    }
     async fn invalidate_cache(&self, job_type: JobTypeName) -> anyhow::Result<u64> {
         self.mock.invalidate_cache(job_type).await
     }
