@@ -37,19 +37,19 @@ impl UserSearch {
     /// The most results a search returns (larger limits are lowered to it, as R2 does).
     pub const MAX_LIMIT: u32 = 50;
 
-    /// A search for `text` (trimmed, any case) returning at most `limit` users (clamped to
-    /// `1..=50`; 20 when `None`).
+    /// A search for `text` (as given, any case: R2 does not trim either) returning at most
+    /// `limit` users (clamped to `1..=50`; 20 when `None`).
     ///
     /// # Errors
-    /// When the trimmed text is empty or longer than an email may be.
+    /// When the text is empty or longer than an email may be.
     pub fn new(text: &str, limit: Option<i64>) -> Result<Self, UserSearchError> {
-        let text = text.trim().to_lowercase();
         if text.is_empty() {
             return Err(UserSearchError::Empty);
         }
         if text.chars().count() > EMAIL_MAX_LEN {
             return Err(UserSearchError::TooLong { max: EMAIL_MAX_LEN });
         }
+        let text = text.to_lowercase();
         let limit = limit.map_or(Self::DEFAULT_LIMIT, |asked| {
             u32::try_from(asked.clamp(1, i64::from(Self::MAX_LIMIT))).unwrap_or(Self::MAX_LIMIT)
         });
@@ -72,9 +72,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn text_is_trimmed_and_lowered_and_limits_are_clamped() {
-        let search = UserSearch::new("  Ana@Ex ", None).expect("valid");
+    fn text_is_lowered_and_limits_are_clamped() {
+        let search = UserSearch::new("Ana@Ex", None).expect("valid");
         assert_eq!(search.text(), "ana@ex");
+        assert_eq!(UserSearch::new(" a ", None).expect("valid").text(), " a ");
         assert_eq!(search.limit(), 20);
         for (asked, limit) in [
             (0, 1),
@@ -96,7 +97,6 @@ mod tests {
     #[test]
     fn empty_and_overlong_text_is_refused() {
         assert_eq!(UserSearch::new("", None), Err(UserSearchError::Empty));
-        assert_eq!(UserSearch::new("   ", None), Err(UserSearchError::Empty));
         assert_eq!(
             UserSearch::new(&"a".repeat(EMAIL_MAX_LEN + 1), None),
             Err(UserSearchError::TooLong { max: EMAIL_MAX_LEN })

@@ -27,9 +27,9 @@ impl RouteSet for Routes {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Part of an email, any case (1 to 254 characters after trimming).
+    /// Part of an email, any case (1 to 254 characters).
     #[param(min_length = 1, max_length = 254, example = "ana")]
-    pub q: Option<String>,
+    pub q: String,
     /// Most results, clamped to 1..50 (default 20).
     #[param(value_type = Option<i64>)]
     pub limit: Option<String>,
@@ -69,8 +69,7 @@ pub async fn search_users(
 ) -> Result<web::Json<SearchResponse>, ApiError> {
     let mut validation = Validation::default();
     let limit = optional_integer("limit", params.limit.as_deref(), &mut validation);
-    let text = params.q.as_deref().unwrap_or_default();
-    let search = validation.field("q", UserSearch::new(text, limit.flatten()));
+    let search = validation.field("q", UserSearch::new(&params.q, limit.flatten()));
     let (_, search) = validation.finish((limit, search))?;
     let found = state
         .directory
