@@ -23,6 +23,7 @@ mod page_dom;
 mod page_server;
 mod python;
 mod server;
+mod service_process;
 mod smtp;
 
 use std::net::{TcpStream, ToSocketAddrs};

@@ -7,13 +7,12 @@ use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use crate::python::Venv;
+use crate::service_process::ServiceProcess;
 
 /// The moto release the tests are known to pass against.
 const MOTO_REQUIREMENT: &str = "moto[server]==5.1.22";
@@ -28,14 +27,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running moto server; killed (and reaped) on drop.
 pub struct Moto {
-    child: Arc<Mutex<Child>>,
+    process: ServiceProcess,
     address: SocketAddr,
-    log: PathBuf,
 }
 
 impl Moto {
     /// Installs moto into `<target_dir>/moto-venv` unless already there, starts it on a free
-    /// loopback port and waits until it answers HTTP.
+    /// loopback port and waits until it answers HTTP (`GET /moto-api/`).
     ///
     /// # Errors
     /// When Python, the installation, the spawn or the readiness wait fails (naming the log).
@@ -43,14 +41,13 @@ impl Moto {
         let server = ensure_installed(target_dir)?;
         let address = free_loopback_address()?;
         let log = target_dir.join(LOG_FILE);
-        let child = spawn(&server, address, &log)?;
-        let moto = Self {
-            child: Arc::new(Mutex::new(child)),
-            address,
-            log,
-        };
-        moto.wait_ready()?;
-        Ok(moto)
+        let process = ServiceProcess::new(SERVER, spawn(&server, address, &log)?, &log);
+        process.wait_until(
+            &format!("answering HTTP on {address}"),
+            READY_TIMEOUT,
+            || answers_http(address),
+        )?;
+        Ok(Self { process, address })
     }
 
     /// The server's URL, e.g. `http://127.0.0.1:40123`.
@@ -63,57 +60,8 @@ impl Moto {
     /// # Errors
     /// When the signal handlers cannot be installed.
     pub fn stop_on_signal(&self) -> anyhow::Result<()> {
-        let child = Arc::clone(&self.child);
-        crate::on_signal::stop_on_signal("moto", move || stop(&child))
+        self.process.stop_on_signal()
     }
-
-    /// Polls until the server answers `GET /moto-api/`, failing early if it exits.
-    fn wait_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let exited = lock(&self.child)
-                .try_wait()
-                .context("cannot check the moto server process")?;
-            if let Some(status) = exited {
-                bail!(
-                    "moto_server exited ({status}) before answering; see {}",
-                    self.log.display()
-                );
-            }
-            if answers_http(self.address) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "moto_server did not answer on {} within {} s; see {}",
-                    self.address,
-                    READY_TIMEOUT.as_secs(),
-                    self.log.display()
-                );
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        stop(&self.child);
-    }
-}
-
-/// The child, even if a thread panicked while holding it.
-fn lock(child: &Mutex<Child>) -> std::sync::MutexGuard<'_, Child> {
-    child.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Kills and reaps the server (harmless if it already exited).
-fn stop(child: &Mutex<Child>) {
-    let mut child = lock(child);
-    if matches!(child.try_wait(), Ok(None)) {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
 }
 
 /// The `moto_server` executable, installing moto first when needed.
@@ -170,6 +118,8 @@ fn answers_http(address: SocketAddr) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::thread;
+
     use super::*;
 
     #[test]

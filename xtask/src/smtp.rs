@@ -9,14 +9,13 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
 use crate::moto::free_loopback_address;
 use crate::python::Venv;
+use crate::service_process::ServiceProcess;
 
 /// The aiosmtpd release the tests are known to pass against.
 const AIOSMTPD_REQUIREMENT: &str = "aiosmtpd==1.4.6";
@@ -40,15 +39,15 @@ pub const MAILDIR_VAR: &str = "REEFGUIDE_TEST_SMTP_MAILDIR";
 
 /// A running aiosmtpd; killed (and reaped) on drop.
 pub struct SmtpServer {
-    child: Arc<Mutex<Child>>,
+    _process: ServiceProcess,
     address: SocketAddr,
     maildir: PathBuf,
-    log: PathBuf,
 }
 
 impl SmtpServer {
     /// Installs aiosmtpd into `<target_dir>/smtp-venv` unless already there, empties the
-    /// Maildir, starts the server on a free loopback port and waits for its greeting.
+    /// Maildir, starts the server on a free loopback port, waits for its greeting (`220`) and
+    /// has it stopped if xtask is interrupted.
     ///
     /// # Errors
     /// When Python, the installation, the spawn or the readiness wait fails (naming the log).
@@ -61,17 +60,20 @@ impl SmtpServer {
         }
         let address = free_loopback_address()?;
         let log = target_dir.join(LOG_FILE);
-        let child = spawn(&venv.bin(SERVER), address, &maildir, &log)?;
-        let server = Self {
-            child: Arc::new(Mutex::new(child)),
+        let process = ServiceProcess::new(
+            SERVER,
+            spawn(&venv.bin(SERVER), address, &maildir, &log)?,
+            &log,
+        );
+        process.wait_until(&format!("greeting on {address}"), READY_TIMEOUT, || {
+            greets(address)
+        })?;
+        process.stop_on_signal()?;
+        Ok(Self {
+            _process: process,
             address,
             maildir,
-            log,
-        };
-        server.wait_ready()?;
-        let child = Arc::clone(&server.child);
-        crate::on_signal::stop_on_signal("the SMTP server", move || stop(&child))?;
-        Ok(server)
+        })
     }
 
     /// The variables that name the server and its Maildir to the tests.
@@ -82,54 +84,6 @@ impl SmtpServer {
             (MAILDIR_VAR, self.maildir.display().to_string()),
         ]
     }
-
-    /// Polls until the server greets (`220`), failing early if it exits.
-    fn wait_ready(&self) -> anyhow::Result<()> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            let exited = lock(&self.child)
-                .try_wait()
-                .context("cannot check the SMTP server process")?;
-            if let Some(status) = exited {
-                bail!(
-                    "aiosmtpd exited ({status}) before greeting; see {}",
-                    self.log.display()
-                );
-            }
-            if greets(self.address) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "aiosmtpd did not greet on {} within {} s; see {}",
-                    self.address,
-                    READY_TIMEOUT.as_secs(),
-                    self.log.display()
-                );
-            }
-            thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        stop(&self.child);
-    }
-}
-
-/// The child, even if a thread panicked while holding it.
-fn lock(child: &Mutex<Child>) -> std::sync::MutexGuard<'_, Child> {
-    child.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Kills and reaps the server (harmless if it already exited).
-fn stop(child: &Mutex<Child>) {
-    let mut child = lock(child);
-    if matches!(child.try_wait(), Ok(None)) {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
 }
 
 /// Spawns `server` on `address`, storing mail in `maildir`, output appended to `log`.
