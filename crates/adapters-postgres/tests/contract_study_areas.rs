@@ -90,6 +90,8 @@ fn query(
 ) -> PolygonQuery {
     PolygonQuery {
         owner,
+        visible_to: None,
+        project: None,
         bbox,
         limit,
         offset,
@@ -682,7 +684,7 @@ async fn note_by_unknown_author_is_an_error(
 
 #[rstest]
 #[tokio::test]
-async fn notes_are_listed_by_id_and_author(
+async fn notes_are_listed_by_id_for_authors_and_those_who_see_the_polygon(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let db = database(backend).await;
@@ -700,13 +702,14 @@ async fn notes_are_listed_by_id_and_author(
         store.list_notes(None).await.expect("query"),
         vec![a1.clone(), b1.clone(), a2.clone(), b2.clone()]
     );
+    // Each reader: the notes they wrote, and every note on their own polygons (R2).
     assert_eq!(
         store.list_notes(Some(alice.id)).await.expect("query"),
-        vec![a1.clone(), a2.clone()]
+        vec![a1.clone(), b1.clone(), a2.clone()]
     );
     assert_eq!(
         store.list_notes(Some(bob.id)).await.expect("query"),
-        vec![b1.clone(), b2.clone()]
+        vec![b1.clone(), a2.clone(), b2.clone()]
     );
     assert_eq!(
         store.list_notes(Some(user_id(4242))).await.expect("query"),

@@ -38,6 +38,8 @@ fn polygon_id(raw: i64) -> PolygonId {
 fn query(bbox: Option<BoundingBox>) -> PolygonQuery {
     PolygonQuery {
         owner: None,
+        visible_to: None,
+        project: None,
         bbox,
         limit: 100,
         offset: 0,

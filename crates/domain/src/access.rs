@@ -8,6 +8,7 @@
 //! - `features`: which parts of the API an account may use at all, by its roles (the user
 //!   features, whose items a listing shows);
 //! - `polygons`: polygons and their notes (their owner, their author, or an administrator);
+//! - `projects`: projects and groups (who sees them, who changes them);
 //! - `jobs`: jobs, assignments, working the queue as a worker, and the result cache;
 //! - `workflows`: which workflow a user may run on which data collection.
 //!
@@ -23,6 +24,7 @@ use crate::polygon::PolygonId;
 mod features;
 mod jobs;
 mod polygons;
+mod projects;
 mod workflows;
 
 pub use features::{listing_scope, may_use_user_features};
@@ -30,7 +32,10 @@ pub use jobs::{
     may_act_as_worker, may_cancel_job, may_invalidate_cache, may_time_out_jobs, may_view_job,
     may_work_assignment,
 };
-pub use polygons::{may_annotate_polygon, may_edit_note, may_manage_polygon};
+pub use polygons::{may_edit_note, may_manage_polygon, may_see_polygon};
+pub use projects::{
+    may_change_project, may_manage_group, may_own_group, may_view_group, may_view_project,
+};
 pub use workflows::{WorkflowRefusal, may_run_workflow};
 
 /// Reading, changing or deleting one polygon (and listing its notes).
@@ -42,6 +47,9 @@ pub enum PolygonAccessError {
     /// It exists but is not the caller's.
     #[error("You do not have access to this polygon")]
     Forbidden,
+    /// The project named for the polygon does not exist or the caller does not see it.
+    #[error("Project not found")]
+    ProjectNotFound(crate::project::ProjectId),
     /// Anything else; the cause is logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

@@ -22,17 +22,59 @@ pub enum UserAction {
     Created,
     /// The account was deleted by an administrator.
     Deleted,
+    /// The user created a group (R2's `CREATE_GROUP`).
+    CreateGroup,
+    /// The user changed a group's name or description (`UPDATE_GROUP`).
+    UpdateGroup,
+    /// The user deleted a group (`DELETE_GROUP`).
+    DeleteGroup,
+    /// The user added members to a group (`ADD_GROUP_MEMBER`).
+    AddGroupMember,
+    /// The user removed members from a group (`REMOVE_GROUP_MEMBER`).
+    RemoveGroupMember,
+    /// The user added managers to a group (`ADD_GROUP_MANAGER`).
+    AddGroupManager,
+    /// The user removed managers from a group (`REMOVE_GROUP_MANAGER`).
+    RemoveGroupManager,
+    /// The user handed a group to another owner (ours; R2 logs nothing for it).
+    TransferGroupOwnership,
+    /// The user shared a project with users or groups (`SHARE_PROJECT`).
+    ShareProject,
+    /// The user stopped sharing a project with users or groups (`UNSHARE_PROJECT`).
+    UnshareProject,
+    /// The user made a project public or private (`UPDATE_PROJECT_SHARING`).
+    UpdateProjectSharing,
+    /// The user created a project (ours).
+    CreateProject,
+    /// The user changed a project (ours).
+    UpdateProject,
+    /// The user deleted a project (ours).
+    DeleteProject,
 }
 
 impl UserAction {
     /// Every action.
-    pub const ALL: [UserAction; 6] = [
+    pub const ALL: [UserAction; 20] = [
         UserAction::Login,
         UserAction::Logout,
         UserAction::ChangePassword,
         UserAction::Updated,
         UserAction::Created,
         UserAction::Deleted,
+        UserAction::CreateGroup,
+        UserAction::UpdateGroup,
+        UserAction::DeleteGroup,
+        UserAction::AddGroupMember,
+        UserAction::RemoveGroupMember,
+        UserAction::AddGroupManager,
+        UserAction::RemoveGroupManager,
+        UserAction::TransferGroupOwnership,
+        UserAction::ShareProject,
+        UserAction::UnshareProject,
+        UserAction::UpdateProjectSharing,
+        UserAction::CreateProject,
+        UserAction::UpdateProject,
+        UserAction::DeleteProject,
     ];
 
     /// Wire and storage name.
@@ -44,6 +86,20 @@ impl UserAction {
             UserAction::Updated => "UPDATED",
             UserAction::Created => "CREATED",
             UserAction::Deleted => "DELETED",
+            UserAction::CreateGroup => "CREATE_GROUP",
+            UserAction::UpdateGroup => "UPDATE_GROUP",
+            UserAction::DeleteGroup => "DELETE_GROUP",
+            UserAction::AddGroupMember => "ADD_GROUP_MEMBER",
+            UserAction::RemoveGroupMember => "REMOVE_GROUP_MEMBER",
+            UserAction::AddGroupManager => "ADD_GROUP_MANAGER",
+            UserAction::RemoveGroupManager => "REMOVE_GROUP_MANAGER",
+            UserAction::TransferGroupOwnership => "TRANSFER_GROUP_OWNERSHIP",
+            UserAction::ShareProject => "SHARE_PROJECT",
+            UserAction::UnshareProject => "UNSHARE_PROJECT",
+            UserAction::UpdateProjectSharing => "UPDATE_PROJECT_SHARING",
+            UserAction::CreateProject => "CREATE_PROJECT",
+            UserAction::UpdateProject => "UPDATE_PROJECT",
+            UserAction::DeleteProject => "DELETE_PROJECT",
         }
     }
 }

@@ -11,13 +11,16 @@ pub mod audit;
 pub mod auth;
 pub mod capacity;
 pub mod geometry;
+pub mod group;
 pub mod id;
 pub mod import;
 pub mod job;
 pub mod note;
 pub mod pagination;
 pub mod polygon;
+pub mod project;
 pub mod storage;
+pub mod text;
 pub mod user;
 pub mod workflow;
 

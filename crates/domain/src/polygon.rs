@@ -15,6 +15,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::geometry::{BoundingBox, PolygonGeometry};
+use crate::project::ProjectId;
 use crate::user::UserId;
 
 crate::id::positive_id!(
@@ -36,6 +37,8 @@ pub struct Polygon {
     pub created_at: DateTime<Utc>,
     /// Its geometry: valid, or (imported polygons only) invalid with the reason.
     pub shape: PolygonShape,
+    /// The project it belongs to, if any (R2): whoever sees the project sees the polygon.
+    pub project: Option<ProjectId>,
 }
 
 /// What a stored polygon's geometry is.

@@ -22,9 +22,10 @@ use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
-    AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, OutputBrowser,
-    PasswordResetService, PolygonService, ResultFileLimits, ResultFileService, SignedFileService,
-    UserAdminService, UserDirectory, WorkflowCatalog, Workflows,
+    AuthService, AuthSettings, ClusterAdminService, GroupService, JobService, NoteService,
+    OutputBrowser, PasswordResetService, PolygonService, ProjectService, ResultFileLimits,
+    ResultFileService, SignedFileService, UserAdminService, UserDirectory, WorkflowCatalog,
+    Workflows,
 };
 use reefguide_ports::{
     ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
@@ -54,6 +55,10 @@ pub type PasswordResets = PasswordResetService<Store, Argon2Hasher, SystemClock,
 pub type Polygons = PolygonService<Store>;
 /// The note service as wired.
 pub type Notes = NoteService<Store>;
+/// The project service as wired.
+pub type Projects = ProjectService<Store, SystemClock>;
+/// The group service as wired.
+pub type Groups = GroupService<Store, SystemClock>;
 /// The job service as wired.
 pub type Jobs = JobService<Store, SystemClock>;
 /// The result-file service as wired.
@@ -71,6 +76,8 @@ pub struct AppState {
     pub(crate) directory: UserDirectory<Store>,
     pub(crate) polygons: Polygons,
     pub(crate) notes: Notes,
+    pub(crate) projects: Projects,
+    pub(crate) groups: Groups,
     pub(crate) jobs: Jobs,
     /// The LabCAS workflow catalog (Airflow types and collections).
     pub(crate) catalog: WorkflowCatalog,
@@ -327,6 +334,8 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         users,
         password_resets,
         directory: UserDirectory::new(store.clone()),
+        projects: ProjectService::new(store.clone(), SystemClock),
+        groups: GroupService::new(store.clone(), SystemClock),
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),
         jobs,

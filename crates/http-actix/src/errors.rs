@@ -11,11 +11,13 @@ use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessEr
 use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, PasswordResetError, RefreshError,
 };
+use reefguide_domain::group::GroupError;
 use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
     JobAccessError, NotAWorker, PollError, SubmitJobError, TimeoutJobsError,
 };
 use reefguide_domain::job::registry::{PayloadErrors, UnknownJobType};
+use reefguide_domain::project::ProjectError;
 use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
 use reefguide_ports::services::{DownloadError, SignedUploadError, UploadUrlError};
 use reefguide_ports::{ComputeError, ObjectStoreError, SignedUrlError};
@@ -80,6 +82,19 @@ impl ApiError {
             details: Some(details),
             ..Self::new(StatusCode::BAD_REQUEST, "validation_error", message)
         }
+    }
+
+    /// The field details of a validation error with each path under `prefix`
+    /// (`prefix.path`), to report the items of a list in one error.
+    pub fn details_under(self, prefix: &str) -> Vec<ErrorDetail> {
+        self.details
+            .unwrap_or_default()
+            .into_iter()
+            .map(|detail| ErrorDetail {
+                path: format!("{prefix}.{}", detail.path),
+                message: detail.message,
+            })
+            .collect()
     }
 
     /// 400 `validation_error` for a single field.
@@ -300,7 +315,37 @@ impl From<PolygonAccessError> for ApiError {
         match error {
             PolygonAccessError::NotFound(_) => Self::not_found(error.to_string()),
             PolygonAccessError::Forbidden => Self::forbidden(error.to_string()),
+            PolygonAccessError::ProjectNotFound(_) => Self::not_found(error.to_string()),
             PolygonAccessError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<ProjectError> for ApiError {
+    fn from(error: ProjectError) -> Self {
+        match error {
+            ProjectError::NotFound(_) => Self::not_found(error.to_string()),
+            ProjectError::NotOwner => Self::forbidden(error.to_string()),
+            ProjectError::DuplicateName(_) => {
+                Self::bad_request("duplicate_name", error.to_string())
+            }
+            ProjectError::OwnerNotFound(_) => {
+                Self::bad_request("user_not_found", error.to_string())
+            }
+            ProjectError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<GroupError> for ApiError {
+    fn from(error: GroupError) -> Self {
+        match error {
+            GroupError::NotFound(_) => Self::not_found(error.to_string()),
+            GroupError::Forbidden(_) => Self::forbidden(error.to_string()),
+            GroupError::NewOwnerNotFound(_) => {
+                Self::bad_request("user_not_found", error.to_string())
+            }
+            GroupError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

@@ -33,6 +33,8 @@ use crate::routes;
         (name = "users", description = "User administration (ADMIN only)"),
         (name = "polygons", description = "Study areas: validated GeoJSON polygons"),
         (name = "notes", description = "Notes on polygons"),
+        (name = "projects", description = "Projects (R2): shared with users, groups or everyone; changed only by their owner or ADMIN"),
+        (name = "groups", description = "Groups of users (R2): an owner, managers and members"),
         (name = "jobs", description = "Analysis jobs: submit (cached by content), follow, cancel"),
         (name = "workers", description = "The worker protocol (WORKER or ADMIN): R1's poll → \
             assign → result, the atomic long-polling claim, heartbeats and upload URLs"),

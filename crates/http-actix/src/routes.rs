@@ -12,13 +12,16 @@
 pub mod admin;
 pub mod auth;
 mod fallback;
+pub mod groups;
 pub mod health;
 pub mod jobs;
 pub mod labcas;
 pub mod notes;
 pub mod password_reset;
 pub mod polygons;
+pub mod projects;
 mod registry;
+pub mod sharing;
 pub mod storage;
 pub mod user_search;
 pub mod users;
@@ -137,7 +140,9 @@ impl RouteSet for Api {
             .scope::<auth::Routes>("/auth", Guard::Open)
             .scope::<password_reset::Routes>("/password-reset", Guard::Open)
             .scope::<polygons::Routes>("/polygons", Guard::UserFeatures)
-            .scope::<notes::Routes>("/notes", Guard::UserFeatures);
+            .scope::<notes::Routes>("/notes", Guard::UserFeatures)
+            .scope::<projects::Routes>("/projects", Guard::UserFeatures)
+            .scope::<groups::Routes>("/groups", Guard::UserFeatures);
         storage::Routes::register(routes);
         jobs::worker::Routes::register(routes);
         routes

@@ -4,11 +4,17 @@
 //! shared contract test suite holds every implementation to the promises written here.
 
 pub mod jobs;
+pub mod sharing;
 pub mod study_areas;
 
 pub use jobs::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
     JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag, WorkflowJobs, WorkflowStart,
+};
+pub use sharing::{
+    Grant, GrantChange, GroupDetail, GroupPage, GroupQuery, GroupRef, GroupRepository,
+    ProjectDetail, ProjectPage, ProjectQuery, ProjectRepository, ProjectWriteError, Toggle,
+    TransferError, UserRef,
 };
 pub use study_areas::{NoteRepository, PolygonPage, PolygonQuery, PolygonRepository};
 

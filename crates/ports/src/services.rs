@@ -1,14 +1,17 @@
 //! Use-case services, generic over the ports they need.
 
+mod audit_trail;
 pub mod auth;
 pub mod capacity;
 pub mod catalog;
 pub mod cluster;
 pub mod directory;
+pub mod groups;
 pub mod import;
 pub mod jobs;
 pub mod outputs;
 pub mod password_reset;
+pub mod projects;
 pub mod results;
 pub mod signed_files;
 pub mod study_areas;
@@ -24,12 +27,14 @@ pub use catalog::{
 };
 pub use cluster::ClusterAdminService;
 pub use directory::UserDirectory;
+pub use groups::GroupService;
 pub use import::{ImportError, ImportService};
 pub use jobs::{
     HeartbeatReply, JobListing, JobService, Progress, SweepSummary, WorkerArns, Workflows,
 };
 pub use outputs::{FileEntry, Folder, OutputBrowser, OutputError};
 pub use password_reset::PasswordResetService;
+pub use projects::{BulkRefusal, MAX_BULK_PROJECTS, ProjectListing, ProjectService};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,

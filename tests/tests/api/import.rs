@@ -876,9 +876,16 @@ fn check_polygon(shown: &Value, facts: &Facts, source: &FixturePolygon) {
     }
 }
 
-/// Each user sees exactly the notes they wrote (all for an ADMIN), with the source's ids and
-/// content, and a polygon's notes.
+/// Each user sees exactly the notes they wrote and the notes on their polygons (R2's rule; all
+/// for an ADMIN), with the source's ids and content, and a polygon's notes.
 async fn check_notes(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String>) {
+    let owner_of = |polygon: i32| {
+        facts
+            .polygons
+            .iter()
+            .find(|p| p.id == polygon)
+            .map(|p| facts.merged(p.user_id))
+    };
     for (user, token) in tokens {
         let expected: BTreeSet<i64> = if is_admin(facts, *user) {
             set(facts.notes.iter().map(|n| n.id))
@@ -886,7 +893,9 @@ async fn check_notes(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String
             set(facts
                 .notes
                 .iter()
-                .filter(|n| facts.merged(n.user_id) == *user)
+                .filter(|n| {
+                    facts.merged(n.user_id) == *user || owner_of(n.polygon_id) == Some(*user)
+                })
                 .map(|n| n.id))
         };
         let reply = app.get("/api/notes", Some(token)).await.expect(200);

@@ -413,10 +413,18 @@ async fn create_returns_the_polygon_as_submitted(
         .collect();
     let mut sorted = keys.clone();
     sorted.sort_unstable();
-    // R1's fields, and the invalid mark (issue 26), null on every polygon created here.
+    // R1's fields, the invalid mark (issue 26) and R2's project, both null on every polygon
+    // created here.
     assert_eq!(
         sorted,
-        ["created_at", "id", "invalidReason", "polygon", "user_id"],
+        [
+            "created_at",
+            "id",
+            "invalidReason",
+            "polygon",
+            "project_id",
+            "user_id"
+        ],
         "{keys:?}"
     );
     let id = stored["id"].as_i64().expect("id");

@@ -4,6 +4,9 @@
 //! refuse, with context, stored values that no longer parse). The schema itself is created by the
 //! migrations in `crate::migrations`, not derived from these models.
 
+pub mod group_managers;
+pub mod group_members;
+pub mod groups;
 pub mod job_assignments;
 pub mod job_requests;
 pub mod job_results;
@@ -11,6 +14,9 @@ pub mod jobs;
 pub mod notes;
 pub mod password_resets;
 pub mod polygons;
+pub mod project_group_shares;
+pub mod project_user_shares;
+pub mod projects;
 pub mod refresh_tokens;
 pub mod user_logs;
 pub mod users;

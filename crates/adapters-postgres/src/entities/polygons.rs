@@ -32,6 +32,8 @@ pub struct Model {
     /// `ck_polygons_validity` keeps a valid row with its four bounding-box columns set and an
     /// invalid one with none.
     pub invalid_reason: Option<String>,
+    /// The project it belongs to, if any (`projects.id`, deleted with it; m0010).
+    pub project_id: Option<i32>,
 }
 
 /// Relations are not navigated through sea-orm; the foreign keys live in the migrations.

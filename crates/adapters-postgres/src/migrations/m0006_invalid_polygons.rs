@@ -115,9 +115,15 @@ async fn postgres_down(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// SQLite: `polygons` in its new shape (the columns of m0002, the bounding box now NULLable,
-/// then the new one, in the order Postgres's `ADD COLUMN` gives it).
+/// SQLite: `polygons` in its new shape, filled from m0002's.
 fn sqlite_up() -> Rebuild {
+    shape_after(COPY_ROWS)
+}
+
+/// SQLite: `polygons` in the shape this migration gives it (the columns of m0002, the bounding
+/// box now NULLable, then the new one, in the order Postgres's `ADD COLUMN` gives it), filled by
+/// `copy`. A later migration undoing a column of its own rebuilds into this shape.
+pub(super) fn shape_after(copy: &'static str) -> Rebuild {
     let create = Table::create()
         .table(PolygonsNew::Table)
         .col(pk_auto(Polygons::Id))
@@ -139,7 +145,7 @@ fn sqlite_up() -> Rebuild {
     Rebuild {
         table: "polygons",
         create,
-        copy: COPY_ROWS,
+        copy,
         indexes: INDEXES,
     }
 }

@@ -1,6 +1,7 @@
 //! The port implementations of [`SeaOrmStore`](crate::SeaOrmStore), one file per port, and the
 //! conversions between stored rows and domain values shared by them.
 
+mod groups;
 mod health;
 mod jobs;
 mod notes;
@@ -8,7 +9,9 @@ mod password_resets;
 #[cfg(all(test, feature = "test-support"))]
 mod plans;
 mod polygons;
+mod projects;
 mod refresh_tokens;
+mod sharing;
 mod user_logs;
 mod users;
 

@@ -14,6 +14,7 @@ use sea_orm::{
     ColumnTrait as _, EntityTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
 };
 
+use super::sharing::polygon_visible_to;
 use super::{note_id, polygon_id, stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::notes::{self, Column};
@@ -116,8 +117,16 @@ impl NoteRepository for SeaOrmStore {
             .transpose()
     }
 
-    async fn list_notes(&self, author: Option<UserId>) -> anyhow::Result<Vec<Note>> {
-        let filter = author.map(|author| Column::UserId.eq(author.get()));
+    async fn list_notes(&self, reader: Option<UserId>) -> anyhow::Result<Vec<Note>> {
+        // The reader's id is a validated integer: safe to write into the SQL.
+        let filter = reader.map(|reader| {
+            Expr::cust(format!(
+                "(notes.user_id = {} OR notes.polygon_id IN \
+                  (SELECT polygons.id FROM polygons WHERE {}))",
+                reader.get(),
+                polygon_visible_to(reader)
+            ))
+        });
         self.notes_where(filter, "cannot list notes").await
     }
 

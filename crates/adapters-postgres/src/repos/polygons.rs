@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use reefguide_domain::geometry::PolygonGeometry;
+use reefguide_domain::project::ProjectId;
 use reefguide_domain::{InvalidGeometry, Polygon, PolygonId, PolygonShape, UserId};
 use reefguide_ports::{PolygonPage, PolygonQuery, PolygonRepository};
 use sea_orm::sea_query::Expr;
@@ -29,6 +30,8 @@ use sea_orm::{
     QueryFilter as _, QueryOrder as _, QuerySelect as _, Statement,
 };
 
+use super::projects::project_id;
+use super::sharing::polygon_visible_to;
 use super::{polygon_id, stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::batch::Batch;
@@ -52,6 +55,7 @@ pub(crate) fn to_polygon(row: polygons::Model) -> anyhow::Result<Polygon> {
             owner: user_id(row.user_id)?,
             created_at: row.created_at,
             shape,
+            project: row.project_id.map(project_id).transpose()?,
         })
     };
     parse().with_context(|| format!("stored polygon {stored_id} cannot be read"))
@@ -74,6 +78,7 @@ pub(crate) fn shape_columns(shape: &PolygonShape) -> polygons::ActiveModel {
         created_at: NotSet,
         updated_at: NotSet,
         invalid_reason: Set(shape.invalid_reason().map(str::to_owned)),
+        project_id: NotSet,
     }
 }
 
@@ -130,10 +135,11 @@ fn read_statement(ids: &[i32]) -> Statement {
 
 #[async_trait]
 impl PolygonRepository for SeaOrmStore {
-    async fn create_polygon(
+    async fn create_polygon_in(
         &self,
         owner: UserId,
         geometry: &PolygonGeometry,
+        project: Option<ProjectId>,
     ) -> anyhow::Result<Polygon> {
         let now = stored_time(self.clock.now());
         let shape = PolygonShape::Valid(geometry.clone());
@@ -141,6 +147,7 @@ impl PolygonRepository for SeaOrmStore {
             user_id: Set(owner.get()),
             created_at: Set(now),
             updated_at: Set(now),
+            project_id: Set(project.map(ProjectId::get)),
             ..shape_columns(&shape)
         };
         let inserted = polygons::Entity::insert(row)
@@ -152,6 +159,7 @@ impl PolygonRepository for SeaOrmStore {
             owner,
             created_at: now,
             shape,
+            project,
         })
     }
 
@@ -171,6 +179,12 @@ impl PolygonRepository for SeaOrmStore {
         let mut select = polygons::Entity::find();
         if let Some(owner) = query.owner {
             select = select.filter(Column::UserId.eq(owner.get()));
+        }
+        if let Some(viewer) = query.visible_to {
+            select = select.filter(Expr::cust(polygon_visible_to(viewer)));
+        }
+        if let Some(project) = query.project {
+            select = select.filter(Column::ProjectId.eq(project.get()));
         }
         if let Some(bbox) = &query.bbox {
             // Boxes intersect, edges touching included, when neither lies wholly to one side of
@@ -200,14 +214,19 @@ impl PolygonRepository for SeaOrmStore {
         Ok(PolygonPage { polygons, total })
     }
 
-    async fn update_polygon(
+    async fn update_polygon_in(
         &self,
         id: PolygonId,
         geometry: &PolygonGeometry,
+        project: Option<ProjectId>,
     ) -> anyhow::Result<Option<Polygon>> {
         // A valid geometry: the bounding box is set and any invalid mark cleared.
+        let mut columns = shape_columns(&PolygonShape::Valid(geometry.clone()));
+        if let Some(project) = project {
+            columns.project_id = Set(Some(project.get()));
+        }
         let updated = polygons::Entity::update_many()
-            .set(shape_columns(&PolygonShape::Valid(geometry.clone())))
+            .set(columns)
             .col_expr(
                 Column::UpdatedAt,
                 Expr::value(stored_time(self.clock.now())),

@@ -1,4 +1,5 @@
-//! Who may see and change polygons and their notes: their owner (or author) and administrators.
+//! Who may see and change polygons and their notes: their owner (or author) and administrators;
+//! whoever sees a polygon's project also sees the polygon and its notes, and may annotate it.
 
 use crate::user::{User, UserId};
 
@@ -8,9 +9,10 @@ pub fn may_manage_polygon(actor: &User, owner: UserId) -> bool {
     actor.id == owner || actor.roles.is_admin()
 }
 
-/// Whether `actor` may read a polygon's notes or add a note to it: the same rule as managing it.
-pub fn may_annotate_polygon(actor: &User, polygon_owner: UserId) -> bool {
-    may_manage_polygon(actor, polygon_owner)
+/// Whether `actor` may see a polygon owned by `owner`, read its notes and add notes to it: its
+/// owner, an administrator, or anyone who sees the project it is in (`sees_its_project`, R2).
+pub fn may_see_polygon(actor: &User, owner: UserId, sees_its_project: bool) -> bool {
+    may_manage_polygon(actor, owner) || sees_its_project
 }
 
 /// Whether `actor` may change or delete a note written by `author`: its author or an
@@ -34,8 +36,12 @@ mod tests {
             id(1)
         ));
         assert!(may_manage_polygon(&user(3, &[Role::Admin]), id(1)));
-        assert!(may_annotate_polygon(&user(1, &[]), id(1)));
-        assert!(!may_annotate_polygon(&user(2, &[]), id(1)));
+        assert!(may_see_polygon(&user(1, &[]), id(1), false));
+        assert!(!may_see_polygon(&user(2, &[]), id(1), false));
+        assert!(
+            may_see_polygon(&user(2, &[]), id(1), true),
+            "through its project"
+        );
     }
 
     #[test]

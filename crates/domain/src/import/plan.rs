@@ -454,7 +454,7 @@ fn plan_user_logs(
                 Some(log.id),
                 RowOutcome::NotImported,
                 format!(
-                    "action {:?} (ReefGuide R2's projects and groups) has no equivalent here yet",
+                    "action {:?} is not a user action this service knows",
                     log.action
                 ),
             ),

@@ -4,6 +4,7 @@ use chrono::{DateTime, Duration, TimeZone as _, Utc};
 use serde_json::{Value, json};
 
 use super::*;
+use crate::audit::UserAction;
 use crate::job::JobStatus;
 use crate::job::registry::JobTypeSpec;
 use crate::user::Role;
@@ -316,24 +317,27 @@ fn unconfigured_job_types_and_unknown_statuses_stop_the_import() {
 }
 
 #[test]
-fn r2_log_actions_are_left_out_and_said_so() {
+fn r2_log_actions_come_over_and_unknown_ones_are_said() {
     let mut source = snapshot();
-    source.user_logs.push(SourceUserLog {
-        id: 2,
-        time: at(9),
-        action: "CREATE_GROUP".to_owned(),
-        metadata: None,
-        user_id: 2,
-    });
+    for (id, action) in [(2, "CREATE_GROUP"), (3, "NOT_AN_ACTION")] {
+        source.user_logs.push(SourceUserLog {
+            id,
+            time: at(9),
+            action: action.to_owned(),
+            metadata: None,
+            user_id: 2,
+        });
+    }
     let plan = plan_import(source, &rules(false), false).expect("a plan");
-    assert_eq!(plan.user_logs.len(), 1);
+    assert_eq!(plan.user_logs.len(), 2);
+    assert_eq!(plan.user_logs[1].action, UserAction::CreateGroup);
     assert_eq!(
         plan.report.tables.get("user_logs").copied(),
         Some(TableCount {
-            read: 2,
-            imported: 1
+            read: 3,
+            imported: 2
         })
     );
     let text = plan.report.to_string();
-    assert!(text.contains("user_logs 2: not imported"), "{text}");
+    assert!(text.contains("user_logs 3: not imported"), "{text}");
 }

@@ -9,6 +9,7 @@ pub mod kml;
 
 use actix_web::{HttpResponse, delete, get, put, routes, web};
 use reefguide_domain::geometry::{BoundingBox, PolygonGeometry};
+use reefguide_domain::project::ProjectId;
 use reefguide_domain::{Note, Polygon, PolygonId, PolygonShape};
 use reefguide_ports::services::{PolygonExport, PolygonListing};
 use serde::{Deserialize, Serialize};
@@ -63,6 +64,9 @@ pub struct PolygonDto {
     #[serde(rename = "invalidReason")]
     #[schema(required = true, nullable, value_type = Option<String>, example = json!(null))]
     pub invalid_reason: Option<String>,
+    /// The project it belongs to (R2), null when none.
+    #[schema(required = true, nullable, value_type = Option<i32>, example = json!(null))]
+    pub project_id: Option<i32>,
 }
 
 impl From<&Polygon> for PolygonDto {
@@ -73,6 +77,7 @@ impl From<&Polygon> for PolygonDto {
             user_id: polygon.owner.get(),
             polygon: polygon.shape.to_geojson(),
             invalid_reason: polygon.shape.invalid_reason().map(str::to_owned),
+            project_id: polygon.project.map(ProjectId::get),
         }
     }
 }
@@ -106,6 +111,24 @@ pub struct PolygonRequest {
     /// holes inside the shell.
     #[schema(schema_with = geojson_polygon_schema)]
     pub polygon: Value,
+    /// The project to file it under (R2): one the caller sees. On an update, absent keeps the
+    /// polygon's project.
+    #[serde(
+        rename = "projectId",
+        default,
+        deserialize_with = "optional_whole_number"
+    )]
+    #[schema(minimum = 1, maximum = 2_147_483_647, value_type = Option<i64>)]
+    pub project_id: Option<i64>,
+}
+
+/// An optional integer, also as an integer-valued number.
+fn optional_whole_number<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "crate::wire::whole_number")] i64);
+    Ok(Option::<Whole>::deserialize(deserializer)?.map(|Whole(n)| n))
 }
 
 /// The shape of a GeoJSON Polygon (RFC 7946 §3.1.6); closure, self-intersection and holes are
@@ -168,6 +191,15 @@ pub struct ListParams {
     /// `geojson` for a FeatureCollection, `kml` for a KML document; JSON listing otherwise.
     #[param(pattern = "^(geojson|kml)$")]
     pub format: Option<String>,
+    /// Only polygons in this project (R2).
+    #[serde(rename = "projectId")]
+    #[param(rename = "projectId", value_type = Option<i32>, minimum = 1, maximum = 2_147_483_647)]
+    pub project_id: Option<String>,
+    /// `true`: only the caller's own polygons; else every polygon the caller sees (their own and
+    /// those in projects they see; everyone's for ADMIN).
+    #[serde(rename = "onlyMine")]
+    #[param(rename = "onlyMine", value_type = Option<bool>)]
+    pub only_mine: Option<String>,
 }
 
 enum Format {
@@ -220,12 +252,37 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
             Some(_) => Err("must be geojson or kml"),
         },
     );
+    let project = validation.field(
+        "projectId",
+        params
+            .project_id
+            .as_deref()
+            .map(|raw| {
+                raw.trim()
+                    .parse::<i64>()
+                    .ok()
+                    .and_then(|n| ProjectId::new(n).ok())
+                    .ok_or("must be a positive integer")
+            })
+            .transpose(),
+    );
+    let only_mine = validation.field(
+        "onlyMine",
+        match params.only_mine.as_deref() {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err("must be true or false"),
+        },
+    );
     let (limit, offset, bbox, format) = validation.finish((limit, offset, bbox, format))?;
+    let (project, only_mine) = Validation::default().finish((project, only_mine))?;
     Ok((
         PolygonListing {
             bbox,
             limit,
             offset,
+            project,
+            only_mine,
         },
         format,
     ))
@@ -327,9 +384,18 @@ fn note_json(note: &Note) -> Value {
     })
 }
 
-fn geometry(state: &AppState, body: &PolygonRequest) -> Result<PolygonGeometry, ApiError> {
-    PolygonGeometry::parse(&body.polygon, state.request.polygon_limits)
-        .map_err(|e| ApiError::invalid_field("polygon", e))
+/// The geometry and the project of a request, or a 400 naming every bad field.
+fn geometry(
+    state: &AppState,
+    body: &PolygonRequest,
+) -> Result<(PolygonGeometry, Option<ProjectId>), ApiError> {
+    let mut validation = Validation::default();
+    let geometry = validation.field(
+        "polygon",
+        PolygonGeometry::parse(&body.polygon, state.request.polygon_limits),
+    );
+    let project = validation.field("projectId", body.project_id.map(ProjectId::new).transpose());
+    validation.finish((geometry, project))
 }
 
 /// One polygon.
@@ -369,8 +435,8 @@ pub async fn create_polygon(
     state: web::Data<AppState>,
     body: web::Json<PolygonRequest>,
 ) -> Result<web::Json<PolygonResponse>, ApiError> {
-    let geometry = geometry(&state, &body)?;
-    let polygon = state.polygons.create(&actor, &geometry).await?;
+    let (geometry, project) = geometry(&state, &body)?;
+    let polygon = state.polygons.create(&actor, &geometry, project).await?;
     Ok(web::Json(PolygonResponse {
         polygon: PolygonDto::from(&polygon),
     }))
@@ -393,8 +459,11 @@ pub async fn update_polygon(
     state: web::Data<AppState>,
     body: web::Json<PolygonRequest>,
 ) -> Result<web::Json<PolygonResponse>, ApiError> {
-    let geometry = geometry(&state, &body)?;
-    let polygon = state.polygons.update(&actor, id, &geometry).await?;
+    let (geometry, project) = geometry(&state, &body)?;
+    let polygon = state
+        .polygons
+        .update(&actor, id, &geometry, project)
+        .await?;
     Ok(web::Json(PolygonResponse {
         polygon: PolygonDto::from(&polygon),
     }))

@@ -219,7 +219,8 @@ pub struct LogEntryDto {
     /// When.
     #[schema(example = "2026-01-02T03:04:05.678Z")]
     pub time: String,
-    /// `LOGIN`, `LOGOUT`, `CHANGE_PASSWORD`, `UPDATED`, `CREATED` or `DELETED`.
+    /// `LOGIN`, `LOGOUT`, `CHANGE_PASSWORD`, `UPDATED`, `CREATED`, `DELETED`, or a project or
+    /// group event (`CREATE_GROUP`, `SHARE_PROJECT`, … as R2 names them).
     pub action: String,
     /// Detail.
     pub metadata: Option<serde_json::Value>,

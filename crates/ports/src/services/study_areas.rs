@@ -4,20 +4,28 @@
 use std::collections::HashMap;
 
 use reefguide_domain::access::{
-    CreateNoteError, NoteAccessError, PolygonAccessError, listing_scope, may_annotate_polygon,
-    may_edit_note, may_manage_polygon,
+    CreateNoteError, NoteAccessError, PolygonAccessError, listing_scope, may_edit_note,
+    may_manage_polygon, may_see_polygon,
 };
 use reefguide_domain::geometry::{BoundingBox, PolygonGeometry};
+use reefguide_domain::project::ProjectId;
 use reefguide_domain::{Email, Note, NoteContent, NoteId, Polygon, PolygonId, User, UserId};
 
 use crate::repositories::{
-    NoteRepository, PolygonPage, PolygonQuery, PolygonRepository, UserRepository,
+    NoteRepository, PolygonPage, PolygonQuery, PolygonRepository, ProjectRepository, UserRepository,
 };
+use crate::services::projects::seen_project;
 
 /// Everything the polygon and note use cases need from storage.
-pub trait StudyAreaStore: PolygonRepository + NoteRepository + UserRepository {}
+pub trait StudyAreaStore:
+    PolygonRepository + NoteRepository + UserRepository + ProjectRepository
+{
+}
 
-impl<T> StudyAreaStore for T where T: PolygonRepository + NoteRepository + UserRepository {}
+impl<T> StudyAreaStore for T where
+    T: PolygonRepository + NoteRepository + UserRepository + ProjectRepository
+{
+}
 
 /// A listing request as the caller gave it (scope is decided by the service).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -28,6 +36,25 @@ pub struct PolygonListing {
     pub limit: u64,
     /// Polygons to skip.
     pub offset: u64,
+    /// Only polygons in this project.
+    pub project: Option<ProjectId>,
+    /// Only the caller's own polygons (else every polygon they see).
+    pub only_mine: bool,
+}
+
+/// Whether `actor` sees `polygon`: its owner, an administrator, or anyone who sees its project.
+async fn sees_polygon<S: StudyAreaStore>(
+    store: &S,
+    actor: &User,
+    polygon: &Polygon,
+) -> anyhow::Result<bool> {
+    let sees_its_project = match polygon.project {
+        Some(project) if !may_manage_polygon(actor, polygon.owner) => {
+            seen_project(store, actor, project).await?.is_some()
+        }
+        _ => false,
+    };
+    Ok(may_see_polygon(actor, polygon.owner, sees_its_project))
 }
 
 /// A polygon with what an export shows next to it.
@@ -62,17 +89,51 @@ impl<S: StudyAreaStore> PolygonService<S> {
         Self { store }
     }
 
-    /// Stores a polygon owned by the caller.
+    /// Stores a polygon owned by the caller, in a project the caller sees when one is named (R2
+    /// asks for no more than seeing it).
     pub async fn create(
         &self,
         actor: &User,
         geometry: &PolygonGeometry,
-    ) -> anyhow::Result<Polygon> {
-        self.store.create_polygon(actor.id, geometry).await
+        project: Option<ProjectId>,
+    ) -> Result<Polygon, PolygonAccessError> {
+        self.check_project(actor, project).await?;
+        Ok(self
+            .store
+            .create_polygon_in(actor.id, geometry, project)
+            .await?)
     }
 
-    /// One polygon, if the caller may see it.
+    async fn check_project(
+        &self,
+        actor: &User,
+        project: Option<ProjectId>,
+    ) -> Result<(), PolygonAccessError> {
+        if let Some(project) = project
+            && seen_project(&self.store, actor, project).await?.is_none()
+        {
+            return Err(PolygonAccessError::ProjectNotFound(project));
+        }
+        Ok(())
+    }
+
+    /// One polygon, if the caller may see it: its owner, an administrator, or anyone who sees
+    /// its project.
     pub async fn get(&self, actor: &User, id: PolygonId) -> Result<Polygon, PolygonAccessError> {
+        let polygon = self
+            .store
+            .find_polygon(id)
+            .await?
+            .ok_or(PolygonAccessError::NotFound(id))?;
+        if !sees_polygon(&self.store, actor, &polygon).await? {
+            return Err(PolygonAccessError::Forbidden);
+        }
+        Ok(polygon)
+    }
+
+    /// One polygon, if the caller may change it: its owner or an administrator (seeing it
+    /// through a project is not enough).
+    async fn changeable(&self, actor: &User, id: PolygonId) -> Result<Polygon, PolygonAccessError> {
         let polygon = self
             .store
             .find_polygon(id)
@@ -84,8 +145,9 @@ impl<S: StudyAreaStore> PolygonService<S> {
         Ok(polygon)
     }
 
-    /// The caller's polygons (everyone's for administrators). Polygons marked invalid have no
-    /// bounding box: a listing with one never includes them, a listing without one does.
+    /// The polygons the caller sees (everyone's for administrators), or only their own. Polygons
+    /// marked invalid have no bounding box: a listing with one never includes them, a listing
+    /// without one does.
     pub async fn list(&self, actor: &User, listing: PolygonListing) -> anyhow::Result<PolygonPage> {
         self.store.list_polygons(&scoped(actor, listing)).await
     }
@@ -128,24 +190,27 @@ impl<S: StudyAreaStore> PolygonService<S> {
         })
     }
 
-    /// Replaces the geometry of a polygon the caller may change. The new geometry is always a
-    /// valid one, so this is also how an imported polygon marked invalid becomes valid.
+    /// Replaces the geometry of a polygon the caller may change, and moves it into `project`
+    /// when one is named (a project the caller sees). The new geometry is always a valid one, so
+    /// this is also how an imported polygon marked invalid becomes valid.
     pub async fn update(
         &self,
         actor: &User,
         id: PolygonId,
         geometry: &PolygonGeometry,
+        project: Option<ProjectId>,
     ) -> Result<Polygon, PolygonAccessError> {
-        self.get(actor, id).await?;
+        self.changeable(actor, id).await?;
+        self.check_project(actor, project).await?;
         self.store
-            .update_polygon(id, geometry)
+            .update_polygon_in(id, geometry, project)
             .await?
             .ok_or(PolygonAccessError::NotFound(id))
     }
 
     /// Deletes a polygon the caller may change, with its notes.
     pub async fn delete(&self, actor: &User, id: PolygonId) -> Result<(), PolygonAccessError> {
-        self.get(actor, id).await?;
+        self.changeable(actor, id).await?;
         if self.store.delete_polygon(id).await? {
             Ok(())
         } else {
@@ -155,8 +220,14 @@ impl<S: StudyAreaStore> PolygonService<S> {
 }
 
 fn scoped(actor: &User, listing: PolygonListing) -> PolygonQuery {
+    let (owner, visible_to) = match (listing.only_mine, listing_scope(actor)) {
+        (true, _) => (Some(actor.id), None),
+        (false, scope) => (None, scope),
+    };
     PolygonQuery {
-        owner: listing_scope(actor),
+        owner,
+        visible_to,
+        project: listing.project,
         bbox: listing.bbox,
         limit: listing.limit,
         offset: listing.offset,
@@ -175,7 +246,8 @@ impl<S: StudyAreaStore> NoteService<S> {
         Self { store }
     }
 
-    /// The caller's notes (everyone's for administrators).
+    /// The notes the caller sees (everyone's for administrators): the notes they wrote and the
+    /// notes on the polygons they see (R2).
     pub async fn list(&self, actor: &User) -> anyhow::Result<Vec<Note>> {
         self.store.list_notes(listing_scope(actor)).await
     }
@@ -191,7 +263,7 @@ impl<S: StudyAreaStore> NoteService<S> {
             .find_polygon(polygon_id)
             .await?
             .ok_or(PolygonAccessError::NotFound(polygon_id))?;
-        if !may_annotate_polygon(actor, polygon.owner) {
+        if !sees_polygon(&self.store, actor, &polygon).await? {
             return Err(PolygonAccessError::Forbidden);
         }
         Ok(self.store.list_polygon_notes(&[polygon_id]).await?)
@@ -209,7 +281,7 @@ impl<S: StudyAreaStore> NoteService<S> {
             .find_polygon(polygon_id)
             .await?
             .ok_or(CreateNoteError::PolygonNotFound(polygon_id))?;
-        if !may_annotate_polygon(actor, polygon.owner) {
+        if !sees_polygon(&self.store, actor, &polygon).await? {
             return Err(CreateNoteError::Forbidden);
         }
         self.store
@@ -303,7 +375,7 @@ mod tests {
     #[tokio::test]
     async fn others_never_reach_update_or_delete() {
         let mut store = store_with_polygon();
-        store.expect_update_polygon().never();
+        store.expect_update_polygon_in().never();
         store.expect_delete_polygon().never();
         let service = PolygonService::new(store);
         let other = user_with(OTHER, &[]);
@@ -313,7 +385,7 @@ mod tests {
             .cloned()
             .expect("a valid square");
         assert!(matches!(
-            service.update(&other, pid(10), &geometry).await,
+            service.update(&other, pid(10), &geometry, None).await,
             Err(PolygonAccessError::Forbidden)
         ));
         assert!(matches!(
@@ -323,11 +395,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn listings_are_scoped_to_the_caller_unless_admin() {
+    async fn listings_show_what_the_caller_sees_unless_admin() {
         let mut store = MockStore::new();
         store
             .expect_list_polygons()
-            .withf(|query| query.owner == UserId::new(OWNER).ok())
+            .withf(|query| query.visible_to == UserId::new(OWNER).ok() && query.owner.is_none())
             .times(1)
             .returning(|_| {
                 Ok(PolygonPage {
@@ -337,7 +409,7 @@ mod tests {
             });
         store
             .expect_list_polygons()
-            .withf(|query| query.owner.is_none())
+            .withf(|query| query.owner.is_none() && query.visible_to.is_none())
             .times(1)
             .returning(|_| {
                 Ok(PolygonPage {
@@ -350,6 +422,8 @@ mod tests {
             bbox: None,
             limit: 10,
             offset: 0,
+            project: None,
+            only_mine: false,
         };
         service
             .list(&user_with(OWNER, &[]), listing)
@@ -387,6 +461,8 @@ mod tests {
                     bbox: None,
                     limit: 10,
                     offset: 0,
+                    project: None,
+                    only_mine: false,
                 },
             )
             .await

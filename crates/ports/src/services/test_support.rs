@@ -14,9 +14,11 @@ use reefguide_domain::{ExternalIdentity, Note, NoteContent, NoteId, Polygon, Pol
 use reefguide_domain::auth::reset::{NewPasswordReset, PasswordReset, ResetSelector};
 
 use crate::repositories::{
-    NewUser, NoteRepository, PasswordResetRepository, PolygonPage, PolygonQuery, PolygonRepository,
-    RefreshTokenRepository, UserLogRepository, UserRepository,
+    GrantChange, GroupRef, NewUser, NoteRepository, PasswordResetRepository, PolygonPage,
+    PolygonQuery, PolygonRepository, ProjectDetail, ProjectPage, ProjectQuery, ProjectRepository,
+    ProjectWriteError, RefreshTokenRepository, Toggle, UserLogRepository, UserRef, UserRepository,
 };
+use reefguide_domain::project::ProjectId;
 
 mockall::mock! {
     pub Store {}
@@ -48,10 +50,10 @@ mockall::mock! {
 
     #[async_trait]
     impl PolygonRepository for Store {
-        async fn create_polygon(&self, owner: UserId, geometry: &PolygonGeometry) -> anyhow::Result<Polygon>;
+        async fn create_polygon_in(&self, owner: UserId, geometry: &PolygonGeometry, project: Option<reefguide_domain::project::ProjectId>) -> anyhow::Result<Polygon>;
         async fn find_polygon(&self, id: PolygonId) -> anyhow::Result<Option<Polygon>>;
         async fn list_polygons(&self, query: &PolygonQuery) -> anyhow::Result<PolygonPage>;
-        async fn update_polygon(&self, id: PolygonId, geometry: &PolygonGeometry) -> anyhow::Result<Option<Polygon>>;
+        async fn update_polygon_in(&self, id: PolygonId, geometry: &PolygonGeometry, project: Option<reefguide_domain::project::ProjectId>) -> anyhow::Result<Option<Polygon>>;
         async fn delete_polygon(&self, id: PolygonId) -> anyhow::Result<bool>;
     }
 
@@ -63,6 +65,19 @@ mockall::mock! {
         async fn list_polygon_notes(&self, polygons: &[PolygonId]) -> anyhow::Result<Vec<Note>>;
         async fn update_note(&self, id: NoteId, content: &NoteContent) -> anyhow::Result<Option<Note>>;
         async fn delete_note(&self, id: NoteId) -> anyhow::Result<bool>;
+    }
+
+    #[async_trait]
+    impl ProjectRepository for Store {
+        async fn create_project(&self, new: &reefguide_domain::project::NewProject) -> Result<ProjectDetail, ProjectWriteError>;
+        async fn find_project(&self, id: ProjectId) -> anyhow::Result<Option<ProjectDetail>>;
+        async fn project_shared_with(&self, id: ProjectId, user: UserId) -> anyhow::Result<bool>;
+        async fn list_projects(&self, query: &ProjectQuery) -> anyhow::Result<ProjectPage>;
+        async fn update_project(&self, id: ProjectId, change: &reefguide_domain::project::ProjectChange) -> Result<Option<ProjectDetail>, ProjectWriteError>;
+        async fn set_project_public(&self, id: ProjectId, is_public: bool) -> anyhow::Result<Option<reefguide_domain::project::Project>>;
+        async fn delete_project(&self, id: ProjectId) -> anyhow::Result<bool>;
+        async fn share_with_users(&self, id: ProjectId, users: &[UserId], toggle: Toggle) -> anyhow::Result<Option<GrantChange<UserRef, UserId>>>;
+        async fn share_with_groups(&self, id: ProjectId, groups: &[reefguide_domain::group::GroupId], toggle: Toggle) -> anyhow::Result<Option<GrantChange<GroupRef, reefguide_domain::group::GroupId>>>;
     }
 
     #[async_trait]
@@ -126,6 +141,7 @@ pub fn polygon(id: i64, owner: i64) -> Polygon {
         owner: UserId::new(owner).expect("positive"),
         created_at: now(),
         shape: geometry.into(),
+        project: None,
     }
 }
 
