@@ -34,9 +34,9 @@ pub use email::{EmailError, EmailMessage, EmailSender};
 pub use import::{ImportTarget, ImportWriteError, ReefGuideSource, SourceError};
 pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
-    HealthCheck, JobRepository, NewUser, NoteRepository, PasswordResetRepository, PolygonPage,
-    PolygonQuery, PolygonRepository, RefreshTokenRepository, StoreUnavailable, UserLogRepository,
-    UserRepository,
+    DataSpecificationRepository, HealthCheck, JobRepository, NewUser, NoteRepository,
+    PasswordResetRepository, PolygonPage, PolygonQuery, PolygonRepository, RefreshTokenRepository,
+    StoreUnavailable, UserLogRepository, UserRepository,
 };
 pub use signed_files::{
     LocalFile, SignedFileStore, SignedMethod, SignedUpload, SignedUrl, SignedUrlError,

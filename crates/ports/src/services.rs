@@ -4,6 +4,7 @@ pub mod auth;
 pub mod capacity;
 pub mod catalog;
 pub mod cluster;
+pub mod data_specification;
 pub mod directory;
 pub mod import;
 pub mod jobs;
@@ -23,6 +24,7 @@ pub use catalog::{
     CollectionSummary, UnknownCollection, WorkflowCatalog, WorkflowDetails, WorkflowSummary,
 };
 pub use cluster::ClusterAdminService;
+pub use data_specification::{DataSpecificationService, UpdateRequested};
 pub use directory::UserDirectory;
 pub use import::{ImportError, ImportService};
 pub use jobs::{
