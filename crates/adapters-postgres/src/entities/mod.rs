@@ -4,6 +4,7 @@
 //! refuse, with context, stored values that no longer parse). The schema itself is created by the
 //! migrations in `crate::migrations`, not derived from these models.
 
+pub mod criteria;
 pub mod job_assignments;
 pub mod job_requests;
 pub mod job_results;
@@ -12,5 +13,7 @@ pub mod notes;
 pub mod password_resets;
 pub mod polygons;
 pub mod refresh_tokens;
+pub mod regional_criteria;
+pub mod regions;
 pub mod user_logs;
 pub mod users;
