@@ -620,11 +620,15 @@ fn optional_text(
     max: usize,
     multiline: bool,
 ) -> Result<Option<String>, SpecProblem> {
-    let Some(text) = raw.filter(|text| !text.trim().is_empty()) else {
+    let Some(text) = raw else {
         return Ok(None);
     };
+    // Before the blank check, so that the limit holds for every text as the API documents it.
     if text.chars().count() > max {
         return Err(SpecProblem::TooLong { max });
+    }
+    if text.trim().is_empty() {
+        return Ok(None);
     }
     let allowed = |c: char| multiline && matches!(c, '\n' | '\r' | '\t');
     if text.chars().any(|c| c.is_control() && !allowed(c)) {

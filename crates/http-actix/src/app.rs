@@ -22,9 +22,10 @@ use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
-    AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, OutputBrowser,
-    PasswordResetService, PolygonService, ResultFileLimits, ResultFileService, SignedFileService,
-    UserAdminService, UserDirectory, WorkflowCatalog, Workflows,
+    AuthService, AuthSettings, ClusterAdminService, DataSpecificationService, JobService,
+    NoteService, OutputBrowser, PasswordResetService, PolygonService, ResultFileLimits,
+    ResultFileService, SignedFileService, UserAdminService, UserDirectory, WorkflowCatalog,
+    Workflows,
 };
 use reefguide_ports::{
     ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
@@ -58,6 +59,8 @@ pub type Notes = NoteService<Store>;
 pub type Jobs = JobService<Store, SystemClock>;
 /// The result-file service as wired.
 pub type ResultFiles = ResultFileService<Store, SystemClock>;
+/// The data specification service as wired.
+pub type DataSpecifications = DataSpecificationService<Store, SystemClock>;
 /// The signed-URL file service as wired (only with the local object store).
 pub type SignedFiles = SignedFileService<LocalObjectStore, SystemClock>;
 
@@ -72,6 +75,8 @@ pub struct AppState {
     pub(crate) polygons: Polygons,
     pub(crate) notes: Notes,
     pub(crate) jobs: Jobs,
+    /// ReefGuide's regions, criteria and their ranges.
+    pub(crate) data_specification: DataSpecifications,
     /// The LabCAS workflow catalog (Airflow types and collections).
     pub(crate) catalog: WorkflowCatalog,
     /// The LabCAS output browser (each user's run folders in the staging area).
@@ -330,6 +335,11 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),
         jobs,
+        data_specification: DataSpecificationService::new(
+            store.clone(),
+            SystemClock,
+            admin_service_account(settings),
+        ),
         results,
         cluster: ClusterAdminService::new(compute),
         catalog,
@@ -590,6 +600,16 @@ fn server_accounts(settings: &Settings) -> [ServerAccount<'_>; 4] {
             role: Role::Worker,
         },
     ]
+}
+
+/// The email of the ADMIN service account (`ADMIN_USERNAME`), when configured: the owner of the
+/// jobs the server queues on its own behalf (data specification updates, as R2).
+fn admin_service_account(settings: &Settings) -> Option<Email> {
+    server_accounts(settings)
+        .into_iter()
+        .find(|account| account.role == Role::Admin)
+        .and_then(|account| account.username)
+        .and_then(|email| Email::parse(email).ok())
 }
 
 /// The emails of every account the server may create itself (see [`server_accounts`]).

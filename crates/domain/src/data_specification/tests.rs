@@ -135,6 +135,17 @@ fn blank_optional_texts_are_absent() {
     }])
     .expect("valid");
     assert_eq!(spec.regions()[0].description, None);
+    // The length limit holds for blank texts too, as the API documents it.
+    assert_eq!(
+        refused(vec![RegionInput {
+            description: Some(" ".repeat(TEXT_MAX_LEN + 1)),
+            ..region("A", Vec::new())
+        }]),
+        one(
+            "regions[0].description",
+            SpecProblem::TooLong { max: TEXT_MAX_LEN }
+        )
+    );
     let depth = &spec.criteria()[0];
     assert_eq!(
         (&depth.display_subtitle, &depth.units, &depth.min_tooltip),
