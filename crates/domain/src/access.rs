@@ -10,6 +10,7 @@
 //! - `polygons`: polygons and their notes (their owner, their author, or an administrator);
 //! - `projects`: projects and groups (who sees them, who changes them);
 //! - `jobs`: jobs, assignments, working the queue as a worker, and the result cache;
+//! - `data_specification`: changing ReefGuide's regions, criteria and ranges;
 //! - `workflows`: which workflow a user may run on which data collection.
 //!
 //! Every rule is re-exported here (`access::may_manage_polygon`, …). The typed refusals of the
@@ -21,12 +22,14 @@ use thiserror::Error;
 use crate::note::NoteId;
 use crate::polygon::PolygonId;
 
+mod data_specification;
 mod features;
 mod jobs;
 mod polygons;
 mod projects;
 mod workflows;
 
+pub use data_specification::may_manage_data_specification;
 pub use features::{listing_scope, may_use_user_features};
 pub use jobs::{
     may_act_as_worker, may_cancel_job, may_invalidate_cache, may_time_out_jobs, may_view_job,

@@ -10,6 +10,7 @@ pub mod access;
 pub mod audit;
 pub mod auth;
 pub mod capacity;
+pub mod data_specification;
 pub mod geometry;
 pub mod group;
 pub mod id;

@@ -22,10 +22,10 @@ use reefguide_domain::storage::PresignExpiry;
 use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
-    AuthService, AuthSettings, ClusterAdminService, GroupService, JobService, NoteService,
-    OutputBrowser, PasswordResetService, PolygonService, ProjectService, ResultFileLimits,
-    ResultFileService, SignedFileService, UserAdminService, UserDirectory, WorkflowCatalog,
-    Workflows,
+    AuthService, AuthSettings, ClusterAdminService, DataSpecificationService, GroupService,
+    JobService, NoteService, OutputBrowser, PasswordResetService, PolygonService, ProjectService,
+    ResultFileLimits, ResultFileService, SignedFileService, UserAdminService, UserDirectory,
+    WorkflowCatalog, Workflows,
 };
 use reefguide_ports::{
     ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
@@ -63,6 +63,8 @@ pub type Groups = GroupService<Store, SystemClock>;
 pub type Jobs = JobService<Store, SystemClock>;
 /// The result-file service as wired.
 pub type ResultFiles = ResultFileService<Store, SystemClock>;
+/// The data specification service as wired.
+pub type DataSpecifications = DataSpecificationService<Store, SystemClock>;
 /// The signed-URL file service as wired (only with the local object store).
 pub type SignedFiles = SignedFileService<LocalObjectStore, SystemClock>;
 
@@ -79,6 +81,8 @@ pub struct AppState {
     pub(crate) projects: Projects,
     pub(crate) groups: Groups,
     pub(crate) jobs: Jobs,
+    /// ReefGuide's regions, criteria and their ranges.
+    pub(crate) data_specification: DataSpecifications,
     /// The LabCAS workflow catalog (Airflow types and collections).
     pub(crate) catalog: WorkflowCatalog,
     /// The LabCAS output browser (each user's run folders in the staging area).
@@ -339,6 +343,11 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),
         jobs,
+        data_specification: DataSpecificationService::new(
+            store.clone(),
+            SystemClock,
+            admin_service_account(settings),
+        ),
         results,
         cluster: ClusterAdminService::new(compute),
         catalog,
@@ -599,6 +608,16 @@ fn server_accounts(settings: &Settings) -> [ServerAccount<'_>; 4] {
             role: Role::Worker,
         },
     ]
+}
+
+/// The email of the ADMIN service account (`ADMIN_USERNAME`), when configured: the owner of the
+/// jobs the server queues on its own behalf (data specification updates, as R2).
+fn admin_service_account(settings: &Settings) -> Option<Email> {
+    server_accounts(settings)
+        .into_iter()
+        .find(|account| account.role == Role::Admin)
+        .and_then(|account| account.username)
+        .and_then(|email| Email::parse(email).ok())
 }
 
 /// The emails of every account the server may create itself (see [`server_accounts`]).

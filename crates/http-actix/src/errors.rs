@@ -11,6 +11,9 @@ use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessEr
 use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, PasswordResetError, RefreshError,
 };
+use reefguide_domain::data_specification::{
+    CriteriaRangesError, InvalidSpecification, ReplaceSpecificationError, RequestUpdateError,
+};
 use reefguide_domain::group::GroupError;
 use reefguide_domain::job::errors::{
     AssignJobError, AssignmentError, CancelJobError, ClaimError, InvalidateCacheError,
@@ -642,6 +645,49 @@ impl From<ComputeError> for ApiError {
             ComputeError::Invalid(_) | ComputeError::UnknownTarget(_) => {
                 Self::bad_request("invalid_request", error.to_string())
             }
+        }
+    }
+}
+
+impl From<InvalidSpecification> for ApiError {
+    fn from(error: InvalidSpecification) -> Self {
+        Self::validation(
+            error
+                .violations
+                .into_iter()
+                .map(|violation| ErrorDetail {
+                    path: violation.path,
+                    message: violation.problem.to_string(),
+                })
+                .collect(),
+        )
+    }
+}
+
+impl From<ReplaceSpecificationError> for ApiError {
+    fn from(error: ReplaceSpecificationError) -> Self {
+        match error {
+            ReplaceSpecificationError::Forbidden => Self::forbidden(error.to_string()),
+            ReplaceSpecificationError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<CriteriaRangesError> for ApiError {
+    fn from(error: CriteriaRangesError) -> Self {
+        match error {
+            CriteriaRangesError::RegionNotFound => Self::not_found(error.to_string()),
+            CriteriaRangesError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<RequestUpdateError> for ApiError {
+    fn from(error: RequestUpdateError) -> Self {
+        match error {
+            RequestUpdateError::Forbidden => Self::forbidden(error.to_string()),
+            RequestUpdateError::Submit(e) => e.into(),
+            RequestUpdateError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

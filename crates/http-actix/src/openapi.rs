@@ -39,6 +39,8 @@ use crate::routes;
         (name = "workers", description = "The worker protocol (WORKER or ADMIN): R1's poll → \
             assign → result, the atomic long-polling claim, heartbeats and upload URLs"),
         (name = "admin", description = "The worker cluster (ADMIN only): status, scale, redeploy"),
+        (name = "data-specification", description = "ReefGuide's regions, criteria and their \
+            ranges: read by every user of the user features, replaced or recomputed by ADMIN"),
         (name = "storage", description = "The embedded default's result files, through signed \
             expiring URLs (no token; the signature is the permission)"),
     )

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod data_specification;
 mod fallback;
 pub mod groups;
 pub mod health;
@@ -147,6 +148,10 @@ impl RouteSet for Api {
         jobs::worker::Routes::register(routes);
         routes
             .scope::<jobs::Routes>("/jobs", Guard::UserFeatures)
+            // R2's readers of the data specification live under `/admin` but are open to every
+            // user of the user features: before `/admin`, whose scope would take them.
+            .scope::<data_specification::RegionRoutes>("/admin/regions", Guard::UserFeatures)
+            .scope::<data_specification::CriteriaRoutes>("/admin/criteria", Guard::UserFeatures)
             .scope::<admin::Routes>("/admin", Guard::Admin)
             // Before `/users`, whose scope would take it.
             .scope::<user_search::Routes>("/users/search", Guard::UserFeatures)

@@ -34,11 +34,11 @@ pub use email::{EmailError, EmailMessage, EmailSender};
 pub use import::{ImportTarget, ImportWriteError, ReefGuideSource, SourceError};
 pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
-    Grant, GrantChange, GroupDetail, GroupPage, GroupQuery, GroupRef, GroupRepository, HealthCheck,
-    JobRepository, NewUser, NoteRepository, PasswordResetRepository, PolygonPage, PolygonQuery,
-    PolygonRepository, ProjectDetail, ProjectPage, ProjectQuery, ProjectRepository,
-    ProjectWriteError, RefreshTokenRepository, StoreUnavailable, Toggle, TransferError,
-    UserLogRepository, UserRef, UserRepository,
+    DataSpecificationRepository, Grant, GrantChange, GroupDetail, GroupPage, GroupQuery, GroupRef,
+    GroupRepository, HealthCheck, JobRepository, NewUser, NoteRepository, PasswordResetRepository,
+    PolygonPage, PolygonQuery, PolygonRepository, ProjectDetail, ProjectPage, ProjectQuery,
+    ProjectRepository, ProjectWriteError, RefreshTokenRepository, StoreUnavailable, Toggle,
+    TransferError, UserLogRepository, UserRef, UserRepository,
 };
 pub use signed_files::{
     LocalFile, SignedFileStore, SignedMethod, SignedUpload, SignedUrl, SignedUrlError,

@@ -3,10 +3,12 @@
 //! One storage adapter implements all of these traits (see `reefguide-adapters-postgres`). A
 //! shared contract test suite holds every implementation to the promises written here.
 
+pub mod data_specification;
 pub mod jobs;
 pub mod sharing;
 pub mod study_areas;
 
+pub use data_specification::DataSpecificationRepository;
 pub use jobs::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
     JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag, WorkflowJobs, WorkflowStart,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod capacity;
 pub mod catalog;
 pub mod cluster;
+pub mod data_specification;
 pub mod directory;
 pub mod groups;
 pub mod import;
@@ -26,6 +27,7 @@ pub use catalog::{
     CollectionSummary, UnknownCollection, WorkflowCatalog, WorkflowDetails, WorkflowSummary,
 };
 pub use cluster::ClusterAdminService;
+pub use data_specification::{DataSpecificationService, UpdateRequested};
 pub use directory::UserDirectory;
 pub use groups::GroupService;
 pub use import::{ImportError, ImportService};

@@ -4,6 +4,7 @@
 mod admin_cluster;
 mod auth;
 mod cors;
+mod data_specification;
 mod errors;
 mod external_identities;
 mod groups;

@@ -4,6 +4,7 @@
 //! refuse, with context, stored values that no longer parse). The schema itself is created by the
 //! migrations in `crate::migrations`, not derived from these models.
 
+pub mod criteria;
 pub mod group_managers;
 pub mod group_members;
 pub mod groups;
@@ -18,5 +19,7 @@ pub mod project_group_shares;
 pub mod project_user_shares;
 pub mod projects;
 pub mod refresh_tokens;
+pub mod regional_criteria;
+pub mod regions;
 pub mod user_logs;
 pub mod users;

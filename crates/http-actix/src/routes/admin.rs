@@ -1,6 +1,7 @@
 //! Administration (ADMIN only): the worker service's status, scale and redeploy, on ECS or on
 //! the local worker pool (contract §8; upstream failures are 502 with the upstream message, never
-//! 500), and timing out stale jobs (reefguide-r2 §3.2).
+//! 500), and timing out stale jobs (reefguide-r2 §3.2). The data specification's admin routes
+//! are registered here too (`routes::data_specification`).
 
 use std::collections::BTreeMap;
 
@@ -27,6 +28,7 @@ impl RouteSet for Routes {
             .handler(scale)
             .handler(redeploy)
             .handler(timeout_jobs);
+        crate::routes::data_specification::AdminRoutes::register(routes);
     }
 }
 
