@@ -6,7 +6,9 @@
 //! [`UserLogRepository`](reefguide_ports::UserLogRepository),
 //! [`PolygonRepository`](reefguide_ports::PolygonRepository),
 //! [`NoteRepository`](reefguide_ports::NoteRepository),
-//! [`JobRepository`](reefguide_ports::JobRepository) and
+//! [`JobRepository`](reefguide_ports::JobRepository),
+//! [`PasswordResetRepository`](reefguide_ports::PasswordResetRepository),
+//! [`PreApprovalRepository`](reefguide_ports::PreApprovalRepository) and
 //! [`HealthCheck`](reefguide_ports::HealthCheck)) over either backend:
 //!
 //! - **Postgres** (`postgres://user:pass@host/db`) in production;
@@ -61,7 +63,8 @@
 //! The `test-support` feature adds `test_support`: fresh, migrated, throw-away databases on
 //! either backend (or with only the first migrations, to test a later one on old rows), used by
 //! this crate's contract suites (`tests/contract.rs`, `tests/contract_external.rs`,
-//! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`) and by other crates' tests.
+//! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`, `tests/contract_pre_approvals.rs`,
+//! …) and by other crates' tests.
 
 mod batch;
 pub mod connect;

@@ -35,8 +35,8 @@ pub use import::{ImportTarget, ImportWriteError, ReefGuideSource, SourceError};
 pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
     HealthCheck, JobRepository, NewUser, NoteRepository, PasswordResetRepository, PolygonPage,
-    PolygonQuery, PolygonRepository, RefreshTokenRepository, StoreUnavailable, UserLogRepository,
-    UserRepository,
+    PolygonQuery, PolygonRepository, PreApprovalPage, PreApprovalRepository,
+    RefreshTokenRepository, Registered, StoreUnavailable, UserLogRepository, UserRepository,
 };
 pub use signed_files::{
     LocalFile, SignedFileStore, SignedMethod, SignedUpload, SignedUrl, SignedUrlError,

@@ -4,12 +4,14 @@
 //! shared contract test suite holds every implementation to the promises written here.
 
 pub mod jobs;
+pub mod pre_approvals;
 pub mod study_areas;
 
 pub use jobs::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
     JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag, WorkflowJobs, WorkflowStart,
 };
+pub use pre_approvals::{PreApprovalPage, PreApprovalRepository, Registered};
 pub use study_areas::{NoteRepository, PolygonPage, PolygonQuery, PolygonRepository};
 
 use async_trait::async_trait;

@@ -9,6 +9,7 @@ pub mod import;
 pub mod jobs;
 pub mod outputs;
 pub mod password_reset;
+pub mod pre_approvals;
 pub mod results;
 pub mod signed_files;
 pub mod study_areas;
@@ -30,6 +31,9 @@ pub use jobs::{
 };
 pub use outputs::{FileEntry, Folder, OutputBrowser, OutputError};
 pub use password_reset::PasswordResetService;
+pub use pre_approvals::{
+    BulkOutcome, BulkRefusal, PreApprovalListing, PreApprovalService, PreApprovalView,
+};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod notes;
 pub mod password_resets;
 pub mod polygons;
+pub mod pre_approved_users;
 pub mod refresh_tokens;
 pub mod user_logs;
 pub mod users;

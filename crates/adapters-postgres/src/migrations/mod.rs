@@ -22,6 +22,7 @@ mod m0004_workflows;
 mod m0005_external_identities;
 mod m0006_invalid_polygons;
 mod m0007_password_resets;
+mod m0008_pre_approved_users;
 mod sqlite_rebuild;
 
 /// Every migration of the schema, oldest first.
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_external_identities::Migration),
             Box::new(m0006_invalid_polygons::Migration),
             Box::new(m0007_password_resets::Migration),
+            Box::new(m0008_pre_approved_users::Migration),
         ]
     }
 }

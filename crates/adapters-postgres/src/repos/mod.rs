@@ -8,6 +8,7 @@ mod password_resets;
 #[cfg(all(test, feature = "test-support"))]
 mod plans;
 mod polygons;
+mod pre_approvals;
 mod refresh_tokens;
 mod user_logs;
 mod users;

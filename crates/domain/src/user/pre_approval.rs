@@ -203,15 +203,12 @@ impl PreApprovalFilter {
         used: Option<bool>,
         created_by: Option<UserId>,
     ) -> Result<Self, PreApprovalQueryError> {
-        let email = email
-            .map(|text| text.trim().to_lowercase())
-            .filter(|text| !text.is_empty());
-        if email
-            .as_ref()
-            .is_some_and(|text| text.chars().count() > EMAIL_MAX_LEN)
-        {
+        let email = email.map(str::trim).filter(|text| !text.is_empty());
+        // Counted as given: lower-casing may lengthen a text.
+        if email.is_some_and(|text| text.chars().count() > EMAIL_MAX_LEN) {
             return Err(PreApprovalQueryError::EmailTooLong { max: EMAIL_MAX_LEN });
         }
+        let email = email.map(str::to_lowercase);
         Ok(Self {
             email,
             used,

@@ -149,6 +149,9 @@ fn the_email_filter_is_trimmed_lowered_and_dropped_when_empty() {
         PreApprovalFilter::new(Some(&"a".repeat(EMAIL_MAX_LEN + 1)), None, None),
         Err(PreApprovalQueryError::EmailTooLong { max: EMAIL_MAX_LEN })
     );
+    // İ lower-cases to two characters: the limit counts what was given.
+    let dotted = "İ".repeat(EMAIL_MAX_LEN);
+    assert!(PreApprovalFilter::new(Some(&dotted), None, None).is_ok());
 }
 
 #[test]
