@@ -23,8 +23,8 @@ use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
     AuthService, AuthSettings, ClusterAdminService, JobService, NoteService, OutputBrowser,
-    PasswordResetService, PolygonService, ResultFileLimits, ResultFileService, SignedFileService,
-    UserAdminService, UserDirectory, WorkflowCatalog, Workflows,
+    PasswordResetService, PolygonService, PreApprovalService, ResultFileLimits, ResultFileService,
+    SignedFileService, UserAdminService, UserDirectory, WorkflowCatalog, Workflows,
 };
 use reefguide_ports::{
     ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
@@ -50,6 +50,8 @@ pub type Auth = AuthService<Store, Argon2Hasher, JwtKeys, SystemClock>;
 pub type UserAdmin = UserAdminService<Store, Argon2Hasher, SystemClock>;
 /// The password reset service as wired (e-mail sent from a queue, off the request path).
 pub type PasswordResets = PasswordResetService<Store, Argon2Hasher, SystemClock, QueuedEmailSender>;
+/// The pre-approved users service as wired.
+pub type PreApprovals = PreApprovalService<Store, SystemClock>;
 /// The polygon service as wired.
 pub type Polygons = PolygonService<Store>;
 /// The note service as wired.
@@ -67,6 +69,8 @@ pub struct AppState {
     pub(crate) auth: Auth,
     pub(crate) users: UserAdmin,
     pub(crate) password_resets: PasswordResets,
+    /// Addresses approved with roles before their owners register.
+    pub(crate) pre_approvals: PreApprovals,
     /// Finding users by part of their email.
     pub(crate) directory: UserDirectory<Store>,
     pub(crate) polygons: Polygons,
@@ -326,6 +330,7 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         auth,
         users,
         password_resets,
+        pre_approvals: PreApprovalService::new(store.clone(), SystemClock),
         directory: UserDirectory::new(store.clone()),
         polygons: PolygonService::new(store.clone()),
         notes: NoteService::new(store.clone()),

@@ -18,6 +18,7 @@ pub mod labcas;
 pub mod notes;
 pub mod password_reset;
 pub mod polygons;
+pub mod pre_approvals;
 mod registry;
 pub mod storage;
 pub mod user_search;

@@ -20,6 +20,7 @@ mod labcas_runs;
 mod notes;
 mod password_reset;
 mod polygons;
+mod pre_approved_users;
 mod results;
 mod routes_documented;
 mod security;
