@@ -7,6 +7,8 @@
 //! [`PolygonRepository`](reefguide_ports::PolygonRepository),
 //! [`NoteRepository`](reefguide_ports::NoteRepository),
 //! [`JobRepository`](reefguide_ports::JobRepository),
+//! [`PasswordResetRepository`](reefguide_ports::PasswordResetRepository),
+//! [`PreApprovalRepository`](reefguide_ports::PreApprovalRepository),
 //! [`DataSpecificationRepository`](reefguide_ports::DataSpecificationRepository) and
 //! [`HealthCheck`](reefguide_ports::HealthCheck)) over either backend:
 //!
@@ -62,7 +64,7 @@
 //! The `test-support` feature adds `test_support`: fresh, migrated, throw-away databases on
 //! either backend (or with only the first migrations, to test a later one on old rows), used by
 //! this crate's contract suites (`tests/contract.rs`, `tests/contract_external.rs`,
-//! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`,
+//! `tests/contract_study_areas.rs`, `tests/contract_jobs.rs`, `tests/contract_pre_approvals.rs`,
 //! `tests/contract_data_specification.rs`, …) and by other crates' tests.
 
 mod batch;

@@ -5,6 +5,7 @@
 //! classic API flaw this guards against) and no handler or middleware decides a rule of its own.
 //! The rules are grouped by what they guard:
 //!
+//! - `accounts`: accounts before they exist (pre-approved users);
 //! - `features`: which parts of the API an account may use at all, by its roles (the user
 //!   features, whose items a listing shows);
 //! - `polygons`: polygons and their notes (their owner, their author, or an administrator);
@@ -22,6 +23,7 @@ use thiserror::Error;
 use crate::note::NoteId;
 use crate::polygon::PolygonId;
 
+mod accounts;
 mod data_specification;
 mod features;
 mod jobs;
@@ -29,6 +31,7 @@ mod polygons;
 mod projects;
 mod workflows;
 
+pub use accounts::may_manage_pre_approvals;
 pub use data_specification::may_manage_data_specification;
 pub use features::{listing_scope, may_use_user_features};
 pub use jobs::{

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod errors;
 pub mod identity;
+pub mod pre_approval;
 pub mod search;
 
 pub use errors::{EmailError, PasswordError, RoleError, UserIdError};

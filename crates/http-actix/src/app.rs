@@ -23,9 +23,9 @@ use reefguide_domain::workflow::LocalRoot;
 use reefguide_domain::{Email, Password, Role, Roles};
 use reefguide_ports::services::{
     AuthService, AuthSettings, ClusterAdminService, DataSpecificationService, GroupService,
-    JobService, NoteService, OutputBrowser, PasswordResetService, PolygonService, ProjectService,
-    ResultFileLimits, ResultFileService, SignedFileService, UserAdminService, UserDirectory,
-    WorkflowCatalog, Workflows,
+    JobService, NoteService, OutputBrowser, PasswordResetService, PolygonService,
+    PreApprovalService, ProjectService, ResultFileLimits, ResultFileService, SignedFileService,
+    UserAdminService, UserDirectory, WorkflowCatalog, Workflows,
 };
 use reefguide_ports::{
     ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
@@ -51,6 +51,8 @@ pub type Auth = AuthService<Store, Argon2Hasher, JwtKeys, SystemClock>;
 pub type UserAdmin = UserAdminService<Store, Argon2Hasher, SystemClock>;
 /// The password reset service as wired (e-mail sent from a queue, off the request path).
 pub type PasswordResets = PasswordResetService<Store, Argon2Hasher, SystemClock, QueuedEmailSender>;
+/// The pre-approved users service as wired.
+pub type PreApprovals = PreApprovalService<Store, SystemClock>;
 /// The polygon service as wired.
 pub type Polygons = PolygonService<Store>;
 /// The note service as wired.
@@ -74,6 +76,8 @@ pub struct AppState {
     pub(crate) auth: Auth,
     pub(crate) users: UserAdmin,
     pub(crate) password_resets: PasswordResets,
+    /// Addresses approved with roles before their owners register.
+    pub(crate) pre_approvals: PreApprovals,
     /// Finding users by part of their email.
     pub(crate) directory: UserDirectory<Store>,
     pub(crate) polygons: Polygons,
@@ -337,6 +341,7 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
         auth,
         users,
         password_resets,
+        pre_approvals: PreApprovalService::new(store.clone(), SystemClock),
         directory: UserDirectory::new(store.clone()),
         projects: ProjectService::new(store.clone(), SystemClock),
         groups: GroupService::new(store.clone(), SystemClock),

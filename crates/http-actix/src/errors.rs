@@ -10,6 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use reefguide_domain::access::{CreateNoteError, NoteAccessError, PolygonAccessError};
 use reefguide_domain::auth::errors::{
     AuthenticateError, ChangePasswordError, LoginError, PasswordResetError, RefreshError,
+    RegisterError,
 };
 use reefguide_domain::data_specification::{
     CriteriaRangesError, InvalidSpecification, ReplaceSpecificationError, RequestUpdateError,
@@ -21,7 +22,7 @@ use reefguide_domain::job::errors::{
 };
 use reefguide_domain::job::registry::{PayloadErrors, UnknownJobType};
 use reefguide_domain::project::ProjectError;
-use reefguide_domain::user::errors::{CreateUserError, UserLookupError};
+use reefguide_domain::user::errors::{CreateUserError, PreApprovalError, UserLookupError};
 use reefguide_ports::services::{DownloadError, SignedUploadError, UploadUrlError};
 use reefguide_ports::{ComputeError, ObjectStoreError, SignedUrlError};
 use serde::Serialize;
@@ -225,6 +226,35 @@ impl From<CreateUserError> for ApiError {
         match error {
             CreateUserError::UserExists => Self::bad_request("user_exists", "User already exists"),
             CreateUserError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::UserExists => Self::bad_request("user_exists", error.to_string()),
+            RegisterError::PreApprovalUsed(_) => {
+                Self::bad_request("pre_approval_used", error.to_string())
+            }
+            RegisterError::Unexpected(e) => Self::unexpected(&e),
+        }
+    }
+}
+
+impl From<PreApprovalError> for ApiError {
+    fn from(error: PreApprovalError) -> Self {
+        match error {
+            PreApprovalError::Forbidden => Self::forbidden(error.to_string()),
+            PreApprovalError::NotFound(_) => Self::not_found(error.to_string()),
+            PreApprovalError::AlreadyPreApproved(_) => {
+                Self::bad_request("pre_approval_exists", error.to_string())
+            }
+            PreApprovalError::AlreadyRegistered(_) => {
+                Self::bad_request("user_exists", error.to_string())
+            }
+            PreApprovalError::Used(_) => Self::bad_request("pre_approval_used", error.to_string()),
+            PreApprovalError::Unexpected(e) => Self::unexpected(&e),
         }
     }
 }

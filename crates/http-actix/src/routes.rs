@@ -20,6 +20,7 @@ pub mod labcas;
 pub mod notes;
 pub mod password_reset;
 pub mod polygons;
+pub mod pre_approvals;
 pub mod projects;
 mod registry;
 pub mod sharing;

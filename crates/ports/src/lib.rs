@@ -36,9 +36,10 @@ pub use object_store::{Listing, ObjectStore, ObjectStoreError, StoredObject};
 pub use repositories::{
     DataSpecificationRepository, Grant, GrantChange, GroupDetail, GroupPage, GroupQuery, GroupRef,
     GroupRepository, HealthCheck, JobRepository, NewUser, NoteRepository, PasswordResetRepository,
-    PolygonPage, PolygonQuery, PolygonRepository, ProjectDetail, ProjectPage, ProjectQuery,
-    ProjectRepository, ProjectWriteError, RefreshTokenRepository, StoreUnavailable, Toggle,
-    TransferError, UserLogRepository, UserRef, UserRepository,
+    PolygonPage, PolygonQuery, PolygonRepository, PreApprovalPage, PreApprovalRepository,
+    ProjectDetail, ProjectPage, ProjectQuery, ProjectRepository, ProjectWriteError,
+    RefreshTokenRepository, Registered, StoreUnavailable, Toggle, TransferError, UserLogRepository,
+    UserRef, UserRepository,
 };
 pub use signed_files::{
     LocalFile, SignedFileStore, SignedMethod, SignedUpload, SignedUrl, SignedUrlError,

@@ -5,6 +5,7 @@
 
 pub mod data_specification;
 pub mod jobs;
+pub mod pre_approvals;
 pub mod sharing;
 pub mod study_areas;
 
@@ -13,6 +14,7 @@ pub use jobs::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
     JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag, WorkflowJobs, WorkflowStart,
 };
+pub use pre_approvals::{PreApprovalPage, PreApprovalRepository, Registered};
 pub use sharing::{
     Grant, GrantChange, GroupDetail, GroupPage, GroupQuery, GroupRef, GroupRepository,
     ProjectDetail, ProjectPage, ProjectQuery, ProjectRepository, ProjectWriteError, Toggle,

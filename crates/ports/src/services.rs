@@ -12,6 +12,7 @@ pub mod import;
 pub mod jobs;
 pub mod outputs;
 pub mod password_reset;
+pub mod pre_approvals;
 pub mod projects;
 pub mod results;
 pub mod signed_files;
@@ -36,7 +37,10 @@ pub use jobs::{
 };
 pub use outputs::{FileEntry, Folder, OutputBrowser, OutputError};
 pub use password_reset::PasswordResetService;
-pub use projects::{BulkRefusal, MAX_BULK_PROJECTS, ProjectListing, ProjectService};
+pub use pre_approvals::{
+    BulkOutcome, BulkRefusal, PreApprovalListing, PreApprovalService, PreApprovalView,
+};
+pub use projects::{MAX_BULK_PROJECTS, ProjectListing, ProjectService};
 pub use results::{
     Download, DownloadError, DownloadRequest, ResultFileLimits, ResultFileService, UploadUrlError,
     UploadUrls,

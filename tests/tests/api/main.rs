@@ -22,6 +22,7 @@ mod labcas_runs;
 mod notes;
 mod password_reset;
 mod polygons;
+mod pre_approved_users;
 mod project_polygons;
 mod projects;
 mod results;

@@ -41,6 +41,7 @@ const TRAILING_SLASH: &[&str] = &[
     "/api/notes/",
     "/api/jobs/",
     "/api/users/",
+    "/api/auth/admin/pre-approved-users/",
 ];
 
 /// Long-polling routes and the body that makes them answer at once.

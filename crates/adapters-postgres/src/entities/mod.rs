@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod notes;
 pub mod password_resets;
 pub mod polygons;
+pub mod pre_approved_users;
 pub mod project_group_shares;
 pub mod project_user_shares;
 pub mod projects;

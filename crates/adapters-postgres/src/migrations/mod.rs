@@ -22,6 +22,7 @@ mod m0004_workflows;
 mod m0005_external_identities;
 mod m0006_invalid_polygons;
 mod m0007_password_resets;
+mod m0008_pre_approved_users;
 mod m0009_data_specification;
 mod m0010_projects_groups;
 mod sqlite_rebuild;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_external_identities::Migration),
             Box::new(m0006_invalid_polygons::Migration),
             Box::new(m0007_password_resets::Migration),
+            Box::new(m0008_pre_approved_users::Migration),
             Box::new(m0009_data_specification::Migration),
             Box::new(m0010_projects_groups::Migration),
         ]

@@ -10,6 +10,7 @@ mod password_resets;
 #[cfg(all(test, feature = "test-support"))]
 mod plans;
 mod polygons;
+mod pre_approvals;
 mod projects;
 mod refresh_tokens;
 mod sharing;

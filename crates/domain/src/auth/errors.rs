@@ -2,6 +2,22 @@
 
 use thiserror::Error;
 
+use crate::user::Email;
+
+/// Registering an account (self-registration, reefguide-r2 §3.1).
+#[derive(Debug, Error)]
+pub enum RegisterError {
+    /// The (normalised) email is taken.
+    #[error("User already exists")]
+    UserExists,
+    /// The address's pre-approval was used already.
+    #[error("Pre-approval for {0} has already been used")]
+    PreApprovalUsed(Email),
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
 /// Logging in with email and password.
 #[derive(Debug, Error)]
 pub enum LoginError {

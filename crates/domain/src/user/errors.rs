@@ -2,7 +2,8 @@
 
 use thiserror::Error;
 
-use super::UserId;
+use super::pre_approval::PreApprovalId;
+use super::{Email, UserId};
 
 /// Why a string is not an acceptable email address.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -69,6 +70,29 @@ pub enum UserLookupError {
     /// The user is an external issuer's account: it has no password to set.
     #[error("User {0} signs in with an external issuer's tokens and has no password")]
     NoPassword(UserId),
+    /// Anything else; the cause is logged, never shown.
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Managing pre-approved users (reefguide-r2 §3.2 `/api/auth/admin/pre-approved-users`).
+#[derive(Debug, Error)]
+pub enum PreApprovalError {
+    /// The caller is not an administrator.
+    #[error("Only administrators manage pre-approved users")]
+    Forbidden,
+    /// No such pre-approval.
+    #[error("Pre-approved user with ID {0} not found")]
+    NotFound(PreApprovalId),
+    /// Another pre-approval has the address.
+    #[error("Pre-approval already exists for email: {0}")]
+    AlreadyPreApproved(Email),
+    /// An account has the address.
+    #[error("User already registered with email: {0}")]
+    AlreadyRegistered(Email),
+    /// The pre-approval was used: it cannot change any more.
+    #[error("Cannot update a pre-approval that has already been used")]
+    Used(PreApprovalId),
     /// Anything else; the cause is logged, never shown.
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

@@ -25,7 +25,11 @@ impl RouteSet for Routes {
             .scope_of("/token", Guard::Screened, token)
             .scope_of("/logout", Guard::Screened, logout)
             .scope_of("/profile", Guard::SignedIn, profile)
-            .scope_of("/change-password", Guard::ScreenedSignedIn, change_password);
+            .scope_of("/change-password", Guard::ScreenedSignedIn, change_password)
+            .scope::<crate::routes::pre_approvals::Routes>(
+                "/admin/pre-approved-users",
+                Guard::Admin,
+            );
     }
 }
 
@@ -49,11 +53,14 @@ pub struct RegisterResponse {
     pub user_id: i32,
 }
 
-/// Creates an account with no roles.
+/// Creates an account with no roles, or, when an administrator pre-approved the address
+/// (`/api/auth/admin/pre-approved-users`), with the pre-approval's roles (`DEFAULT` grants none),
+/// using the pre-approval up.
 #[utoipa::path(tag = "auth", request_body = CredentialsRequest,
     responses(
         (status = 200, description = "Registered", body = RegisterResponse),
-        (status = 400, description = "Invalid email or password, or `user_exists`", body = ErrorBody),
+        (status = 400, description = "Invalid email or password; `user_exists`; \
+            `pre_approval_used` when the address's pre-approval was used already", body = ErrorBody),
         (status = 413, description = "Body too large", body = ErrorBody),
         (status = 429, description = "Rate limited", body = ErrorBody)))]
 #[post("")]

@@ -8,12 +8,13 @@ use chrono::Duration;
 use rand::RngCore as _;
 use rand::rngs::OsRng;
 use reefguide_domain::auth::errors::{
-    AuthenticateError, ChangePasswordError, LoginError, RefreshError,
+    AuthenticateError, ChangePasswordError, LoginError, RefreshError, RegisterError,
 };
 use reefguide_domain::user::errors::CreateUserError;
+use reefguide_domain::user::pre_approval::plan_registration;
 use reefguide_domain::{
-    Email, NewUserLogEntry, Password, RefreshTokenRecord, RefreshTokenSecret, Roles, User,
-    UserAction, UserId,
+    Email, NewUserLogEntry, Password, RefreshTokenRecord, RefreshTokenSecret, User, UserAction,
+    UserId,
 };
 use serde_json::json;
 
@@ -21,11 +22,15 @@ use crate::clock::Clock;
 use crate::crypto::{
     ExternalTokenError, ExternalTokenVerifier, PasswordHasher, TokenIssuer, TokenVerifier,
 };
-use crate::repositories::NewUser;
+use crate::repositories::{NewUser, PreApprovalRepository, Registered};
 use crate::services::AccountStore;
 
 /// Bytes of entropy in a refresh token.
 const REFRESH_TOKEN_BYTES: usize = 32;
+
+/// Times a registration reads its address's pre-approval and tries again when it changed
+/// meanwhile, before giving up.
+const REGISTER_ATTEMPTS: usize = 3;
 
 /// Lifetimes and policies of the authentication use cases.
 #[derive(Debug, Clone)]
@@ -86,7 +91,7 @@ impl<S, H, T, C> std::fmt::Debug for AuthService<S, H, T, C> {
 
 impl<S, H, T, C> AuthService<S, H, T, C>
 where
-    S: AccountStore,
+    S: AccountStore + PreApprovalRepository,
     H: PasswordHasher,
     T: TokenIssuer + TokenVerifier,
     C: Clock,
@@ -111,28 +116,53 @@ where
         self
     }
 
-    /// Self-registration: a new user with no roles.
+    /// Self-registration (reefguide-r2 §3.1): a new account with no roles, or, when an
+    /// administrator pre-approved the address, with the pre-approval's roles, consuming it in
+    /// the transaction that creates the account (should creating fail, it stays unused).
+    /// Should the pre-approval change between reading and registering (used by a concurrent
+    /// registration, edited, deleted, or made), it is read again and the decision made again.
+    ///
+    /// # Errors
+    /// [`RegisterError::UserExists`] when the address has an account;
+    /// [`RegisterError::PreApprovalUsed`] when its pre-approval was used already.
     pub async fn register(
         &self,
         email: Email,
         password: &Password,
-    ) -> Result<UserId, CreateUserError> {
+    ) -> Result<UserId, RegisterError> {
         let password_hash = self.hasher.hash(password).await?;
-        let user = self
-            .store
-            .create_user(NewUser {
-                email,
-                password_hash,
-                roles: Roles::none(),
-            })
-            .await?;
-        self.log(
-            user.id,
-            UserAction::Created,
-            Some(json!({"via": "register"})),
+        for _ in 0..REGISTER_ATTEMPTS {
+            let found = self.store.find_pre_approval_by_email(&email).await?;
+            let plan = plan_registration(found.as_ref())
+                .map_err(|used| RegisterError::PreApprovalUsed(used.0))?;
+            let consumed = plan.consumes.as_ref().map(|pre_approval| pre_approval.id);
+            let new_user = NewUser {
+                email: email.clone(),
+                password_hash: password_hash.clone(),
+                roles: plan.roles,
+            };
+            let user = match self
+                .store
+                .register_user(new_user, plan.consumes, self.clock.now())
+                .await
+            {
+                Ok(Registered::Created(user)) => user,
+                Ok(Registered::PreApprovalChanged) => continue,
+                Err(CreateUserError::UserExists) => return Err(RegisterError::UserExists),
+                Err(CreateUserError::Unexpected(error)) => return Err(error.into()),
+            };
+            let detail = match consumed {
+                Some(id) => json!({"via": "register", "preApprovalId": id, "roles": user.roles}),
+                None => json!({"via": "register"}),
+            };
+            self.log(user.id, UserAction::Created, Some(detail)).await?;
+            return Ok(user.id);
+        }
+        Err(anyhow::anyhow!(
+            "the pre-approval of {email} changed during each of {REGISTER_ATTEMPTS} attempts to \
+             register"
         )
-        .await?;
-        Ok(user.id)
+        .into())
     }
 
     /// Email and password login. Unknown email, malformed email and wrong password are the same
@@ -364,6 +394,9 @@ where
     }
 }
 
+#[cfg(test)]
+mod register_tests;
+
 /// A fresh URL-safe token with [`REFRESH_TOKEN_BYTES`] bytes from the operating system's CSPRNG.
 fn random_token() -> String {
     let mut bytes = [0u8; REFRESH_TOKEN_BYTES];
@@ -381,7 +414,7 @@ mod tests {
     use mockall::predicate::{always, eq};
     use reefguide_domain::AccessClaims;
     use reefguide_domain::auth::errors::TokenRejection;
-    use reefguide_domain::{PasswordHash, UserCredentials};
+    use reefguide_domain::{PasswordHash, Roles, UserCredentials};
 
     mockall::mock! {
         Tokens {}

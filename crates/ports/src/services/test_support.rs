@@ -12,11 +12,16 @@ use reefguide_domain::geometry::{PolygonGeometry, PolygonLimits};
 use reefguide_domain::{ExternalIdentity, Note, NoteContent, NoteId, Polygon, PolygonId};
 
 use reefguide_domain::auth::reset::{NewPasswordReset, PasswordReset, ResetSelector};
+use reefguide_domain::user::errors::PreApprovalError;
+use reefguide_domain::user::pre_approval::{
+    NewPreApproval, PreApproval, PreApprovalChange, PreApprovalId, PreApprovalQuery,
+};
 
 use crate::repositories::{
     GrantChange, GroupRef, NewUser, NoteRepository, PasswordResetRepository, PolygonPage,
-    PolygonQuery, PolygonRepository, ProjectDetail, ProjectPage, ProjectQuery, ProjectRepository,
-    ProjectWriteError, RefreshTokenRepository, Toggle, UserLogRepository, UserRef, UserRepository,
+    PolygonQuery, PolygonRepository, PreApprovalPage, PreApprovalRepository, ProjectDetail,
+    ProjectPage, ProjectQuery, ProjectRepository, ProjectWriteError, RefreshTokenRepository,
+    Registered, Toggle, UserLogRepository, UserRef, UserRepository,
 };
 use reefguide_domain::project::ProjectId;
 
@@ -87,6 +92,18 @@ mockall::mock! {
         async fn find_password_reset(&self, selector: &ResetSelector) -> anyhow::Result<Option<PasswordReset>>;
         async fn count_reset_attempt(&self, id: i64) -> anyhow::Result<()>;
         async fn use_password_reset(&self, id: i64, user_id: UserId, new_hash: &PasswordHash, now: DateTime<Utc>) -> anyhow::Result<bool>;
+    }
+
+    #[async_trait]
+    impl PreApprovalRepository for Store {
+        async fn insert_pre_approval(&self, new: &NewPreApproval) -> Result<PreApproval, PreApprovalError>;
+        async fn find_pre_approval(&self, id: PreApprovalId) -> anyhow::Result<Option<PreApproval>>;
+        async fn find_pre_approval_by_email(&self, email: &Email) -> anyhow::Result<Option<PreApproval>>;
+        async fn list_pre_approvals(&self, query: &PreApprovalQuery) -> anyhow::Result<PreApprovalPage>;
+        async fn update_pre_approval(&self, id: PreApprovalId, change: &PreApprovalChange, now: DateTime<Utc>) -> Result<Option<PreApproval>, PreApprovalError>;
+        async fn delete_pre_approval(&self, id: PreApprovalId) -> anyhow::Result<bool>;
+        async fn delete_used_pre_approvals(&self, cutoff: DateTime<Utc>) -> anyhow::Result<u64>;
+        async fn register_user(&self, new_user: NewUser, consumes: Option<PreApproval>, now: DateTime<Utc>) -> Result<Registered, CreateUserError>;
     }
 
     #[async_trait]
