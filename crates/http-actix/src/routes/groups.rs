@@ -181,11 +181,11 @@ fn description(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct GroupParams {
-    /// Page size, 1 to 100 (default 50).
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    /// Page size, clamped to 1..100 (default 50).
+    #[param(value_type = Option<i64>)]
     pub limit: Option<String>,
     /// Groups to skip (default 0).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<String>,
 }
 

@@ -148,7 +148,7 @@ pub struct ProjectDto {
     #[serde(rename = "type")]
     pub kind: ProjectTypeName,
     /// The front end's saved state (any JSON).
-    #[schema(value_type = Object)]
+    #[schema(schema_with = any_json_schema)]
     pub project_state: Value,
     /// Seen by every user of the project features.
     pub is_public: bool,
@@ -236,6 +236,12 @@ pub struct ProjectsResponse {
     pub pagination: ProjectPagination,
 }
 
+/// Any JSON value.
+fn any_json_schema() -> utoipa::openapi::Schema {
+    let schema = json!({"description": "The front end's saved state: any JSON value."});
+    serde_json::from_value(schema).unwrap_or_default()
+}
+
 /// The saved state: any JSON but `null`.
 fn project_state_schema() -> utoipa::openapi::Schema {
     let schema = json!({
@@ -314,8 +320,8 @@ pub struct UpdateProjectRequest {
     #[serde(default, deserialize_with = "present")]
     #[schema(max_length = 2000, value_type = Option<String>)]
     pub description: Option<Option<String>>,
-    /// A new state (null: kept, as R2).
-    #[schema(value_type = Option<Object>)]
+    /// A new state, any JSON (null: kept, as R2).
+    #[schema(schema_with = any_json_schema)]
     pub project_state: Option<Value>,
 }
 
@@ -359,11 +365,11 @@ pub struct ProjectParams {
     /// Only names containing this, in any case.
     #[param(max_length = 200)]
     pub name: Option<String>,
-    /// Page size, 1 to 100 (default 50). R2 refuses any value here; we take it.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    /// Page size, clamped to 1..100 (default 50). R2 refuses any value here; we take it.
+    #[param(value_type = Option<i64>)]
     pub limit: Option<String>,
     /// Projects to skip (default 0).
-    #[param(value_type = Option<i64>, minimum = 0)]
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 1_000_000_000)]
     pub offset: Option<String>,
 }
 
@@ -502,7 +508,7 @@ pub async fn my_projects(
 
 /// Projects to create for one user (ADMIN).
 #[derive(Debug, Deserialize, ToSchema)]
-pub struct BulkCreateRequest {
+pub struct BulkProjectsRequest {
     /// The projects, 1 to 500.
     #[schema(min_items = 1, max_items = 500)]
     pub projects: Vec<CreateProjectRequest>,
@@ -514,7 +520,7 @@ pub struct BulkCreateRequest {
 
 /// A project a bulk creation refused.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BulkError {
+pub struct BulkProjectError {
     /// The name asked for.
     pub name: String,
     /// Why.
@@ -523,7 +529,7 @@ pub struct BulkError {
 
 /// Counts of a bulk creation.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BulkSummary {
+pub struct BulkProjectsSummary {
     /// Projects asked for.
     #[serde(rename = "totalRequested")]
     pub total_requested: usize,
@@ -537,20 +543,20 @@ pub struct BulkSummary {
 
 /// What a bulk creation did.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct BulkCreateResponse {
+pub struct BulkProjectsResponse {
     /// Created projects.
     pub created: Vec<ProjectDto>,
     /// Refused projects.
-    pub errors: Vec<BulkError>,
+    pub errors: Vec<BulkProjectError>,
     /// Counts.
-    pub summary: BulkSummary,
+    pub summary: BulkProjectsSummary,
 }
 
 /// Creates projects for a user (ADMIN); each project is created or refused on its own.
 #[utoipa::path(tag = "projects", security(("bearerAuth" = [])),
-    request_body = BulkCreateRequest,
+    request_body = BulkProjectsRequest,
     responses(
-        (status = 201, description = "What was created and what was refused", body = BulkCreateResponse),
+        (status = 201, description = "What was created and what was refused", body = BulkProjectsResponse),
         (status = 400, description = "Invalid fields", body = ErrorBody),
         Unauthenticated,
         (status = 403, description = "Not ADMIN", body = ErrorBody)))]
@@ -558,7 +564,7 @@ pub struct BulkCreateResponse {
 pub async fn bulk_create_projects(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,
-    body: web::Json<BulkCreateRequest>,
+    body: web::Json<BulkProjectsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     if !actor.roles.is_admin() {
         return Err(ApiError::forbidden(
@@ -585,8 +591,8 @@ pub async fn bulk_create_projects(
     }
     let requested = projects.len();
     let (created, refused) = state.projects.create_many(&actor, owner, projects).await?;
-    Ok(HttpResponse::Created().json(BulkCreateResponse {
-        summary: BulkSummary {
+    Ok(HttpResponse::Created().json(BulkProjectsResponse {
+        summary: BulkProjectsSummary {
             total_requested: requested,
             total_created: created.len(),
             total_errors: refused.len(),
@@ -594,7 +600,7 @@ pub async fn bulk_create_projects(
         created: created.iter().map(ProjectDto::from).collect(),
         errors: refused
             .into_iter()
-            .map(|refusal| BulkError {
+            .map(|refusal| BulkProjectError {
                 name: refusal.name,
                 error: refusal.error,
             })
