@@ -32,7 +32,7 @@ mod projects;
 mod workflows;
 
 pub use accounts::may_manage_pre_approvals;
-pub use data_specification::may_manage_data_specification;
+pub use data_specification::{may_manage_data_specification, may_replace_data_specification};
 pub use features::{listing_scope, may_use_user_features};
 pub use jobs::{
     may_act_as_worker, may_cancel_job, may_invalidate_cache, may_time_out_jobs, may_view_job,

@@ -153,6 +153,11 @@ impl RouteSet for Api {
             // user of the user features: before `/admin`, whose scope would take them.
             .scope::<data_specification::RegionRoutes>("/admin/regions", Guard::UserFeatures)
             .scope::<data_specification::CriteriaRoutes>("/admin/criteria", Guard::UserFeatures)
+            // The worker of a DATA_SPECIFICATION_UPDATE job posts what it computed.
+            .scope::<data_specification::SpecificationRoutes>(
+                "/admin/data-specification",
+                Guard::Worker,
+            )
             .scope::<admin::Routes>("/admin", Guard::Admin)
             // Before `/users`, whose scope would take it.
             .scope::<user_search::Routes>("/users/search", Guard::UserFeatures)

@@ -121,7 +121,7 @@ pub struct InvalidSpecification {
 #[derive(Debug, Error)]
 pub enum ReplaceSpecificationError {
     /// The caller may not change the specification.
-    #[error("Only administrators may change the data specification")]
+    #[error("Only workers and administrators may change the data specification")]
     Forbidden,
     /// Anything else; the cause is logged, never shown (the store changed nothing).
     #[error(transparent)]

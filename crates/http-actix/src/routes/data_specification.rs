@@ -5,8 +5,11 @@
 //!   end: open to every user of the user features (the `required_role` gate, `ANALYST` as R2),
 //!   so they are mounted before the `/api/admin` scope, whose gate is ADMIN ([`RegionRoutes`],
 //!   [`CriteriaRoutes`]).
-//! - `POST /api/admin/data-specification` (replace it) and
-//!   `POST /api/admin/data-specification-update` (ask the workers to recompute it) are ADMIN's,
+//! - `POST /api/admin/data-specification` (replace it) is for workers and administrators: the
+//!   worker of a `DATA_SPECIFICATION_UPDATE` job posts what it computed (R2's worker does so
+//!   with its own account). It is mounted before the `/api/admin` scope too, with the worker
+//!   gate ([`SpecificationRoutes`]).
+//! - `POST /api/admin/data-specification-update` (ask the workers to recompute it) is ADMIN's,
 //!   in the `/api/admin` scope ([`AdminRoutes`]).
 //!
 //! The rules of a specification are in [`reefguide_domain::data_specification`]; this module
@@ -25,7 +28,7 @@ use utoipa::ToSchema;
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
 use crate::extract::CurrentUser;
-use crate::openapi::responses::{NotAdmin, Unauthenticated};
+use crate::openapi::responses::{NotAdmin, NotWorker, Unauthenticated};
 use crate::routes::{Registry, RouteSet};
 
 /// The routes inside the `/api/admin` scope (ADMIN only).
@@ -33,9 +36,17 @@ pub struct AdminRoutes;
 
 impl RouteSet for AdminRoutes {
     fn register<R: Registry>(routes: &mut R) {
-        routes
-            .handler(replace_data_specification)
-            .handler(request_data_specification_update);
+        routes.handler(request_data_specification_update);
+    }
+}
+
+/// `POST /api/admin/data-specification` (mounted at that path, behind the worker gate: workers
+/// and administrators).
+pub struct SpecificationRoutes;
+
+impl RouteSet for SpecificationRoutes {
+    fn register<R: Registry>(routes: &mut R) {
+        routes.handler(replace_data_specification);
     }
 }
 
@@ -190,7 +201,7 @@ pub struct DataSpecificationResponse {
     pub updated: UpdatedCounts,
 }
 
-/// Replaces the data specification (ADMIN): regions and criteria it does not name are deleted,
+/// Replaces the data specification (workers and ADMIN; the worker of a `DATA_SPECIFICATION_UPDATE` job posts what it computed): regions and criteria it does not name are deleted,
 /// the others are created or updated, in one transaction. Problems are 400s naming each field
 /// (`regions[1].criteria[0].min_val`): names that are identifiers, finite numbers with
 /// `min_val ≤ max_val` and `default_min_val ≤ default_max_val`, no region twice, no criterion
@@ -203,8 +214,8 @@ pub struct DataSpecificationResponse {
         (status = 400, description = "Not a specification, or one breaking its rules (each \
             problem in `details`)", body = ErrorBody),
         Unauthenticated,
-        NotAdmin))]
-#[post("/data-specification")]
+        NotWorker))]
+#[post("")]
 pub async fn replace_data_specification(
     CurrentUser(actor): CurrentUser,
     state: web::Data<AppState>,

@@ -4,7 +4,7 @@
 //! job (administrators). The rules of a specification are in
 //! [`reefguide_domain::data_specification`].
 
-use reefguide_domain::access::may_manage_data_specification;
+use reefguide_domain::access::{may_manage_data_specification, may_replace_data_specification};
 use reefguide_domain::data_specification::{
     CriteriaRangesError, CriterionRanges, DataSpecification, RegionName, RegionSummary,
     ReplaceSpecificationError, RequestUpdateError, SpecificationCounts, UPDATE_JOB_TYPE,
@@ -50,14 +50,15 @@ impl<S, C> DataSpecificationService<S, C> {
 }
 
 impl<S: DataSpecificationRepository, C: Clock> DataSpecificationService<S, C> {
-    /// Makes `spec` the stored specification (administrators only), deleting the regions and
-    /// criteria it does not name, in one transaction. What it now holds, as R2 counts it.
+    /// Makes `spec` the stored specification (administrators and workers), deleting the
+    /// regions and criteria it does not name, in one transaction. What it now holds, as R2
+    /// counts it.
     pub async fn replace(
         &self,
         actor: &User,
         spec: &DataSpecification,
     ) -> Result<SpecificationCounts, ReplaceSpecificationError> {
-        if !may_manage_data_specification(actor) {
+        if !may_replace_data_specification(actor) {
             return Err(ReplaceSpecificationError::Forbidden);
         }
         self.store

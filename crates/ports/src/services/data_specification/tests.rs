@@ -57,8 +57,8 @@ fn spec_service(
 }
 
 #[tokio::test]
-async fn only_admins_replace_and_the_store_gets_the_spec_at_now() {
-    for roles in [&[][..], &[Role::Analyst], &[Role::Worker]] {
+async fn only_workers_and_admins_replace_and_the_store_gets_the_spec_at_now() {
+    for roles in [&[][..], &[Role::Analyst]] {
         let mut store = MockDataSpecificationRepository::new();
         store.expect_replace_data_specification().never();
         let refused = spec_service(store)
@@ -74,9 +74,14 @@ async fn only_admins_replace_and_the_store_gets_the_spec_at_now() {
     store
         .expect_replace_data_specification()
         .with(eq(spec()), eq(now()))
-        .times(1)
+        .times(2)
         .returning(|_, _| Ok(()));
-    let counts = spec_service(store)
+    let service = spec_service(store);
+    service
+        .replace(&user_with(4, &[Role::Worker]), &spec())
+        .await
+        .expect("a worker posts what it computed");
+    let counts = service
         .replace(&user_with(ADMIN, &[Role::Admin]), &spec())
         .await
         .expect("replaced");
