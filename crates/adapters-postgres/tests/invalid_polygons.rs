@@ -239,7 +239,11 @@ async fn rows_written_before_the_migration_stay_and_still_cascade(
     store.migrate().await.expect("m0006 applied");
 
     assert_eq!(row_counts(store).await, before, "every row stays");
-    assert_eq!(polygon_indexes(store).await, indexes, "the indexes stay");
+    // Later migrations may add indexes of their own (m0010's on `project_id`).
+    let after = polygon_indexes(store).await;
+    for index in &indexes {
+        assert!(after.contains(index), "the indexes stay: {after:?}");
+    }
     if backend == TestBackend::Sqlite {
         assert_sqlite_foreign_keys_on(store).await;
     }
