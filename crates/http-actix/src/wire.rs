@@ -187,15 +187,36 @@ pub fn client_ip(req: &actix_web::HttpRequest, trust_forwarded_for: bool) -> std
 /// When the value is not a number, has a fraction, or is outside `i64`.
 pub fn whole_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
     let number = serde_json::Number::deserialize(deserializer)?;
-    if let Some(n) = number.as_i64() {
-        return Ok(n);
-    }
     number
-        .as_f64()
-        .filter(|f| f.fract() == 0.0 && (-9.2e18..9.2e18).contains(f))
-        // The filter keeps the cast exact: an integral value well inside i64.
-        .map(|f| f as i64)
+        .as_i64()
+        .or_else(|| number.as_f64().and_then(integral))
         .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {number}")))
+}
+
+/// An integer from a query-string value: `7`, and also an integer-valued number such as `7.0`
+/// or `7e2` (JSON Schema's `integer` admits them, and ReefGuide's `Number(...)` coercion
+/// accepts them). Surrounding white space is ignored; anything else, or a value outside `i64`,
+/// is `None`.
+pub fn query_integer(raw: &str) -> Option<i64> {
+    let raw = raw.trim();
+    raw.parse::<i64>()
+        .ok()
+        .or_else(|| raw.parse::<f64>().ok().and_then(integral))
+}
+
+/// `value` as an `i64` when it is integral and well inside `i64` (so the cast is exact).
+fn integral(value: f64) -> Option<i64> {
+    (value.fract() == 0.0 && (-9.2e18..9.2e18).contains(&value)).then_some(value as i64)
+}
+
+/// A query-string integer within `range` (of `i64`, `u64`, …), `None` when it is not one.
+pub fn query_integer_in<T>(raw: &str, range: std::ops::RangeInclusive<T>) -> Option<T>
+where
+    T: TryFrom<i64> + PartialOrd,
+{
+    query_integer(raw)
+        .and_then(|n| T::try_from(n).ok())
+        .filter(|n| range.contains(n))
 }
 
 #[cfg(test)]
@@ -218,5 +239,34 @@ mod whole_number_tests {
         for raw in ["7.5", "1e300", "\"7\"", "18446744073709551615"] {
             assert!(serde_json::from_str::<Holder>(&format!(r#"{{"n": {raw}}}"#)).is_err());
         }
+    }
+}
+
+#[cfg(test)]
+mod query_integer_tests {
+    use super::{query_integer, query_integer_in};
+
+    #[test]
+    fn integral_query_values_are_integers() {
+        for (raw, n) in [
+            ("7", 7),
+            (" 7 ", 7),
+            ("753068378.0", 753_068_378),
+            ("7e2", 700),
+            ("-3", -3),
+        ] {
+            assert_eq!(query_integer(raw), Some(n), "{raw}");
+        }
+        for raw in ["", "7.5", "abc", "NaN", "inf", "1e300", "0x10", "7 7"] {
+            assert_eq!(query_integer(raw), None, "{raw}");
+        }
+    }
+
+    #[test]
+    fn ranges_bound_query_integers() {
+        assert_eq!(query_integer_in("5", 1..=10), Some(5));
+        assert_eq!(query_integer_in("-1", 0..=10_u64), None);
+        assert_eq!(query_integer_in("0", 1..=10), None);
+        assert_eq!(query_integer_in("11.0", 1..=10), None);
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{get, post, routes, web};
 use reefguide_domain::job::{JobId, JobStatus};
-use reefguide_domain::storage::{FilterPrefix, PresignExpiry};
+use reefguide_domain::storage::{FilterPrefix, InvalidExpiry, PresignExpiry};
 use reefguide_ports::repositories::JobPage;
 use reefguide_ports::services::{DownloadRequest, JobListing};
 use serde::{Deserialize, Serialize};
@@ -175,9 +175,7 @@ fn parse_listing(state: &AppState, params: &ListJobsParams) -> Result<JobListing
             .cursor
             .as_deref()
             .map(|raw| {
-                raw.trim()
-                    .parse::<i64>()
-                    .ok()
+                crate::wire::query_integer(raw)
                     .and_then(|id| JobId::new(id).ok())
                     .ok_or("must be a cursor returned by a previous page")
             })
@@ -195,10 +193,7 @@ fn parse_listing(state: &AppState, params: &ListJobsParams) -> Result<JobListing
 
 fn parse_limit(raw: Option<&str>) -> Result<u64, String> {
     raw.map_or(Ok(DEFAULT_LIMIT), |raw| {
-        raw.trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|n| (1..=MAX_LIMIT).contains(n))
+        crate::wire::query_integer_in(raw, 1..=MAX_LIMIT)
             .ok_or_else(|| format!("must be an integer from 1 to {MAX_LIMIT}"))
     })
 }
@@ -359,16 +354,12 @@ pub async fn job_requests(
         .limit
         .as_deref()
         .map_or(Ok(DEFAULT_REQUESTS), |raw| {
-            raw.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_REQUESTS).contains(n))
-                .ok_or_else(|| {
-                    ApiError::invalid_field(
-                        "limit",
-                        format!("must be an integer from 1 to {MAX_REQUESTS}"),
-                    )
-                })
+            crate::wire::query_integer_in(raw, 1..=MAX_REQUESTS).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "limit",
+                    format!("must be an integer from 1 to {MAX_REQUESTS}"),
+                )
+            })
         })?;
     let requests = state.jobs.requests(&actor, limit).await?;
     Ok(web::Json(JobRequestsResponse {
@@ -490,8 +481,8 @@ pub async fn invalidate_cache(
 #[serde(rename_all = "camelCase")]
 pub struct DownloadParams {
     /// Lifetime of the URLs in seconds, 1 to 604800 (seven days); default 3600.
-    #[param(minimum = 1, maximum = 604_800)]
-    pub expiry_seconds: Option<i64>,
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 604_800)]
+    pub expiry_seconds: Option<String>,
     /// Only files whose path (relative to the result folder) starts with this.
     pub filter_prefix: Option<String>,
 }
@@ -546,7 +537,13 @@ pub async fn download_job(
     let mut validation = Validation::default();
     let expiry = validation.field(
         "expirySeconds",
-        expiry_seconds.map_or(Ok(PresignExpiry::DEFAULT), PresignExpiry::from_seconds),
+        expiry_seconds
+            .as_deref()
+            .map_or(Ok(PresignExpiry::DEFAULT), |raw| {
+                crate::wire::query_integer(raw)
+                    .ok_or(InvalidExpiry)
+                    .and_then(PresignExpiry::from_seconds)
+            }),
     );
     let filter = validation.field(
         "filterPrefix",

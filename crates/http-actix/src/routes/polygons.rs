@@ -213,20 +213,14 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
     let limit = validation.field(
         "limit",
         params.limit.as_deref().map_or(Ok(DEFAULT_LIMIT), |raw| {
-            raw.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
+            crate::wire::query_integer_in(raw, 1..=MAX_LIMIT)
                 .ok_or_else(|| format!("must be an integer from 1 to {MAX_LIMIT}"))
         }),
     );
     let offset = validation.field(
         "offset",
         params.offset.as_deref().map_or(Ok(0), |raw| {
-            raw.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| *n <= MAX_OFFSET)
+            crate::wire::query_integer_in(raw, 0..=MAX_OFFSET)
                 .ok_or_else(|| format!("must be an integer from 0 to {MAX_OFFSET}"))
         }),
     );
@@ -258,9 +252,7 @@ fn parse_listing(params: &ListParams) -> Result<(PolygonListing, Format), ApiErr
             .project_id
             .as_deref()
             .map(|raw| {
-                raw.trim()
-                    .parse::<i64>()
-                    .ok()
+                crate::wire::query_integer(raw)
                     .and_then(|n| ProjectId::new(n).ok())
                     .ok_or("must be a positive integer")
             })

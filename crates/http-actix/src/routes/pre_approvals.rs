@@ -352,9 +352,7 @@ fn parse_listing(params: &ListParams) -> Result<PreApprovalQuery, ApiError> {
         Some(raw) => validation
             .field(
                 "createdByUserId",
-                raw.trim()
-                    .parse::<i64>()
-                    .ok()
+                crate::wire::query_integer(raw)
                     .and_then(|id| UserId::new(id).ok())
                     .ok_or("must be a positive integer"),
             )

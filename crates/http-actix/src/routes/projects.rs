@@ -16,6 +16,7 @@ use reefguide_ports::services::{MAX_BULK_PROJECTS, ProjectListing};
 use reefguide_ports::{Grant, GroupRef, ProjectDetail, Toggle, UserRef};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::app::AppState;
@@ -236,20 +237,29 @@ pub struct ProjectsResponse {
     pub pagination: ProjectPagination,
 }
 
-/// Any JSON value.
+/// The saved state as stored: any JSON value (no `type`).
 fn any_json_schema() -> utoipa::openapi::Schema {
-    let schema = json!({"description": "The front end's saved state: any JSON value."});
-    serde_json::from_value(schema).unwrap_or_default()
+    ObjectBuilder::new()
+        .schema_type(SchemaType::AnyValue)
+        .description(Some("The front end's saved state: any JSON value."))
+        .into()
 }
 
-/// The saved state: any JSON but `null`.
+/// The saved state sent: any JSON but `null`.
 fn project_state_schema() -> utoipa::openapi::Schema {
-    let schema = json!({
-        "description": "The front end's saved state: any JSON value but null, at most 1 MiB.",
-        "not": {"type": "null"},
-        "example": {"step": 1},
-    });
-    serde_json::from_value(schema).unwrap_or_default()
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Array(vec![
+            Type::Object,
+            Type::Array,
+            Type::String,
+            Type::Number,
+            Type::Boolean,
+        ]))
+        .description(Some(
+            "The front end's saved state: any JSON value but null, at most 1 MiB.",
+        ))
+        .examples([json!({"step": 1})])
+        .into()
 }
 
 /// A project to create.

@@ -275,7 +275,7 @@ pub(crate) fn optional_integer(
         Some(text) => validation
             .field(
                 path,
-                text.trim().parse::<i64>().map_err(|_| "must be an integer"),
+                crate::wire::query_integer(text).ok_or("must be an integer"),
             )
             .map(Some),
     }
@@ -300,9 +300,8 @@ pub async fn list_logs(
         Some(raw) => validation
             .field(
                 "userId",
-                raw.trim()
-                    .parse::<i64>()
-                    .map_err(|_| "must be a positive integer".to_owned())
+                crate::wire::query_integer(raw)
+                    .ok_or_else(|| "must be a positive integer".to_owned())
                     .and_then(|id| UserId::new(id).map_err(|e| e.to_string())),
             )
             .map(Some),

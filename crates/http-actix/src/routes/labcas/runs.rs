@@ -344,19 +344,16 @@ fn number(
     let Some(raw) = raw else {
         return Ok(default);
     };
-    raw.parse::<u64>()
-        .ok()
-        .filter(|value| range.contains(value))
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_query",
-                format!(
-                    "{name} must be an integer from {} to {}",
-                    range.start(),
-                    range.end()
-                ),
-            )
-        })
+    crate::wire::query_integer_in(raw, range.clone()).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            format!(
+                "{name} must be an integer from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        )
+    })
 }
 
 /// A trigger's refusal: LabCAS answers a workflow not allowed on the data selection with 403;
