@@ -256,7 +256,7 @@ pub const SOURCE_TABLES: [(&str, &str); 9] = [
     ("refresh_tokens", "\"RefreshToken\""),
 ];
 
-/// R2's own tables (their names in SQL and, presumably, in the report), none of which is
+/// R2's own tables (their names in SQL and in the report); all but `password_reset_codes` are
 /// imported.
 pub const R2_TABLES: [&str; 11] = [
     "pre_approved_users",
@@ -325,8 +325,63 @@ pub struct Facts {
     /// Jobs whose type and payload submitted again must make a new job: FAILED, CANCELLED,
     /// TIMED_OUT, and in R2 a SUCCEEDED one whose result's cache was invalidated.
     pub never_cache_hits: Vec<i32>,
-    /// R2 tables and their row counts (none in R1): none is imported.
+    /// R2 tables and their row counts (none in R1).
     pub r2_tables: BTreeMap<&'static str, u64>,
+    /// R2's projects (none in R1).
+    pub projects: Vec<FixtureProject>,
+    /// R2's groups (none in R1).
+    pub groups: Vec<FixtureGroup>,
+    /// R2's pre-approvals (none in R1).
+    pub pre_approvals: Vec<FixturePreApproval>,
+}
+
+/// An R2 `projects` row with its shares (as [`R2_PROJECTS`] and [`R2_ROWS`] insert them).
+#[derive(Debug, Clone)]
+pub struct FixtureProject {
+    /// Id.
+    pub id: i32,
+    /// Name.
+    pub name: &'static str,
+    /// `ProjectType` name.
+    pub kind: &'static str,
+    /// The saved state.
+    pub project_state: Value,
+    /// Seen by everyone.
+    pub is_public: bool,
+    /// Owner (a source user id).
+    pub owner: i32,
+    /// Users it is shared with (source ids).
+    pub user_shares: Vec<i32>,
+    /// Groups it is shared with.
+    pub group_shares: Vec<i32>,
+}
+
+/// An R2 `groups` row with its seats.
+#[derive(Debug, Clone)]
+pub struct FixtureGroup {
+    /// Id.
+    pub id: i32,
+    /// Name.
+    pub name: &'static str,
+    /// Owner (a source user id).
+    pub owner: i32,
+    /// Managers (source ids).
+    pub managers: Vec<i32>,
+    /// Members (source ids).
+    pub members: Vec<i32>,
+}
+
+/// An R2 `pre_approved_users` row.
+#[derive(Debug, Clone)]
+pub struct FixturePreApproval {
+    /// Id.
+    pub id: i32,
+    /// The address.
+    pub email: &'static str,
+    /// `UserRole` names.
+    pub roles: Vec<&'static str>,
+    /// Whether a registration used it.
+    pub used: bool,
 }
 
 /// A `"User"` row and what hangs off it.
@@ -582,6 +637,46 @@ impl Facts {
         } else {
             user_id
         }
+    }
+
+    /// Whether `user` (an id after the merge) is an ADMIN once imported.
+    pub fn is_admin(&self, user: i32) -> bool {
+        self.user(user).roles.contains(&"ADMIN")
+    }
+
+    /// Whether `user` (an id after the merge) is seated in group `id`: its owner, a manager or
+    /// a member.
+    pub fn in_group(&self, user: i32, id: i32) -> bool {
+        self.groups.iter().any(|group| {
+            group.id == id
+                && std::iter::once(group.owner)
+                    .chain(group.managers.iter().copied())
+                    .chain(group.members.iter().copied())
+                    .any(|seated| self.merged(seated) == user)
+        })
+    }
+
+    /// Whether `user` (an id after the merge) sees `project`: R2's rule (owner, ADMIN, public,
+    /// shared with them, shared with a group they are seated in).
+    pub fn sees_project(&self, user: i32, project: &FixtureProject) -> bool {
+        self.is_admin(user)
+            || project.is_public
+            || self.merged(project.owner) == user
+            || project.user_shares.iter().any(|u| self.merged(*u) == user)
+            || project.group_shares.iter().any(|g| self.in_group(user, *g))
+    }
+
+    /// Whether `user` (an id after the merge) sees polygon `id`: theirs, or in a project they
+    /// see (all for an ADMIN).
+    pub fn sees_polygon(&self, user: i32, id: i32) -> bool {
+        let polygon = self.polygon(id);
+        self.is_admin(user)
+            || self.merged(polygon.user_id) == user
+            || polygon.project_id.is_some_and(|project| {
+                self.projects
+                    .iter()
+                    .any(|p| p.id == project && self.sees_project(user, p))
+            })
     }
 
     /// The users left after merging the case-only duplicates, by id.
@@ -1338,6 +1433,36 @@ async fn realistic_facts(release: Release) -> Facts {
         cache_hit_job: 2,
         never_cache_hits,
         r2_tables,
+        projects: if r2 { r2_projects() } else { Vec::new() },
+        groups: if r2 {
+            vec![FixtureGroup {
+                id: 1,
+                name: "Reef restoration team",
+                owner: 2,
+                managers: vec![3],
+                members: vec![5, 7],
+            }]
+        } else {
+            Vec::new()
+        },
+        pre_approvals: if r2 {
+            vec![
+                FixturePreApproval {
+                    id: 1,
+                    email: "ana@example.com",
+                    roles: vec!["ANALYST"],
+                    used: true,
+                },
+                FixturePreApproval {
+                    id: 2,
+                    email: "newcomer@example.com",
+                    roles: vec!["ANALYST"],
+                    used: false,
+                },
+            ]
+        } else {
+            Vec::new()
+        },
     };
     index_by_user(&mut facts);
     facts
@@ -1590,6 +1715,35 @@ SELECT setval(pg_get_serial_sequence('criteria', 'id'), (SELECT max(id) FROM cri
 SELECT setval(pg_get_serial_sequence('regional_criteria', 'id'), (SELECT max(id) FROM regional_criteria));
 SELECT setval(pg_get_serial_sequence('password_reset_codes', 'id'), (SELECT max(id) FROM password_reset_codes));
 "#;
+
+/// The facts of [`R2_PROJECTS`] and of the shares in [`R2_ROWS`].
+fn r2_projects() -> Vec<FixtureProject> {
+    vec![
+        FixtureProject {
+            id: 1,
+            name: "Cairns reefs 2025",
+            kind: "SITE_SELECTION",
+            project_state: json!({
+                "criteria": {"depth_min": -10, "depth_max": -2},
+                "selectedRegion": "Cairns-Cooktown"
+            }),
+            is_public: true,
+            owner: 2,
+            user_shares: vec![7],
+            group_shares: Vec::new(),
+        },
+        FixtureProject {
+            id: 2,
+            name: "ADRIA runs",
+            kind: "ADRIA_ANALYSIS",
+            project_state: json!({"runs": []}),
+            is_public: false,
+            owner: 3,
+            user_shares: Vec::new(),
+            group_shares: vec![1],
+        },
+    ]
+}
 
 /// R2's projects (inserted before the polygons that belong to them).
 const R2_PROJECTS: &str = r#"

@@ -1,6 +1,8 @@
-//! The import target (issue 26): a ReefGuide import plan written into this store in one
+//! The import target (issues 26 and 27): a ReefGuide import plan written into this store in one
 //! transaction, ids kept, in batches (a failed batch is replayed row by row, each in its own
 //! savepoint, to name the row that broke it), the id sequences moved past the imported ids.
+
+mod r2;
 
 use std::collections::BTreeSet;
 
@@ -15,7 +17,8 @@ use sea_orm::{
 
 use crate::SeaOrmStore;
 use crate::entities::{
-    job_assignments, job_requests, job_results, jobs, notes, polygons, user_logs, users,
+    groups, job_assignments, job_requests, job_results, jobs, notes, polygons, pre_approved_users,
+    projects, regions, user_logs, users,
 };
 use crate::repos::{roles_to_json, stored_time};
 
@@ -23,15 +26,25 @@ use crate::repos::{roles_to_json, stored_time};
 const BATCH: usize = 1_000;
 
 /// The tables with an id sequence, in the order they are written.
-const SEQUENCED: [&str; 8] = [
+const SEQUENCED: [&str; 18] = [
     "users",
     "user_logs",
+    "pre_approved_users",
+    "groups",
+    "group_managers",
+    "group_members",
+    "projects",
+    "project_user_shares",
+    "project_group_shares",
     "polygons",
     "notes",
     "jobs",
     "job_requests",
     "job_assignments",
     "job_results",
+    "regions",
+    "criteria",
+    "regional_criteria",
 ];
 
 #[async_trait]
@@ -82,6 +95,16 @@ async fn check_empty(
         (
             "job request(s)",
             job_requests::Entity::find().count(txn).await,
+        ),
+        ("project(s)", projects::Entity::find().count(txn).await),
+        ("group(s)", groups::Entity::find().count(txn).await),
+        (
+            "pre-approval(s)",
+            pre_approved_users::Entity::find().count(txn).await,
+        ),
+        (
+            "data-specification region(s)",
+            regions::Entity::find().count(txn).await,
         ),
     ] {
         let count = count.map_err(unavailable)?;
@@ -186,6 +209,7 @@ async fn write_plan(txn: &DatabaseTransaction, plan: &ImportPlan) -> Result<(), 
         })
         .collect::<Result<Vec<_>, ImportWriteError>>()?;
     insert_all::<user_logs::Entity, _>(txn, "user_logs", logs).await?;
+    r2::write_before_polygons(txn, &plan.r2).await?;
 
     let polygons = plan
         .polygons
@@ -200,6 +224,10 @@ async fn write_plan(txn: &DatabaseTransaction, plan: &ImportPlan) -> Result<(), 
                     user_id: Set(id32("polygons", polygon.user_id)?),
                     created_at: Set(created),
                     updated_at: Set(created),
+                    project_id: Set(polygon
+                        .project_id
+                        .map(|project| id32("polygons", project))
+                        .transpose()?),
                     ..columns
                 },
             ))
@@ -325,7 +353,8 @@ async fn write_plan(txn: &DatabaseTransaction, plan: &ImportPlan) -> Result<(), 
             ))
         })
         .collect::<Result<Vec<_>, ImportWriteError>>()?;
-    insert_all::<job_results::Entity, _>(txn, "job_results", results).await
+    insert_all::<job_results::Entity, _>(txn, "job_results", results).await?;
+    r2::write_data_specification(txn, &plan.r2).await
 }
 
 /// Inserts `rows` (source id, row) of `table` in batches; a failed batch is replayed one row at

@@ -5,7 +5,10 @@
 //! ReefGuide's tables are Prisma's: quoted CamelCase names (`"User"`, `"Job"` …), enums as
 //! Postgres enum types (read here as text), `timestamp(3)` without time zone holding UTC.
 
+mod r2_rows;
 mod rows;
+
+use std::collections::BTreeSet;
 
 use async_trait::async_trait;
 use reefguide_domain::import::{Release, SourceSnapshot};
@@ -16,21 +19,31 @@ use sea_orm::{
 };
 
 /// Tables counted but never imported: `(ReefGuide's name, the report's name)`.
-const COUNTED_ONLY: [(&str, &str); 13] = [
+const COUNTED_ONLY: [(&str, &str); 3] = [
     ("RefreshToken", "refresh_tokens"),
-    ("pre_approved_users", "pre_approved_users"),
-    ("projects", "projects"),
-    ("project_user_shares", "project_user_shares"),
-    ("project_group_shares", "project_group_shares"),
-    ("groups", "groups"),
-    ("group_managers", "group_managers"),
-    ("group_members", "group_members"),
     ("password_reset_codes", "password_reset_codes"),
-    ("regions", "regions"),
-    ("criteria", "criteria"),
-    ("regional_criteria", "regional_criteria"),
     ("map_layers", "map_layers"),
 ];
+
+/// The tables and columns of the source's schema: R2 databases differ by how far their
+/// migrations went.
+pub(crate) struct Schema {
+    columns: BTreeSet<(String, String)>,
+    tables: Vec<String>,
+}
+
+impl Schema {
+    /// Whether `table` exists.
+    pub(crate) fn has_table(&self, table: &str) -> bool {
+        self.tables.iter().any(|name| name == table)
+    }
+
+    /// Whether `table` has `column`.
+    pub(crate) fn has_column(&self, table: &str, column: &str) -> bool {
+        self.columns
+            .contains(&(table.to_owned(), column.to_owned()))
+    }
+}
 
 /// A ReefGuide database, opened for reading.
 #[derive(Debug, Clone)]
@@ -65,8 +78,9 @@ impl ReefGuideSource for ReefGuideDatabase {
             )
             .await
             .map_err(unavailable("cannot start a read-only snapshot"))?;
-        let tables = table_names(&txn).await?;
-        let release = Release::detect(&tables).ok_or_else(|| {
+        let schema = schema(&txn).await?;
+        let tables = &schema.tables;
+        let release = Release::detect(tables).ok_or_else(|| {
             SourceError::NotReefGuide(format!(
                 "its schema has none of ReefGuide's tables \"User\", \"Polygon\", \"Job\" (found: \
                  {})",
@@ -77,30 +91,20 @@ impl ReefGuideSource for ReefGuideDatabase {
                 }
             ))
         })?;
-        let r2 = release == Release::R2;
+        let polygons = rows::polygons_sql(schema.has_column("Polygon", "project_id"));
+        let results = rows::results_sql(schema.has_column("JobResult", "cache_valid"));
         let snapshot = SourceSnapshot {
             release,
             users: rows::users(&query(&txn, rows::USERS).await?)?,
             user_logs: rows::user_logs(&query(&txn, rows::USER_LOGS).await?)?,
-            polygons: rows::polygons(
-                &query(
-                    &txn,
-                    if r2 {
-                        rows::POLYGONS_R2
-                    } else {
-                        rows::POLYGONS
-                    },
-                )
-                .await?,
-            )?,
+            polygons: rows::polygons(&query(&txn, &polygons).await?)?,
             notes: rows::notes(&query(&txn, rows::NOTES).await?)?,
             jobs: rows::jobs(&query(&txn, rows::JOBS).await?)?,
             job_requests: rows::job_requests(&query(&txn, rows::JOB_REQUESTS).await?)?,
             assignments: rows::assignments(&query(&txn, rows::ASSIGNMENTS).await?)?,
-            results: rows::results(
-                &query(&txn, if r2 { rows::RESULTS_R2 } else { rows::RESULTS }).await?,
-            )?,
-            counted_only: counted_only(&txn, &tables).await?,
+            results: rows::results(&query(&txn, &results).await?)?,
+            r2: r2_rows::read(&txn, &schema).await?,
+            counted_only: counted_only(&txn, tables).await?,
         };
         txn.commit()
             .await
@@ -114,20 +118,27 @@ fn unavailable(context: &'static str) -> impl Fn(sea_orm::DbErr) -> SourceError 
     move |error| SourceError::Unavailable(anyhow::anyhow!("{context}: {error}"))
 }
 
-/// The tables of the current schema.
-async fn table_names(txn: &DatabaseTransaction) -> Result<Vec<String>, SourceError> {
+/// The tables and columns of the current schema.
+async fn schema(txn: &DatabaseTransaction) -> Result<Schema, SourceError> {
     let rows = query(
         txn,
-        "SELECT table_name::text AS name FROM information_schema.tables \
-         WHERE table_schema = current_schema() ORDER BY 1",
+        "SELECT c.table_name::text AS table_name, c.column_name::text AS column_name \
+         FROM information_schema.columns c JOIN information_schema.tables t \
+         ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+         WHERE c.table_schema = current_schema() AND t.table_type = 'BASE TABLE' ORDER BY 1, 2",
     )
     .await?;
-    rows.iter()
-        .map(|row| {
-            row.try_get::<String>("", "name")
-                .map_err(unavailable("cannot read the table names"))
-        })
-        .collect()
+    let mut columns = BTreeSet::new();
+    for row in &rows {
+        let read = |name: &str| {
+            row.try_get::<String>("", name)
+                .map_err(unavailable("cannot read the schema"))
+        };
+        columns.insert((read("table_name")?, read("column_name")?));
+    }
+    let mut tables: Vec<String> = columns.iter().map(|(table, _)| table.clone()).collect();
+    tables.dedup();
+    Ok(Schema { columns, tables })
 }
 
 /// Rows of the counted-only tables that exist.
@@ -153,7 +164,10 @@ async fn counted_only(
 }
 
 /// Runs `sql` in the snapshot.
-async fn query(txn: &DatabaseTransaction, sql: &str) -> Result<Vec<QueryResult>, SourceError> {
+pub(crate) async fn query(
+    txn: &DatabaseTransaction,
+    sql: &str,
+) -> Result<Vec<QueryResult>, SourceError> {
     txn.query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
         .await
         .map_err(|error| SourceError::Unavailable(anyhow::anyhow!("{sql}: {error}")))

@@ -13,10 +13,18 @@ pub(crate) const USERS: &str = "SELECT id::bigint AS id, email, password, \
      COALESCE(to_jsonb(roles::text[]), '[]'::jsonb) AS roles FROM \"User\" ORDER BY id";
 pub(crate) const USER_LOGS: &str = "SELECT id::bigint AS id, time, action::text AS action, \
      metadata, \"userId\"::bigint AS user_id FROM \"UserLog\" ORDER BY id";
-pub(crate) const POLYGONS: &str = "SELECT id::bigint AS id, created_at, user_id::bigint AS \
-     user_id, polygon, NULL::bigint AS project_id FROM \"Polygon\" ORDER BY id";
-pub(crate) const POLYGONS_R2: &str = "SELECT id::bigint AS id, created_at, user_id::bigint AS \
-     user_id, polygon, project_id::bigint AS project_id FROM \"Polygon\" ORDER BY id";
+/// `"Polygon"`, with R2's `project_id` when the column is there.
+pub(crate) fn polygons_sql(has_project: bool) -> String {
+    let project = if has_project {
+        "project_id::bigint"
+    } else {
+        "NULL::bigint"
+    };
+    format!(
+        "SELECT id::bigint AS id, created_at, user_id::bigint AS user_id, polygon, {project} AS \
+         project_id FROM \"Polygon\" ORDER BY id"
+    )
+}
 pub(crate) const NOTES: &str = "SELECT id::bigint AS id, created_at, content, user_id::bigint \
      AS user_id, polygon_id::bigint AS polygon_id FROM \"PolygonNote\" ORDER BY id";
 pub(crate) const JOBS: &str = "SELECT id::bigint AS id, created_at, updated_at, type::text AS \
@@ -29,22 +37,29 @@ pub(crate) const ASSIGNMENTS: &str = "SELECT id::bigint AS id, created_at, updat
      job_id::bigint AS job_id, ecs_task_arn, ecs_cluster_arn, expires_at, storage_scheme::text \
      AS storage_scheme, storage_uri, heartbeat_at, completed_at FROM \"JobAssignment\" ORDER BY \
      id";
-pub(crate) const RESULTS: &str = "SELECT id::bigint AS id, created_at, job_id::bigint AS \
-     job_id, assignment_id::bigint AS assignment_id, result_payload, storage_scheme::text AS \
-     storage_scheme, storage_uri, metadata, true AS cache_valid FROM \"JobResult\" ORDER BY id";
-pub(crate) const RESULTS_R2: &str = "SELECT id::bigint AS id, created_at, job_id::bigint AS \
-     job_id, assignment_id::bigint AS assignment_id, result_payload, storage_scheme::text AS \
-     storage_scheme, storage_uri, metadata, cache_valid FROM \"JobResult\" ORDER BY id";
+/// `"JobResult"`, with R2's `cache_valid` when the column is there (R1: always valid).
+pub(crate) fn results_sql(has_cache_valid: bool) -> String {
+    let cache_valid = if has_cache_valid {
+        "cache_valid"
+    } else {
+        "true"
+    };
+    format!(
+        "SELECT id::bigint AS id, created_at, job_id::bigint AS job_id, assignment_id::bigint AS \
+         assignment_id, result_payload, storage_scheme::text AS storage_scheme, storage_uri, \
+         metadata, {cache_valid} AS cache_valid FROM \"JobResult\" ORDER BY id"
+    )
+}
 
 /// One row of `table` being read: its columns by name, failures naming the row.
-struct Row<'a> {
+pub(crate) struct Row<'a> {
     row: &'a QueryResult,
     table: &'static str,
     id: i64,
 }
 
 impl<'a> Row<'a> {
-    fn new(row: &'a QueryResult, table: &'static str) -> Result<Self, SourceError> {
+    pub(crate) fn new(row: &'a QueryResult, table: &'static str) -> Result<Self, SourceError> {
         let id = row
             .try_get::<i64>("", "id")
             .map_err(|error| SourceError::BadRow {
@@ -55,7 +70,12 @@ impl<'a> Row<'a> {
         Ok(Self { row, table, id })
     }
 
-    fn get<T: TryGetable>(&self, column: &str) -> Result<T, SourceError> {
+    /// The row's id.
+    pub(crate) fn id(&self) -> i64 {
+        self.id
+    }
+
+    pub(crate) fn get<T: TryGetable>(&self, column: &str) -> Result<T, SourceError> {
         self.row
             .try_get::<T>("", column)
             .map_err(|error| SourceError::BadRow {
@@ -65,14 +85,29 @@ impl<'a> Row<'a> {
             })
     }
 
-    fn time(&self, column: &str) -> Result<DateTime<Utc>, SourceError> {
+    pub(crate) fn time(&self, column: &str) -> Result<DateTime<Utc>, SourceError> {
         Ok(self.get::<NaiveDateTime>(column)?.and_utc())
     }
 
-    fn maybe_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, SourceError> {
+    pub(crate) fn maybe_time(&self, column: &str) -> Result<Option<DateTime<Utc>>, SourceError> {
         Ok(self
             .get::<Option<NaiveDateTime>>(column)?
             .map(|time| time.and_utc()))
+    }
+
+    /// A JSON array of enum names (roles), strings only.
+    pub(crate) fn names(&self, column: &str) -> Result<Vec<String>, SourceError> {
+        let names = self.get::<Value>(column)?;
+        Ok(names
+            .as_array()
+            .map(|names| {
+                names
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 }
 
@@ -80,22 +115,11 @@ pub(crate) fn users(rows: &[QueryResult]) -> Result<Vec<SourceUser>, SourceError
     rows.iter()
         .map(|row| {
             let row = Row::new(row, "User")?;
-            let roles = row.get::<Value>("roles")?;
-            let roles = roles
-                .as_array()
-                .map(|names| {
-                    names
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
             Ok(SourceUser {
                 id: row.id,
                 email: row.get("email")?,
                 password: row.get("password")?,
-                roles,
+                roles: row.names("roles")?,
             })
         })
         .collect()

@@ -40,6 +40,18 @@ impl Label {
         Ok(Self(trimmed.to_owned()))
     }
 
+    /// `raw` trimmed and cut to its first [`MAX_LABEL_CHARS`] characters; `None` when nothing
+    /// but white space (an importer's way to keep a name that [`Label::new`] refuses).
+    pub fn fitted(raw: &str) -> Option<Self> {
+        let fitted = fit(raw, MAX_LABEL_CHARS);
+        (!fitted.is_empty()).then_some(Self(fitted))
+    }
+
+    /// `text` as a name when it is one, else `fallback` fitted (which must not be blank).
+    pub fn fitted_or(text: &str, fallback: &str) -> Self {
+        Self::fitted(text).unwrap_or_else(|| Self(fit(fallback, MAX_LABEL_CHARS)))
+    }
+
     /// The name.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -62,10 +74,23 @@ impl Description {
         Ok(Some(Self(trimmed.to_owned())))
     }
 
+    /// `raw` trimmed and cut to its first [`MAX_DESCRIPTION_CHARS`] characters; `None` when
+    /// blank.
+    pub fn fitted(raw: &str) -> Option<Self> {
+        let fitted = fit(raw, MAX_DESCRIPTION_CHARS);
+        (!fitted.is_empty()).then_some(Self(fitted))
+    }
+
     /// The description.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// `raw` trimmed, cut to `max` characters, trimmed again.
+fn fit(raw: &str, max: usize) -> String {
+    let cut: String = raw.trim().chars().take(max).collect();
+    cut.trim_end().to_owned()
 }
 
 fn within(text: &str, max: usize) -> Result<(), TextError> {
@@ -103,5 +128,26 @@ mod tests {
             Ok(Some("notes".to_owned()))
         );
         assert!(Description::new(&"x".repeat(MAX_DESCRIPTION_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn fitted_texts_are_cut_to_their_limit_on_character_boundaries() {
+        let long = format!("  {} tail", "é".repeat(MAX_LABEL_CHARS - 1));
+        let label = Label::fitted(&long).expect("not blank");
+        assert_eq!(
+            label.as_str().chars().count(),
+            MAX_LABEL_CHARS - 1,
+            "the cut space is trimmed"
+        );
+        assert!(
+            Label::new(label.as_str()).is_ok(),
+            "a fitted label reads back"
+        );
+        assert_eq!(Label::fitted(" \n "), None);
+        assert_eq!(Label::fitted_or("  ", "Group 4").as_str(), "Group 4");
+        let description =
+            Description::fitted(&"x".repeat(MAX_DESCRIPTION_CHARS + 9)).expect("kept");
+        assert_eq!(description.as_str().len(), MAX_DESCRIPTION_CHARS);
+        assert_eq!(Description::fitted("   "), None);
     }
 }

@@ -258,6 +258,9 @@ async fn the_reefguide_fixture_holds_what_its_facts_say(
         .scalar_i64("SELECT count(*) AS n FROM \"_prisma_migrations\"")
         .await;
     assert_eq!(migrations, if release == Release::R1 { 7 } else { 16 });
+    if release == Release::R2 {
+        check_r2_facts(&source, &facts).await;
+    }
 
     // Users: the stored hash is the facts' one, made at cost 10 with the stated prefix, and it
     // verifies the password.
@@ -476,6 +479,109 @@ async fn the_bulk_fixture_generates_rows_in_sql() {
     }
 }
 
+/// R2's projects, shares, groups, seats and pre-approvals in the source are the facts' ones.
+async fn check_r2_facts(source: &ReefGuideFixture, facts: &Facts) {
+    let listed = |sql: &str| {
+        let sql =
+            format!("SELECT coalesce(string_agg(r, ',' ORDER BY id), '') AS t FROM ({sql}) x");
+        async move { source.scalar_text(&sql).await }
+    };
+    let joined = |rows: Vec<String>| rows.join(",");
+    assert_eq!(
+        listed(
+            "SELECT id, id || ':' || user_id || ':' || is_public || ':' || name AS r FROM projects"
+        )
+        .await,
+        joined(
+            facts
+                .projects
+                .iter()
+                .map(|p| format!("{}:{}:{}:{}", p.id, p.owner, p.is_public, p.name))
+                .collect()
+        )
+    );
+    assert_eq!(
+        listed("SELECT id, project_id || ':' || user_id AS r FROM project_user_shares").await,
+        joined(
+            facts
+                .projects
+                .iter()
+                .flat_map(|p| p.user_shares.iter().map(move |u| format!("{}:{u}", p.id)))
+                .collect()
+        )
+    );
+    assert_eq!(
+        listed("SELECT id, project_id || ':' || group_id AS r FROM project_group_shares").await,
+        joined(
+            facts
+                .projects
+                .iter()
+                .flat_map(|p| p.group_shares.iter().map(move |g| format!("{}:{g}", p.id)))
+                .collect()
+        )
+    );
+    assert_eq!(
+        listed("SELECT id, id || ':' || owner_id || ':' || name AS r FROM groups").await,
+        joined(
+            facts
+                .groups
+                .iter()
+                .map(|g| format!("{}:{}:{}", g.id, g.owner, g.name))
+                .collect()
+        )
+    );
+    for (table, seats) in [
+        (
+            "group_managers",
+            facts
+                .groups
+                .iter()
+                .flat_map(|g| g.managers.iter().map(move |u| (g.id, *u)))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "group_members",
+            facts
+                .groups
+                .iter()
+                .flat_map(|g| g.members.iter().map(move |u| (g.id, *u)))
+                .collect(),
+        ),
+    ] {
+        assert_eq!(
+            listed(&format!(
+                "SELECT id, group_id || ':' || user_id AS r FROM {table}"
+            ))
+            .await,
+            joined(seats.iter().map(|(g, u)| format!("{g}:{u}")).collect()),
+            "{table}"
+        );
+    }
+    assert_eq!(
+        listed(
+            "SELECT id, id || ':' || email || ':' || used || ':' || array_to_string(roles, '+') \
+             AS r FROM pre_approved_users"
+        )
+        .await,
+        joined(
+            facts
+                .pre_approvals
+                .iter()
+                .map(|p| format!("{}:{}:{}:{}", p.id, p.email, p.used, p.roles.join("+")))
+                .collect()
+        )
+    );
+    for polygon in facts.polygons.iter().filter(|p| p.project_id.is_some()) {
+        let project = source
+            .scalar_i64(&format!(
+                "SELECT project_id::bigint AS n FROM \"Polygon\" WHERE id = {}",
+                polygon.id
+            ))
+            .await;
+        assert_eq!(Some(project), polygon.project_id.map(i64::from));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A whole import, checked through the API
 // ---------------------------------------------------------------------------------------------
@@ -508,6 +614,11 @@ async fn a_reefguide_database_imports_whole_and_works_through_the_api(
     check_jobs(&app, &facts, &tokens).await;
     check_cache(&app, &facts, &tokens).await;
     check_refresh_tokens_are_gone(&app, &facts).await;
+    if release == Release::R2 {
+        check_shared_work(&app, &facts, &tokens).await;
+        check_pre_approvals(&app, &facts).await;
+        check_data_specification(&app).await;
+    }
     check_new_rows_get_new_ids(&app, &facts, &tokens).await;
 }
 
@@ -520,8 +631,9 @@ fn check_report(report: &Value, facts: &Facts, dry_run: bool) {
     assert_eq!(report["imported"], json!(!dry_run), "{text}");
     assert_eq!(report["conflicts"], json!([]), "{text}");
 
-    let not_imported: BTreeSet<&str> = std::iter::once("refresh_tokens")
-        .chain(facts.r2_tables.keys().copied())
+    let not_imported: BTreeSet<&str> = ["refresh_tokens", "password_reset_codes"]
+        .into_iter()
+        .filter(|table| facts.counts().contains_key(table))
         .collect();
     for (table, read) in facts.counts() {
         let imported = if not_imported.contains(table) {
@@ -546,11 +658,10 @@ fn check_report(report: &Value, facts: &Facts, dry_run: bool) {
     };
     let reason = |row: &Value| row["reason"].as_str().unwrap_or_default().to_owned();
     // Every polygon imported with something to say has one row: invalid geometry (the reason
-    // names the problem), a JSON string unwrapped, an R2 project left behind.
+    // names the problem), a JSON string unwrapped. Its R2 project comes with it, unsaid.
     for polygon in &facts.polygons {
         let found = row("polygons", Some(polygon.id));
-        let warned =
-            polygon.problem.is_some() || polygon.stored_as_string || polygon.project_id.is_some();
+        let warned = polygon.problem.is_some() || polygon.stored_as_string;
         if !warned {
             assert!(found.is_empty(), "polygon {}: {text}", polygon.id);
             continue;
@@ -569,13 +680,6 @@ fn check_report(report: &Value, facts: &Facts, dry_run: bool) {
                 "polygon {}'s reason names its problem ({}): {reason}",
                 polygon.id,
                 problem.phrase()
-            );
-        }
-        if polygon.project_id.is_some() {
-            assert!(
-                reason.contains("project"),
-                "polygon {}: {reason}",
-                polygon.id
             );
         }
     }
@@ -599,6 +703,204 @@ fn check_report(report: &Value, facts: &Facts, dry_run: bool) {
             );
         }
     }
+}
+
+/// R2's projects and groups came over with their ids and work as R2's rule says: each user lists
+/// exactly the projects they see (their own, public ones, shared with them or with a group they
+/// are seated in); a project shows its name, type, state, publicity and shares, and its
+/// polygons by `projectId`; the group shows its owner, managers and members (the merged member
+/// under the kept user).
+async fn check_shared_work(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String>) {
+    for (user, token) in tokens {
+        let reply = app
+            .get("/api/projects?limit=100", Some(token))
+            .await
+            .expect(200);
+        let expected = set(facts
+            .projects
+            .iter()
+            .filter(|p| facts.sees_project(*user, p))
+            .map(|p| p.id));
+        assert_eq!(
+            ids(&reply.body, "projects"),
+            expected,
+            "user {user}: {}",
+            reply.text
+        );
+    }
+    for project in &facts.projects {
+        let owner = &tokens[&facts.merged(project.owner)];
+        let reply = app
+            .get(&format!("/api/projects/{}", project.id), Some(owner))
+            .await
+            .expect(200);
+        let shown = &reply.body["project"];
+        assert_eq!(shown["name"], json!(project.name), "{shown}");
+        assert_eq!(shown["type"], json!(project.kind), "{shown}");
+        assert_eq!(shown["project_state"], project.project_state, "{shown}");
+        assert_eq!(shown["is_public"], json!(project.is_public), "{shown}");
+        assert_eq!(
+            shown["user_id"],
+            json!(facts.merged(project.owner)),
+            "{shown}"
+        );
+        let holders = |key: &str, field: &str| -> BTreeSet<i64> {
+            shown[key]
+                .as_array()
+                .unwrap_or_else(|| panic!("no {key}: {shown}"))
+                .iter()
+                .map(|share| share[field].as_i64().expect("an id"))
+                .collect()
+        };
+        assert_eq!(
+            holders("userShares", "user_id"),
+            set(project.user_shares.iter().map(|u| facts.merged(*u)))
+        );
+        assert_eq!(
+            holders("groupShares", "group_id"),
+            set(project.group_shares.iter().copied())
+        );
+        let polygons = app
+            .get(
+                &format!("/api/polygons?projectId={}", project.id),
+                Some(owner),
+            )
+            .await
+            .expect(200);
+        assert_eq!(
+            ids(&polygons.body, "polygons"),
+            set(facts
+                .polygons
+                .iter()
+                .filter(|p| p.project_id == Some(project.id))
+                .map(|p| p.id)),
+            "project {}",
+            project.id
+        );
+    }
+    for group in &facts.groups {
+        for (user, token) in tokens {
+            let reply = app
+                .get(&format!("/api/groups/{}", group.id), Some(token))
+                .await;
+            if !(facts.in_group(*user, group.id) || facts.is_admin(*user)) {
+                reply.expect(404);
+                continue;
+            }
+            let reply = reply.expect(200);
+            let shown = &reply.body["group"];
+            assert_eq!(shown["name"], json!(group.name), "{shown}");
+            assert_eq!(
+                shown["owner_id"],
+                json!(facts.merged(group.owner)),
+                "{shown}"
+            );
+            let seated = |key: &str| -> BTreeSet<i64> {
+                shown[key]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("no {key}: {shown}"))
+                    .iter()
+                    .map(|seat| seat["user_id"].as_i64().expect("an id"))
+                    .collect()
+            };
+            assert_eq!(
+                seated("managers"),
+                set(group.managers.iter().map(|u| facts.merged(*u)))
+            );
+            assert_eq!(
+                seated("members"),
+                set(group.members.iter().map(|u| facts.merged(*u)))
+            );
+        }
+    }
+}
+
+/// R2's pre-approvals came over (the admin lists them, used or not), and the unused one lets
+/// its address register with its roles.
+async fn check_pre_approvals(app: &TestApp, facts: &Facts) {
+    let admin = app.admin_token().await;
+    let listed = app
+        .get("/api/auth/admin/pre-approved-users?limit=100", Some(&admin))
+        .await
+        .expect(200);
+    let shown: BTreeMap<i64, (String, bool, Value)> = listed.body["preApprovedUsers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", listed.text))
+        .iter()
+        .map(|p| {
+            (
+                p["id"].as_i64().expect("an id"),
+                (
+                    p["email"].as_str().unwrap_or_default().to_owned(),
+                    p["used"].as_bool().unwrap_or_default(),
+                    p["roles"].clone(),
+                ),
+            )
+        })
+        .collect();
+    let expected: BTreeMap<i64, (String, bool, Value)> = facts
+        .pre_approvals
+        .iter()
+        .map(|p| {
+            (
+                i64::from(p.id),
+                (p.email.to_owned(), p.used, json!(p.roles)),
+            )
+        })
+        .collect();
+    assert_eq!(shown, expected, "{}", listed.text);
+
+    let unused = facts
+        .pre_approvals
+        .iter()
+        .find(|p| !p.used)
+        .expect("an unused pre-approval");
+    app.register(unused.email, "newcomer-password-1").await;
+    let (token, _) = app.login(unused.email, "newcomer-password-1").await;
+    let profile = app.get("/api/auth/profile", Some(&token)).await.expect(200);
+    assert_eq!(
+        profile.body["user"]["roles"],
+        json!(unused.roles),
+        "{}",
+        profile.text
+    );
+}
+
+/// R2's data specification came over: its region with its criteria ranges is served.
+async fn check_data_specification(app: &TestApp) {
+    let (_, analyst) = app.user("spec-reader@example.com").await;
+    let regions = app
+        .get("/api/admin/regions", Some(&analyst))
+        .await
+        .expect(200);
+    assert_eq!(
+        regions.body,
+        json!({"regions": [{"name": "Cairns-Cooktown", "display_name": "Cairns - Cooktown",
+                            "description": null, "criteria_count": 2}]})
+    );
+    let ranges = app
+        .get("/api/admin/criteria/Cairns-Cooktown/ranges", Some(&analyst))
+        .await
+        .expect(200);
+    assert_eq!(
+        ranges.body["Depth"]["min_val"],
+        json!(-39.5),
+        "{}",
+        ranges.text
+    );
+    assert_eq!(
+        ranges.body["Depth"]["default_max_val"],
+        json!(-2.0),
+        "{}",
+        ranges.text
+    );
+    assert_eq!(ranges.body["Depth"]["units"], json!("m"), "{}", ranges.text);
+    assert_eq!(
+        ranges.body["Slope"]["max_val"],
+        json!(40.0),
+        "{}",
+        ranges.text
+    );
 }
 
 /// Every user left after the merge logs in with their old password, once as stored and once
@@ -659,11 +961,6 @@ async fn tokens(app: &TestApp, facts: &Facts) -> BTreeMap<i32, String> {
         tokens.insert(user.id, app.login(&user.email, &user.password).await.0);
     }
     tokens
-}
-
-/// Whether `user` is an ADMIN once imported.
-fn is_admin(facts: &Facts, user: i32) -> bool {
-    facts.user(user).roles.contains(&"ADMIN")
 }
 
 /// Whether a listed user is one the server creates at start: the configured ADMIN service
@@ -776,15 +1073,11 @@ async fn check_admin_view(app: &TestApp, facts: &Facts) {
 /// are exported and deleted like any other, and take only a valid geometry on update.
 async fn check_polygons(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String>) {
     for (user, token) in tokens {
-        let expected: BTreeSet<i64> = if is_admin(facts, *user) {
-            set(facts.polygons.iter().map(|p| p.id))
-        } else {
-            set(facts
-                .polygons
-                .iter()
-                .filter(|p| facts.merged(p.user_id) == *user)
-                .map(|p| p.id))
-        };
+        let expected: BTreeSet<i64> = set(facts
+            .polygons
+            .iter()
+            .filter(|p| facts.sees_polygon(*user, p.id))
+            .map(|p| p.id));
         let reply = app
             .get("/api/polygons?limit=1000", Some(token))
             .await
@@ -876,28 +1169,15 @@ fn check_polygon(shown: &Value, facts: &Facts, source: &FixturePolygon) {
     }
 }
 
-/// Each user sees exactly the notes they wrote and the notes on their polygons (R2's rule; all
-/// for an ADMIN), with the source's ids and content, and a polygon's notes.
+/// Each user sees exactly the notes they wrote and the notes on the polygons they see (R2's
+/// rule; all for an ADMIN), with the source's ids and content, and a polygon's notes.
 async fn check_notes(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String>) {
-    let owner_of = |polygon: i32| {
-        facts
-            .polygons
-            .iter()
-            .find(|p| p.id == polygon)
-            .map(|p| facts.merged(p.user_id))
-    };
     for (user, token) in tokens {
-        let expected: BTreeSet<i64> = if is_admin(facts, *user) {
-            set(facts.notes.iter().map(|n| n.id))
-        } else {
-            set(facts
-                .notes
-                .iter()
-                .filter(|n| {
-                    facts.merged(n.user_id) == *user || owner_of(n.polygon_id) == Some(*user)
-                })
-                .map(|n| n.id))
-        };
+        let expected: BTreeSet<i64> = set(facts
+            .notes
+            .iter()
+            .filter(|n| facts.merged(n.user_id) == *user || facts.sees_polygon(*user, n.polygon_id))
+            .map(|n| n.id));
         let reply = app.get("/api/notes", Some(token)).await.expect(200);
         assert_eq!(ids(&reply.body, "notes"), expected, "user {user}");
         for shown in reply.body["notes"].as_array().expect("notes") {
@@ -949,7 +1229,7 @@ async fn check_jobs(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String>
             assert_eq!(shown["status"], json!(job.status), "{shown}");
             assert_eq!(shown["type"], json!(job.job_type), "{shown}");
         }
-        let visible: BTreeSet<i64> = if is_admin(facts, *user) {
+        let visible: BTreeSet<i64> = if facts.is_admin(*user) {
             set(facts.jobs.iter().map(|j| j.id))
         } else {
             own.iter()
@@ -972,7 +1252,7 @@ async fn check_jobs(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String>
             reply.text
         );
         let requests = app.get("/api/jobs/requests", Some(token)).await.expect(200);
-        let expected: BTreeSet<i64> = if is_admin(facts, *user) {
+        let expected: BTreeSet<i64> = if facts.is_admin(*user) {
             set(facts.job_requests.iter().map(|r| r.id))
         } else {
             set(facts
@@ -1076,7 +1356,7 @@ async fn check_cache(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String
     let someone_else = tokens
         .keys()
         .copied()
-        .find(|user| *user != facts.merged(cached.user_id) && !is_admin(facts, *user))
+        .find(|user| *user != facts.merged(cached.user_id) && !facts.is_admin(*user))
         .expect("another user");
     let token = &tokens[&someone_else];
     let hits = facts
@@ -1152,7 +1432,9 @@ async fn check_refresh_tokens_are_gone(app: &TestApp, facts: &Facts) {
 /// Sequences stand past the imported ids: a new user, polygon and note get higher ids.
 async fn check_new_rows_get_new_ids(app: &TestApp, facts: &Facts, tokens: &BTreeMap<i32, String>) {
     let max = facts.max_ids();
-    let id = app.register("newcomer@example.com", "a new password").await;
+    let id = app
+        .register("after-import@example.com", "a new password")
+        .await;
     assert!(id > i64::from(max["users"]), "user {id}");
     let token = &tokens[&facts.users_after_merge().next().expect("a user").id];
     let polygon = app
@@ -1180,6 +1462,28 @@ async fn check_new_rows_get_new_ids(app: &TestApp, facts: &Facts, tokens: &BTree
         .expect(200);
     let note_id = note.body["note"]["id"].as_i64().expect("id");
     assert!(note_id > i64::from(max["notes"]), "note {note_id}");
+    for (path, body, max) in [
+        (
+            "/api/projects",
+            json!({"name": "After the import", "type": "SITE_SELECTION", "project_state": {}}),
+            facts.projects.iter().map(|p| p.id).max(),
+        ),
+        (
+            "/api/groups",
+            json!({"name": "After the import"}),
+            facts.groups.iter().map(|g| g.id).max(),
+        ),
+    ] {
+        let Some(max) = max else { continue };
+        let created = app.post(path, Some(token), body).await.expect(201);
+        let key = if path == "/api/projects" {
+            "project"
+        } else {
+            "group"
+        };
+        let id = created.body[key]["id"].as_i64().expect("id");
+        assert!(id > i64::from(max), "{path}: {id}");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

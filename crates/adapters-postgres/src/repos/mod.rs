@@ -19,6 +19,7 @@ mod users;
 
 pub(crate) use jobs::JobBatches;
 pub(crate) use polygons::{PolygonReads, shape_columns};
+pub(crate) use pre_approvals::roles_json as pre_approval_roles_json;
 pub(crate) use users::roles_to_json;
 
 use std::ops::Deref;

@@ -38,7 +38,7 @@ use crate::errors::{DbContext as _, db_error, on_unique_violation};
 const ADDRESS_LOCK_SPACE: i32 = 0x7072_6561;
 
 /// Roles as stored: a JSON array of R2's role names.
-fn roles_json(roles: &PreApprovalRoles) -> Value {
+pub(crate) fn roles_json(roles: &PreApprovalRoles) -> Value {
     Value::Array(
         roles
             .as_slice()

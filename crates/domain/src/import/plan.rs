@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+use super::r2::{R2Plan, plan_r2};
 use super::report::{Conflict, ImportReport, RowOutcome};
 use super::source::{SourceJob, SourceSnapshot, SourceUser};
 use crate::audit::UserAction;
@@ -67,6 +68,8 @@ pub struct ImportedPolygon {
     pub created_at: DateTime<Utc>,
     /// Its geometry.
     pub shape: PolygonShape,
+    /// R2's project it belongs to.
+    pub project_id: Option<i64>,
 }
 
 /// A note.
@@ -199,26 +202,21 @@ pub struct ImportPlan {
     pub assignments: Vec<ImportedAssignment>,
     /// Results.
     pub results: Vec<ImportedResult>,
+    /// R2's own tables (empty for R1).
+    pub r2: R2Plan,
     /// What the operator must know.
     pub report: ImportReport,
 }
 
-/// Why the tables of a counted-only source table are not imported.
+/// Why the rows of a counted-only source table are not imported.
 fn not_imported_reason(table: &str) -> String {
     match table {
         "refresh_tokens" => {
             "ReefGuide stores refresh tokens in clear; users log in again".to_owned()
         }
-        "pre_approved_users"
-        | "projects"
-        | "project_user_shares"
-        | "project_group_shares"
-        | "groups"
-        | "group_managers"
-        | "group_members"
-        | "password_reset_codes" => {
-            "a ReefGuide R2 feature this service does not hold yet (issue 27)".to_owned()
-        }
+        "password_reset_codes" => "a pending reset code is short-lived and R2 hashes it \
+                                   differently: a user who needs one asks again"
+            .to_owned(),
         _ => "nothing here uses it".to_owned(),
     }
 }
@@ -237,6 +235,7 @@ pub fn plan_import(
     let mut report = ImportReport::new(snapshot.release, dry_run);
     let (users, owner_of) = plan_users(&snapshot.users, rules, &mut report);
     let user_logs = plan_user_logs(&snapshot, &owner_of, &mut report);
+    let r2 = plan_r2(&snapshot.r2, &owner_of, &mut report);
     let polygons = plan_polygons(&snapshot, &owner_of, &mut report);
     let notes: Vec<ImportedNote> = snapshot
         .notes
@@ -296,27 +295,14 @@ pub fn plan_import(
         job_requests,
         assignments,
         results,
+        r2,
         report,
     })
 }
 
 /// The report's name of a counted-only table (the names the source adapter gives).
 fn static_table_name(table: &str) -> &'static str {
-    const KNOWN: [&str; 13] = [
-        "refresh_tokens",
-        "pre_approved_users",
-        "projects",
-        "project_user_shares",
-        "project_group_shares",
-        "groups",
-        "group_managers",
-        "group_members",
-        "password_reset_codes",
-        "regions",
-        "criteria",
-        "regional_criteria",
-        "map_layers",
-    ];
+    const KNOWN: [&str; 3] = ["refresh_tokens", "password_reset_codes", "map_layers"];
     KNOWN
         .into_iter()
         .find(|known| *known == table)
@@ -324,7 +310,7 @@ fn static_table_name(table: &str) -> &'static str {
 }
 
 /// The account that owns what `user_id` owned (itself, or the user it was merged into).
-fn owner(owner_of: &HashMap<i64, i64>, user_id: i64) -> i64 {
+pub(super) fn owner(owner_of: &HashMap<i64, i64>, user_id: i64) -> i64 {
     owner_of.get(&user_id).copied().unwrap_or(user_id)
 }
 
@@ -479,11 +465,6 @@ fn plan_polygons(
                  its next update must be valid"
             ));
         }
-        if let Some(project) = polygon.project_id {
-            warnings.push(format!(
-                "its project {project} is not imported yet (issue 27): imported without it"
-            ));
-        }
         if !warnings.is_empty() {
             report.note(
                 "polygons",
@@ -497,6 +478,7 @@ fn plan_polygons(
             user_id: owner(owner_of, polygon.user_id),
             created_at: polygon.created_at,
             shape,
+            project_id: polygon.project_id,
         });
     }
     report.count("polygons", snapshot.polygons.len(), polygons.len());

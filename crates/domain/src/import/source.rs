@@ -210,7 +210,9 @@ pub struct SourceSnapshot {
     pub assignments: Vec<SourceAssignment>,
     /// `"JobResult"`.
     pub results: Vec<SourceResult>,
+    /// R2's own tables (empty for R1).
+    pub r2: super::r2::R2Source,
     /// Tables read only to be counted (not imported): name and number of rows, e.g.
-    /// `("refresh_tokens", 3)`, R2's `("projects", 2)`.
+    /// `("refresh_tokens", 3)`, R2's `("password_reset_codes", 1)`.
     pub counted_only: Vec<(String, u64)>,
 }

@@ -123,6 +123,7 @@ fn snapshot() -> SourceSnapshot {
             metadata: None,
             cache_valid: true,
         }],
+        r2: R2Source::default(),
         counted_only: vec![("refresh_tokens".to_owned(), 3)],
     }
 }

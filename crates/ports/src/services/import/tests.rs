@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone as _, Utc};
-use reefguide_domain::import::{ImportRules, Release, SourceSnapshot, SourceUser};
+use reefguide_domain::import::{ImportRules, R2Source, Release, SourceSnapshot, SourceUser};
 
 use super::*;
 use crate::import::{MockImportTarget, MockReefGuideSource};
@@ -37,6 +37,7 @@ fn snapshot(emails: &[&str]) -> SourceSnapshot {
         job_requests: vec![],
         assignments: vec![],
         results: vec![],
+        r2: R2Source::default(),
         counted_only: vec![],
     }
 }
