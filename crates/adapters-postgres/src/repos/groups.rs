@@ -12,14 +12,15 @@ use reefguide_ports::{
     Grant, GrantChange, GroupDetail, GroupPage, GroupQuery, GroupRepository, Toggle, TransferError,
     UserRef,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, EntityTrait as _, PaginatorTrait as _,
     QueryFilter as _, QueryOrder as _, QuerySelect as _,
 };
 
+use super::grants::GrantTable;
 use super::projects::group_id;
-use super::sharing::{sort_asked, user_refs};
+use super::sharing::user_refs;
 use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::{group_managers, group_members, groups};
@@ -271,77 +272,17 @@ impl GroupRepository for SeaOrmStore {
             .into_values()
             .map(|user| (user.id, user))
             .collect();
-        let holding: Vec<i32> = seat_rows(&*txn, seat, vec![id.get()])
-            .await?
-            .into_iter()
-            .map(|row| row.user_id)
-            .collect();
-        let (to_change, change) =
-            sort_asked(users, &known, |user| holding.contains(&user.get()), toggle);
-        let raw: Vec<i32> = to_change.iter().map(|user| user.get()).collect();
-        let now = stored_time(self.clock.now());
-        let what = || format!("cannot change the seats of group {id}");
-        match (seat, toggle) {
-            (_, _) if raw.is_empty() => {}
-            (GroupSeat::Manager, Toggle::Add) => {
-                group_managers::Entity::insert_many(raw.iter().map(|&user| {
-                    group_managers::ActiveModel {
-                        group_id: Set(id.get()),
-                        user_id: Set(user),
-                        created_at: Set(now),
-                        ..Default::default()
-                    }
-                }))
-                .on_conflict(
-                    OnConflict::columns([
-                        group_managers::Column::GroupId,
-                        group_managers::Column::UserId,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(&*txn)
-                .await
-                .with_db_context(what)?;
-            }
-            (GroupSeat::Member, Toggle::Add) => {
-                group_members::Entity::insert_many(raw.iter().map(|&user| {
-                    group_members::ActiveModel {
-                        group_id: Set(id.get()),
-                        user_id: Set(user),
-                        created_at: Set(now),
-                        ..Default::default()
-                    }
-                }))
-                .on_conflict(
-                    OnConflict::columns([
-                        group_members::Column::GroupId,
-                        group_members::Column::UserId,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(&*txn)
-                .await
-                .with_db_context(what)?;
-            }
-            (GroupSeat::Manager, Toggle::Remove) => {
-                group_managers::Entity::delete_many()
-                    .filter(group_managers::Column::GroupId.eq(id.get()))
-                    .filter(group_managers::Column::UserId.is_in(raw))
-                    .exec(&*txn)
-                    .await
-                    .with_db_context(what)?;
-            }
-            (GroupSeat::Member, Toggle::Remove) => {
-                group_members::Entity::delete_many()
-                    .filter(group_members::Column::GroupId.eq(id.get()))
-                    .filter(group_members::Column::UserId.is_in(raw))
-                    .exec(&*txn)
-                    .await
-                    .with_db_context(what)?;
-            }
-        }
+        let change = GrantTable::seats(seat)
+            .change(
+                &*txn,
+                id.get(),
+                users,
+                &known,
+                toggle,
+                stored_time(self.clock.now()),
+            )
+            .await
+            .with_db_context(|| format!("cannot change the seats of group {id}"))?;
         txn.commit()
             .await
             .db_context("cannot commit a seat change")?;

@@ -2,6 +2,7 @@
 //! conversions between stored rows and domain values shared by them.
 
 mod data_specification;
+mod grants;
 mod groups;
 mod health;
 mod jobs;

@@ -19,13 +19,14 @@ use reefguide_ports::{
     Grant, GrantChange, GroupRef, ProjectDetail, ProjectPage, ProjectQuery, ProjectRepository,
     ProjectWriteError, Toggle, UserRef,
 };
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait as _, ConnectionTrait, DbBackend, EntityTrait as _,
     PaginatorTrait as _, QueryFilter as _, QueryOrder as _, QuerySelect as _,
 };
 
-use super::sharing::{shared_with, sort_asked, user_refs, visible_to};
+use super::grants::GrantTable;
+use super::sharing::{shared_with, user_refs, visible_to};
 use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::{groups, project_group_shares, project_user_shares, projects};
@@ -369,51 +370,17 @@ impl ProjectRepository for SeaOrmStore {
             .into_values()
             .map(|user| (user.id, user))
             .collect();
-        let holding: Vec<i32> = project_user_shares::Entity::find()
-            .filter(project_user_shares::Column::ProjectId.eq(id.get()))
-            .all(&*txn)
+        let change = GrantTable::PROJECT_USERS
+            .change(
+                &*txn,
+                id.get(),
+                users,
+                &known,
+                toggle,
+                stored_time(self.clock.now()),
+            )
             .await
-            .db_context("cannot load project shares")?
-            .into_iter()
-            .map(|share| share.user_id)
-            .collect();
-        let (to_change, change) =
-            sort_asked(users, &known, |user| holding.contains(&user.get()), toggle);
-        let raw: Vec<i32> = to_change.iter().map(|user| user.get()).collect();
-        match toggle {
-            Toggle::Add if !raw.is_empty() => {
-                let now = stored_time(self.clock.now());
-                project_user_shares::Entity::insert_many(raw.iter().map(|&user| {
-                    project_user_shares::ActiveModel {
-                        project_id: Set(id.get()),
-                        user_id: Set(user),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                        ..Default::default()
-                    }
-                }))
-                .on_conflict(
-                    OnConflict::columns([
-                        project_user_shares::Column::ProjectId,
-                        project_user_shares::Column::UserId,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(&*txn)
-                .await
-                .with_db_context(|| format!("cannot share project {id}"))?;
-            }
-            Toggle::Remove if !raw.is_empty() => {
-                project_user_shares::Entity::delete_many()
-                    .filter(project_user_shares::Column::ProjectId.eq(id.get()))
-                    .filter(project_user_shares::Column::UserId.is_in(raw))
-                    .exec(&*txn)
-                    .await
-                    .with_db_context(|| format!("cannot unshare project {id}"))?;
-            }
-            _ => {}
-        }
+            .with_db_context(|| format!("cannot change the user shares of project {id}"))?;
         txn.commit().await.db_context("cannot commit a share")?;
         Ok(Some(change))
     }
@@ -442,55 +409,17 @@ impl ProjectRepository for SeaOrmStore {
                 .into_values()
                 .map(|group| (group.id, group))
                 .collect();
-        let holding: Vec<i32> = project_group_shares::Entity::find()
-            .filter(project_group_shares::Column::ProjectId.eq(id.get()))
-            .all(&*txn)
+        let change = GrantTable::PROJECT_GROUPS
+            .change(
+                &*txn,
+                id.get(),
+                groups,
+                &known,
+                toggle,
+                stored_time(self.clock.now()),
+            )
             .await
-            .db_context("cannot load project shares")?
-            .into_iter()
-            .map(|share| share.group_id)
-            .collect();
-        let (to_change, change) = sort_asked(
-            groups,
-            &known,
-            |group| holding.contains(&group.get()),
-            toggle,
-        );
-        let raw: Vec<i32> = to_change.iter().map(|group| group.get()).collect();
-        match toggle {
-            Toggle::Add if !raw.is_empty() => {
-                let now = stored_time(self.clock.now());
-                project_group_shares::Entity::insert_many(raw.iter().map(|&group| {
-                    project_group_shares::ActiveModel {
-                        project_id: Set(id.get()),
-                        group_id: Set(group),
-                        created_at: Set(now),
-                        updated_at: Set(now),
-                        ..Default::default()
-                    }
-                }))
-                .on_conflict(
-                    OnConflict::columns([
-                        project_group_shares::Column::ProjectId,
-                        project_group_shares::Column::GroupId,
-                    ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(&*txn)
-                .await
-                .with_db_context(|| format!("cannot share project {id}"))?;
-            }
-            Toggle::Remove if !raw.is_empty() => {
-                project_group_shares::Entity::delete_many()
-                    .filter(project_group_shares::Column::ProjectId.eq(id.get()))
-                    .filter(project_group_shares::Column::GroupId.is_in(raw))
-                    .exec(&*txn)
-                    .await
-                    .with_db_context(|| format!("cannot unshare project {id}"))?;
-            }
-            _ => {}
-        }
+            .with_db_context(|| format!("cannot change the group shares of project {id}"))?;
         txn.commit().await.db_context("cannot commit a share")?;
         Ok(Some(change))
     }
