@@ -2,6 +2,7 @@
 //! queue, a worker killed mid-job, a job cancelled while it runs, and a server that only has R1's
 //! routes.
 
+use reefguide_adapters_postgres::test_support::count_rows as count;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,6 @@ use reefguide_http_actix::config::JobTypeSettings;
 use reefguide_tests::TestApp;
 use reefguide_tests::test_support::TestBackend;
 use reefguide_worker_sdk::{HandlerError, JobContext, RunSummary, Worker, handler_fn, test_job};
-use sea_orm::{ConnectionTrait as _, Statement};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
@@ -69,16 +69,6 @@ fn start(
         .poll_interval(Duration::from_millis(100));
     let worker = configure(builder).build().expect("worker builds");
     tokio::spawn(async move { worker.run_until(stopped(stop)).await.expect("worker ran") })
-}
-
-/// `SELECT COUNT(*) AS n …`.
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("query")
-        .expect("a row");
-    row.try_get::<i64>("", "n").expect("n")
 }
 
 /// Waits until `sql` counts `expected`.

@@ -300,6 +300,50 @@ fn with_database(url: &str, name: &str) -> String {
     format!("{}/{name}{}", &url[..path_start], &url[query_start..])
 }
 
+/// What a test runs raw SQL on: a store or a bare connection.
+pub trait SqlTarget: Sync {
+    /// The connection.
+    fn sql_connection(&self) -> &DatabaseConnection;
+}
+
+impl SqlTarget for SeaOrmStore {
+    fn sql_connection(&self) -> &DatabaseConnection {
+        self.connection()
+    }
+}
+
+impl SqlTarget for DatabaseConnection {
+    fn sql_connection(&self) -> &DatabaseConnection {
+        self
+    }
+}
+
+/// Runs `sql` (one or more statements) on `db`.
+///
+/// # Errors
+/// The database's refusal.
+pub async fn execute_sql(db: &impl SqlTarget, sql: &str) -> Result<(), sea_orm::DbErr> {
+    db.sql_connection().execute_unprepared(sql).await.map(drop)
+}
+
+/// The integer column `n` of the first row `sql` returns (`SELECT COUNT(*) AS n …`).
+///
+/// # Panics
+/// When the query fails, returns no row or no integer `n`: a test's own SQL is wrong.
+pub async fn count_rows(db: &impl SqlTarget, sql: &str) -> i64 {
+    let connection = db.sql_connection();
+    let row = connection
+        .query_one_raw(sea_orm::Statement::from_string(
+            connection.get_database_backend(),
+            sql.to_owned(),
+        ))
+        .await
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        .unwrap_or_else(|| panic!("{sql}: no row"));
+    row.try_get::<i64>("", "n")
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -2,6 +2,7 @@
 //! a lease, long-polling claims, thousands of jobs raced for by many workers (Postgres only) and
 //! identical submissions racing into one job.
 
+use reefguide_adapters_postgres::test_support::count_rows as count;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,6 @@ use reefguide_tests::TestApp;
 use reefguide_tests::test_support::TestBackend;
 use reqwest::Method;
 use rstest::rstest;
-use sea_orm::{ConnectionTrait as _, Statement};
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -77,16 +77,6 @@ async fn call(
     let text = response.text().await.expect("response body");
     assert!(status < 500, "server error on {url}: {status} {text}");
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// `SELECT COUNT(*) AS n …` on the app's database.
-async fn count(db: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
-    let row = db
-        .query_one_raw(Statement::from_string(db.get_database_backend(), sql))
-        .await
-        .expect("query")
-        .expect("a row");
-    row.try_get::<i64>("", "n").expect("n")
 }
 
 // ---------------------------------------------------------------------------------------------

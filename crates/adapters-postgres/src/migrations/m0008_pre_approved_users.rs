@@ -101,31 +101,16 @@ enum PreApprovedUsers {
 #[cfg(all(test, feature = "test-support"))]
 mod tests {
     use rstest::rstest;
-    use sea_orm::{ConnectionTrait as _, Statement};
     use sea_orm_migration::MigratorTrait as _;
 
-    use crate::SeaOrmStore;
     use crate::migrations::Migrator;
-    use crate::test_support::{TestBackend, TestDatabase};
+    use crate::test_support::{
+        TestBackend, TestDatabase, count_rows as count, execute_sql as execute,
+    };
 
     /// This migration's position, 1-based.
     const THIS: usize = 8;
     const T: &str = "'2026-01-01 00:00:00+00:00'";
-
-    async fn execute(store: &SeaOrmStore, sql: &str) -> Result<(), sea_orm::DbErr> {
-        store.connection().execute_unprepared(sql).await.map(|_| ())
-    }
-
-    async fn count(store: &SeaOrmStore, sql: &str) -> i64 {
-        let backend = store.connection().get_database_backend();
-        let row = store
-            .connection()
-            .query_one_raw(Statement::from_string(backend, sql.to_owned()))
-            .await
-            .expect("query")
-            .expect("a row");
-        row.try_get("", "n").expect("a count")
-    }
 
     fn pre_approval(email: &str, created_by: &str) -> String {
         format!(

@@ -6,29 +6,14 @@ use reefguide_domain::{
 };
 use reefguide_ports::{NewUser, UserRepository as _};
 use rstest::rstest;
-use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait as _;
 
 use crate::SeaOrmStore;
 use crate::migrations::Migrator;
-use crate::test_support::{TestBackend, TestDatabase};
-
-async fn execute(store: &SeaOrmStore, sql: &str) -> Result<(), sea_orm::DbErr> {
-    store.connection().execute_unprepared(sql).await.map(|_| ())
-}
+use crate::test_support::{TestBackend, TestDatabase, count_rows, execute_sql as execute};
 
 async fn refresh_tokens(store: &SeaOrmStore) -> i64 {
-    let backend: DbBackend = store.connection().get_database_backend();
-    let row = store
-        .connection()
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT COUNT(*) AS n FROM refresh_tokens",
-        ))
-        .await
-        .expect("query")
-        .expect("a row");
-    row.try_get("", "n").expect("a count")
+    count_rows(store, "SELECT COUNT(*) AS n FROM refresh_tokens").await
 }
 
 async fn credentials(store: &SeaOrmStore) -> UserCredentials {

@@ -3,32 +3,17 @@
 //! and the migration applies again.
 
 use rstest::rstest;
-use sea_orm::{ConnectionTrait as _, Statement};
 use sea_orm_migration::{MigrationName as _, MigratorTrait as _};
 
 use super::Migration;
 use crate::SeaOrmStore;
 use crate::migrations::Migrator;
-use crate::test_support::{TestBackend, TestDatabase};
+use crate::test_support::{TestBackend, TestDatabase, count_rows, execute_sql as execute};
 
 const T: &str = "'2026-01-01 00:00:00+00:00'";
 
-async fn execute(store: &SeaOrmStore, sql: &str) -> Result<(), sea_orm::DbErr> {
-    store.connection().execute_unprepared(sql).await.map(|_| ())
-}
-
 async fn count(store: &SeaOrmStore, table: &str) -> i64 {
-    let backend = store.connection().get_database_backend();
-    let row = store
-        .connection()
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) AS n FROM {table}"),
-        ))
-        .await
-        .expect("query")
-        .expect("a row");
-    row.try_get("", "n").expect("a count")
+    count_rows(store, &format!("SELECT COUNT(*) AS n FROM {table}")).await
 }
 
 fn region(id: i64, name: &str) -> String {
