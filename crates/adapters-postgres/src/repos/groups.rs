@@ -20,7 +20,7 @@ use sea_orm::{
 
 use super::grants::GrantTable;
 use super::projects::group_id;
-use super::sharing::user_refs;
+use super::sharing::{known_users, user_refs};
 use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::{group_managers, group_members, groups};
@@ -267,11 +267,7 @@ impl GroupRepository for SeaOrmStore {
         {
             return Ok(None);
         }
-        let known: HashMap<UserId, UserRef> = user_refs(&*txn, users.iter().map(|user| user.get()))
-            .await?
-            .into_values()
-            .map(|user| (user.id, user))
-            .collect();
+        let known = known_users(&*txn, users).await?;
         let change = GrantTable::seats(seat)
             .change(
                 &*txn,

@@ -26,7 +26,7 @@ use sea_orm::{
 };
 
 use super::grants::GrantTable;
-use super::sharing::{shared_with, user_refs, visible_to};
+use super::sharing::{known_users, shared_with, user_refs, visible_to};
 use super::{stored_time, user_id};
 use crate::SeaOrmStore;
 use crate::entities::{groups, project_group_shares, project_user_shares, projects};
@@ -365,11 +365,7 @@ impl ProjectRepository for SeaOrmStore {
         {
             return Ok(None);
         }
-        let known: HashMap<UserId, UserRef> = user_refs(&*txn, users.iter().map(|user| user.get()))
-            .await?
-            .into_values()
-            .map(|user| (user.id, user))
-            .collect();
+        let known = known_users(&*txn, users).await?;
         let change = GrantTable::PROJECT_USERS
             .change(
                 &*txn,

@@ -11,6 +11,18 @@ use super::user_id;
 use crate::entities::users;
 use crate::errors::DbContext as _;
 
+/// The accounts among the asked `ids`, by domain id (what a grant change needs to know).
+pub(crate) async fn known_users<C: ConnectionTrait>(
+    db: &C,
+    ids: &[UserId],
+) -> anyhow::Result<HashMap<UserId, UserRef>> {
+    Ok(user_refs(db, ids.iter().map(|id| id.get()))
+        .await?
+        .into_values()
+        .map(|user| (user.id, user))
+        .collect())
+}
+
 /// The accounts among `ids`, by id.
 pub(crate) async fn user_refs<C: ConnectionTrait>(
     db: &C,

@@ -126,25 +126,16 @@ pub(super) fn plan_r2(
     owner_of: &HashMap<i64, i64>,
     report: &mut ImportReport,
 ) -> R2Plan {
+    let follow = |user| owner(owner_of, user);
     let pre_approvals = plan_pre_approvals(&source.pre_approvals, owner_of, report);
     let groups = plan_groups(&source.groups, owner_of, report);
-    let group_managers = plan_links(
-        "group_managers",
-        &source.group_managers,
-        |user| owner(owner_of, user),
-        report,
-    );
-    let group_members = plan_links(
-        "group_members",
-        &source.group_members,
-        |user| owner(owner_of, user),
-        report,
-    );
+    let group_managers = plan_links("group_managers", &source.group_managers, follow, report);
+    let group_members = plan_links("group_members", &source.group_members, follow, report);
     let projects = plan_projects(&source.projects, owner_of, report);
     let project_user_shares = plan_links(
         "project_user_shares",
         &source.project_user_shares,
-        |user| owner(owner_of, user),
+        follow,
         report,
     );
     let project_group_shares = plan_links(
