@@ -41,6 +41,7 @@ use crate::errors::ApiError;
 use crate::middleware::{cors, json_error_body, log_request};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimits;
+use crate::request_id::with_request_id;
 use crate::routes;
 
 /// The storage adapter in use.
@@ -753,7 +754,8 @@ impl Application {
         let served_methods = state.published.served_methods.clone();
         let mounts = routes::Mounts::of(&settings);
         let mut server = HttpServer::new(move || {
-            // Outermost first: log every request; answer CORS preflights before any
+            // Outermost first: give every request its id (and its log lines the id); log every
+            // request; answer CORS preflights before any
             // authentication and give every answer, errors included, its CORS headers; turn
             // non-JSON error answers (actix's own, and CORS refusals) into JSON.
             routes::serve(
@@ -770,6 +772,7 @@ impl Application {
             .wrap(cors(&cors_origins))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(from_fn(log_request))
+            .wrap(from_fn(with_request_id))
         })
         .listen(listener)?
         // `reefguide serve` handles SIGINT/SIGTERM itself (stopping local workers first), and

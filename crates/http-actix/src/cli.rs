@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::app::{Application, connect_store};
-use crate::config::Settings;
+use crate::config::{LogFormat, Settings};
 use crate::crypto::RsaKeyPair;
 use crate::openapi::ApiDoc;
 use crate::telemetry;
@@ -110,12 +110,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             let settings = Settings::load()?;
-            telemetry::init(&settings.server.log_level);
+            telemetry::init(&settings.server.log_level, settings.server.log_format);
             actix_web::rt::System::new().block_on(serve(settings))
         }
         Command::Migrate => {
             let settings = Settings::load()?;
-            telemetry::init(&settings.server.log_level);
+            telemetry::init(&settings.server.log_level, settings.server.log_format);
             actix_web::rt::System::new().block_on(async {
                 connect_store(&settings, true).await?;
                 println!("migrations applied");
@@ -133,18 +133,18 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Manager => {
             let settings = Settings::load()?;
-            telemetry::init(&settings.server.log_level);
+            telemetry::init(&settings.server.log_level, settings.server.log_format);
             actix_web::rt::System::new().block_on(manage(settings))
         }
         Command::Worker(args) => {
-            telemetry::init("info");
+            telemetry::init("info", LogFormat::Text);
             tokio::runtime::Runtime::new()?.block_on(run_worker(args))
         }
         Command::Import {
             source: ImportSource::Reefguide(args),
         } => {
             let settings = Settings::load()?;
-            telemetry::init("warn");
+            telemetry::init("warn", LogFormat::Text);
             tokio::runtime::Runtime::new()?.block_on(crate::import_cli::run(&settings, &args))
         }
     }

@@ -20,6 +20,7 @@ pub mod import_cli;
 mod middleware;
 pub mod openapi;
 mod rate_limit;
+mod request_id;
 pub mod routes;
 pub mod telemetry;
 mod wire;

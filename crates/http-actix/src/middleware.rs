@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::config::CorsOrigins;
 use crate::errors::ApiError;
 use crate::extract::CurrentUser;
+use crate::request_id::X_REQUEST_ID;
 
 /// How long browsers may cache a preflight answer, in seconds.
 const CORS_MAX_AGE_SECONDS: usize = 3600;
@@ -35,8 +36,17 @@ pub fn cors(origins: &CorsOrigins) -> Cors {
         }),
     };
     cors.allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-        .allowed_headers([header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT])
-        .expose_headers([header::RETRY_AFTER, header::CONTENT_DISPOSITION])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            X_REQUEST_ID,
+        ])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
+            X_REQUEST_ID,
+        ])
         .max_age(CORS_MAX_AGE_SECONDS)
         .block_on_origin_mismatch(false)
 }

@@ -102,7 +102,7 @@ fn assert_preflight_granted(answer: &Answer, allow_origin: &str) {
         assert!(methods.iter().any(|m| m == method), "{method}: {methods:?}");
     }
     let headers = answer.list("access-control-allow-headers");
-    for header in ["authorization", "content-type", "accept"] {
+    for header in ["authorization", "content-type", "accept", "x-request-id"] {
         assert!(headers.iter().any(|h| h == header), "{header}: {headers:?}");
     }
     assert_eq!(answer.header("access-control-max-age"), Some("3600"));
@@ -123,7 +123,7 @@ fn assert_cors_answer(answer: &Answer, allow_origin: &str) {
         answer.status
     );
     let exposed = answer.list("access-control-expose-headers");
-    for header in ["retry-after", "content-disposition"] {
+    for header in ["retry-after", "content-disposition", "x-request-id"] {
         assert!(exposed.iter().any(|h| h == header), "{header}: {exposed:?}");
     }
     assert_eq!(answer.header("access-control-allow-credentials"), None);

@@ -19,6 +19,7 @@ mod labcas;
 mod labcas_callers;
 mod labcas_outputs;
 mod labcas_runs;
+mod logs;
 mod notes;
 mod password_reset;
 mod polygons;

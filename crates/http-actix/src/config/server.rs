@@ -32,6 +32,21 @@ pub struct ServerSettings {
     pub cors_allowed_origins: CorsOrigins,
     /// Log filter (`tracing` env-filter syntax), e.g. `info` or `warn,reefguide=debug`.
     pub log_level: String,
+    /// `text` (one readable line per event, the default) or `json` (one JSON object per line,
+    /// for log collectors).
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields` (`message` among them),
+    /// `target`, and the `span` of the request (`request_id`) when there is one.
+    Json,
 }
 
 impl Default for ServerSettings {
@@ -45,6 +60,7 @@ impl Default for ServerSettings {
             http_workers: None,
             cors_allowed_origins: CorsOrigins::Any,
             log_level: "info".into(),
+            log_format: LogFormat::Text,
         }
     }
 }
