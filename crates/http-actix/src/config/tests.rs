@@ -193,6 +193,25 @@ fn bad_value_names_the_setting() {
 }
 
 #[test]
+fn log_format_is_text_or_json() {
+    Jail::expect_with(|jail| {
+        let settings = Settings::from_figment(Settings::figment("none.toml")).expect("valid");
+        assert_eq!(settings.server.log_format, LogFormat::Text);
+        jail.set_env("REEFGUIDE_LOG_FORMAT", "json");
+        let settings = Settings::from_figment(Settings::figment("none.toml")).expect("valid");
+        assert_eq!(settings.server.log_format, LogFormat::Json);
+        jail.set_env("REEFGUIDE_LOG_FORMAT", "xml");
+        let error = Settings::from_figment(Settings::figment("none.toml")).expect_err("invalid");
+        let text = error.to_string().to_lowercase();
+        assert!(
+            text.contains("log_format") && text.contains("xml"),
+            "{error}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn unknown_setting_is_refused() {
     Jail::expect_with(|jail| {
         jail.create_file("r.toml", "prot = 7000")?;
