@@ -38,6 +38,7 @@ use crate::config::{
 };
 use crate::crypto::{Argon2Hasher, Argon2Settings, ExternalJwtVerifier, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
+use crate::metering::measure_request;
 use crate::middleware::{cors, json_error_body, log_request};
 use crate::openapi::ApiDoc;
 use crate::rate_limit::RateLimits;
@@ -136,6 +137,8 @@ pub(crate) struct Published {
     pub(crate) labcas_url: String,
     /// Job types offered by this deployment.
     pub(crate) job_type_names: Vec<String>,
+    /// The bearer token `/metrics` requires, if any.
+    pub(crate) metrics_token: Option<String>,
 }
 
 /// What the server runs beside the requests.
@@ -383,6 +386,11 @@ pub async fn build_state(settings: &Settings, urls: &ServerUrls) -> anyhow::Resu
                 settings.workflows.labcas.base_path
             ),
             job_type_names,
+            metrics_token: settings
+                .server
+                .metrics_token
+                .clone()
+                .filter(|token| !token.is_empty()),
         },
         runtime: Runtime {
             store,
@@ -753,6 +761,7 @@ impl Application {
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let served_methods = state.published.served_methods.clone();
         let mounts = routes::Mounts::of(&settings);
+        crate::metering::spawn_upkeep();
         let mut server = HttpServer::new(move || {
             // Outermost first: give every request its id (and its log lines the id); log every
             // request; answer CORS preflights before any
@@ -771,6 +780,7 @@ impl Application {
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
             .wrap(cors(&cors_origins))
             .wrap(ErrorHandlers::new().default_handler(json_error_body))
+            .wrap(from_fn(measure_request))
             .wrap(from_fn(log_request))
             .wrap(from_fn(with_request_id))
         })

@@ -138,6 +138,15 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 503 `metrics_off`: this process records no metrics (another recorder was installed).
+    pub fn metrics_off() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_off",
+            "Metrics are off in this process",
+        )
+    }
+
     /// 429 `rate_limited` with `Retry-After`.
     pub fn rate_limited(retry_after_seconds: u64) -> Self {
         Self {

@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod errors;
 mod extract;
 pub mod import_cli;
+mod metering;
 mod middleware;
 pub mod openapi;
 mod rate_limit;

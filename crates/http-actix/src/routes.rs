@@ -90,6 +90,7 @@ pub fn register<R: Registry>(routes: &mut R, mounts: Mounts) {
                         .config(utoipa_swagger_ui::Config::from("/api/openapi.json")),
                 );
         })
+        .handler(crate::metering::metrics_endpoint)
         .scope::<Api>("/api", Guard::Open)
         .scope::<labcas::Routes>(mounts.labcas, Guard::ScreenedSignedInBareToken);
 }

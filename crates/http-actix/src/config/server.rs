@@ -35,6 +35,8 @@ pub struct ServerSettings {
     /// `text` (one readable line per event, the default) or `json` (one JSON object per line,
     /// for log collectors).
     pub log_format: LogFormat,
+    /// Bearer token `GET /metrics` requires; unset: the metrics are open (as `/api/health`).
+    pub metrics_token: Option<String>,
 }
 
 /// How log lines are written.
@@ -61,6 +63,7 @@ impl Default for ServerSettings {
             cors_allowed_origins: CorsOrigins::Any,
             log_level: "info".into(),
             log_format: LogFormat::Text,
+            metrics_token: None,
         }
     }
 }

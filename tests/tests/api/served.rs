@@ -1,0 +1,139 @@
+//! The real `reefguide serve`, as an operator runs it, for tests of what only the process shows
+//! (its log, its metrics): zero-config defaults (SQLite and local storage in a temporary
+//! directory) on a free port, settings from the environment, standard error collected.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+use reefguide_tests::reefguide_binary;
+
+/// The `reefguide` binary, built once per test binary.
+static BINARY: LazyLock<PathBuf> = LazyLock::new(reefguide_binary);
+
+/// `reefguide serve` on a free port with the zero-config defaults (SQLite and local storage in
+/// a temporary directory), its standard error collected line by line.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    lines: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts it with the settings `env` (`REEFGUIDE_…` variables) and waits until it answers.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        let binary = tokio::task::spawn_blocking(|| BINARY.clone())
+            .await
+            .expect("the reefguide binary is built");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let mut command = Command::new(binary);
+        command
+            .arg("serve")
+            .env_clear()
+            .env("REEFGUIDE_PORT", port.to_string())
+            .env("REEFGUIDE_DATA_DIR", dir.path())
+            .env("REEFGUIDE_LOG_LEVEL", "info")
+            .env("REEFGUIDE_CONFIG", dir.path().join("none.toml"))
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        command.envs(env.iter().copied());
+        if let Some(path) = std::env::var_os("PATH") {
+            command.env("PATH", path);
+        }
+        let mut child = command.spawn().expect("reefguide serve starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().expect("log lines").push(line);
+            }
+        });
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            lines,
+            _dir: dir,
+        };
+        server.wait_until_ready().await;
+        server
+    }
+
+    async fn wait_until_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let health = reqwest::get(format!("{}/api/health", self.base)).await;
+            if health.is_ok_and(|reply| reply.status().is_success()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "reefguide serve never answered; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// GETs `path` with `request_id` as `X-Request-Id` (if any); returns the status and the
+    /// echoed id.
+    pub async fn get(&self, path: &str, request_id: Option<&str>) -> (u16, String) {
+        let mut request = reqwest::Client::new().get(format!("{}{path}", self.base));
+        if let Some(id) = request_id {
+            request = request.header("X-Request-Id", id);
+        }
+        let reply = request.send().await.expect("an answer");
+        let echoed = reply
+            .headers()
+            .get("x-request-id")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (reply.status().as_u16(), echoed)
+    }
+
+    /// Everything logged so far.
+    pub fn log(&self) -> String {
+        self.lines.lock().expect("log lines").join("\n")
+    }
+
+    /// The lines naming `id`, waiting up to ten seconds for one.
+    pub async fn lines_naming(&self, id: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let found: Vec<String> = self
+                .lines
+                .lock()
+                .expect("log lines")
+                .iter()
+                .filter(|line| line.contains(id))
+                .cloned()
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line names {id}; the log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
