@@ -1668,49 +1668,14 @@ async fn a_target_a_server_started_on_is_imported_into(
 /// Runs `reefguide serve` on `target` (default settings, the ADMIN service account configured)
 /// until it answers `/api/health`, then stops it.
 async fn serve_once(target: &TestDatabase) {
-    let binary = tokio::task::spawn_blocking(|| BINARY.clone())
-        .await
-        .expect("the reefguide binary is built");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port();
-    let mut command = std::process::Command::new(binary);
-    command
-        .arg("serve")
-        .env_clear()
-        .env("DATABASE_URL", target.url())
-        .env("REEFGUIDE_PORT", port.to_string())
-        .env("REEFGUIDE_DATA_DIR", dir.path())
-        .env("REEFGUIDE_LOG_LEVEL", "warn")
-        .env("REEFGUIDE_CONFIG", dir.path().join("none.toml"))
-        .env("ADMIN_USERNAME", ADMIN_EMAIL)
-        .env("ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::null());
-    if let Some(path) = std::env::var_os("PATH") {
-        command.env("PATH", path);
-    }
-    let mut server = command.spawn().expect("reefguide serve starts");
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let health = client
-            .get(format!("http://127.0.0.1:{port}/api/health"))
-            .send()
-            .await;
-        if health.is_ok_and(|reply| reply.status().is_success()) {
-            break;
-        }
-        if let Some(status) = server.try_wait().expect("server status") {
-            panic!("reefguide serve exited before answering: {status}");
-        }
-        assert!(Instant::now() < deadline, "reefguide serve never answered");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    server.kill().expect("the server stops");
-    server.wait().expect("the server is reaped");
+    let server = crate::served::Server::start(&[
+        ("DATABASE_URL", target.url()),
+        ("ADMIN_USERNAME", ADMIN_EMAIL),
+        ("ADMIN_PASSWORD", ADMIN_PASSWORD),
+        ("REEFGUIDE_LOG_LEVEL", "warn"),
+    ])
+    .await;
+    drop(server);
 }
 
 /// A failure in the middle of the import (here the target refuses one job row, after users,
