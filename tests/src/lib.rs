@@ -138,7 +138,20 @@ pub struct Reply {
     pub text: String,
 }
 
+/// The text of header `name`, empty when absent or not text.
+pub fn header_text<'a>(headers: &'a reqwest::header::HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+}
+
 impl Reply {
+    /// The `Content-Type` header, empty when absent.
+    pub fn content_type(&self) -> &str {
+        header_text(&self.headers, "content-type")
+    }
+
     /// Asserts the status, printing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
@@ -164,11 +177,7 @@ impl Reply {
             "body: {}",
             reply.text
         );
-        let content_type = reply
-            .headers
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default();
+        let content_type = reply.content_type();
         assert!(
             content_type.starts_with("application/json"),
             "content type {content_type}"

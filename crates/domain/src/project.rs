@@ -78,10 +78,19 @@ pub struct ProjectStateTooLarge;
 impl ProjectState {
     /// Checks the size of `value`.
     pub fn new(value: Value) -> Result<Self, ProjectStateTooLarge> {
-        if value.to_string().len() > MAX_PROJECT_STATE_BYTES {
+        if !Self::fits(&value) {
             return Err(ProjectStateTooLarge);
         }
         Ok(Self(value))
+    }
+
+    /// Whether `value`, written as JSON, takes at most [`MAX_PROJECT_STATE_BYTES`]; the writing
+    /// stops at the first byte past the limit, and nothing is kept.
+    pub fn fits(value: &Value) -> bool {
+        let mut counter = ByteBudget {
+            left: MAX_PROJECT_STATE_BYTES,
+        };
+        serde_json::to_writer(&mut counter, value).is_ok()
     }
 
     /// A state read back from storage (checked when it was written).
@@ -92,6 +101,25 @@ impl ProjectState {
     /// The JSON.
     pub fn as_json(&self) -> &Value {
         &self.0
+    }
+}
+
+/// A sink that only counts, and refuses to take more than `left` bytes.
+struct ByteBudget {
+    left: usize,
+}
+
+impl std::io::Write for ByteBudget {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.left = self
+            .left
+            .checked_sub(bytes.len())
+            .ok_or_else(|| std::io::Error::other("over the budget"))?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -189,5 +217,11 @@ mod tests {
         assert!(ProjectState::new(json!({"step": 2})).is_ok());
         let big = json!("x".repeat(MAX_PROJECT_STATE_BYTES));
         assert_eq!(ProjectState::new(big), Err(ProjectStateTooLarge));
+        // Exactly at the limit: the string and its two quotes.
+        let at_limit = json!("x".repeat(MAX_PROJECT_STATE_BYTES - 2));
+        assert!(ProjectState::fits(&at_limit));
+        assert!(!ProjectState::fits(&json!(
+            "x".repeat(MAX_PROJECT_STATE_BYTES - 1)
+        )));
     }
 }

@@ -55,18 +55,14 @@ pub async fn measure_request(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let method = req.method().as_str().to_owned();
-    // Before routing, the template is looked up by path: the one a guard's refusal (answered
-    // before the resource is reached) is counted under.
-    let template = req.match_pattern();
+    // The template is looked up by path before routing, so a guard's refusal (answered before
+    // the resource is reached) is counted under its route too.
+    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
     let result = next.call(req).await;
-    let (route, status) = match &result {
-        Ok(response) => (
-            response.request().match_pattern().or(template),
-            response.status(),
-        ),
-        Err(error) => (template, error.as_response_error().status_code()),
+    let status = match &result {
+        Ok(response) => response.status(),
+        Err(error) => error.as_response_error().status_code(),
     };
-    let route = route.unwrap_or_else(|| UNMATCHED.to_owned());
     let labels = [
         ("method", method),
         ("route", route),
@@ -110,15 +106,15 @@ pub async fn metrics_endpoint(
         .body(handle.render()))
 }
 
-/// Compares two tokens in time independent of where they differ.
+/// Compares two tokens in time independent of where they differ and of their lengths (their
+/// digests are compared).
 fn tokens_match(offered: &str, expected: &str) -> bool {
     use sha2::{Digest as _, Sha256};
-    // Equal-length digests compared byte by byte without an early exit.
-    let (a, b) = (Sha256::digest(offered), Sha256::digest(expected));
-    a.iter()
-        .zip(b.iter())
-        .fold(0_u8, |diff, (x, y)| diff | (x ^ y))
-        == 0
+    use subtle::ConstantTimeEq as _;
+    Sha256::digest(offered)
+        .as_slice()
+        .ct_eq(Sha256::digest(expected).as_slice())
+        .into()
 }
 
 /// Keeps the histograms from growing: the recorder's upkeep, run every few seconds on the

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use reefguide_tests::TestApp;
 use reefguide_tests::labcas::{labcas_issuer, labcas_token};
 use reefguide_tests::test_support::TestBackend;
+use reefguide_tests::{TestApp, header_text};
 use rstest::rstest;
 use serde_json::json;
 
@@ -189,12 +189,7 @@ async fn a_browser_gets_an_html_page_of_links_with_every_name_escaped() {
         .await
         .expect("answered");
     assert_eq!(reply.status().as_u16(), 200);
-    let content_type = reply
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header_text(reply.headers(), "content-type").to_owned();
     assert!(content_type.starts_with("text/html"), "{content_type}");
     let vary: Vec<&str> = reply
         .headers()

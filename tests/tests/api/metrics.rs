@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use reefguide_tests::header_text;
+
 use crate::served::Server;
 
 /// The token the server is started with.
@@ -18,12 +20,7 @@ async fn scrape(server: &Server) -> BTreeMap<String, f64> {
         .await
         .expect("an answer");
     assert_eq!(reply.status().as_u16(), 200);
-    let content_type = reply
-        .headers()
-        .get("content-type")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let content_type = header_text(reply.headers(), "content-type").to_owned();
     assert!(content_type.starts_with("text/plain"), "{content_type}");
     let text = reply.text().await.expect("a body");
     text.lines()

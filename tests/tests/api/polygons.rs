@@ -110,20 +110,12 @@ fn note_ids(reply: &Reply) -> Vec<i64> {
         .collect()
 }
 
-fn content_type(reply: &Reply) -> &str {
-    reply
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-}
-
 /// Parses a GeoJSON export as a FeatureCollection (checking the media type too).
 fn feature_collection(reply: &Reply) -> FeatureCollection {
     assert!(
-        content_type(reply).starts_with("application/geo+json"),
+        reply.content_type().starts_with("application/geo+json"),
         "content type {}",
-        content_type(reply)
+        reply.content_type()
     );
     let geojson: GeoJson = reply
         .text
@@ -167,9 +159,11 @@ impl Kml {
 /// and there must be exactly one root element.
 fn parse_kml(reply: &Reply) -> Kml {
     assert!(
-        content_type(reply).starts_with("application/vnd.google-earth.kml+xml"),
+        reply
+            .content_type()
+            .starts_with("application/vnd.google-earth.kml+xml"),
         "content type {}",
-        content_type(reply)
+        reply.content_type()
     );
     let mut reader = Reader::from_str(&reply.text);
     let mut kml = Kml::default();

@@ -297,7 +297,7 @@ fn plan_projects(
             ));
             ProjectType::SiteSelection
         });
-        if ProjectState::new(row.project_state.clone()).is_err() {
+        if !ProjectState::fits(&row.project_state) {
             warnings.push(
                 "its saved state is larger than this service accepts in a request: kept as it \
                  is, but a change to the project must send a smaller one"
