@@ -154,6 +154,47 @@ impl SeaOrmStore {
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
+
+    /// How the connection pool is used right now (for the operators' metrics).
+    pub fn pool_use(&self) -> PoolUse {
+        use sea_orm::DatabaseConnectionType as Pool;
+        let (open, idle, max) = match &self.db.inner {
+            Pool::SqlxPostgresPoolConnection(_) => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            Pool::SqlxSqlitePoolConnection(_) => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    pool.num_idle(),
+                    pool.options().get_max_connections(),
+                )
+            }
+            _ => (0, 0, 0),
+        };
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX).min(open);
+        PoolUse {
+            in_use: open - idle,
+            idle,
+            max,
+        }
+    }
+}
+
+/// The connection pool's use at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// Connections lent out.
+    pub in_use: u32,
+    /// Connections open and waiting to be lent.
+    pub idle: u32,
+    /// The most the pool opens.
+    pub max: u32,
 }
 
 /// The backend a URL names, or an error for any other scheme.

@@ -80,6 +80,6 @@ mod repos;
 pub mod test_support;
 mod user_cache;
 
-pub use connect::{Backend, SeaOrmStore, StoreOptions};
+pub use connect::{Backend, PoolUse, SeaOrmStore, StoreOptions};
 pub use notify::JOB_CHANNEL;
 pub use user_cache::USER_CHANNEL;

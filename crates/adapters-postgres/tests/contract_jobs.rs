@@ -25,7 +25,7 @@ use reefguide_domain::job::{
 use reefguide_domain::{Email, PasswordHash, Roles, User, UserId};
 use reefguide_ports::repositories::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobQuery, JobScope, NewJob,
-    NewResult, Submission, WorkerTag,
+    NewResult, QueueCensus, Submission, WorkerTag,
 };
 use reefguide_ports::{JobRepository, NewUser, SystemClock, UserRepository};
 use rstest::rstest;
@@ -1322,7 +1322,7 @@ async fn requests_and_pending_jobs_are_listed_in_order(
 
 #[rstest]
 #[tokio::test]
-async fn pending_counts_are_true_counts_of_claimable_jobs_per_type(
+async fn pending_counts_and_the_census_are_true_counts_per_type(
     #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
 ) {
     let db = database(backend).await;
@@ -1366,6 +1366,34 @@ async fn pending_counts_are_true_counts_of_claimable_jobs_per_type(
         store.pending_counts().await.expect("query"),
         [(TEST, 11), (OTHER, 2)]
             .map(|(job_type, pending)| (type_name(job_type), pending))
+            .into()
+    );
+
+    // The census counts every job by state (out-of-attempts jobs are still PENDING, just not
+    // queued), and its queues are the claimable jobs with their oldest submission.
+    let census = store.job_census().await.expect("census");
+    assert_eq!(
+        census.by_state,
+        [
+            (TEST, JobStatus::Pending, 11),
+            (TEST, JobStatus::InProgress, 1),
+            (TEST, JobStatus::Cancelled, 1),
+            (OTHER, JobStatus::Pending, 3),
+            ("REGIONAL_ASSESSMENT", JobStatus::Pending, 1),
+        ]
+        .map(|(job_type, status, count)| ((type_name(job_type), status), count))
+        .into()
+    );
+    assert_eq!(
+        census.queues,
+        [(TEST, 11, at(2)), (OTHER, 2, at(101))]
+            .map(|(job_type, depth, oldest_created_at)| {
+                let queue = QueueCensus {
+                    depth,
+                    oldest_created_at,
+                };
+                (type_name(job_type), queue)
+            })
             .into()
     );
 }

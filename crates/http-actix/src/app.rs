@@ -878,7 +878,11 @@ fn spawn_lease_sweeper(
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match state.jobs.expire_leases().await {
+            let swept = state.jobs.expire_leases().await;
+            if let Ok(summary) = &swept {
+                crate::metering::record_sweep(summary);
+            }
+            match swept {
                 Ok(summary) if summary.requeued + summary.timed_out > 0 => {
                     tracing::info!(
                         requeued = summary.requeued,

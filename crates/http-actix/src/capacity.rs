@@ -50,6 +50,7 @@ pub async fn run_loop(manager: Manager, store: Store, interval: Duration) {
         match store.as_leader(MANAGER_LOCK, manager.run_cycle()).await {
             Ok(None) => tracing::debug!("another instance manages capacity"),
             Ok(Some(Ok(report))) => {
+                crate::metering::record_capacity_cycle(&report);
                 for target in report
                     .targets
                     .iter()
@@ -66,7 +67,10 @@ pub async fn run_loop(manager: Manager, store: Store, interval: Duration) {
                     );
                 }
             }
-            Ok(Some(Err(error))) => tracing::warn!(%error, "capacity cycle failed"),
+            Ok(Some(Err(error))) => {
+                crate::metering::record_capacity_failure();
+                tracing::warn!(%error, "capacity cycle failed");
+            }
             Err(error) => tracing::warn!(error = format!("{error:#}"), "capacity lock failed"),
         }
     }

@@ -1,32 +1,31 @@
-//! Metrics in Prometheus' text format at `GET /metrics`: HTTP requests counted by method, route
-//! template (`/api/polygons/{id}`, never the raw path, so the series stay few) and status, with
-//! a latency histogram of the same labels. One recorder per process (the `metrics` facade is
-//! global), installed by the first application built; the optional `metrics_token` guards the
-//! endpoint with a bearer token.
+//! Metrics in Prometheus' text format at `GET /metrics`:
+//! - [`http`]: requests counted and timed by method, route template (`/api/polygons/{id}`,
+//!   never the raw path, so the series stay few) and status;
+//! - [`jobs`]: jobs by type and state, queues, claim waits, expired leases;
+//! - [`database`]: the connection pool;
+//! - [`background`]: the capacity manager's and the workflow dispatcher's decisions.
+//!
+//! One recorder per process (the `metrics` facade is global), installed by the first
+//! application built; the optional `metrics_token` guards the endpoint with a bearer token.
+
+mod background;
+mod database;
+mod http;
+mod jobs;
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header;
-use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+pub use self::background::{
+    record_capacity_cycle, record_capacity_failure, record_dispatch, record_dispatch_failure,
+};
+pub use self::http::measure_request;
+pub use self::jobs::{record_claim, record_empty_claim, record_sweep};
 use crate::app::AppState;
 use crate::errors::{ApiError, ErrorBody};
-
-/// The request counter.
-const REQUESTS: &str = "http_requests_total";
-/// The request latency histogram, in seconds.
-const DURATION: &str = "http_request_duration_seconds";
-/// Its buckets: 1 ms to 30 s (long polls end at the claim wait).
-const DURATION_BUCKETS: [f64; 14] = [
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-];
-/// The route label of a request no route matched (one series for every unknown path).
-const UNMATCHED: &str = "unmatched";
 
 /// The process's recorder: installed at the first call, `None` when another recorder was
 /// installed first (then nothing is measured, and `/metrics` says so).
@@ -35,7 +34,16 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let installed = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Full(DURATION.to_owned()), &DURATION_BUCKETS)
+                .set_buckets_for_metric(
+                    Matcher::Full(http::DURATION.to_owned()),
+                    &http::DURATION_BUCKETS,
+                )
+                .and_then(|builder| {
+                    builder.set_buckets_for_metric(
+                        Matcher::Full(jobs::CLAIM_WAIT.to_owned()),
+                        &jobs::CLAIM_WAIT_BUCKETS,
+                    )
+                })
                 .and_then(PrometheusBuilder::install_recorder);
             match installed {
                 Ok(handle) => Some(handle),
@@ -46,31 +54,6 @@ pub fn recorder() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
-}
-
-/// Middleware: counts and times every request under its route template and status.
-pub async fn measure_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().as_str().to_owned();
-    // The template is looked up by path before routing, so a guard's refusal (answered before
-    // the resource is reached) is counted under its route too.
-    let route = req.match_pattern().unwrap_or_else(|| UNMATCHED.to_owned());
-    let result = next.call(req).await;
-    let status = match &result {
-        Ok(response) => response.status(),
-        Err(error) => error.as_response_error().status_code(),
-    };
-    let labels = [
-        ("method", method),
-        ("route", route),
-        ("status", status.as_u16().to_string()),
-    ];
-    metrics::counter!(REQUESTS, &labels).increment(1);
-    metrics::histogram!(DURATION, &labels).record(started.elapsed().as_secs_f64());
-    result
 }
 
 /// The metrics, in Prometheus' text exposition format.
@@ -101,6 +84,17 @@ pub async fn metrics_endpoint(
         }
     }
     let handle = recorder().ok_or_else(ApiError::metrics_off)?;
+    match state.jobs.census().await {
+        Ok(census) => jobs::record_census(&census, state.jobs.registry(), chrono::Utc::now()),
+        Err(error) => {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "cannot count the jobs for the metrics"
+            );
+            jobs::record_census_failure();
+        }
+    }
+    database::record_pool(state.runtime.store.pool_use());
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(handle.render()))

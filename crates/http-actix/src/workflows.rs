@@ -88,6 +88,7 @@ pub async fn run_loop(dispatcher: Arc<Dispatcher>, store: Store, interval: Durat
             }
             Ok(Some(Ok(report))) => {
                 leading = true;
+                crate::metering::record_dispatch(&report);
                 let busy = report.triggered
                     + report.adopted
                     + report.succeeded
@@ -112,6 +113,7 @@ pub async fn run_loop(dispatcher: Arc<Dispatcher>, store: Store, interval: Durat
             }
             Ok(Some(Err(error))) => {
                 leading = true;
+                crate::metering::record_dispatch_failure();
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "workflow dispatch cycle failed"

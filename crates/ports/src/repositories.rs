@@ -11,8 +11,9 @@ pub mod study_areas;
 
 pub use data_specification::DataSpecificationRepository;
 pub use jobs::{
-    AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
-    JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag, WorkflowJobs, WorkflowStart,
+    AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobCensus, JobChange, JobPage,
+    JobQuery, JobRepository, JobScope, NewJob, NewResult, QueueCensus, Submission, WorkerTag,
+    WorkflowJobs, WorkflowStart,
 };
 pub use pre_approvals::{PreApprovalPage, PreApprovalRepository, Registered};
 pub use sharing::{

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use reefguide_tests::header_text;
+use serde_json::json;
 
 use crate::served::Server;
 
@@ -43,7 +44,7 @@ fn value(samples: &BTreeMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
     let found: Vec<f64> = samples
         .iter()
         .filter(|(series, _)| {
-            series.starts_with(&format!("{name}{{"))
+            (series.as_str() == name || series.starts_with(&format!("{name}{{")))
                 && labels.iter().all(|label| series.contains(label))
         })
         .map(|(_, value)| *value)
@@ -118,4 +119,85 @@ async fn without_a_token_the_metrics_are_open() {
     let server = Server::start(&[]).await;
     let (status, _) = server.get("/metrics", None).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn jobs_queues_claims_and_the_pool_are_measured() {
+    let admin = ("metrics-admin@example.com", "metrics-admin-password");
+    let server = Server::start(&[
+        ("REEFGUIDE_METRICS_TOKEN", TOKEN),
+        ("ADMIN_USERNAME", admin.0),
+        ("ADMIN_PASSWORD", admin.1),
+    ])
+    .await;
+    let token = server.login(admin.0, admin.1).await;
+    let test = r#"type="TEST""#;
+    let tests_in = |samples: &BTreeMap<String, f64>, state: &str| {
+        value(
+            samples,
+            "reefguide_jobs",
+            &[test, &format!(r#"state="{state}""#)],
+        )
+    };
+
+    let before = scrape(&server).await;
+    assert_eq!(tests_in(&before, "PENDING"), 0.0);
+    assert_eq!(value(&before, "reefguide_job_census_up", &[]), 1.0);
+    for id in 1..=3 {
+        let job = json!({"type": "TEST", "inputPayload": {"id": id}});
+        let (status, body) = server.post("/api/jobs", Some(&token), &job).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let queued = scrape(&server).await;
+    assert_eq!(tests_in(&queued, "PENDING"), 3.0);
+    assert_eq!(value(&queued, "reefguide_job_queue_depth", &[test]), 3.0);
+    assert!(value(&queued, "reefguide_job_oldest_pending_age_seconds", &[test]) >= 0.0);
+
+    // Two claims take two jobs; the third job is then taken, and a fourth claim finds none.
+    let claim = json!({"jobTypes": ["TEST"], "waitSeconds": 0});
+    for _ in 0..3 {
+        let (status, body) = server.post("/api/jobs/claim", Some(&token), &claim).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, _) = server.post("/api/jobs/claim", Some(&token), &claim).await;
+    assert_eq!(status, 204);
+    let claimed = scrape(&server).await;
+    assert_eq!(tests_in(&claimed, "PENDING"), 0.0);
+    assert_eq!(tests_in(&claimed, "IN_PROGRESS"), 3.0);
+    assert_eq!(value(&claimed, "reefguide_job_queue_depth", &[test]), 0.0);
+    assert_eq!(
+        value(
+            &claimed,
+            "reefguide_job_oldest_pending_age_seconds",
+            &[test]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(&claimed, "reefguide_job_claim_wait_seconds_count", &[test]),
+        3.0
+    );
+    let empty = |samples| value(samples, "reefguide_job_claims_empty_total", &[]);
+    assert_eq!(empty(&claimed) - empty(&before), 1.0);
+    // Every registered type is reported, zeros included, so a count that drops reads 0.
+    assert_eq!(
+        value(
+            &claimed,
+            "reefguide_jobs",
+            &[r#"type="SUITABILITY_ASSESSMENT""#, r#"state="FAILED""#]
+        ),
+        0.0
+    );
+    assert!(
+        claimed.contains_key(r#"reefguide_jobs{type="SUITABILITY_ASSESSMENT",state="FAILED"}"#),
+        "{claimed:#?}"
+    );
+    assert!(value(&claimed, "reefguide_db_pool_max_connections", &[]) >= 1.0);
+    assert!(
+        value(
+            &claimed,
+            "reefguide_db_pool_connections",
+            &[r#"state="idle""#]
+        ) >= 0.0
+    );
 }

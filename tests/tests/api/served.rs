@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use reefguide_tests::reefguide_binary;
+use reefguide_tests::{header_text, reefguide_binary};
+use serde_json::{Value, json};
 
 /// The `reefguide` binary, built once per test binary.
 static BINARY: LazyLock<PathBuf> = LazyLock::new(reefguide_binary);
@@ -92,13 +93,31 @@ impl Server {
             request = request.header("X-Request-Id", id);
         }
         let reply = request.send().await.expect("an answer");
-        let echoed = reply
-            .headers()
-            .get("x-request-id")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let echoed = header_text(reply.headers(), "x-request-id").to_owned();
         (reply.status().as_u16(), echoed)
+    }
+
+    /// POSTs `body` as JSON to `path`, with `token` as a bearer token (if any); returns the
+    /// status and the body (`null` when empty or not JSON).
+    pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> (u16, Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let reply = request.send().await.expect("an answer");
+        let status = reply.status().as_u16();
+        let text = reply.text().await.expect("a body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Logs in and returns the access token.
+    pub async fn login(&self, email: &str, password: &str) -> String {
+        let credentials = json!({"email": email, "password": password});
+        let (status, body) = self.post("/api/auth/login", None, &credentials).await;
+        assert_eq!(status, 200, "login of {email}: {body}");
+        body["token"].as_str().expect("a token").to_owned()
     }
 
     /// Everything logged so far.

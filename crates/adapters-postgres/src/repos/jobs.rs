@@ -35,8 +35,8 @@ use reefguide_domain::job::{
     Assignment, AssignmentId, Job, JobDetails, JobId, JobRequest, JobStatus, StorageBase,
 };
 use reefguide_ports::repositories::{
-    AssignOutcome, ClaimRequest, Claimed, JobChange, JobPage, JobQuery, JobRepository, NewJob,
-    Submission, WorkerTag, WorkflowJobs, WorkflowStart,
+    AssignOutcome, ClaimRequest, Claimed, JobCensus, JobChange, JobPage, JobQuery, JobRepository,
+    NewJob, QueueCensus, Submission, WorkerTag, WorkflowJobs, WorkflowStart,
 };
 use sea_orm::sea_query::{Expr, ExprTrait as _, Query};
 use sea_orm::{
@@ -102,6 +102,67 @@ fn pending_counts_query() -> sea_orm::Select<jobs::Entity> {
         .column(jobs::Column::JobType)
         .expr(Expr::col(jobs::Column::Id).count())
         .group_by(jobs::Column::JobType)
+}
+
+/// Each type's claimable jobs as `(type, count, oldest created_at)` rows, read from the
+/// claimable jobs' index like [`pending_counts_query`].
+fn queue_census_query() -> sea_orm::Select<jobs::Entity> {
+    claimable(None)
+        .select_only()
+        .column(jobs::Column::JobType)
+        .expr(Expr::col(jobs::Column::Id).count())
+        .expr(Expr::col(jobs::Column::CreatedAt).min())
+        .group_by(jobs::Column::JobType)
+}
+
+/// A stored count (never negative) as a count.
+fn stored_count(count: i64, what: impl FnOnce() -> String) -> anyhow::Result<u64> {
+    u64::try_from(count).with_context(|| format!("negative count of {}", what()))
+}
+
+impl SeaOrmStore {
+    /// Every job counted by type and state: one grouped read of the whole table.
+    async fn jobs_by_state(&self) -> anyhow::Result<BTreeMap<(JobTypeName, JobStatus), u64>> {
+        jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::JobType)
+            .column(jobs::Column::Status)
+            .expr(Expr::col(jobs::Column::Id).count())
+            .group_by(jobs::Column::JobType)
+            .group_by(jobs::Column::Status)
+            .into_tuple::<(String, String, i64)>()
+            .all(&self.db)
+            .await
+            .db_context("cannot count jobs by state")?
+            .into_iter()
+            .map(|(job_type, status, count)| {
+                let count = stored_count(count, || format!("{status} {job_type} jobs"))?;
+                Ok((
+                    (to_job_type(&job_type)?, status.parse::<JobStatus>()?),
+                    count,
+                ))
+            })
+            .collect()
+    }
+
+    /// Each type's claimable queue.
+    async fn queues(&self) -> anyhow::Result<BTreeMap<JobTypeName, QueueCensus>> {
+        queue_census_query()
+            .into_tuple::<(String, i64, DateTime<Utc>)>()
+            .all(&self.db)
+            .await
+            .db_context("cannot measure the job queues")?
+            .into_iter()
+            .map(|(job_type, depth, oldest_created_at)| {
+                let depth = stored_count(depth, || format!("claimable {job_type} jobs"))?;
+                let queue = QueueCensus {
+                    depth,
+                    oldest_created_at,
+                };
+                Ok((to_job_type(&job_type)?, queue))
+            })
+            .collect()
+    }
 }
 
 #[async_trait]
@@ -217,6 +278,13 @@ impl JobRepository for SeaOrmStore {
                 Ok((to_job_type(&job_type)?, pending))
             })
             .collect()
+    }
+
+    async fn job_census(&self) -> anyhow::Result<JobCensus> {
+        Ok(JobCensus {
+            by_state: self.jobs_by_state().await?,
+            queues: self.queues().await?,
+        })
     }
 
     async fn assign_job(

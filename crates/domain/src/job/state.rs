@@ -28,7 +28,7 @@ use thiserror::Error;
 
 /// The status of a job, as it appears on the wire: `PENDING`, `IN_PROGRESS`, `SUCCEEDED`,
 /// `FAILED`, `CANCELLED`, `TIMED_OUT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
     /// Waiting for a worker.

@@ -96,6 +96,26 @@ pub struct ClaimRequest {
     pub now: DateTime<Utc>,
 }
 
+/// The stored jobs counted, for operators: what every server instance reports alike, since it
+/// is read from the shared store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCensus {
+    /// The number of jobs of each type in each state; pairs with no job are absent.
+    pub by_state: BTreeMap<(JobTypeName, JobStatus), u64>,
+    /// Each type's queue of claimable jobs (`PENDING`, attempts left, not a workflow); types
+    /// with none are absent.
+    pub queues: BTreeMap<JobTypeName, QueueCensus>,
+}
+
+/// One job type's queue of claimable jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueCensus {
+    /// How many jobs wait.
+    pub depth: u64,
+    /// When the oldest of them was submitted.
+    pub oldest_created_at: DateTime<Utc>,
+}
+
 /// A job just claimed, with its new assignment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Claimed {
@@ -274,6 +294,10 @@ pub trait JobRepository: Send + Sync + 'static {
     /// type that has any, in one query and without any page limit. Types without claimable jobs
     /// are absent (never a zero count).
     async fn pending_counts(&self) -> anyhow::Result<BTreeMap<JobTypeName, u64>>;
+
+    /// Every stored job counted by type and state, and each type's claimable queue (depth and
+    /// oldest submission), for the operators' metrics.
+    async fn job_census(&self) -> anyhow::Result<JobCensus>;
 
     /// Claims this job if it is claimable (R1's `assign`); atomic: of concurrent callers exactly
     /// one wins.

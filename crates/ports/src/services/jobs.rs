@@ -42,8 +42,8 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 use crate::repositories::jobs::{
-    AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobChange, JobPage, JobQuery,
-    JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag,
+    AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobCensus, JobChange, JobPage,
+    JobQuery, JobRepository, JobScope, NewJob, NewResult, Submission, WorkerTag,
 };
 use crate::wakeup::JobSignal;
 
@@ -213,6 +213,12 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     /// The job types of this deployment.
     pub fn registry(&self) -> &JobTypeRegistry {
         &self.registry
+    }
+
+    /// The stored jobs counted by type and state, with each type's queue (for the operators'
+    /// metrics; no caller is checked: the metrics endpoint guards itself).
+    pub async fn census(&self) -> anyhow::Result<JobCensus> {
+        self.store.job_census().await
     }
 
     /// The registered name of the type called `name`: whether a job type exists is decided by

@@ -165,6 +165,7 @@ pub async fn assign_job(
     let arns = worker_arns(&mut validation, ecs_task_arn, ecs_cluster_arn);
     let (job_id, arns) = validation.finish((job_id, arns))?;
     let claimed = state.jobs.assign(&actor, job_id, arns).await?;
+    crate::metering::record_claim(&claimed);
     Ok(web::Json(AssignmentResponse {
         assignment: AssignmentDto::bare(&claimed.assignment),
     }))
@@ -252,11 +253,17 @@ pub async fn claim_job(
     let (job_types, wait, arns) = validation.finish((job_types, wait, arns))?;
     Ok(
         match state.jobs.claim(&actor, job_types, arns, wait).await? {
-            Some(claimed) => HttpResponse::Ok().json(ClaimResponse {
-                job: JobDto::bare(&claimed.job),
-                assignment: AssignmentDto::bare(&claimed.assignment),
-            }),
-            None => HttpResponse::NoContent().finish(),
+            Some(claimed) => {
+                crate::metering::record_claim(&claimed);
+                HttpResponse::Ok().json(ClaimResponse {
+                    job: JobDto::bare(&claimed.job),
+                    assignment: AssignmentDto::bare(&claimed.assignment),
+                })
+            }
+            None => {
+                crate::metering::record_empty_claim();
+                HttpResponse::NoContent().finish()
+            }
         },
     )
 }

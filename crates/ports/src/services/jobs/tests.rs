@@ -1515,6 +1515,9 @@ impl JobRepository for GatedAssigns {
     async fn pending_counts(&self) -> anyhow::Result<std::collections::BTreeMap<JobTypeName, u64>> {
         self.mock.pending_counts().await
     }
+    async fn job_census(&self) -> anyhow::Result<crate::repositories::jobs::JobCensus> {
+        self.mock.job_census().await
+    }
     async fn assign_job(
         &self,
         id: JobId,
