@@ -9,8 +9,8 @@
 //! row and one completed assignment, and none FAILED. The workers' and the server's logs are
 //! kept under `target/chaos/`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail, ensure};
@@ -20,12 +20,13 @@ use serde_json::json;
 use crate::bench::api;
 use crate::bench::throughput::{QueueCheck, check_queue};
 use crate::server::{Profile, ScratchDatabase, Server, ServerOptions, build_binary};
+use crate::workers::{WorkerPool, Workers};
 
 /// TEST jobs submitted (the issue asks for at least 2,000).
 const JOBS: u64 = 2_400;
 /// Worker processes, and jobs each runs at once.
 const WORKERS: usize = 3;
-const WORKER_CONCURRENCY: &str = "4";
+const WORKER_CONCURRENCY: u32 = 4;
 /// When the server is killed: once this share of the jobs has succeeded, for each kill.
 const KILL_AT: [f64; 2] = [0.2, 0.6];
 /// How long the server stays down each time.
@@ -92,7 +93,16 @@ async fn drive(
     let token = api::login(&client, &server.base, ADMIN.0, ADMIN.1).await?;
     submit_all(&client, &server.base, &token).await?;
     let db = Database::connect(database_url).await?;
-    let mut workers = Workers::start(binary, &server.base, logs)?;
+    let mut workers = Workers::start(
+        binary,
+        &server.base,
+        logs,
+        &WorkerPool {
+            processes: WORKERS,
+            concurrency: WORKER_CONCURRENCY,
+            account: WORKER,
+        },
+    )?;
     let started = Instant::now();
     for share in KILL_AT {
         let goal = (share * JOBS as f64).round() as u64;
@@ -234,58 +244,4 @@ impl Totals {
         );
         Ok(())
     }
-}
-
-/// The worker processes; stopped (SIGTERM, then SIGKILL) on drop.
-struct Workers {
-    children: Vec<Child>,
-}
-
-impl Workers {
-    fn start(binary: &Path, base: &str, logs: &Path) -> anyhow::Result<Self> {
-        let mut children = Vec::new();
-        for index in 0..WORKERS {
-            let log = std::fs::File::create(worker_log(logs, index))?;
-            let child = Command::new(binary)
-                .args(["worker", "--api-url", base, "--concurrency"])
-                .arg(WORKER_CONCURRENCY)
-                .env("WORKER_USERNAME", WORKER.0)
-                .env("WORKER_PASSWORD", WORKER.1)
-                .env("RUST_LOG", "info")
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .with_context(|| format!("cannot start {} worker", binary.display()))?;
-            children.push(child);
-        }
-        Ok(Self { children })
-    }
-
-    /// Asks every worker to stop (SIGTERM: graceful) and waits up to 10 s before killing it.
-    fn stop(&mut self) {
-        for child in &self.children {
-            let _ = Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status();
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for child in &mut self.children {
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.children.clear();
-    }
-}
-
-impl Drop for Workers {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn worker_log(logs: &Path, index: usize) -> PathBuf {
-    logs.join(format!("worker-{index}.log"))
 }

@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 use anyhow::{Context as _, bail};
 use serde_json::Value;
 
-use crate::python::run;
 use crate::server::{Profile, ServerOptions, build_binary, with_scratch_server};
 
 /// Where Debian's package puts the browser.
@@ -155,41 +154,11 @@ fn rendered_operations(dom: &str) -> BTreeSet<String> {
 
 /// Debian's Chromium, installed with apt-get when missing.
 pub(crate) fn ensure_chromium() -> anyhow::Result<PathBuf> {
-    let chromium = PathBuf::from(CHROMIUM);
-    if chromium.is_file() {
-        return Ok(chromium);
-    }
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
-    if !is_root {
-        bail!(
-            "the browser checks (docs-page, cors-page) need Chromium at {CHROMIUM}: install Debian's package with \
-             `sudo apt-get install chromium`"
-        );
-    }
-    eprintln!("xtask: installing Debian's chromium package");
-    run(
-        Command::new("apt-get").args(["update", "-qq"]),
-        "update the apt package lists",
-    )?;
-    run(
-        Command::new("apt-get")
-            .args([
-                "install",
-                "-y",
-                "-qq",
-                "--no-install-recommends",
-                "chromium",
-            ])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        "install chromium with apt-get",
-    )?;
-    if !chromium.is_file() {
-        bail!("apt-get installed chromium but {CHROMIUM} is missing");
-    }
-    Ok(chromium)
+    crate::apt::ensure_package(
+        CHROMIUM,
+        "chromium",
+        "the browser checks (docs-page, cors-page, labcas-page)",
+    )
 }
 
 #[cfg(test)]

@@ -9,11 +9,15 @@
 //! - `fuzz-api`: schemathesis against the running server's OpenAPI document, see [`fuzz`].
 //! - `chaos`: the server killed and restarted under SDK workers loses no job, see [`chaos`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
+//! - `deploy-check`: the AWS CDK app under `deploy/` passes its tests and synthesizes, see
+//!   [`deploy`].
 
 mod airflow;
+mod apt;
 mod bench;
 mod chaos;
 mod cors_page;
+mod deploy;
 mod docs_page;
 mod fuzz;
 mod labcas_page;
@@ -21,10 +25,12 @@ mod moto;
 mod on_signal;
 mod page_dom;
 mod page_server;
+mod prometheus;
 mod python;
 mod server;
 mod service_process;
 mod smtp;
+mod workers;
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
@@ -95,6 +101,10 @@ enum Task {
     /// fresh Postgres database, restart it on the same port each time, and check that every job
     /// SUCCEEDED exactly once (one result row each) and none FAILED.
     Chaos,
+    /// Debian's Prometheus (installed when missing) scrapes the server with its metrics token
+    /// while a known load runs (refused reads, TEST jobs run by `reefguide worker` processes);
+    /// PromQL queries through Prometheus' HTTP API must return exactly that load.
+    Prometheus,
     /// Run the benchmark suite of issue 9 on the release build against Postgres (DATABASE_URL or
     /// 127.0.0.1:5432), all scenarios on one server; prints a table per scenario and a summary
     /// against the targets, and writes target/bench/results.json (see docs/performance.md).
@@ -108,6 +118,11 @@ enum Task {
         #[arg(default_value = "all")]
         scenario: String,
     },
+    /// Check the AWS CDK app under deploy/ with no AWS account: `npm ci` (only when
+    /// deploy/node_modules does not match package-lock.json), its type check and assertion
+    /// tests, and `cdk synth` of config.example.json into target/cdk.out. Needs Node.js 20+
+    /// and npm.
+    DeployCheck,
 }
 
 fn main() -> ExitCode {
@@ -139,7 +154,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fuzz::run(&postgres_url()?, &fuzz::FuzzOptions { max_examples, seed })
         }
         Task::Chaos => chaos::run(&postgres_url()?),
+        Task::Prometheus => prometheus::run_check(&postgres_url()?),
         Task::Bench { scenario } => bench::run(&postgres_url()?, &scenario),
+        Task::DeployCheck => deploy::run_check(),
     }
 }
 
@@ -203,11 +220,13 @@ fn test(args: &[String]) -> anyhow::Result<()> {
     if args.is_empty() {
         // The whole suite: the API checks against the running server too.
         let checks: &[(&str, &dyn Fn() -> anyhow::Result<()>)] = &[
+            ("deploy-check", &|| deploy::run_check()),
             ("docs-page", &|| docs_page::run_check(&url)),
             ("cors-page", &|| cors_page::run_check(&url)),
             ("labcas-page", &|| labcas_page::run_check(&url, &access)),
             ("fuzz-api", &|| fuzz::run(&url, &fuzz::FuzzOptions::CI)),
             ("chaos", &|| chaos::run(&url)),
+            ("prometheus", &|| prometheus::run_check(&url)),
         ];
         for &(name, check) in checks {
             eprintln!("xtask: running {name}");

@@ -3,8 +3,8 @@
 //! `target/moto.log`, and stopped when [`Moto`] is dropped or xtask is interrupted.
 
 use std::fs::File;
-use std::io::{Read as _, Write as _};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use crate::python::Venv;
-use crate::service_process::ServiceProcess;
+use crate::service_process::{ServiceProcess, http_status};
 
 /// The moto release the tests are known to pass against.
 const MOTO_REQUIREMENT: &str = "moto[server]==5.1.22";
@@ -45,7 +45,7 @@ impl Moto {
         process.wait_until(
             &format!("answering HTTP on {address}"),
             READY_TIMEOUT,
-            || answers_http(address),
+            || http_status(address, "/moto-api/").is_some(),
         )?;
         Ok(Self { process, address })
     }
@@ -102,44 +102,9 @@ fn spawn(server: &Path, address: SocketAddr, log: &Path) -> anyhow::Result<Child
         .with_context(|| format!("cannot start {}", server.display()))
 }
 
-/// Whether `GET /moto-api/` at `address` answers with an HTTP status line.
-fn answers_http(address: SocketAddr) -> bool {
-    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /moto-api/ HTTP/1.0\r\nHost: {address}\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut head = [0_u8; 12];
-    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
-}
-
 #[cfg(test)]
 mod tests {
-    use std::thread;
-
     use super::*;
-
-    #[test]
-    fn readiness_needs_an_http_answer() {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port");
-        let address = listener.local_addr().expect("its address");
-        let server = thread::spawn(move || {
-            let (mut stream, _) = listener.accept().expect("the probe connects");
-            let mut request = [0_u8; 16];
-            stream
-                .read_exact(&mut request)
-                .expect("the probe's request");
-            stream
-                .write_all(b"HTTP/1.0 200 OK\r\n\r\n")
-                .expect("the answer is sent");
-        });
-        assert!(answers_http(address));
-        server.join().expect("the fake server ran");
-        assert!(!answers_http(address), "nothing listens any more");
-    }
 
     #[test]
     fn free_addresses_are_on_loopback() {

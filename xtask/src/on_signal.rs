@@ -36,16 +36,31 @@ pub fn stop_on_signal(
     Ok(())
 }
 
-/// Starts the thread that waits for a signal, stops everything registered and exits.
+/// Starts the thread that waits for a signal, stops everything registered and exits. The
+/// thread builds its own runtime, so this may be called from inside another runtime.
 fn install() -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .context("cannot start the signal-handling runtime")?;
-    let signals = runtime.block_on(async { Signals::install() })?;
+    let (installed, outcome) = std::sync::mpsc::channel();
     thread::Builder::new()
         .name("xtask-signals".into())
         .spawn(move || {
+            let ready = tokio::runtime::Builder::new_current_thread()
+                .enable_io()
+                .build()
+                .context("cannot start the signal-handling runtime")
+                .and_then(|runtime| {
+                    let signals = runtime.block_on(async { Signals::install() })?;
+                    Ok((runtime, signals))
+                });
+            let (runtime, signals) = match ready {
+                Ok(ready) => {
+                    let _ = installed.send(Ok(()));
+                    ready
+                }
+                Err(error) => {
+                    let _ = installed.send(Err(error));
+                    return;
+                }
+            };
             runtime.block_on(signals.next());
             let stops = std::mem::take(&mut *STOPS.lock().unwrap_or_else(PoisonError::into_inner));
             for (name, stop) in stops.into_iter().rev() {
@@ -55,7 +70,9 @@ fn install() -> anyhow::Result<()> {
             std::process::exit(130);
         })
         .context("cannot start the signal-handling thread")?;
-    Ok(())
+    outcome
+        .recv()
+        .context("the signal-handling thread ended before installing its handlers")?
 }
 
 /// The handlers of the signals that should stop the services.

@@ -1,6 +1,8 @@
 //! A server process xtask starts for the tests (moto, the SMTP server): waited for until it
 //! answers, and killed and reaped when dropped or when xtask is interrupted.
 
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -94,4 +96,47 @@ fn stop(child: &Mutex<Child>) {
         let _ = child.kill();
     }
     let _ = child.wait();
+}
+
+/// The status of an HTTP/1.0 `GET path` to `address`, or `None` when nothing answers HTTP there
+/// within a few seconds (a readiness probe needing no HTTP client).
+pub fn http_status(address: SocketAddr, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(1)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n");
+    stream.write_all(request.as_bytes()).ok()?;
+    // "HTTP/1.x NNN"
+    let mut head = [0_u8; 12];
+    stream.read_exact(&mut head).ok()?;
+    if !head.starts_with(b"HTTP/1.") {
+        return None;
+    }
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, TcpListener};
+    use std::thread;
+
+    use super::*;
+
+    #[test]
+    fn readiness_needs_an_http_answer() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("a free port");
+        let address = listener.local_addr().expect("its address");
+        let server = thread::spawn(move || {
+            let (mut stream, _) = listener.accept().expect("the probe connects");
+            let mut request = [0_u8; 16];
+            stream
+                .read_exact(&mut request)
+                .expect("the probe's request");
+            stream
+                .write_all(b"HTTP/1.0 200 OK\r\n\r\n")
+                .expect("the answer is sent");
+        });
+        assert_eq!(http_status(address, "/"), Some(200));
+        server.join().expect("the fake server ran");
+        assert_eq!(http_status(address, "/"), None, "nothing listens any more");
+    }
 }
