@@ -161,23 +161,30 @@ impl<A, B, C, D> AllValid for (Option<A>, Option<B>, Option<C>, Option<D>) {
     }
 }
 
-/// The client address used for rate limits.
+/// The client address used for rate limits: with `trust_forwarded_for`, the last address of
+/// `X-Forwarded-For`, the one the trusted proxy in front of the server appended (the entries
+/// before it are whatever the client sent, so trusting the first would let a client choose the
+/// address its limits count against); else, or when that entry is no address, the peer's.
 pub fn client_ip(req: &actix_web::HttpRequest, trust_forwarded_for: bool) -> std::net::IpAddr {
-    let forwarded = trust_forwarded_for
-        .then(|| {
-            req.connection_info()
-                .realip_remote_addr()
-                .map(str::to_owned)
-        })
+    trust_forwarded_for
+        .then(|| last_forwarded_for(req.headers()))
         .flatten()
-        .and_then(|addr| {
-            addr.parse::<std::net::IpAddr>()
-                .ok()
-                .or_else(|| addr.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
-        });
-    forwarded
         .or_else(|| req.peer_addr().map(|addr| addr.ip()))
         .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The last entry of every `X-Forwarded-For` header line taken as one list, as an address
+/// (a port, as some proxies add, is dropped).
+fn last_forwarded_for(headers: &actix_web::http::header::HeaderMap) -> Option<std::net::IpAddr> {
+    let last = headers
+        .get_all("x-forwarded-for")
+        .filter_map(|line| line.to_str().ok())
+        .flat_map(|line| line.split(','))
+        .map(str::trim)
+        .rfind(|entry| !entry.is_empty())?;
+    last.parse::<std::net::IpAddr>()
+        .ok()
+        .or_else(|| last.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 /// Deserialises an integer, also from an integer-valued number such as `7.0`: JSON Schema's
@@ -268,5 +275,58 @@ mod query_integer_tests {
         assert_eq!(query_integer_in("-1", 0..=10_u64), None);
         assert_eq!(query_integer_in("0", 1..=10), None);
         assert_eq!(query_integer_in("11.0", 1..=10), None);
+    }
+}
+
+#[cfg(test)]
+mod client_ip_tests {
+    use std::net::{IpAddr, SocketAddr};
+
+    use actix_web::test::TestRequest;
+
+    use super::client_ip;
+
+    fn request(forwarded: &[&str]) -> actix_web::HttpRequest {
+        let peer: SocketAddr = "10.0.0.9:41000".parse().expect("an address");
+        forwarded
+            .iter()
+            .fold(TestRequest::default().peer_addr(peer), |request, line| {
+                request.append_header(("X-Forwarded-For", *line))
+            })
+            .to_http_request()
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().expect("an address")
+    }
+
+    #[test]
+    fn the_proxy_appended_entry_counts_not_the_clients() {
+        // The client sent "1.2.3.4"; the proxy appended the address it saw.
+        let spoofed = request(&["1.2.3.4, 203.0.113.7"]);
+        assert_eq!(client_ip(&spoofed, true), ip("203.0.113.7"));
+        assert_eq!(
+            client_ip(&request(&["1.2.3.4", "203.0.113.8"]), true),
+            ip("203.0.113.8")
+        );
+        assert_eq!(
+            client_ip(&request(&["[2001:db8::1]:443"]), true),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            client_ip(&request(&["198.51.100.2:5000"]), true),
+            ip("198.51.100.2")
+        );
+    }
+
+    #[test]
+    fn the_peer_counts_when_the_header_is_untrusted_absent_or_bad() {
+        assert_eq!(client_ip(&request(&["203.0.113.7"]), false), ip("10.0.0.9"));
+        assert_eq!(client_ip(&request(&[]), true), ip("10.0.0.9"));
+        assert_eq!(
+            client_ip(&request(&["203.0.113.7, unknown"]), true),
+            ip("10.0.0.9")
+        );
+        assert_eq!(client_ip(&request(&[" , "]), true), ip("10.0.0.9"));
     }
 }
