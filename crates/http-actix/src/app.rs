@@ -33,8 +33,8 @@ use reefguide_ports::{
 use secrecy::{ExposeSecret as _, SecretString};
 
 use crate::config::{
-    AirflowSettings, ComputeKind, EmailSettings, ServerUrls, Settings, SmtpSecurityKind,
-    StorageKind, check_issuers,
+    AirflowSettings, ComputeKind, EmailSettings, ServerUrls, Settings, ShutdownPlan,
+    SmtpSecurityKind, StorageKind, check_issuers,
 };
 use crate::crypto::{Argon2Hasher, Argon2Settings, ExternalJwtVerifier, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
@@ -708,6 +708,9 @@ pub struct Application {
     server: Server,
     background: Vec<tokio::task::JoinHandle<()>>,
     local_pool: Option<LocalWorkerPool>,
+    /// Drained at shutdown: long polls answer, readiness fails.
+    job_signal: JobSignal,
+    shutdown: ShutdownPlan,
 }
 
 impl Application {
@@ -757,6 +760,8 @@ impl Application {
             )));
         }
         let local_pool = state.runtime.local_pool.clone();
+        let job_signal = state.runtime.job_signal.clone();
+        let shutdown = settings.server.shutdown_plan();
         let body_limit = settings.limits.body_limit_bytes;
         let cors_origins = settings.server.cors_allowed_origins.clone();
         let served_methods = state.published.served_methods.clone();
@@ -785,10 +790,10 @@ impl Application {
             .wrap(from_fn(with_request_id))
         })
         .listen(listener)?
-        // `reefguide serve` handles SIGINT/SIGTERM itself (stopping local workers first), and
-        // long-polling claims should not hold a shutdown for actix's default 30 s.
+        // `reefguide serve` handles SIGINT/SIGTERM itself (draining first, see
+        // `stop_on_signals`); requests in flight then get the configured grace.
         .disable_signals()
-        .shutdown_timeout(5);
+        .shutdown_timeout(shutdown.grace.as_secs());
         if let Some(workers) = settings.server.http_workers {
             server = server.workers(workers);
         }
@@ -797,6 +802,8 @@ impl Application {
             server: server.run(),
             background,
             local_pool,
+            job_signal,
+            shutdown,
         })
     }
 
@@ -810,17 +817,29 @@ impl Application {
         self.server.handle()
     }
 
-    /// Stops the server when SIGINT or SIGTERM arrives: local workers first (so none outlives
-    /// the server), then the server itself, gracefully.
+    /// Stops the server when SIGINT or SIGTERM arrives, in order: drain (long polls answer 204
+    /// at once, `/api/health` answers 503 `draining`) while still serving for the configured
+    /// delay; stop local workers (so none outlives the server); close the listener and let
+    /// requests in flight finish within the grace; then [`Application::run_until_stopped`]
+    /// stops the background loops and returns.
     pub fn stop_on_signals(&self) {
         let handle = self.server.handle();
         let pool = self.local_pool.clone();
+        let signal = self.job_signal.clone();
+        let plan = self.shutdown;
         tokio::spawn(async move {
             shutdown_signal().await;
-            tracing::info!("shutting down");
+            tracing::info!(
+                delay_seconds = plan.delay.as_secs(),
+                grace_seconds = plan.grace.as_secs(),
+                "shutting down: draining"
+            );
+            signal.drain();
+            tokio::time::sleep(plan.delay).await;
             if let Some(pool) = pool {
                 pool.shutdown();
             }
+            tracing::info!("shutting down: listener closed, finishing requests in flight");
             handle.stop(true).await;
         });
     }
@@ -831,6 +850,7 @@ impl Application {
         for task in self.background {
             task.abort();
         }
+        tracing::info!("stopped");
         if let Some(pool) = self.local_pool {
             pool.shutdown();
         }

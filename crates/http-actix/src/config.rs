@@ -58,7 +58,7 @@ pub use email::{EmailSettings, SmtpSecurityKind};
 pub use external_jwt::{ExternalJwtSettings, check_issuers};
 pub use jobs::{EngineKind, JobTypeSettings, JobsSettings};
 pub use limits::LimitsSettings;
-pub use server::{LogFormat, ServerSettings, ServerUrls};
+pub use server::{LogFormat, ServerSettings, ServerUrls, ShutdownPlan};
 pub use storage::{StorageKind, StorageSettings};
 pub use workflows::{
     AirflowEndpoint, AirflowSettings, CollectionSettings, LabcasSettings, WorkflowSettings,

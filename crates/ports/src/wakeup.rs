@@ -5,6 +5,12 @@
 //! [`JobSignal::notify`], and every long-polling claimer re-checks the queue. It carries no data,
 //! so a missed or spurious wake-up costs one extra query, never a lost job; claimers also re-check
 //! periodically in case a wake-up never comes.
+//!
+//! When the server shuts down, [`JobSignal::drain`] wakes every waiter for good: a claimer checks
+//! the queue once more and answers at once instead of holding its request open.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
@@ -12,12 +18,14 @@ use tokio::sync::watch;
 #[derive(Debug, Clone)]
 pub struct JobSignal {
     sender: watch::Sender<u64>,
+    draining: Arc<AtomicBool>,
 }
 
 /// One waiter's view of a [`JobSignal`].
 #[derive(Debug)]
 pub struct JobWaiter {
     receiver: watch::Receiver<u64>,
+    draining: Arc<AtomicBool>,
 }
 
 impl Default for JobSignal {
@@ -32,6 +40,7 @@ impl JobSignal {
     pub fn new() -> Self {
         Self {
             sender: watch::Sender::new(0),
+            draining: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -47,7 +56,21 @@ impl JobSignal {
     pub fn subscribe(&self) -> JobWaiter {
         JobWaiter {
             receiver: self.sender.subscribe(),
+            draining: Arc::clone(&self.draining),
         }
+    }
+
+    /// Ends every wait, now and from now on: the server is shutting down, and claimers should
+    /// answer rather than wait.
+    pub fn drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.notify();
+    }
+
+    /// Whether [`JobSignal::drain`] was called.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 }
 
@@ -61,8 +84,19 @@ impl JobWaiter {
     /// Waits until a notification newer than the last [`JobWaiter::arm`] arrives, or `timeout`
     /// passes, whichever comes first.
     pub async fn wait(&mut self, timeout: std::time::Duration) {
+        if self.is_draining() {
+            return;
+        }
         // Both a timeout and a closed channel simply end the wait: the caller re-checks.
         let _ = tokio::time::timeout(timeout, self.receiver.changed()).await;
+    }
+}
+
+impl JobWaiter {
+    /// Whether the signal is draining: waiting is over for good.
+    #[must_use]
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
     }
 }
 
@@ -92,5 +126,26 @@ mod tests {
         let started = tokio::time::Instant::now();
         waiter.wait(Duration::from_secs(2)).await;
         assert!(started.elapsed() >= Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn draining_ends_current_and_later_waits_at_once() {
+        let signal = JobSignal::new();
+        let mut waiting = signal.subscribe();
+        waiting.arm();
+        let drained = signal.clone();
+        let started = tokio::time::Instant::now();
+        let wait = tokio::spawn(async move {
+            waiting.wait(Duration::from_secs(60)).await;
+            waiting.is_draining()
+        });
+        tokio::task::yield_now().await;
+        drained.drain();
+        assert!(wait.await.expect("the waiter ran"));
+        let mut later = signal.subscribe();
+        later.arm();
+        later.wait(Duration::from_secs(60)).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(signal.is_draining() && later.is_draining());
     }
 }

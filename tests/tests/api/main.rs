@@ -32,6 +32,7 @@ mod routes_documented;
 mod security;
 mod served;
 mod sharing_world;
+mod shutdown;
 mod user_search;
 mod users;
 mod workflows;

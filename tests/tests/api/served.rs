@@ -120,6 +120,34 @@ impl Server {
         body["token"].as_str().expect("a token").to_owned()
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping the process does.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM could not be sent");
+    }
+
+    /// The exit status, waiting up to `timeout` for the process to exit (`None` if it did not).
+    pub async fn exit_status(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the process can be waited on") {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
     /// Everything logged so far.
     pub fn log(&self) -> String {
         self.lines.lock().expect("log lines").join("\n")

@@ -37,6 +37,28 @@ pub struct ServerSettings {
     pub log_format: LogFormat,
     /// Bearer token `GET /metrics` requires; unset: the metrics are open (as `/api/health`).
     pub metrics_token: Option<String>,
+    /// Seconds between SIGTERM (or SIGINT) and closing the listener: the server still serves,
+    /// but `/api/health` answers 503 `draining`, so a load balancer that checks it stops sending
+    /// requests (0: close at once, as when the orchestrator deregisters first, like ECS).
+    pub shutdown_delay_seconds: u64,
+    /// Seconds requests in flight get to finish once the listener is closed; then they are cut
+    /// and the process exits (long polls answer 204 at once, so only real work waits).
+    pub shutdown_grace_seconds: u64,
+}
+
+/// The most [`ServerSettings::shutdown_delay_seconds`] and
+/// [`ServerSettings::shutdown_grace_seconds`] may be.
+const MAX_SHUTDOWN_SECONDS: u64 = 600;
+
+/// How the server stops on SIGTERM or SIGINT: it drains (long polls answer at once, readiness
+/// fails) and keeps serving for `delay`, then closes its listener and gives requests in flight
+/// up to `grace` to finish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownPlan {
+    /// Serving while draining, before the listener closes.
+    pub delay: std::time::Duration,
+    /// The bound on requests in flight after the listener closes.
+    pub grace: std::time::Duration,
 }
 
 /// How log lines are written.
@@ -64,6 +86,9 @@ impl Default for ServerSettings {
             log_level: "info".into(),
             log_format: LogFormat::Text,
             metrics_token: None,
+            shutdown_delay_seconds: 0,
+            // Below the 30 s orchestrators commonly wait before a SIGKILL (ECS, Kubernetes).
+            shutdown_grace_seconds: 25,
         }
     }
 }
@@ -88,7 +113,28 @@ impl ServerSettings {
     /// `api_domain` or `public_url` that is not an `http://` or `https://` URL.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_http_url("api_domain", self.api_domain.as_deref())?;
-        check_http_url("public_url", self.public_url.as_deref())
+        check_http_url("public_url", self.public_url.as_deref())?;
+        for (setting, seconds) in [
+            ("shutdown_delay_seconds", self.shutdown_delay_seconds),
+            ("shutdown_grace_seconds", self.shutdown_grace_seconds),
+        ] {
+            if seconds > MAX_SHUTDOWN_SECONDS {
+                return Err(ConfigError::invalid(
+                    setting,
+                    format!("must be at most {MAX_SHUTDOWN_SECONDS} seconds"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// How the server stops (see [`ShutdownPlan`]).
+    #[must_use]
+    pub fn shutdown_plan(&self) -> ShutdownPlan {
+        ShutdownPlan {
+            delay: std::time::Duration::from_secs(self.shutdown_delay_seconds),
+            grace: std::time::Duration::from_secs(self.shutdown_grace_seconds),
+        }
     }
 
     /// The base URLs of this server once it listens on `bound_port`: each configured one as

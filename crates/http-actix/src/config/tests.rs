@@ -212,6 +212,30 @@ fn log_format_is_text_or_json() {
 }
 
 #[test]
+fn shutdown_timings_default_and_are_bounded() {
+    Jail::expect_with(|jail| {
+        let settings = Settings::from_figment(Settings::figment("none.toml")).expect("valid");
+        let plan = settings.server.shutdown_plan();
+        assert_eq!(plan.delay, std::time::Duration::ZERO);
+        assert_eq!(plan.grace, std::time::Duration::from_secs(25));
+        jail.set_env("REEFGUIDE_SHUTDOWN_DELAY_SECONDS", "10");
+        jail.set_env("REEFGUIDE_SHUTDOWN_GRACE_SECONDS", "600");
+        let settings = Settings::from_figment(Settings::figment("none.toml")).expect("valid");
+        assert_eq!(
+            settings.server.shutdown_plan().delay,
+            std::time::Duration::from_secs(10)
+        );
+        jail.set_env("REEFGUIDE_SHUTDOWN_GRACE_SECONDS", "601");
+        let error = Settings::from_figment(Settings::figment("none.toml")).expect_err("invalid");
+        assert!(
+            error.to_string().contains("shutdown_grace_seconds"),
+            "{error}"
+        );
+        Ok(())
+    });
+}
+
+#[test]
 fn unknown_setting_is_refused() {
     Jail::expect_with(|jail| {
         jail.create_file("r.toml", "prot = 7000")?;

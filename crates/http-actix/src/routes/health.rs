@@ -24,6 +24,7 @@ impl RouteSet for Routes {
         routes
             .handler(root)
             .handler(health)
+            .handler(live)
             .handler(jwks)
             .handler(openapi)
             .handler(service_info);
@@ -44,7 +45,7 @@ pub async fn root() -> web::Json<MessageResponse> {
 /// Health including the database.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HealthResponse {
-    /// `ok` or `unavailable`.
+    /// `ok`, `unavailable` (the database is unreachable) or `draining` (shutting down).
     #[schema(example = "ok")]
     pub status: &'static str,
     /// Why it is unavailable.
@@ -70,14 +71,23 @@ pub struct EngineHealthDto {
     pub message: Option<String>,
 }
 
-/// Health of the service, its database and its workflow engine.
+/// Readiness: whether this instance should get requests. The database must answer and the
+/// instance must not be shutting down; a workflow engine's health is reported, never decisive.
 #[utoipa::path(tag = "health",
     responses(
-        (status = 200, description = "Service and database are up (a workflow engine may be \
-            `degraded`: its jobs wait)", body = HealthResponse),
-        (status = 503, description = "The database is unreachable", body = HealthResponse)))]
+        (status = 200, description = "Ready: service and database are up (a workflow engine \
+            may be `degraded`: its jobs wait)", body = HealthResponse),
+        (status = 503, description = "Not ready: the database is unreachable (`unavailable`) \
+            or the instance is shutting down (`draining`)", body = HealthResponse)))]
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    if state.runtime.job_signal.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(HealthResponse {
+            status: "draining",
+            message: Some("shutting down"),
+            engine: None,
+        });
+    }
     let healthy = matches!(
         tokio::time::timeout(DB_CHECK_TIMEOUT, state.runtime.store.ping()).await,
         Ok(Ok(()))
@@ -111,6 +121,20 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             engine,
         })
     }
+}
+
+/// Liveness: the process serves requests (nothing else is checked, so a database outage or a
+/// shutdown never makes an orchestrator restart a process that is fine).
+#[utoipa::path(tag = "health",
+    responses((status = 200, description = "The process serves requests", body = HealthResponse,
+        example = json!({"status": "ok"}))))]
+#[get("/health/live")]
+pub async fn live() -> web::Json<HealthResponse> {
+    web::Json(HealthResponse {
+        status: "ok",
+        message: None,
+        engine: None,
+    })
 }
 
 /// The public key that verifies access tokens (RFC 7517).

@@ -525,7 +525,8 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
     }
 
     /// Claims the oldest claimable job of the given types (any type when `None`), waiting up to
-    /// `wait` (at most [`MAX_CLAIM_WAIT`]) for one to arrive; `None` when none did.
+    /// `wait` (at most [`MAX_CLAIM_WAIT`]) for one to arrive; `None` when none did, or at once
+    /// when the job signal drains (shutdown).
     pub async fn claim(
         &self,
         actor: &User,
@@ -555,7 +556,8 @@ impl<S: JobRepository, C: Clock> JobService<S, C> {
                 return Ok(Some(claimed));
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
+            // A draining server answers at once: its requests must end for it to stop.
+            if left.is_zero() || waiter.is_draining() {
                 return Ok(None);
             }
             waiter.wait(left.min(CLAIM_RECHECK)).await;

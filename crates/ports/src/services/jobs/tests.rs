@@ -1096,6 +1096,39 @@ async fn a_notification_ends_a_waiting_claim_early() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn draining_ends_a_waiting_claim_with_no_job_and_later_claims_wait_no_more() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let signal = JobSignal::new();
+    let service = service_with(
+        claim_store(Arc::new(AtomicBool::new(false)), calls.clone()),
+        builtin(),
+        signal.clone(),
+    );
+    let drainer = tokio::spawn(async move {
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+        signal.drain();
+    });
+    let started = Instant::now();
+    let got = service
+        .claim(&worker_account(), None, arns(), StdDuration::from_secs(20))
+        .await
+        .expect("answered");
+    drainer.await.expect("drainer ran");
+    assert_eq!(got, None);
+    assert_eq!(started.elapsed(), StdDuration::from_millis(300));
+    // The queue was checked once more after the drain, then never waited on again.
+    assert_eq!(calls.load(SeqCst), 2);
+    let later = Instant::now();
+    let got = service
+        .claim(&worker_account(), None, arns(), StdDuration::from_secs(20))
+        .await
+        .expect("answered");
+    assert_eq!(got, None);
+    assert_eq!(later.elapsed(), StdDuration::ZERO);
+    assert_eq!(calls.load(SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_waiting_claim_rechecks_every_second_until_its_wait_ends() {
     let calls = Arc::new(AtomicUsize::new(0));
     let store = claim_store(Arc::new(AtomicBool::new(false)), calls.clone());
