@@ -1,6 +1,6 @@
 //! Debian packages the checks need, installed with apt-get when missing (as root).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::bail;
@@ -17,33 +17,47 @@ pub(crate) fn ensure_package(
     package: &str,
     needed_by: &str,
 ) -> anyhow::Result<PathBuf> {
-    let path = PathBuf::from(program);
-    if path.is_file() {
-        return Ok(path);
+    ensure_packages(&[(package, program)], needed_by)?;
+    Ok(PathBuf::from(program))
+}
+
+/// Installs, in one apt-get run, each `(package, program)` of `wanted` whose program (an
+/// absolute path) is missing; `needed_by` names the check in the error when it cannot.
+///
+/// # Errors
+/// When not root (the error gives the install command), or apt-get fails or leaves a program
+/// missing.
+pub(crate) fn ensure_packages(wanted: &[(&str, &str)], needed_by: &str) -> anyhow::Result<()> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(_, program)| !Path::new(program).is_file())
+        .map(|&(package, _)| package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
     }
+    let packages = missing.join(" ");
     let is_root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|out| out.stdout.trim_ascii() == b"0");
     if !is_root {
-        bail!(
-            "{needed_by} needs {program}: install Debian's package with \
-             `sudo apt-get install {package}`"
-        );
+        bail!("{needed_by} needs Debian's packages {packages}: `sudo apt-get install {packages}`");
     }
-    eprintln!("xtask: installing Debian's {package} package");
+    eprintln!("xtask: installing Debian's {packages}");
     run(
         Command::new("apt-get").args(["update", "-qq"]),
         "update the apt package lists",
     )?;
     run(
         Command::new("apt-get")
-            .args(["install", "-y", "-qq", "--no-install-recommends", package])
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
             .env("DEBIAN_FRONTEND", "noninteractive"),
-        &format!("install {package} with apt-get"),
+        &format!("install {packages} with apt-get"),
     )?;
-    if !path.is_file() {
+    if let Some((package, program)) = wanted.iter().find(|(_, p)| !Path::new(p).is_file()) {
         bail!("apt-get installed {package} but {program} is missing");
     }
-    Ok(path)
+    Ok(())
 }

@@ -8,7 +8,11 @@
 //! - `labcas-page`: LabCAS's browser client, in headless Chromium, see [`labcas_page`].
 //! - `fuzz-api`: schemathesis against the running server's OpenAPI document, see [`fuzz`].
 //! - `chaos`: the server killed and restarted under SDK workers loses no job, see [`chaos`].
+//! - `prometheus`: a real Prometheus reports exactly a known load, see [`prometheus`].
+//! - `rolling-restart`: two replicas restarted in turn under load, no 5xx, no job lost, see
+//!   [`rolling`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
+//! - `image`: the container image is built with podman, inspected and run, see [`image`].
 //! - `deploy-check`: the AWS CDK app under `deploy/` passes its tests and synthesizes, see
 //!   [`deploy`].
 
@@ -20,6 +24,7 @@ mod cors_page;
 mod deploy;
 mod docs_page;
 mod fuzz;
+mod image;
 mod labcas_page;
 mod moto;
 mod on_signal;
@@ -27,6 +32,7 @@ mod page_dom;
 mod page_server;
 mod prometheus;
 mod python;
+mod rolling;
 mod server;
 mod service_process;
 mod smtp;
@@ -105,6 +111,10 @@ enum Task {
     /// while a known load runs (refused reads, TEST jobs run by `reefguide worker` processes);
     /// PromQL queries through Prometheus' HTTP API must return exactly that load.
     Prometheus,
+    /// Two replicas on one Postgres database behind a readiness-checking load balancer, under
+    /// load (submitters and `reefguide worker` processes): each replica in turn gets SIGTERM,
+    /// must exit 0 and starts again; no request may get a 5xx and every job must succeed once.
+    RollingRestart,
     /// Run the benchmark suite of issue 9 on the release build against Postgres (DATABASE_URL or
     /// 127.0.0.1:5432), all scenarios on one server; prints a table per scenario and a summary
     /// against the targets, and writes target/bench/results.json (see docs/performance.md).
@@ -118,6 +128,12 @@ enum Task {
         #[arg(default_value = "all")]
         scenario: String,
     },
+    /// Build the container image of the Dockerfile with Debian's podman (installed with
+    /// apt-get when missing), on local Debian bookworm base images made with debootstrap and
+    /// this machine's Rust toolchain when the Dockerfile's cannot be pulled; check its size,
+    /// non-root user, entrypoint and health check, then run it until /api/health answers and
+    /// stop it (or say loudly which step cannot run containers here).
+    Image,
     /// Check the AWS CDK app under deploy/ with no AWS account: `npm ci` (only when
     /// deploy/node_modules does not match package-lock.json), its type check and assertion
     /// tests, and `cdk synth` of config.example.json into target/cdk.out. Needs Node.js 20+
@@ -155,7 +171,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Task::Chaos => chaos::run(&postgres_url()?),
         Task::Prometheus => prometheus::run_check(&postgres_url()?),
+        Task::RollingRestart => rolling::run_check(&postgres_url()?),
         Task::Bench { scenario } => bench::run(&postgres_url()?, &scenario),
+        Task::Image => image::run_check(),
         Task::DeployCheck => deploy::run_check(),
     }
 }
@@ -227,6 +245,8 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             ("fuzz-api", &|| fuzz::run(&url, &fuzz::FuzzOptions::CI)),
             ("chaos", &|| chaos::run(&url)),
             ("prometheus", &|| prometheus::run_check(&url)),
+            ("rolling-restart", &|| rolling::run_check(&url)),
+            ("image", &|| image::run_check()),
         ];
         for &(name, check) in checks {
             eprintln!("xtask: running {name}");

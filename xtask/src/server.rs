@@ -196,8 +196,44 @@ impl Server {
         Ok(())
     }
 
+    /// Asks the server to stop (SIGTERM, as an orchestrator does) and waits up to `timeout` for
+    /// it to exit; the error says how it exited when not with status 0, or that it did not.
+    pub async fn terminate(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .context("cannot run kill")?;
+        if !status.success() {
+            bail!("SIGTERM could not be sent to the server");
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self
+                .child
+                .try_wait()
+                .context("cannot wait for the server")?
+            {
+                if !status.success() {
+                    bail!(
+                        "the server exited with {status} after SIGTERM; see {}",
+                        self.log_path().display()
+                    );
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the server did not exit within {} s of SIGTERM; see {}",
+                    timeout.as_secs(),
+                    self.log_path().display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Starts the server again on the same port, database and data directory (after
-    /// [`kill`](Self::kill)) and waits until it is healthy.
+    /// [`kill`](Self::kill) or [`terminate`](Self::terminate)) and waits until it is healthy.
     pub async fn restart(&mut self) -> anyhow::Result<()> {
         self.child = self.launch.spawn(self.data_dir.path())?;
         self.wait_ready().await
