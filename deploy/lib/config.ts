@@ -7,7 +7,7 @@
 
 import { readFileSync } from 'node:fs';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { MANAGED_SERVER_NAMES, WORKER_ENV } from './environment';
+import { type CapacitySetting, MANAGED_SERVER_NAMES, WORKER_ENV } from './environment';
 
 /** A configuration that cannot be deployed; the message starts with the field's path. */
 export class ConfigError extends Error {
@@ -108,15 +108,11 @@ export interface SecretsConfig {
   readonly jwtPrivateKeyField?: string;
 }
 
-/** ReefGuide's scaling formula for one compute target (`capacity_targets.<name>`). */
-export interface ScalingConfig {
-  readonly sensitivity: number;
-  readonly factor: number;
-  readonly minWorkers: number;
-  readonly maxWorkers: number;
-  readonly cooldownSeconds: number;
-  readonly maxLaunchPerCycle: number;
-}
+/**
+ * ReefGuide's scaling formula for one compute target (`capacity_targets.<name>`): the server's
+ * setting, as the configuration file gives it.
+ */
+export type ScalingConfig = CapacitySetting;
 
 /** One compute target: the task definition the capacity manager runs for its jobs. */
 export interface WorkerTargetConfig {

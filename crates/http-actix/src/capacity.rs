@@ -17,8 +17,9 @@ use crate::config::Settings;
 /// The advisory-lock key that makes one instance the acting manager ("reefcapa").
 const MANAGER_LOCK: i64 = 0x7265_6566_6361_7061;
 
-/// The capacity manager as wired.
-pub type Manager = CapacityManager<Store, Arc<dyn ComputeCluster>, SystemClock>;
+/// The capacity manager as wired: its ledger is the store, so whichever instance holds the
+/// manager lock next carries on from the tasks and launches recorded there.
+pub type Manager = CapacityManager<Store, Arc<dyn ComputeCluster>, SystemClock, Store>;
 
 /// A manager over the store and the cluster, with the configured policy per compute target.
 ///
@@ -37,8 +38,9 @@ pub fn build_manager(
             .with_context(|| format!("capacity_targets.{target}"))?;
         policies.insert(target.clone(), policy);
     }
-    CapacityManager::new(store, compute, SystemClock, &registry, policies)
-        .context("invalid capacity configuration")
+    let manager = CapacityManager::new(store.clone(), compute, SystemClock, &registry, policies)
+        .context("invalid capacity configuration")?;
+    Ok(manager.with_ledger(store))
 }
 
 /// Runs a cycle every `interval` (when this instance holds the manager lock) until aborted.

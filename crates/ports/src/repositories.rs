@@ -3,12 +3,14 @@
 //! One storage adapter implements all of these traits (see `reefguide-adapters-postgres`). A
 //! shared contract test suite holds every implementation to the promises written here.
 
+pub mod capacity;
 pub mod data_specification;
 pub mod jobs;
 pub mod pre_approvals;
 pub mod sharing;
 pub mod study_areas;
 
+pub use capacity::{CapacityLedger, MemoryLedger, TargetLedger};
 pub use data_specification::DataSpecificationRepository;
 pub use jobs::{
     AssignOutcome, AssignmentUpdate, ClaimRequest, Claimed, JobCensus, JobChange, JobPage,

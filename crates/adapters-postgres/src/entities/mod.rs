@@ -4,6 +4,7 @@
 //! refuse, with context, stored values that no longer parse). The schema itself is created by the
 //! migrations in `crate::migrations`, not derived from these models.
 
+pub mod capacity_ledger;
 pub mod criteria;
 pub mod group_managers;
 pub mod group_members;

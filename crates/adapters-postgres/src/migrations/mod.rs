@@ -25,6 +25,7 @@ mod m0007_password_resets;
 mod m0008_pre_approved_users;
 mod m0009_data_specification;
 mod m0010_projects_groups;
+mod m0011_capacity_ledger;
 mod sqlite_rebuild;
 
 /// Every migration of the schema, oldest first.
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_pre_approved_users::Migration),
             Box::new(m0009_data_specification::Migration),
             Box::new(m0010_projects_groups::Migration),
+            Box::new(m0011_capacity_ledger::Migration),
         ]
     }
 }

@@ -1,6 +1,7 @@
 //! The port implementations of [`SeaOrmStore`](crate::SeaOrmStore), one file per port, and the
 //! conversions between stored rows and domain values shared by them.
 
+mod capacity_ledger;
 mod data_specification;
 mod grants;
 mod groups;

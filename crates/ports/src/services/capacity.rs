@@ -13,10 +13,15 @@
 //! Scaling down is not done here: workers exit on their idle timeout, and stopped tasks simply
 //! stop counting. The loop that calls `run_cycle` periodically (and makes sure only one server
 //! instance does) lives in the binary.
+//!
+//! What the manager remembers of a target (its live tasks, its last launch) is read from a
+//! [`CapacityLedger`] at the start of the target's cycle and written back after it; the last
+//! launch time is written *before* tasks are started, so an instance taking over after a crash
+//! mid-launch still waits for the cooldown. With the shared store as the ledger
+//! ([`CapacityManager::with_ledger`]), a change of the acting instance starts no extra task.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, Utc};
 use reefguide_domain::capacity::{PlanReason, ScalingPolicy, plan};
 use reefguide_domain::job::registry::{JobType, JobTypeName, JobTypeRegistry};
 use thiserror::Error;
@@ -24,6 +29,7 @@ use tokio::sync::Mutex;
 
 use crate::clock::Clock;
 use crate::compute::{ComputeCluster, ComputeError, TaskState};
+use crate::repositories::capacity::{CapacityLedger, MemoryLedger, TargetLedger};
 use crate::repositories::jobs::JobRepository;
 
 /// Why a capacity manager cannot be built.
@@ -67,6 +73,16 @@ pub enum TargetError {
         /// The cluster's error.
         #[source]
         source: ComputeError,
+    },
+    /// The target's ledger could not be read or written (when written after a launch, the
+    /// started tasks are not remembered and count only once seen by a worker claim).
+    #[error("cannot read or record the ledger of compute target {target:?}")]
+    Ledger {
+        /// The compute target.
+        target: String,
+        /// The store's error.
+        #[source]
+        source: anyhow::Error,
     },
 }
 
@@ -113,43 +129,35 @@ impl CycleReport {
     }
 }
 
-/// What the manager remembers of one compute target between cycles.
-#[derive(Debug, Default)]
-struct TargetState {
-    /// Tasks it started that were starting or running when last seen.
-    tasks: BTreeSet<String>,
-    /// When it last tried to start tasks (successfully or not).
-    last_launch: Option<DateTime<Utc>>,
-}
-
-impl TargetState {
-    /// The tracked tasks, as a count.
-    fn live(&self) -> u32 {
-        count(self.tasks.len())
-    }
-}
-
-/// A compute target: its policy and state.
+/// A compute target: its policy, and a lock that serialises its cycles in this process.
 #[derive(Debug)]
 struct Target {
     policy: ScalingPolicy,
-    state: Mutex<TargetState>,
+    cycle: Mutex<()>,
 }
 
 /// Starts workers for compute targets as their queues grow (see the
 /// [module documentation](self)). Meant to be driven by a single loop; concurrent cycles are
 /// serialised per target.
-pub struct CapacityManager<S: JobRepository, K: ComputeCluster, C: Clock> {
+pub struct CapacityManager<
+    S: JobRepository,
+    K: ComputeCluster,
+    C: Clock,
+    L: CapacityLedger = MemoryLedger,
+> {
     store: S,
     cluster: K,
     clock: C,
+    ledger: L,
     /// Compute target of every registered job type.
     routes: BTreeMap<JobTypeName, String>,
     /// Every compute target with a policy, by name.
     targets: BTreeMap<String, Target>,
 }
 
-impl<S: JobRepository, K: ComputeCluster, C: Clock> std::fmt::Debug for CapacityManager<S, K, C> {
+impl<S: JobRepository, K: ComputeCluster, C: Clock, L: CapacityLedger> std::fmt::Debug
+    for CapacityManager<S, K, C, L>
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CapacityManager")
             .field("routes", &self.routes)
@@ -161,7 +169,8 @@ impl<S: JobRepository, K: ComputeCluster, C: Clock> std::fmt::Debug for Capacity
 impl<S: JobRepository, K: ComputeCluster, C: Clock> CapacityManager<S, K, C> {
     /// A manager scaling each compute target of `policies` for the job types of `registry` that
     /// run on it ([`JobType::compute_target`]). A target without any job type still keeps its
-    /// `min_workers` alive.
+    /// `min_workers` alive. It remembers its tasks in memory until given a shared ledger
+    /// ([`CapacityManager::with_ledger`]).
     ///
     /// # Errors
     /// [`CapacityConfigError::NoPolicy`] when a job type runs on a target absent from `policies`.
@@ -179,17 +188,33 @@ impl<S: JobRepository, K: ComputeCluster, C: Clock> CapacityManager<S, K, C> {
         let targets = policies
             .into_iter()
             .map(|(name, policy)| {
-                let state = Mutex::new(TargetState::default());
-                (name, Target { policy, state })
+                let cycle = Mutex::new(());
+                (name, Target { policy, cycle })
             })
             .collect();
         Ok(Self {
             store,
             cluster,
             clock,
+            ledger: MemoryLedger::default(),
             routes,
             targets,
         })
+    }
+}
+
+impl<S: JobRepository, K: ComputeCluster, C: Clock, L: CapacityLedger> CapacityManager<S, K, C, L> {
+    /// The same manager, remembering its tasks and launches in `ledger` (the shared store, so
+    /// that whichever instance acts next carries on).
+    pub fn with_ledger<M: CapacityLedger>(self, ledger: M) -> CapacityManager<S, K, C, M> {
+        CapacityManager {
+            store: self.store,
+            cluster: self.cluster,
+            clock: self.clock,
+            ledger,
+            routes: self.routes,
+            targets: self.targets,
+        }
     }
 
     /// Runs one cycle: counts the claimable jobs per target, forgets stopped tasks and starts the
@@ -235,44 +260,85 @@ impl<S: JobRepository, K: ComputeCluster, C: Clock> CapacityManager<S, K, C> {
 
     /// One cycle for one target.
     async fn scale(&self, name: &str, target: &Target, pending: u64) -> TargetReport {
-        let mut state = target.state.lock().await;
+        let _serial = target.cycle.lock().await;
         let mut report = TargetReport {
             target: name.to_owned(),
             pending,
-            live: state.live(),
+            live: 0,
             desired: target.policy.desired_workers(pending),
             launched: 0,
             reason: None,
             error: None,
         };
-        if let Err(error) = self.forget_stopped(name, &mut state).await {
+        let mut ledger = match self.ledger.target_ledger(name).await {
+            Ok(ledger) => ledger,
+            Err(source) => {
+                report.error = Some(ledger_error(name, source));
+                return report;
+            }
+        };
+        let seen = ledger.clone();
+        if let Err(error) = self.forget_stopped(name, &mut ledger).await {
             tracing::warn!(compute_target = name, error = %error, "cannot describe worker tasks");
+            report.live = count(ledger.tasks.len());
             report.error = Some(error);
             return report;
         }
-        report.live = state.live();
+        report.live = count(ledger.tasks.len());
         let now = self.clock.now();
-        let plan = plan(&target.policy, pending, report.live, state.last_launch, now);
+        let plan = plan(
+            &target.policy,
+            pending,
+            report.live,
+            ledger.last_launch,
+            now,
+        );
         report.reason = Some(plan.reason);
         if plan.launch > 0 {
-            state.last_launch = Some(now);
+            ledger.last_launch = Some(now);
+            // Recorded before the launch: whoever acts next waits for the cooldown even if
+            // this instance dies while tasks start.
+            if let Err(error) = self.record(name, &ledger).await {
+                report.error = Some(error);
+                return report;
+            }
             match self.launch(name, plan.launch).await {
                 Ok(started) => {
                     report.launched = count(started.len());
-                    state.tasks.extend(started);
+                    ledger.tasks.extend(started);
                 }
                 Err(error) => report.error = Some(error),
             }
         }
+        if ledger != seen
+            && let Err(error) = self.record(name, &ledger).await
+        {
+            report.error.get_or_insert(error);
+        }
         report
     }
 
+    /// Writes the target's ledger.
+    async fn record(&self, name: &str, ledger: &TargetLedger) -> Result<(), TargetError> {
+        self.ledger
+            .record_target_ledger(name, ledger)
+            .await
+            .map_err(|source| {
+                tracing::warn!(compute_target = name, error = %source, "cannot record the capacity ledger");
+                ledger_error(name, source)
+            })
+    }
+
     /// Drops the tracked tasks that stopped or that the cluster no longer reports.
-    async fn forget_stopped(&self, name: &str, state: &mut TargetState) -> Result<(), TargetError> {
-        if state.tasks.is_empty() {
+    async fn forget_stopped(
+        &self,
+        name: &str,
+        ledger: &mut TargetLedger,
+    ) -> Result<(), TargetError> {
+        if ledger.tasks.is_empty() {
             return Ok(());
         }
-        let ids: Vec<String> = state.tasks.iter().cloned().collect();
+        let ids: Vec<String> = ledger.tasks.iter().cloned().collect();
         let infos =
             self.cluster
                 .describe_tasks(&ids)
@@ -286,7 +352,7 @@ impl<S: JobRepository, K: ComputeCluster, C: Clock> CapacityManager<S, K, C> {
             .filter(|info| info.state != TaskState::Stopped)
             .map(|info| info.id)
             .collect();
-        state.tasks.retain(|id| alive.contains(id));
+        ledger.tasks.retain(|id| alive.contains(id));
         Ok(())
     }
 
@@ -333,6 +399,14 @@ fn route(
         });
     }
     Ok((job_type.name().clone(), target.to_owned()))
+}
+
+/// A ledger failure of `target`.
+fn ledger_error(target: &str, source: anyhow::Error) -> TargetError {
+    TargetError::Ledger {
+        target: target.to_owned(),
+        source,
+    }
 }
 
 /// A collection length as a worker count (saturating; never reached in practice).

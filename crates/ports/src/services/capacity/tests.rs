@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex as StdMutex};
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use mockall::predicate::{always, eq};
 use reefguide_domain::capacity::ScalingSettings;
 use reefguide_domain::job::registry::{DEFAULT_COMPUTE_TARGET, JobTypeName, JobTypeOverride};
@@ -510,5 +510,102 @@ fn every_job_type_needs_a_policy_for_its_target() {
             job_type: type_name("TEST"),
             target: GPU.to_owned(),
         }
+    );
+}
+
+#[tokio::test]
+async fn an_instance_taking_over_a_shared_ledger_starts_no_extra_task() {
+    let shared = Arc::new(MemoryLedger::default());
+    let clock = ManualClock::new();
+    let mut first_cluster = MockComputeCluster::new();
+    starts_every_task(&mut first_cluster, DEFAULT);
+    let first = default_manager(
+        store_with(&[("TEST", 10)]),
+        first_cluster,
+        &clock,
+        example(),
+    )
+    .with_ledger(shared.clone());
+    let first_cycle = first.run_cycle().await.expect("cycle ran");
+    assert_eq!(first_cycle.launched(), 3);
+
+    // Another instance acts next, with the same queue: it sees the three tasks as live.
+    clock.advance(3600);
+    let mut second_cluster = MockComputeCluster::new();
+    all_running(&mut second_cluster);
+    second_cluster.expect_run_tasks().never();
+    let second = default_manager(
+        store_with(&[("TEST", 10)]),
+        second_cluster,
+        &clock,
+        example(),
+    )
+    .with_ledger(shared.clone());
+    let second_cycle = second.run_cycle().await.expect("cycle ran");
+    let target = report(&second_cycle, DEFAULT);
+    assert_eq!((target.live, target.launched), (3, 0), "{target:?}");
+    assert_eq!(target.reason, Some(PlanReason::Enough));
+    let ledger = shared.target_ledger(DEFAULT).await.expect("read");
+    assert_eq!(ledger.tasks.len(), 3);
+    assert_eq!(ledger.last_launch, Some(now()));
+}
+
+#[tokio::test]
+async fn an_instance_taking_over_waits_for_the_cooldown_of_the_last_launch() {
+    let shared = Arc::new(MemoryLedger::default());
+    let clock = ManualClock::new();
+    let mut first_cluster = MockComputeCluster::new();
+    // The launch started nothing (say, no capacity in the cluster).
+    first_cluster
+        .expect_run_tasks()
+        .returning(|_, _| Ok(Vec::new()));
+    let first = default_manager(
+        store_with(&[("TEST", 10)]),
+        first_cluster,
+        &clock,
+        example(),
+    )
+    .with_ledger(shared.clone());
+    assert_eq!(first.run_cycle().await.expect("cycle ran").launched(), 0);
+
+    let mut second_cluster = MockComputeCluster::new();
+    second_cluster.expect_run_tasks().never();
+    let second = default_manager(
+        store_with(&[("TEST", 10)]),
+        second_cluster,
+        &clock,
+        example(),
+    )
+    .with_ledger(shared);
+    let cycle = second.run_cycle().await.expect("cycle ran");
+    assert!(
+        matches!(
+            report(&cycle, DEFAULT).reason,
+            Some(PlanReason::CoolingDown { .. })
+        ),
+        "{cycle:?}"
+    );
+}
+
+#[tokio::test]
+async fn no_task_starts_when_the_launch_cannot_be_recorded_first() {
+    let mut ledger = crate::repositories::capacity::MockCapacityLedger::new();
+    ledger
+        .expect_target_ledger()
+        .returning(|_| Ok(TargetLedger::default()));
+    ledger
+        .expect_record_target_ledger()
+        .returning(|_, _| Err(anyhow::anyhow!("database gone")));
+    let mut cluster = MockComputeCluster::new();
+    cluster.expect_run_tasks().never();
+    let clock = ManualClock::new();
+    let manager = default_manager(store_with(&[("TEST", 10)]), cluster, &clock, example())
+        .with_ledger(ledger);
+    let cycle = manager.run_cycle().await.expect("cycle ran");
+    let target = report(&cycle, DEFAULT);
+    assert_eq!(target.launched, 0);
+    assert!(
+        matches!(target.error, Some(TargetError::Ledger { .. })),
+        "{target:?}"
     );
 }
