@@ -73,6 +73,7 @@ mod entities;
 mod errors;
 mod import;
 mod leader;
+mod leadership;
 mod migrations;
 mod notify;
 mod repos;
@@ -81,5 +82,6 @@ pub mod test_support;
 mod user_cache;
 
 pub use connect::{Backend, PoolUse, SeaOrmStore, StoreOptions};
+pub use leadership::Leadership;
 pub use notify::JOB_CHANNEL;
 pub use user_cache::USER_CHANNEL;

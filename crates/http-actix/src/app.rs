@@ -31,6 +31,7 @@ use reefguide_ports::{
     ComputeCluster, EmailSender, ExternalTokenVerifier, JobSignal, ObjectStore, SystemClock,
 };
 use secrecy::{ExposeSecret as _, SecretString};
+use tokio_util::sync::CancellationToken;
 
 use crate::config::{
     AirflowSettings, ComputeKind, EmailSettings, ServerUrls, Settings, ShutdownPlan,
@@ -38,6 +39,7 @@ use crate::config::{
 };
 use crate::crypto::{Argon2Hasher, Argon2Settings, ExternalJwtVerifier, Jwks, JwtKeys, RsaKeyPair};
 use crate::errors::ApiError;
+use crate::leading::{self, Turn, Turns};
 use crate::metering::measure_request;
 use crate::middleware::{cors, json_error_body, log_request};
 use crate::openapi::ApiDoc;
@@ -444,6 +446,9 @@ pub const LOCAL_WORKER_EMAIL: &str = "local-workers@reefguide.internal";
 /// worker orphaned by a killed server does not linger.
 const LOCAL_WORKER_IDLE_SECONDS: u32 = 600;
 
+/// How long a role's cycle under way may take to finish at shutdown before it is cut short.
+const ROLE_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The cluster the settings choose; the local pool is also returned to maintain and stop it.
 async fn compute_cluster(
     settings: &Settings,
@@ -702,11 +707,16 @@ fn path_config() -> web::PathConfig {
     })
 }
 
-/// A bound, ready-to-run server with its background tasks (lease sweeper, job notifications).
+/// A bound, ready-to-run server with its background tasks (job notifications, the local worker
+/// pool) and the roles it may lead (see [`crate::leading`]).
 pub struct Application {
     port: u16,
     server: Server,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// The loops of the roles this instance may lead.
+    roles: Vec<tokio::task::JoinHandle<()>>,
+    /// Ends those loops (at the drain), passing their roles on.
+    stop_roles: CancellationToken,
     local_pool: Option<LocalWorkerPool>,
     /// Drained at shutdown: long polls answer, readiness fails.
     job_signal: JobSignal,
@@ -726,10 +736,14 @@ impl Application {
         let port = listener.local_addr()?.port();
         let urls = settings.server.urls(port);
         let state = web::Data::new(build_state(&settings, &urls).await?);
-        let mut background = vec![spawn_lease_sweeper(
+        // The roles one instance plays for all: they stop (and pass on) as soon as this one drains.
+        let stop_roles = CancellationToken::new();
+        let mut roles = vec![tokio::spawn(sweep_leases(
             state.clone(),
             std::time::Duration::from_millis(settings.jobs.lease_sweep_interval_ms),
-        )];
+            stop_roles.clone(),
+        ))];
+        let mut background = Vec::new();
         let signal = state.runtime.job_signal.clone();
         background.extend(
             state
@@ -741,10 +755,11 @@ impl Application {
             background.push(spawn_pool_keeper(pool));
         }
         if let Some(dispatcher) = state.runtime.dispatcher.clone() {
-            background.push(tokio::spawn(crate::workflows::run_loop(
+            roles.push(tokio::spawn(crate::workflows::run_loop(
                 dispatcher,
                 state.runtime.store.clone(),
                 state.runtime.dispatch_interval,
+                stop_roles.clone(),
             )));
         }
         if settings.compute.capacity_manager {
@@ -753,10 +768,11 @@ impl Application {
                 state.runtime.store.clone(),
                 state.cluster.cluster().clone(),
             )?;
-            background.push(tokio::spawn(crate::capacity::run_loop(
+            roles.push(tokio::spawn(crate::capacity::run_loop(
                 manager,
                 state.runtime.store.clone(),
                 std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
+                stop_roles.clone(),
             )));
         }
         let local_pool = state.runtime.local_pool.clone();
@@ -801,6 +817,8 @@ impl Application {
             port,
             server: server.run(),
             background,
+            roles,
+            stop_roles,
             local_pool,
             job_signal,
             shutdown,
@@ -818,8 +836,8 @@ impl Application {
     }
 
     /// Stops the server when SIGINT or SIGTERM arrives, in order: drain (long polls answer 204
-    /// at once, `/api/health` answers 503 `draining`) while still serving for the configured
-    /// delay; stop local workers (so none outlives the server); close the listener and let
+    /// at once, `/api/health` answers 503 `draining`, the roles this instance leads pass to
+    /// another instance) while still serving for the configured delay; stop local workers (so none outlives the server); close the listener and let
     /// requests in flight finish within the grace; then [`Application::run_until_stopped`]
     /// stops the background loops and returns.
     pub fn stop_on_signals(&self) {
@@ -827,6 +845,7 @@ impl Application {
         let pool = self.local_pool.clone();
         let signal = self.job_signal.clone();
         let plan = self.shutdown;
+        let stop_roles = self.stop_roles.clone();
         tokio::spawn(async move {
             shutdown_signal().await;
             tracing::info!(
@@ -835,6 +854,7 @@ impl Application {
                 "shutting down: draining"
             );
             signal.drain();
+            stop_roles.cancel();
             tokio::time::sleep(plan.delay).await;
             if let Some(pool) = pool {
                 pool.shutdown();
@@ -847,6 +867,17 @@ impl Application {
     /// Serves until the server is stopped (SIGINT/SIGTERM or a handle).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        // A cycle under way finishes (a capacity launch is not cut in half), within bounds.
+        self.stop_roles.cancel();
+        for mut role in self.roles {
+            if tokio::time::timeout(ROLE_STOP_TIMEOUT, &mut role)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background role did not stop in time");
+                role.abort();
+            }
+        }
         for task in self.background {
             task.abort();
         }
@@ -887,34 +918,36 @@ fn spawn_pool_keeper(pool: LocalWorkerPool) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Runs the lease sweeper every `interval` until aborted: expired leases are re-queued or timed
-/// out. Every server instance may run one; each change is a compare-and-set in storage.
-fn spawn_lease_sweeper(
+/// Runs the lease sweeper every `interval` while this instance leads its role, until `stop` is
+/// cancelled: expired leases are re-queued or timed out (each change a compare-and-set, so even
+/// two sweepers would be safe; one at a time saves the work).
+async fn sweep_leases(
     state: web::Data<AppState>,
     interval: std::time::Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticker.tick().await;
-            let swept = state.jobs.expire_leases().await;
-            if let Ok(summary) = &swept {
-                crate::metering::record_sweep(summary);
-            }
-            match swept {
-                Ok(summary) if summary.requeued + summary.timed_out > 0 => {
+    stop: CancellationToken,
+) {
+    let mut turns = Turns::new(
+        leading::Role::LeaseSweeper,
+        &state.runtime.store,
+        interval,
+        stop,
+    );
+    while turns.next().await {
+        match turns.take(state.jobs.expire_leases()).await {
+            Turn::Followed { .. } => {}
+            Turn::Led(Ok(summary)) => {
+                crate::metering::record_sweep(&summary);
+                if summary.requeued + summary.timed_out > 0 {
                     tracing::info!(
                         requeued = summary.requeued,
                         timed_out = summary.timed_out,
                         "expired job leases"
                     );
                 }
-                Ok(_) => {}
-                Err(error) => {
-                    tracing::warn!(error = format!("{error:#}"), "lease sweep failed");
-                }
+            }
+            Turn::Led(Err(error)) => {
+                tracing::warn!(error = format!("{error:#}"), "lease sweep failed");
             }
         }
-    })
+    }
 }

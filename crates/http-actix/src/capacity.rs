@@ -1,5 +1,5 @@
-//! The capacity manager's loop: every `capacity_interval_ms`, the one instance holding the
-//! manager lock compares the queue with the workers and starts more (see
+//! The capacity manager's loop: every `capacity_interval_ms`, the one instance leading the
+//! capacity manager role (see [`crate::leading`]) compares the queue with the workers and starts more (see
 //! `reefguide_ports::services::capacity`). Runs inside `reefguide serve` when `capacity_manager`
 //! is set, or alone as `reefguide manager`.
 
@@ -11,11 +11,11 @@ use anyhow::Context as _;
 use reefguide_ports::services::CapacityManager;
 use reefguide_ports::{ComputeCluster, SystemClock};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::app::Store;
 use crate::config::Settings;
-
-/// The advisory-lock key that makes one instance the acting manager ("reefcapa").
-const MANAGER_LOCK: i64 = 0x7265_6566_6361_7061;
+use crate::leading::{Role, Turn, Turns};
 
 /// The capacity manager as wired: its ledger is the store, so whichever instance holds the
 /// manager lock next carries on from the tasks and launches recorded there.
@@ -43,15 +43,14 @@ pub fn build_manager(
     Ok(manager.with_ledger(store))
 }
 
-/// Runs a cycle every `interval` (when this instance holds the manager lock) until aborted.
-pub async fn run_loop(manager: Manager, store: Store, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match store.as_leader(MANAGER_LOCK, manager.run_cycle()).await {
-            Ok(None) => tracing::debug!("another instance manages capacity"),
-            Ok(Some(Ok(report))) => {
+/// Runs a cycle every `interval` while this instance leads the capacity manager role, until
+/// `stop` is cancelled.
+pub async fn run_loop(manager: Manager, store: Store, interval: Duration, stop: CancellationToken) {
+    let mut turns = Turns::new(Role::CapacityManager, &store, interval, stop);
+    while turns.next().await {
+        match turns.take(manager.run_cycle()).await {
+            Turn::Followed { .. } => tracing::debug!("another instance manages capacity"),
+            Turn::Led(Ok(report)) => {
                 crate::metering::record_capacity_cycle(&report);
                 for target in report
                     .targets
@@ -69,11 +68,10 @@ pub async fn run_loop(manager: Manager, store: Store, interval: Duration) {
                     );
                 }
             }
-            Ok(Some(Err(error))) => {
+            Turn::Led(Err(error)) => {
                 crate::metering::record_capacity_failure();
                 tracing::warn!(%error, "capacity cycle failed");
             }
-            Err(error) => tracing::warn!(error = format!("{error:#}"), "capacity lock failed"),
         }
     }
 }

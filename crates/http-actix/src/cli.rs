@@ -164,32 +164,36 @@ async fn manage(settings: Settings) -> anyhow::Result<()> {
         interval_ms = settings.compute.capacity_interval_ms,
         "capacity manager started"
     );
+    let stop = tokio_util::sync::CancellationToken::new();
     let dispatch = async {
-        match state.runtime.dispatcher.clone() {
-            Some(dispatcher) => {
-                tracing::info!(
-                    interval_ms = state.runtime.dispatch_interval.as_millis(),
-                    "workflow dispatcher started"
-                );
-                crate::workflows::run_loop(
-                    dispatcher,
-                    state.runtime.store.clone(),
-                    state.runtime.dispatch_interval,
-                )
-                .await;
-            }
-            None => std::future::pending().await,
+        if let Some(dispatcher) = state.runtime.dispatcher.clone() {
+            tracing::info!(
+                interval_ms = state.runtime.dispatch_interval.as_millis(),
+                "workflow dispatcher started"
+            );
+            crate::workflows::run_loop(
+                dispatcher,
+                state.runtime.store.clone(),
+                state.runtime.dispatch_interval,
+                stop.clone(),
+            )
+            .await;
         }
     };
-    tokio::select! {
-        () = crate::capacity::run_loop(
-            manager,
-            state.runtime.store.clone(),
-            std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
-        ) => {}
-        () = dispatch => {}
-        result = tokio::signal::ctrl_c() => result.context("cannot wait for Ctrl-C")?,
-    }
+    let manage = crate::capacity::run_loop(
+        manager,
+        state.runtime.store.clone(),
+        std::time::Duration::from_millis(settings.compute.capacity_interval_ms),
+        stop.clone(),
+    );
+    let interrupted = async {
+        let interrupted = tokio::signal::ctrl_c().await;
+        // Cycles under way finish; the roles pass on to another instance.
+        stop.cancel();
+        interrupted
+    };
+    let ((), (), interrupted) = tokio::join!(manage, dispatch, interrupted);
+    interrupted.context("cannot wait for Ctrl-C")?;
     if let Some(pool) = &state.runtime.local_pool {
         pool.shutdown();
     }

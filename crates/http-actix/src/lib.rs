@@ -7,7 +7,9 @@
 //! - [`routes`]: one module per route group, each handler annotated for OpenAPI and registered
 //!   with its documentation;
 //! - [`errors`]: the JSON error model and the mapping from use-case errors to status codes;
-//! - [`crypto`]: the password-hashing and token adapters.
+//! - [`crypto`]: the password-hashing and token adapters;
+//! - [`leading`]: the roles one instance plays for all (lease sweeper, capacity manager, workflow
+//!   dispatcher).
 
 pub mod app;
 pub mod capacity;
@@ -17,6 +19,7 @@ pub mod crypto;
 pub mod errors;
 mod extract;
 pub mod import_cli;
+pub mod leading;
 mod metering;
 mod middleware;
 pub mod openapi;

@@ -3,7 +3,8 @@
 //!   never the raw path, so the series stay few) and status;
 //! - [`jobs`]: jobs by type and state, queues, claim waits, expired leases;
 //! - [`database`]: the connection pool;
-//! - [`background`]: the capacity manager's and the workflow dispatcher's decisions.
+//! - [`background`]: which instance leads each role, the capacity manager's and the workflow
+//!   dispatcher's decisions.
 //!
 //! One recorder per process (the `metrics` facade is global), installed by the first
 //! application built; the optional `metrics_token` guards the endpoint with a bearer token.
@@ -21,6 +22,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub use self::background::{
     record_capacity_cycle, record_capacity_failure, record_dispatch, record_dispatch_failure,
+    record_leader_cycle, record_leadership,
 };
 pub use self::http::measure_request;
 pub use self::jobs::{record_claim, record_empty_claim, record_sweep};

@@ -1,6 +1,6 @@
 //! The workflow dispatcher's loop (labcas-contract §2): every `airflow.sync_interval_ms`, the one
-//! instance holding the dispatcher lock triggers pending workflow jobs on Airflow and reads their
-//! runs back (see `reefguide_ports::services::workflows`). Runs inside `reefguide serve` and
+//! instance leading the dispatcher role (see [`crate::leading`]) triggers pending workflow jobs
+//! on Airflow and reads their runs back (see `reefguide_ports::services::workflows`). Runs inside `reefguide serve` and
 //! `reefguide manager` whenever `[airflow]` is configured.
 
 use std::sync::Arc;
@@ -13,11 +13,11 @@ use reefguide_domain::workflow::LocalRoot;
 use reefguide_ports::services::{WorkflowDispatcher, Workflows};
 use reefguide_ports::{ObjectStore, SystemClock, WorkflowEngine};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::app::Store;
 use crate::config::{AirflowEndpoint, AirflowSettings};
-
-/// The advisory-lock key that makes one instance the acting dispatcher ("reefflow").
-const DISPATCHER_LOCK: i64 = 0x7265_6566_666c_6f77;
+use crate::leading::{Role, Turn, Turns};
 
 /// The dispatcher as wired.
 pub type Dispatcher = WorkflowDispatcher<Store, SystemClock>;
@@ -68,26 +68,24 @@ pub fn build_dispatcher(
     )
 }
 
-/// Runs a cycle every `interval` (when this instance holds the dispatcher lock) until aborted.
-pub async fn run_loop(dispatcher: Arc<Dispatcher>, store: Store, interval: Duration) {
-    let mut tick = tokio::time::interval(interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut leading = false;
-    loop {
-        tick.tick().await;
-        match store
-            .as_leader(DISPATCHER_LOCK, dispatcher.run_cycle())
-            .await
-        {
-            Ok(None) => {
-                if leading {
-                    tracing::info!("another instance now dispatches workflow jobs");
+/// Runs a cycle every `interval` while this instance leads the workflow dispatcher role, until
+/// `stop` is cancelled.
+pub async fn run_loop(
+    dispatcher: Arc<Dispatcher>,
+    store: Store,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    let mut turns = Turns::new(Role::WorkflowDispatcher, &store, interval, stop);
+    while turns.next().await {
+        match turns.take(dispatcher.run_cycle()).await {
+            Turn::Followed { lost } => {
+                if lost {
+                    // What this instance knew of runs may be stale when it leads again.
                     dispatcher.reset();
                 }
-                leading = false;
             }
-            Ok(Some(Ok(report))) => {
-                leading = true;
+            Turn::Led(Ok(report)) => {
                 crate::metering::record_dispatch(&report);
                 let busy = report.triggered
                     + report.adopted
@@ -111,18 +109,13 @@ pub async fn run_loop(dispatcher: Arc<Dispatcher>, store: Store, interval: Durat
                     tracing::debug!(%error, "workflow engine unavailable this cycle");
                 }
             }
-            Ok(Some(Err(error))) => {
-                leading = true;
+            Turn::Led(Err(error)) => {
                 crate::metering::record_dispatch_failure();
                 tracing::warn!(
                     error = format!("{error:#}"),
                     "workflow dispatch cycle failed"
                 );
             }
-            Err(error) => tracing::warn!(
-                error = format!("{error:#}"),
-                "workflow dispatcher lock failed"
-            ),
         }
     }
 }

@@ -201,3 +201,38 @@ async fn jobs_queues_claims_and_the_pool_are_measured() {
         ) >= 0.0
     );
 }
+
+#[tokio::test]
+async fn a_lone_instance_leads_the_lease_sweeper_and_counts_its_cycles() {
+    let server = Server::start(&[
+        ("REEFGUIDE_METRICS_TOKEN", TOKEN),
+        ("REEFGUIDE_LEASE_SWEEP_INTERVAL_MS", "50"),
+    ])
+    .await;
+    let role = r#"role="lease_sweeper""#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let samples = scrape(&server).await;
+        let (leads, cycles) = (
+            value(&samples, "reefguide_leader", &[role]),
+            value(&samples, "reefguide_leader_cycles_total", &[role]),
+        );
+        if leads == 1.0 && cycles >= 3.0 {
+            // No other role runs here: no capacity manager, no Airflow.
+            assert_eq!(
+                value(
+                    &samples,
+                    "reefguide_leader",
+                    &[r#"role="capacity_manager""#]
+                ),
+                0.0
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweeper never led: leader {leads}, cycles {cycles}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

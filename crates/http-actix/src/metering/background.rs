@@ -1,5 +1,6 @@
-//! What the background loops decided: the capacity manager's cycles and launches, and the
-//! workflow dispatcher's runs and syncs with Airflow. Only the instance acting as leader runs a
+//! What the background loops decided: which instance leads each role and how many cycles it
+//! ran, the capacity manager's cycles and launches, and the workflow dispatcher's runs and syncs
+//! with Airflow. Only the instance acting as leader runs a
 //! cycle, so these series come from that instance (aggregate across instances with `sum`).
 
 use reefguide_ports::services::{CycleReport, DispatchReport};
@@ -19,6 +20,22 @@ const WORKFLOW_RUNS: &str = "reefguide_workflow_runs_total";
 /// Dispatcher cycles by `outcome`: `synced`, `engine_unavailable` (Airflow did not answer) or
 /// `failed`.
 const WORKFLOW_CYCLES: &str = "reefguide_workflow_cycles_total";
+
+/// 1 on the instance leading each `role` (`lease_sweeper`, `capacity_manager`,
+/// `workflow_dispatcher`), 0 on the others: `sum` across instances is 1 when all is well.
+const LEADER: &str = "reefguide_leader";
+/// Cycles this instance ran as the leader, by `role`.
+const LEADER_CYCLES: &str = "reefguide_leader_cycles_total";
+
+/// Whether this instance leads `role` (at its latest turn).
+pub fn record_leadership(role: &'static str, leads: bool) {
+    metrics::gauge!(LEADER, "role" => role).set(if leads { 1.0 } else { 0.0 });
+}
+
+/// One cycle of `role` this instance ran as the leader.
+pub fn record_leader_cycle(role: &'static str) {
+    metrics::counter!(LEADER_CYCLES, "role" => role).increment(1);
+}
 
 /// One capacity cycle this instance ran.
 pub fn record_capacity_cycle(report: &CycleReport) {
