@@ -11,6 +11,8 @@
 //! - `prometheus`: a real Prometheus reports exactly a known load, see [`prometheus`].
 //! - `rolling-restart`: two replicas restarted in turn under load, no 5xx, no job lost, see
 //!   [`rolling`].
+//! - `scale`: three replicas on one database as one (one leader per role, handover, wake-ups
+//!   across replicas, no job done twice), see [`scale`].
 //! - `bench`: release-build benchmarks against Postgres, see [`bench`].
 //! - `image`: the container image is built with podman, inspected and run, see [`image`].
 //! - `deploy-check`: the AWS CDK app under `deploy/` passes its tests and synthesizes, see
@@ -18,6 +20,7 @@
 
 mod airflow;
 mod apt;
+mod balancer;
 mod bench;
 mod chaos;
 mod cors_page;
@@ -33,9 +36,11 @@ mod page_server;
 mod prometheus;
 mod python;
 mod rolling;
+mod scale;
 mod server;
 mod service_process;
 mod smtp;
+mod submitters;
 mod workers;
 
 use std::net::{TcpStream, ToSocketAddrs};
@@ -115,6 +120,12 @@ enum Task {
     /// load (submitters and `reefguide worker` processes): each replica in turn gets SIGTERM,
     /// must exit 0 and starts again; no request may get a 5xx and every job must succeed once.
     RollingRestart,
+    /// Three replicas on one Postgres database behind the same balancer, each with the lease
+    /// sweeper and the capacity manager on: exactly one leads each role and only it runs
+    /// cycles; a claim waiting on one replica is woken by a submission to another at once;
+    /// under load, killing the leader (SIGKILL) passes its roles on within one interval, and
+    /// every job succeeds exactly once.
+    Scale,
     /// Run the benchmark suite of issue 9 on the release build against Postgres (DATABASE_URL or
     /// 127.0.0.1:5432), all scenarios on one server; prints a table per scenario and a summary
     /// against the targets, and writes target/bench/results.json (see docs/performance.md).
@@ -123,8 +134,9 @@ enum Task {
         /// connections), `submit` (job submission at 0 and 100,000 stored jobs), `throughput`
         /// (jobs/s with 8 and 64 workers, R1 poll/assign and /claim), `memory` (resident memory
         /// idle and under the polygons and throughput load) or `login` (argon2id logins); and,
-        /// outside `all`, `workflows` (the Airflow dispatcher) and `import` (`reefguide import
-        /// reefguide` of 10,000 users, 50,000 polygons and 200,000 jobs).
+        /// outside `all`, `workflows` (the Airflow dispatcher), `import` (`reefguide import
+        /// reefguide` of 10,000 users, 50,000 polygons and 200,000 jobs) and `scale` (the same
+        /// job load through one and through three replicas).
         #[arg(default_value = "all")]
         scenario: String,
     },
@@ -172,6 +184,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Task::Chaos => chaos::run(&postgres_url()?),
         Task::Prometheus => prometheus::run_check(&postgres_url()?),
         Task::RollingRestart => rolling::run_check(&postgres_url()?),
+        Task::Scale => scale::run_check(&postgres_url()?),
         Task::Bench { scenario } => bench::run(&postgres_url()?, &scenario),
         Task::Image => image::run_check(),
         Task::DeployCheck => deploy::run_check(),
@@ -246,6 +259,7 @@ fn test(args: &[String]) -> anyhow::Result<()> {
             ("chaos", &|| chaos::run(&url)),
             ("prometheus", &|| prometheus::run_check(&url)),
             ("rolling-restart", &|| rolling::run_check(&url)),
+            ("scale", &|| scale::run_check(&url)),
             ("image", &|| image::run_check()),
         ];
         for &(name, check) in checks {

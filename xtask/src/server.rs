@@ -199,6 +199,12 @@ impl Server {
     /// Asks the server to stop (SIGTERM, as an orchestrator does) and waits up to `timeout` for
     /// it to exit; the error says how it exited when not with status 0, or that it did not.
     pub async fn terminate(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        self.send_sigterm()?;
+        self.wait_for_exit(timeout).await
+    }
+
+    /// Sends SIGTERM, without waiting.
+    pub fn send_sigterm(&self) -> anyhow::Result<()> {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
@@ -206,6 +212,12 @@ impl Server {
         if !status.success() {
             bail!("SIGTERM could not be sent to the server");
         }
+        Ok(())
+    }
+
+    /// Waits up to `timeout` for the server to exit; the error says how it exited when not with
+    /// status 0, or that it did not.
+    pub async fn wait_for_exit(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(status) = self

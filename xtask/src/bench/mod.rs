@@ -124,9 +124,11 @@ pub fn run(admin_url: &str, scenario: &str) -> anyhow::Result<()> {
         "workflows" => vec!["workflows"],
         // Not part of `all`: no server, the `reefguide import` command on two scratch databases.
         "import" => return tokio::runtime::Runtime::new()?.block_on(import::run(admin_url)),
+        // Not part of `all`: one, then three servers behind a balancer.
+        "scale" => return tokio::runtime::Runtime::new()?.block_on(crate::scale::bench(admin_url)),
         one if SCENARIOS.contains(&one) => vec![one],
         other => bail!(
-            "unknown scenario {other:?} (available: all, {}, workflows, import)",
+            "unknown scenario {other:?} (available: all, {}, workflows, import, scale)",
             SCENARIOS.join(", ")
         ),
     };

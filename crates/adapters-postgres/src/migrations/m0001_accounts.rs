@@ -98,16 +98,15 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            UserLogs::Table.into_iden(),
-            RefreshTokens::Table.into_iden(),
-            Users::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        super::drop_tables(
+            manager,
+            [
+                UserLogs::Table.into_iden(),
+                RefreshTokens::Table.into_iden(),
+                Users::Table.into_iden(),
+            ],
+        )
+        .await
     }
 
     fn use_transaction(&self) -> Option<bool> {

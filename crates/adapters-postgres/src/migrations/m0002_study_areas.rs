@@ -93,12 +93,11 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [Notes::Table.into_iden(), Polygons::Table.into_iden()] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        super::drop_tables(
+            manager,
+            [Notes::Table.into_iden(), Polygons::Table.into_iden()],
+        )
+        .await
     }
 
     fn use_transaction(&self) -> Option<bool> {

@@ -43,17 +43,16 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            JobResults::Table.into_iden(),
-            JobAssignments::Table.into_iden(),
-            JobRequests::Table.into_iden(),
-            Jobs::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        super::drop_tables(
+            manager,
+            [
+                JobResults::Table.into_iden(),
+                JobAssignments::Table.into_iden(),
+                JobRequests::Table.into_iden(),
+                Jobs::Table.into_iden(),
+            ],
+        )
+        .await
     }
 
     fn use_transaction(&self) -> Option<bool> {

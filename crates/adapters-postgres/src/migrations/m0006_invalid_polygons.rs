@@ -291,13 +291,7 @@ mod down_tests {
             execute(store, &sql).await.expect("planted");
         }
 
-        // The migrations after this one are undone first, so that the next step is this one's.
-        let later = Migrator::migrations().len() - 6;
-        if later > 0 {
-            Migrator::down(store.connection(), Some(u32::try_from(later).expect("few")))
-                .await
-                .expect("later migrations undone");
-        }
+        crate::migrations::undo_migrations_after(store, &super::Migration).await;
         let refused = Migrator::down(store.connection(), Some(1))
             .await
             .expect_err("an invalid polygon exists");

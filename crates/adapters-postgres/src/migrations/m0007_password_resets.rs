@@ -67,14 +67,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(PasswordResets::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        super::drop_tables(manager, [PasswordResets::Table]).await
     }
 
     fn use_transaction(&self) -> Option<bool> {

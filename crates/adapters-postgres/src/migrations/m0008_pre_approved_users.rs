@@ -62,14 +62,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(PreApprovedUsers::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        super::drop_tables(manager, [PreApprovedUsers::Table]).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
@@ -108,8 +101,6 @@ mod tests {
         TestBackend, TestDatabase, count_rows as count, execute_sql as execute,
     };
 
-    /// This migration's position, 1-based.
-    const THIS: usize = 8;
     const T: &str = "'2026-01-01 00:00:00+00:00'";
 
     fn pre_approval(email: &str, created_by: &str) -> String {
@@ -154,13 +145,7 @@ mod tests {
             "one pre-approval per address"
         );
 
-        // The migrations after this one are undone first, so that the next step is this one's.
-        let later = Migrator::migrations().len() - THIS;
-        if later > 0 {
-            Migrator::down(store.connection(), Some(u32::try_from(later).expect("few")))
-                .await
-                .expect("later migrations undone");
-        }
+        crate::migrations::undo_migrations_after(store, &super::Migration).await;
         Migrator::down(store.connection(), Some(1))
             .await
             .expect("undone");

@@ -123,16 +123,15 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in [
-            RegionalCriteria::Table.into_iden(),
-            Criteria::Table.into_iden(),
-            Regions::Table.into_iden(),
-        ] {
-            manager
-                .drop_table(Table::drop().table(table).if_exists().to_owned())
-                .await?;
-        }
-        Ok(())
+        super::drop_tables(
+            manager,
+            [
+                RegionalCriteria::Table.into_iden(),
+                Criteria::Table.into_iden(),
+                Regions::Table.into_iden(),
+            ],
+        )
+        .await
     }
 
     fn use_transaction(&self) -> Option<bool> {

@@ -30,14 +30,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(
-                Table::drop()
-                    .table(CapacityLedger::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        super::drop_tables(manager, [CapacityLedger::Table]).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
@@ -65,9 +58,6 @@ mod tests {
         TestBackend, TestDatabase, count_rows as count, execute_sql as execute,
     };
 
-    /// This migration's position, 1-based.
-    const THIS: usize = 11;
-
     #[rstest]
     #[tokio::test]
     async fn down_drops_the_table_only_and_up_brings_it_back(
@@ -80,12 +70,7 @@ mod tests {
         execute(store, row).await.expect("planted");
         assert!(execute(store, row).await.is_err(), "one row per target");
 
-        let later = Migrator::migrations().len() - THIS;
-        if later > 0 {
-            Migrator::down(store.connection(), Some(u32::try_from(later).expect("few")))
-                .await
-                .expect("later migrations undone");
-        }
+        crate::migrations::undo_migrations_after(store, &super::Migration).await;
         Migrator::down(store.connection(), Some(1))
             .await
             .expect("undone");

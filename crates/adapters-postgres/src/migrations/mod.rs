@@ -12,6 +12,7 @@
 use sea_orm::{ConnectionTrait as _, Statement};
 use sea_orm_migration::prelude::{
     DbErr, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement, Index, IntoIden, SchemaManager,
+    Table,
 };
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 
@@ -46,6 +47,42 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_projects_groups::Migration),
             Box::new(m0011_capacity_ledger::Migration),
         ]
+    }
+}
+
+/// Drops each of `tables` that exists, in order (a `down` undoing the tables its `up` made).
+async fn drop_tables<T: IntoIden>(
+    manager: &SchemaManager<'_>,
+    tables: impl IntoIterator<Item = T>,
+) -> Result<(), DbErr> {
+    for table in tables {
+        manager
+            .drop_table(Table::drop().table(table).if_exists().to_owned())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Undoes every migration after `this` one, so that the next step down is `this` one's (the
+/// down/up tests of single migrations).
+///
+/// # Panics
+/// When `this` is not listed, or a later migration cannot be undone.
+#[cfg(all(test, feature = "test-support"))]
+async fn undo_migrations_after(store: &crate::SeaOrmStore, this: &dyn MigrationTrait) {
+    let migrations = Migrator::migrations();
+    let position = migrations
+        .iter()
+        .position(|migration| migration.name() == this.name())
+        .expect("the migration is listed");
+    let later = migrations.len() - position - 1;
+    if later > 0 {
+        Migrator::down(
+            store.connection(),
+            Some(u32::try_from(later).expect("few migrations")),
+        )
+        .await
+        .expect("later migrations undone");
     }
 }
 
@@ -104,4 +141,38 @@ async fn sqlite_has_column(
     )
     .await?;
     Ok(found > 0)
+}
+
+/// The whole schema goes down and comes up again on both backends.
+#[cfg(all(test, feature = "test-support"))]
+mod tests {
+    use rstest::rstest;
+    use sea_orm_migration::MigratorTrait as _;
+
+    use super::Migrator;
+    use crate::test_support::{TestBackend, TestDatabase, count_rows, execute_sql};
+
+    #[rstest]
+    #[tokio::test]
+    async fn every_migration_goes_down_and_up_again(
+        #[values(TestBackend::Sqlite, TestBackend::Postgres)] backend: TestBackend,
+    ) {
+        let db = TestDatabase::create(backend).await.expect("a database");
+        let store = db.store();
+        Migrator::down(store.connection(), None)
+            .await
+            .expect("all undone");
+        for table in ["users", "polygons", "jobs", "capacity_ledger"] {
+            assert!(
+                execute_sql(store, &format!("SELECT 1 FROM {table}"))
+                    .await
+                    .is_err(),
+                "{table} is still there"
+            );
+        }
+        Migrator::up(store.connection(), None)
+            .await
+            .expect("all applied again");
+        assert_eq!(count_rows(store, "SELECT COUNT(*) AS n FROM jobs").await, 0);
+    }
 }

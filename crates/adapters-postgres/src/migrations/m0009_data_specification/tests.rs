@@ -3,7 +3,7 @@
 //! and the migration applies again.
 
 use rstest::rstest;
-use sea_orm_migration::{MigrationName as _, MigratorTrait as _};
+use sea_orm_migration::MigratorTrait as _;
 
 use super::Migration;
 use crate::SeaOrmStore;
@@ -36,22 +36,6 @@ fn range(region: i64, criterion: i64) -> String {
          default_min_val, default_max_val, created_at, updated_at) \
          VALUES ({region}, {criterion}, -50.5, -2, -30, -5, {T}, {T})"
     )
-}
-
-/// Undoes every migration after this one (however many other features added since), so that
-/// the next step down is this one's.
-async fn undo_later_migrations(store: &SeaOrmStore) {
-    let migrations = Migrator::migrations();
-    let position = migrations
-        .iter()
-        .position(|migration| migration.name() == Migration.name())
-        .expect("m0009 is listed");
-    let later = migrations.len() - position - 1;
-    if later > 0 {
-        Migrator::down(store.connection(), Some(u32::try_from(later).expect("few")))
-            .await
-            .expect("later migrations undone");
-    }
 }
 
 #[rstest]
@@ -106,7 +90,7 @@ async fn constraints_hold_and_down_drops_the_tables_then_up_again(
     assert_eq!(count(store, "regional_criteria").await, 1, "its range went");
     assert_eq!(count(store, "criteria").await, 1, "the criterion stays");
 
-    undo_later_migrations(store).await;
+    crate::migrations::undo_migrations_after(store, &Migration).await;
     Migrator::down(store.connection(), Some(1))
         .await
         .expect("undone");
