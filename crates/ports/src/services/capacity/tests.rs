@@ -141,6 +141,16 @@ fn default_manager(
     manager(store, cluster, clock, &builtin(), &[(DEFAULT, policy)])
 }
 
+/// A manager of ten queued TEST jobs under the example policy, keeping its tasks in `ledger`
+/// (another instance's, when shared).
+fn ten_tests_keeping_tasks_in<L: CapacityLedger>(
+    cluster: MockComputeCluster,
+    clock: &ManualClock,
+    ledger: L,
+) -> CapacityManager<MockJobRepository, MockComputeCluster, ManualClock, L> {
+    default_manager(store_with(&[("TEST", 10)]), cluster, clock, example()).with_ledger(ledger)
+}
+
 async fn cycle(manager: &Manager) -> CycleReport {
     manager.run_cycle().await.expect("cycle ran")
 }
@@ -519,13 +529,7 @@ async fn an_instance_taking_over_a_shared_ledger_starts_no_extra_task() {
     let clock = ManualClock::new();
     let mut first_cluster = MockComputeCluster::new();
     starts_every_task(&mut first_cluster, DEFAULT);
-    let first = default_manager(
-        store_with(&[("TEST", 10)]),
-        first_cluster,
-        &clock,
-        example(),
-    )
-    .with_ledger(shared.clone());
+    let first = ten_tests_keeping_tasks_in(first_cluster, &clock, shared.clone());
     let first_cycle = first.run_cycle().await.expect("cycle ran");
     assert_eq!(first_cycle.launched(), 3);
 
@@ -534,13 +538,7 @@ async fn an_instance_taking_over_a_shared_ledger_starts_no_extra_task() {
     let mut second_cluster = MockComputeCluster::new();
     all_running(&mut second_cluster);
     second_cluster.expect_run_tasks().never();
-    let second = default_manager(
-        store_with(&[("TEST", 10)]),
-        second_cluster,
-        &clock,
-        example(),
-    )
-    .with_ledger(shared.clone());
+    let second = ten_tests_keeping_tasks_in(second_cluster, &clock, shared.clone());
     let second_cycle = second.run_cycle().await.expect("cycle ran");
     let target = report(&second_cycle, DEFAULT);
     assert_eq!((target.live, target.launched), (3, 0), "{target:?}");
@@ -559,24 +557,12 @@ async fn an_instance_taking_over_waits_for_the_cooldown_of_the_last_launch() {
     first_cluster
         .expect_run_tasks()
         .returning(|_, _| Ok(Vec::new()));
-    let first = default_manager(
-        store_with(&[("TEST", 10)]),
-        first_cluster,
-        &clock,
-        example(),
-    )
-    .with_ledger(shared.clone());
+    let first = ten_tests_keeping_tasks_in(first_cluster, &clock, shared.clone());
     assert_eq!(first.run_cycle().await.expect("cycle ran").launched(), 0);
 
     let mut second_cluster = MockComputeCluster::new();
     second_cluster.expect_run_tasks().never();
-    let second = default_manager(
-        store_with(&[("TEST", 10)]),
-        second_cluster,
-        &clock,
-        example(),
-    )
-    .with_ledger(shared);
+    let second = ten_tests_keeping_tasks_in(second_cluster, &clock, shared);
     let cycle = second.run_cycle().await.expect("cycle ran");
     assert!(
         matches!(
@@ -599,8 +585,7 @@ async fn no_task_starts_when_the_launch_cannot_be_recorded_first() {
     let mut cluster = MockComputeCluster::new();
     cluster.expect_run_tasks().never();
     let clock = ManualClock::new();
-    let manager = default_manager(store_with(&[("TEST", 10)]), cluster, &clock, example())
-        .with_ledger(ledger);
+    let manager = ten_tests_keeping_tasks_in(cluster, &clock, ledger);
     let cycle = manager.run_cycle().await.expect("cycle ran");
     let target = report(&cycle, DEFAULT);
     assert_eq!(target.launched, 0);
