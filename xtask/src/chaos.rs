@@ -65,14 +65,11 @@ async fn scenario(
     logs: &Path,
 ) -> anyhow::Result<()> {
     let config = config.to_string_lossy().into_owned();
-    let env = [
-        ("REEFGUIDE_CONFIG", config.as_str()),
-        ("WORKER_USERNAME", WORKER.0),
-        ("WORKER_PASSWORD", WORKER.1),
-    ];
+    let env = [("REEFGUIDE_CONFIG", config.as_str())];
     let options = ServerOptions {
         binary,
         admin: ADMIN,
+        worker: Some(WORKER),
         env: &env,
     };
     let mut server = Server::start(&options, database_url).await?;

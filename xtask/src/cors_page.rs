@@ -168,6 +168,7 @@ async fn run_case(context: &Shared<'_>, case: &Case) -> anyhow::Result<String> {
     let options = ServerOptions {
         binary: context.binary,
         admin: ADMIN,
+        worker: None,
         env: &env,
     };
     with_scratch_server(

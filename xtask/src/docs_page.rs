@@ -31,6 +31,7 @@ pub fn run_check(admin_url: &str) -> anyhow::Result<()> {
     let server_options = ServerOptions {
         binary: &binary,
         admin: ("docs-admin@reefguide.test", "docs-admin-password"),
+        worker: None,
         env: &[],
     };
     tokio::runtime::Runtime::new()?.block_on(with_scratch_server(

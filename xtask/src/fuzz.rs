@@ -60,6 +60,7 @@ pub fn run(admin_url: &str, options: &FuzzOptions) -> anyhow::Result<()> {
     let server_options = ServerOptions {
         binary: &binary,
         admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
+        worker: None,
         // Long polls are documented with this maximum, which keeps fuzzed claims short.
         env: &[("REEFGUIDE_CLAIM_MAX_WAIT_SECONDS", "1")],
     };

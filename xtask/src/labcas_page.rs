@@ -96,6 +96,7 @@ pub fn run_check(admin_url: &str, access: &Access) -> anyhow::Result<()> {
     let options = ServerOptions {
         binary: &binary,
         admin: ADMIN,
+        worker: None,
         env: &env,
     };
     let shared = Shared {

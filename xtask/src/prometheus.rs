@@ -45,14 +45,11 @@ pub fn run_check(admin_url: &str) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
     std::fs::create_dir_all(&dir)?;
-    let env = [
-        ("REEFGUIDE_METRICS_TOKEN", METRICS_TOKEN),
-        ("WORKER_USERNAME", WORKER.0),
-        ("WORKER_PASSWORD", WORKER.1),
-    ];
+    let env = [("REEFGUIDE_METRICS_TOKEN", METRICS_TOKEN)];
     let options = ServerOptions {
         binary: &binary,
         admin: ADMIN,
+        worker: Some(WORKER),
         env: &env,
     };
     tokio::runtime::Runtime::new()?.block_on(with_scratch_server(

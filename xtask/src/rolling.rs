@@ -59,12 +59,11 @@ async fn scenario(binary: &Path, database_url: &str, logs: &Path) -> anyhow::Res
         ("REEFGUIDE_PUBLIC_URL", balancer.url.as_str()),
         ("REEFGUIDE_DATA_DIR", data.as_str()),
         ("REEFGUIDE_SHUTDOWN_DELAY_SECONDS", SHUTDOWN_DELAY_SECONDS),
-        ("WORKER_USERNAME", WORKER.0),
-        ("WORKER_PASSWORD", WORKER.1),
     ];
     let options = ServerOptions {
         binary,
         admin: ADMIN,
+        worker: Some(WORKER),
         env: &env,
     };
     let mut replicas = Vec::new();

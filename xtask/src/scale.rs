@@ -174,12 +174,11 @@ impl Cluster {
             ("REEFGUIDE_DATA_DIR", data.as_str()),
             ("REEFGUIDE_DATABASE_MAX_CONNECTIONS", "16"),
             ("REEFGUIDE_ACCESS_TOKEN_MINUTES", "60"),
-            ("WORKER_USERNAME", WORKER.0),
-            ("WORKER_PASSWORD", WORKER.1),
         ];
         let options = ServerOptions {
             binary,
             admin: ADMIN,
+            worker: Some(WORKER),
             env: &env,
         };
         let mut replicas = Vec::new();

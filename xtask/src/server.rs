@@ -115,6 +115,8 @@ pub struct ServerOptions<'a> {
     pub binary: &'a Path,
     /// The ADMIN service account `(email, password)`.
     pub admin: (&'a str, &'a str),
+    /// The WORKER service account `(email, password)`, when worker processes will log in.
+    pub worker: Option<(&'a str, &'a str)>,
     /// Extra environment (settings such as `REEFGUIDE_DATABASE_MAX_CONNECTIONS`).
     pub env: &'a [(&'a str, &'a str)],
 }
@@ -135,6 +137,7 @@ struct Launch {
     port: u16,
     database_url: String,
     admin: (String, String),
+    worker: Option<(String, String)>,
     env: Vec<(String, String)>,
 }
 
@@ -154,6 +157,9 @@ impl Launch {
             .env("REEFGUIDE_LOG_LEVEL", "warn")
             .env("ADMIN_USERNAME", &self.admin.0)
             .env("ADMIN_PASSWORD", &self.admin.1)
+            .envs(self.worker.iter().flat_map(|(email, password)| {
+                [("WORKER_USERNAME", email), ("WORKER_PASSWORD", password)]
+            }))
             .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(log)
@@ -172,6 +178,9 @@ impl Server {
             port,
             database_url: database_url.to_owned(),
             admin: (options.admin.0.to_owned(), options.admin.1.to_owned()),
+            worker: options
+                .worker
+                .map(|(email, password)| (email.to_owned(), password.to_owned())),
             env: options
                 .env
                 .iter()

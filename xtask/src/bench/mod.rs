@@ -165,6 +165,7 @@ async fn run_scenarios(admin_url: &str, chosen: &[&str]) -> anyhow::Result<()> {
     let server_options = ServerOptions {
         binary: &binary,
         admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
+        worker: None,
         env: &SERVER_ENV,
     };
     with_scratch_server(admin_url, "bench", &server_options, async |server, database_url| {

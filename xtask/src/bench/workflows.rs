@@ -224,6 +224,7 @@ pub async fn run(bench: &mut Bench, admin_url: &str, binary: &Path) -> anyhow::R
     let options = ServerOptions {
         binary,
         admin: (ADMIN_EMAIL, ADMIN_PASSWORD),
+        worker: None,
         env: &env,
     };
     let result = with_scratch_server(
